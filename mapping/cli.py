@@ -1,0 +1,115 @@
+"""The ``memcircuits`` command line.
+
+Every command writes a run directory (``config.json``, ``metrics.json``, data,
+``figures/*.png``; see :mod:`models.rundir`) and prints a short summary. Errors a user can
+cause (bad configuration, missing file) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from models.config import ConfigError, load_config, to_dict
+from models.rundir import RunDirectory
+
+__all__ = ["build_parser", "main", "run_experiment"]
+
+DEMO_DEFAULT_OUT = "memcircuits-demo"
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, out_required: bool = True) -> None:
+    parser.add_argument("--config", metavar="FILE.toml", type=Path,
+                        help="TOML file with parameter values (unknown keys are refused)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        dest="overrides", help="override one parameter (repeatable)")
+    parser.add_argument("--seed", type=int, help="random seed (same as --set seed=S)")
+    parser.add_argument("--out", metavar="DIR", type=Path, required=out_required,
+                        help="run directory to write")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    from mapping.experiments import EXPERIMENTS
+
+    parser = argparse.ArgumentParser(
+        prog="memcircuits",
+        description="Spiking memory circuits next to the abstract models they implement.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run the main job on built-in defaults",
+                               description="Run the demonstration on built-in defaults and "
+                                           "print where the results are.")
+    demo.add_argument("--out", metavar="DIR", type=Path, default=Path(DEMO_DEFAULT_OUT),
+                      help=f"output directory (default: ./{DEMO_DEFAULT_OUT})")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    figures = commands.add_parser("figures", help="reproduce the abstract-model figures",
+                                  description="Reproduce the figures of the abstract models.")
+    which = figures.add_subparsers(dest="figure", metavar="FIGURE", required=True)
+    for name, (_module, description) in EXPERIMENTS.items():
+        sub = which.add_parser(name, help=description, description=description)
+        _add_run_options(sub)
+    return parser
+
+
+def run_experiment(name: str, out: Path, *, config_path: Path | None = None,
+                   overrides: Sequence[str] = (), seed: int | None = None,
+                   quiet: bool = False) -> dict[str, Any]:
+    """Resolve the configuration of experiment ``name``, run it into ``out``, return metrics."""
+    from mapping.experiments import load_experiment
+
+    module = load_experiment(name)
+    overrides = list(overrides)
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    config = load_config(module.Config, config_path, overrides)
+    run_dir = RunDirectory(out)
+    run_dir.write_config(to_dict(config), seed=getattr(config, "seed", None))
+    start = time.perf_counter()
+    metrics = dict(module.run(config, run_dir, progress=not quiet))
+    metrics.setdefault("wall_time_s", round(time.perf_counter() - start, 3))
+    run_dir.write_metrics(metrics)
+    print(module.summarize(metrics))
+    print(f"results: {run_dir.path.resolve()}")
+    return metrics
+
+
+def _demo(out: Path, quiet: bool) -> None:
+    """The demo: for now the SDM figures (intersection vs softmax, fitted beta, optimal radii)."""
+    print("memcircuits demo: sparse distributed memory vs attention")
+    run_experiment("sdm", out / "sdm", quiet=quiet)
+    print(f"demo finished; open {(out / 'sdm' / 'figures').resolve()}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``memcircuits`` console script."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "demo":
+            _demo(args.out, args.quiet)
+        elif args.command == "figures":
+            run_experiment(args.figure, args.out, config_path=args.config,
+                           overrides=args.overrides, seed=args.seed, quiet=args.quiet)
+        else:  # pragma: no cover - argparse refuses unknown commands first
+            parser.error(f"unknown command {args.command}")
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"memcircuits: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Experiment protocols behind the command line, one module each.
+
+Every experiment module defines
+
+- ``Config``: a frozen dataclass of parameters (with ``seed``) and ``validate()``;
+- ``run(config, run_dir, *, progress) -> dict``: does the work, saves figures and data into
+  the :class:`~models.rundir.RunDirectory`, and returns the flat metrics dict;
+- ``summarize(metrics) -> str``: the few lines printed at the end.
+
+:data:`EXPERIMENTS` maps a command name to its module path; modules are imported only when
+their command runs, so ``memcircuits --help`` stays fast and abstract experiments never
+import Brian2.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["EXPERIMENTS", "load_experiment"]
+
+#: figure name -> (module, one-line description)
+EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "sdm": ("mapping.experiments.sdm_figures",
+            "SDM intersection weights vs softmax with fitted beta; optimal radii"),
+    "hopfield": ("mapping.experiments.hopfield_figures",
+                 "classic Hopfield capacity transition; modern Hopfield retrieval"),
+    "sdm-mlp": ("mapping.experiments.sdm_mlp_figures",
+                "SDM-MLP (Top-k + GABA switch) vs ReLU MLP on class-incremental learning"),
+}
+
+
+def load_experiment(name: str) -> ModuleType:
+    """Import the module of experiment ``name``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name][0])
