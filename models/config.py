@@ -38,7 +38,7 @@ def _field_types(cls: type) -> dict[str, Any]:
 
 
 def _coerce(where: str, value: Any, annotation: Any) -> Any:
-    """Convert ``value`` to ``annotation`` (int, float, bool, str, tuples, optionals, dataclasses)."""
+    """Convert ``value`` to ``annotation`` (scalars, tuples, optionals, dataclasses)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):

@@ -42,11 +42,11 @@ def test_defaults_file_and_overrides(tmp_path):
 
 
 def test_unknown_key_is_refused_with_known_keys_listed(tmp_path):
-    with pytest.raises(ConfigError, match="unknown configuration key 'nn'.*known keys"):
+    with pytest.raises(ConfigError, match=r"unknown configuration key 'nn'.*known keys"):
         load_config(Params, None, ["nn=3"])
     path = tmp_path / "c.toml"
     path.write_text("[inner]\ntua = 1.0\n")
-    with pytest.raises(ConfigError, match="inner.'tua'|'tua'"):
+    with pytest.raises(ConfigError, match="'tua'"):
         load_config(Params, path)
 
 
