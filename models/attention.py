@@ -1,0 +1,158 @@
+r"""Softmax attention, the continuous relative of the SDM read (Bricken & Pehlevan 2021).
+
+For queries :math:`q_b` (rows of ``queries``), keys :math:`k_\mu` and values :math:`v_\mu`,
+
+.. math:: \mathrm{out}_b = \sum_\mu \operatorname{softmax}_\mu\!\bigl(\beta\, k_\mu \cdot q_b
+          \bigr)\, v_\mu = V^\top \operatorname{softmax}(\beta K q_b).
+
+With L2-normalised keys and queries (``normalize=True``) the dot product is the cosine,
+:math:`k_\mu \cdot q = \cos = 1 - 2 d_\mu / n` for bipolar patterns at Hamming distance
+:math:`d_\mu`, and the softmax weights approximate the SDM's normalised Hamming-ball
+intersections :math:`I(n, d, d_\mu)` when :math:`\beta` is the slope of :math:`\log I` on
+the cosine (:func:`beta_for_radius`). The usual transformer scaling :math:`1/\sqrt{d_k}` is
+one choice of :math:`\beta`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from models._checks import as_tensor, check_int, check_matrix, check_real
+
+__all__ = ["attention", "attention_weights", "beta_for_radius"]
+
+
+def _check_real_matrix(name: str, value: Any) -> tuple[torch.Tensor, bool]:
+    tensor = as_tensor(name, value)
+    squeeze = tensor.dim() == 1
+    tensor = check_matrix(name, tensor)
+    if tensor.shape[0] < 1 or tensor.shape[1] < 1:
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(tensor.shape)}")
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.get_default_dtype())
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite")
+    return tensor, squeeze
+
+
+def _normalise(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    norms = tensor.norm(dim=1, keepdim=True)
+    if bool((norms == 0).any()):
+        raise ValueError(f"{name} must have no zero rows when normalize=True")
+    return tensor / norms
+
+
+def _check_beta(beta: Any, batch: int, device: torch.device,
+                dtype: torch.dtype) -> torch.Tensor:
+    """``beta`` as a ``(batch, 1)`` or ``(1, 1)`` tensor of non-negative finite reals."""
+    if isinstance(beta, torch.Tensor):
+        if beta.dim() == 0:
+            beta = beta.reshape(1, 1)
+        elif beta.dim() == 1 and beta.shape[0] in (1, batch):
+            beta = beta.reshape(-1, 1)
+        else:
+            raise ValueError(f"beta must be a scalar or have one entry per query ({batch}), "
+                             f"got shape {tuple(beta.shape)}")
+        beta = beta.to(device=device, dtype=dtype)
+        if not bool(torch.isfinite(beta).all()) or bool((beta < 0).any()):
+            raise ValueError("beta must be finite and >= 0")
+        return beta
+    value = check_real("beta", beta, minimum=0.0)
+    return torch.tensor([[value]], device=device, dtype=dtype)
+
+
+def attention_weights(queries: Any, keys: Any, beta: float | torch.Tensor, *,
+                      normalize: bool = False) -> torch.Tensor:
+    r"""Softmax weights :math:`w_{b\mu} = \operatorname{softmax}_\mu(\beta\, k_\mu \cdot q_b)`.
+
+    Parameters
+    ----------
+    queries
+        ``(batch, d)`` queries (or one ``(d,)`` query).
+    keys
+        ``(m, d)`` keys.
+    beta
+        Inverse temperature :math:`\beta \ge 0`: a float, a 0-d tensor, or a ``(batch,)``
+        tensor with one :math:`\beta` per query.
+    normalize
+        L2-normalise keys and queries first (then :math:`k_\mu \cdot q_b` is a cosine).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, m)`` (or ``(m,)``) weights; each row sums to 1.
+    """
+    queries, squeeze = _check_real_matrix("queries", queries)
+    keys, _ = _check_real_matrix("keys", keys)
+    if keys.shape[1] != queries.shape[1]:
+        raise ValueError(f"keys must have last dimension d={queries.shape[1]} (the query "
+                         f"length), got shape {tuple(keys.shape)}")
+    dtype = torch.promote_types(queries.dtype, keys.dtype)
+    queries = queries.to(dtype)
+    keys = keys.to(device=queries.device, dtype=dtype)
+    beta_t = _check_beta(beta, queries.shape[0], queries.device, dtype)
+    if normalize:
+        queries = _normalise("queries", queries)
+        keys = _normalise("keys", keys)
+    scores = beta_t * (queries @ keys.T)  # (batch, m)
+    weights = torch.softmax(scores, dim=1)
+    return weights[0] if squeeze else weights
+
+
+def attention(queries: Any, keys: Any, values: Any, beta: float | torch.Tensor, *,
+              normalize: bool = False) -> torch.Tensor:
+    r"""Softmax attention :math:`\mathrm{out}_b = \sum_\mu w_{b\mu} v_\mu`.
+
+    .. math:: \mathrm{out} = \operatorname{softmax}(\beta\, Q K^\top)\, V
+
+    Parameters
+    ----------
+    queries, keys, beta, normalize
+        As in :func:`attention_weights`.
+    values
+        ``(m, dv)`` values, one row per key (values are not normalised).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, dv)`` (or ``(dv,)``) outputs.
+    """
+    keys_t, _ = _check_real_matrix("keys", keys)
+    values, _ = _check_real_matrix("values", values)
+    if values.shape[0] != keys_t.shape[0]:
+        raise ValueError(f"values must have one row per key ({keys_t.shape[0]} keys), "
+                         f"got {values.shape[0]} rows")
+    weights = attention_weights(queries, keys_t, beta, normalize=normalize)
+    squeeze = weights.dim() == 1
+    weights = check_matrix("weights", weights)
+    dtype = torch.promote_types(weights.dtype, values.dtype)
+    out = weights.to(dtype) @ values.to(device=weights.device, dtype=dtype)
+    return out[0] if squeeze else out
+
+
+def beta_for_radius(n: int, radius: int) -> float:
+    r"""The :math:`\beta` that makes softmax attention approximate an SDM of radius ``d``.
+
+    Least-squares slope of :math:`\log I(n, d, d_v)` on :math:`\cos(d_v) = 1 - 2 d_v / n`
+    over :math:`d_v = 0 .. d-1`, computed by :func:`models.intersection.fit_beta`.
+
+    Parameters
+    ----------
+    n
+        Address length (bits).
+    radius
+        SDM Hamming radius :math:`d`, ``0 <= radius <= n`` (``fit_beta`` may demand more,
+        e.g. at least two distances to fit a slope).
+
+    Returns
+    -------
+    float
+        The fitted inverse temperature :math:`\beta`.
+    """
+    n = check_int("n", n, minimum=1)
+    radius = check_int("radius", radius, minimum=0, maximum=n)
+    from models.intersection import fit_beta  # lazy: written by another module
+
+    return float(fit_beta(n, radius))
