@@ -15,7 +15,7 @@ import dataclasses
 import sys
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,9 +24,36 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["ConfigError", "from_dict", "load_config", "parse_override", "to_dict"]
+__all__ = [
+    "ConfigError",
+    "from_dict",
+    "load_config",
+    "parse_override",
+    "register_type",
+    "to_dict",
+]
 
 T = TypeVar("T")
+
+#: extra field types: type -> (parse(where, value, default) -> value, dump(value) -> plain)
+_TYPES: dict[type, tuple[Callable[[str, Any, Any], Any], Callable[[Any], Any]]] = {}
+
+
+def register_type(type_: type, parse: Callable[[str, Any, Any], Any],
+                  dump: Callable[[Any], Any]) -> None:
+    """Teach the loader a field type it does not know (e.g. Brian2 quantities).
+
+    Parameters
+    ----------
+    type_
+        The annotation to handle.
+    parse
+        ``parse(where, value, default)`` converts user input (TOML value or string) for the
+        field at path ``where`` whose default is ``default``; raises :class:`ConfigError`.
+    dump
+        Converts a value back to plain data for ``config.json`` (and for reloading).
+    """
+    _TYPES[type_] = (parse, dump)
 
 
 class ConfigError(ValueError):
@@ -37,10 +64,12 @@ def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _coerce(where: str, value: Any, annotation: Any) -> Any:
+def _coerce(where: str, value: Any, annotation: Any, default: Any = None) -> Any:
     """Convert ``value`` to ``annotation`` (scalars, tuples, optionals, dataclasses)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if annotation in _TYPES:
+        return _TYPES[annotation][0](where, value, default)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -49,7 +78,7 @@ def _coerce(where: str, value: Any, annotation: Any) -> Any:
             if option is type(None):
                 continue
             try:
-                return _coerce(where, value, option)
+                return _coerce(where, value, option, default)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{where}: cannot be {value!r}")
@@ -120,7 +149,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
     kwargs = {}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
-        kwargs[name] = _coerce(path, value, hints[name])
+        kwargs[name] = _coerce(path, value, hints[name], _default(fields[name]))
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):
@@ -133,8 +162,19 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
     return obj
 
 
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
 def to_dict(obj: Any) -> Any:
     """Plain data (dicts, lists, numbers, strings) for a dataclass, for ``config.json``."""
+    for type_, (_parse, dump) in _TYPES.items():
+        if isinstance(obj, type_):
+            return dump(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple | list):
