@@ -16,9 +16,12 @@ import torch
 
 __all__ = [
     "as_tensor",
+    "check_batch",
     "check_binary",
     "check_bipolar",
+    "check_bool",
     "check_choice",
+    "check_device",
     "check_int",
     "check_last_dim",
     "check_matrix",
@@ -131,3 +134,87 @@ def check_last_dim(name: str, tensor: torch.Tensor, size: int,
         raise ValueError(f"{name} must have last dimension {size}{suffix}, "
                          f"got shape {tuple(tensor.shape)}")
     return tensor
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (not merely truthy), else raise."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_device(name: str, value: Any) -> torch.device:
+    """Return ``value`` as a ``torch.device``; refuse unknown names and absent CUDA."""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"{name} must name a torch device, got {value!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} {value!r} requested but CUDA is not available")
+    return device
+
+
+_KINDS = ("real", "binary", "bipolar")
+
+
+def check_batch(name: str, value: Any, *, kind: str = "real", length: int | None = None,
+                length_name: str | None = None, what: str = "", finite: bool = False,
+                nonempty: bool = False, device: torch.device | str | None = None,
+                dtype: torch.dtype | None = None) -> tuple[torch.Tensor, bool]:
+    """A vector (one pattern) or a ``(batch, length)`` matrix, checked, as a matrix.
+
+    The one convention of every read, write and update in ``models``: a ``(length,)``
+    vector is a batch of one, and the caller returns its result without the batch axis.
+
+    Parameters
+    ----------
+    name
+        Argument name, the first word of every error.
+    value
+        Tensor, array or nested sequence.
+    kind
+        ``"binary"`` (entries 0/1, :func:`check_binary`), ``"bipolar"`` (-1/+1,
+        :func:`check_bipolar`) or ``"real"`` (any real dtype; bool and complex are refused;
+        integers become the default float dtype unless ``dtype`` is given).
+    length
+        Required last dimension (``None``: any). The error reads "last dimension n=8" with
+        ``length_name="n"``, else "last dimension 8 (what)" as :func:`check_last_dim`.
+    finite
+        Refuse NaN and infinities.
+    nonempty
+        Refuse a batch of zero rows or a last dimension of zero.
+    device, dtype
+        Where and as what the matrix is returned (default: unchanged).
+
+    Returns
+    -------
+    (torch.Tensor, bool)
+        The ``(batch, length)`` matrix and whether ``value`` was a vector.
+    """
+    kind = check_choice("kind", kind, _KINDS)
+    if kind == "binary":
+        tensor = check_binary(name, value)
+    elif kind == "bipolar":
+        tensor = check_bipolar(name, value)
+    else:
+        tensor = as_tensor(name, value)
+        if tensor.dtype == torch.bool or tensor.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
+        if dtype is None and not tensor.is_floating_point():
+            dtype = torch.get_default_dtype()
+    squeeze = tensor.dim() == 1
+    tensor = check_matrix(name, tensor)
+    if nonempty and (tensor.shape[0] < 1 or tensor.shape[1] < 1):
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(tensor.shape)}")
+    if length is not None:
+        if length_name is None:
+            check_last_dim(name, tensor, length, what)
+        elif tensor.shape[-1] != length:
+            raise ValueError(f"{name} must have last dimension {length_name}={length}, "
+                             f"got shape {tuple(tensor.shape)}")
+    if device is not None or dtype is not None:
+        tensor = tensor.to(device=device if device is not None else tensor.device,
+                           dtype=dtype if dtype is not None else tensor.dtype)
+    if finite and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    return tensor, squeeze

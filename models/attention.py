@@ -19,22 +19,14 @@ from typing import Any
 
 import torch
 
-from models._checks import as_tensor, check_int, check_matrix, check_real
+from models._checks import check_batch, check_bool, check_int, check_matrix, check_real
+from models.intersection import fit_beta
 
 __all__ = ["attention", "attention_weights", "beta_for_radius"]
 
 
 def _check_real_matrix(name: str, value: Any) -> tuple[torch.Tensor, bool]:
-    tensor = as_tensor(name, value)
-    squeeze = tensor.dim() == 1
-    tensor = check_matrix(name, tensor)
-    if tensor.shape[0] < 1 or tensor.shape[1] < 1:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(tensor.shape)}")
-    if not tensor.is_floating_point():
-        tensor = tensor.to(torch.get_default_dtype())
-    if not bool(torch.isfinite(tensor).all()):
-        raise ValueError(f"{name} must be finite")
-    return tensor, squeeze
+    return check_batch(name, value, finite=True, nonempty=True)
 
 
 def _normalise(name: str, tensor: torch.Tensor) -> torch.Tensor:
@@ -86,6 +78,7 @@ def attention_weights(queries: Any, keys: Any, beta: float | torch.Tensor, *,
     """
     queries, squeeze = _check_real_matrix("queries", queries)
     keys, _ = _check_real_matrix("keys", keys)
+    check_bool("normalize", normalize)
     if keys.shape[1] != queries.shape[1]:
         raise ValueError(f"keys must have last dimension d={queries.shape[1]} (the query "
                          f"length), got shape {tuple(keys.shape)}")
@@ -143,8 +136,8 @@ def beta_for_radius(n: int, radius: int) -> float:
     n
         Address length (bits).
     radius
-        SDM Hamming radius :math:`d`, ``0 <= radius <= n`` (``fit_beta`` may demand more,
-        e.g. at least two distances to fit a slope).
+        SDM Hamming radius :math:`d`, ``2 <= radius <= n`` (the fit needs at least the two
+        distances :math:`d_v = 0, 1`).
 
     Returns
     -------
@@ -153,6 +146,4 @@ def beta_for_radius(n: int, radius: int) -> float:
     """
     n = check_int("n", n, minimum=1)
     radius = check_int("radius", radius, minimum=0, maximum=n)
-    from models.intersection import fit_beta  # lazy: written by another module
-
     return float(fit_beta(n, radius))

@@ -64,11 +64,10 @@ from torch import nn
 
 from models._checks import (
     as_tensor,
+    check_batch,
     check_bipolar,
     check_choice,
     check_int,
-    check_last_dim,
-    check_matrix,
     check_real,
 )
 from models.seeding import SeedLike, torch_generator
@@ -107,24 +106,11 @@ def _float_dtype(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.dtype
     return tensor.dtype if tensor.dtype.is_floating_point else torch.float32
 
 
-def _bipolar_patterns(name: str, patterns: Any, *, device: torch.device | str | None = None,
-                      dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Check ``(m, N)`` bipolar patterns (m >= 1) and return them as floats."""
-    tensor = check_bipolar(name, patterns)
-    if tensor.dim() != 2:
-        raise ValueError(f"{name} must be a (m, N) matrix of patterns (one per row), "
-                         f"got shape {tuple(tensor.shape)}")
-    if tensor.shape[0] < 1 or tensor.shape[1] < 1:
-        raise ValueError(f"{name} must hold at least one pattern of at least one unit, "
-                         f"got shape {tuple(tensor.shape)}")
-    return tensor.to(device=device if device is not None else tensor.device,
-                     dtype=_float_dtype(tensor, dtype))
-
-
-def _real_patterns(name: str, patterns: Any, *, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Check ``(m, N)`` finite real patterns (m >= 1) and return them as floats."""
-    tensor = as_tensor(name, patterns)
+def _patterns(name: str, patterns: Any, *, bipolar: bool,
+              device: torch.device | str | None = None,
+              dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Check ``(m, N)`` patterns (m >= 1; bipolar, or finite reals) and return them as floats."""
+    tensor = check_bipolar(name, patterns) if bipolar else as_tensor(name, patterns)
     if tensor.dim() != 2:
         raise ValueError(f"{name} must be a (m, N) matrix of patterns (one per row), "
                          f"got shape {tuple(tensor.shape)}")
@@ -143,16 +129,9 @@ def _real_patterns(name: str, patterns: Any, *, device: torch.device | str | Non
 def _states(name: str, states: Any, n_units: int, *, like: torch.Tensor,
             bipolar: bool) -> tuple[torch.Tensor, bool]:
     """Check states against ``n_units``; return a (batch, N) float matrix and a squeeze flag."""
-    tensor = check_bipolar(name, states) if bipolar else as_tensor(name, states)
-    if tensor.dtype == torch.bool or tensor.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
-    squeeze = tensor.dim() == 1
-    tensor = check_matrix(name, tensor)
-    check_last_dim(name, tensor, n_units, "the number of units N")
-    tensor = tensor.to(device=like.device, dtype=like.dtype)
-    if not bipolar and not bool(torch.isfinite(tensor).all()):
-        raise ValueError(f"{name} must be finite (found NaN or inf)")
-    return tensor, squeeze
+    return check_batch(name, states, kind="bipolar" if bipolar else "real", length=n_units,
+                       what="the number of units N", finite=not bipolar, device=like.device,
+                       dtype=like.dtype)
 
 
 def _weights(weights: Any) -> torch.Tensor:
@@ -228,7 +207,7 @@ def hebbian_weights(patterns: Any, *, device: torch.device | str | None = None,
     torch.Tensor
         ``(N, N)`` symmetric weights with zero diagonal.
     """
-    x = _bipolar_patterns("patterns", patterns, device=device, dtype=dtype)
+    x = _patterns("patterns", patterns, bipolar=True, device=device, dtype=dtype)
     n_units = x.shape[1]
     # X^T X has integer entries, exact in floating point; divide once at the end.
     couplings = x.T @ x                                   # (N, N)
@@ -460,7 +439,7 @@ def overlaps(states: Any, patterns: Any, *, cosine: bool = False) -> torch.Tenso
     torch.Tensor
         ``(batch, m)`` overlaps (``(m,)`` for a single state).
     """
-    x = _real_patterns("patterns", patterns)
+    x = _patterns("patterns", patterns, bipolar=False)
     s, squeeze = _states("states", states, x.shape[1], like=x, bipolar=False)
     out = s @ x.T                                          # (batch, m)
     if cosine:
@@ -471,7 +450,23 @@ def overlaps(states: Any, patterns: Any, *, cosine: bool = False) -> torch.Tenso
     return out[0] if squeeze else out
 
 
-class ClassicHopfield(nn.Module):
+class _StoredPatterns(nn.Module):
+    """Shared part of the two networks: the ``(m, N)`` buffer ``patterns`` and its sizes."""
+
+    patterns: torch.Tensor
+
+    @property
+    def n_units(self) -> int:
+        """Number of units (pattern dimension) :math:`N`."""
+        return int(self.patterns.shape[1])
+
+    @property
+    def n_patterns(self) -> int:
+        """Number of stored patterns :math:`m`."""
+        return int(self.patterns.shape[0])
+
+
+class ClassicHopfield(_StoredPatterns):
     r"""A classic Hopfield network storing bipolar ``patterns`` with the Hebbian rule.
 
     Keeps the patterns and the integer couplings :math:`J = N W = X^\top X - m I` as
@@ -502,22 +497,12 @@ class ClassicHopfield(nn.Module):
     def __init__(self, patterns: Any, *, device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        x = _bipolar_patterns("patterns", patterns, device=device,
-                              dtype=dtype if dtype is not None else torch.float32)
+        x = _patterns("patterns", patterns, bipolar=True, device=device,
+                      dtype=dtype if dtype is not None else torch.float32)
         couplings = x.T @ x                                # (N, N) integer-valued
         couplings.fill_diagonal_(0)
         self.register_buffer("patterns", x)
         self.register_buffer("couplings", couplings)
-
-    @property
-    def n_units(self) -> int:
-        """Number of units :math:`N`."""
-        return int(self.patterns.shape[1])
-
-    @property
-    def n_patterns(self) -> int:
-        """Number of stored patterns :math:`m`."""
-        return int(self.patterns.shape[0])
 
     @property
     def load(self) -> float:
@@ -605,7 +590,7 @@ def softmax_weights(patterns: Any, states: Any, beta: float) -> torch.Tensor:
         ``(batch, m)`` weights summing to 1 over patterns (``(m,)`` for a single state).
     """
     beta = _beta(beta)
-    x = _real_patterns("patterns", patterns)
+    x = _patterns("patterns", patterns, bipolar=False)
     xi, squeeze = _states("states", states, x.shape[1], like=x, bipolar=False)
     weights = torch.softmax(beta * (xi @ x.T), dim=1)      # (batch, m)
     return weights[0] if squeeze else weights
@@ -634,7 +619,7 @@ def modern_update(patterns: Any, states: Any, beta: float) -> torch.Tensor:
         The updated states, same shape as ``states``.
     """
     beta = _beta(beta)
-    x = _real_patterns("patterns", patterns)
+    x = _patterns("patterns", patterns, bipolar=False)
     xi, squeeze = _states("states", states, x.shape[1], like=x, bipolar=False)
     out = _modern_step(x, xi, beta)
     return out[0] if squeeze else out
@@ -665,7 +650,7 @@ def modern_energy(patterns: Any, states: Any, beta: float) -> torch.Tensor:
         ``(batch,)`` energies (0-d for a single state).
     """
     beta = _beta(beta)
-    x = _real_patterns("patterns", patterns)
+    x = _patterns("patterns", patterns, bipolar=False)
     xi, squeeze = _states("states", states, x.shape[1], like=x, bipolar=False)
     n_patterns = x.shape[0]
     big_m = x.norm(dim=1).max()
@@ -708,7 +693,7 @@ def modern_retrieve(patterns: Any, probes: Any, beta: float, *, tol: float = 1e-
     beta = _beta(beta)
     tol = check_real("tol", tol, minimum=0.0, strict_minimum=True)
     max_iter = check_int("max_iter", max_iter, minimum=1)
-    x = _real_patterns("patterns", patterns)
+    x = _patterns("patterns", patterns, bipolar=False)
     xi, squeeze = _states("probes", probes, x.shape[1], like=x, bipolar=False)
     threshold = tol * float(x.norm(dim=1).max())
     state = xi.clone()
@@ -730,7 +715,7 @@ def modern_retrieve(patterns: Any, probes: Any, beta: float, *, tol: float = 1e-
     return ModernRetrieval(states=states, iterations=iterations, converged=converged)
 
 
-class ModernHopfield(nn.Module):
+class ModernHopfield(_StoredPatterns):
     r"""A modern (continuous) Hopfield network with stored ``patterns`` and fixed ``beta``.
 
     ``forward`` is one update :math:`\xi \leftarrow X^\top \operatorname{softmax}(\beta X
@@ -752,19 +737,9 @@ class ModernHopfield(nn.Module):
                  dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.beta = _beta(beta)
-        x = _real_patterns("patterns", patterns, device=device,
-                           dtype=dtype if dtype is not None else torch.float32)
+        x = _patterns("patterns", patterns, bipolar=False, device=device,
+                      dtype=dtype if dtype is not None else torch.float32)
         self.register_buffer("patterns", x)
-
-    @property
-    def n_units(self) -> int:
-        """Pattern dimension :math:`N`."""
-        return int(self.patterns.shape[1])
-
-    @property
-    def n_patterns(self) -> int:
-        """Number of stored patterns :math:`m`."""
-        return int(self.patterns.shape[0])
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         """One update of ``states`` (see :func:`modern_update`)."""

@@ -565,6 +565,9 @@ def _fit_line(x: np.ndarray, y: np.ndarray, estimator: str) -> BetaFit:
 
 def _fit_distances(n: int, radius: int, fit_range: Sequence[int] | None) -> np.ndarray:
     if fit_range is None:
+        if radius < 2:
+            raise ValueError(f"radius must be >= 2 to fit beta over d_v = 0..radius-1 "
+                             f"(at least two distances), got {radius}")
         low, high = 0, radius - 1
     else:
         if isinstance(fit_range, str) or len(fit_range) != 2:
@@ -573,8 +576,7 @@ def _fit_distances(n: int, radius: int, fit_range: Sequence[int] | None) -> np.n
         low = check_int("fit_range[0]", fit_range[0], minimum=0, maximum=n)
         high = check_int("fit_range[1]", fit_range[1], minimum=0, maximum=n)
     if high - low < 1:
-        raise ValueError(f"fit_range must cover at least two distances; with radius {radius} "
-                         f"the default range 0..radius-1 is {(low, high)} (radius must be >= 2)")
+        raise ValueError(f"fit_range must cover at least two distances, got {(low, high)}")
     return np.arange(low, high + 1)
 
 

@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 from models._checks import (
+    check_batch,
     check_binary,
+    check_bool,
     check_int,
-    check_last_dim,
-    check_matrix,
     check_probability,
 )
 from models.intersection import _check_neurons, binary_intersection, log_binary_intersection
@@ -213,9 +213,7 @@ class PatternSDM(torch.nn.Module):
         self.radius = check_int("radius", radius, minimum=0, maximum=self.n)
         _check_neurons(neurons)
         self.neurons = neurons
-        if not isinstance(sample_neurons, bool):
-            raise TypeError(f"sample_neurons must be True or False, got {sample_neurons!r}")
-        self.sample_neurons = sample_neurons
+        self.sample_neurons = check_bool("sample_neurons", sample_neurons)
         if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype must be a floating torch dtype, got {dtype!r}")
         device = torch.device(device) if device is not None else keys.device
@@ -250,11 +248,9 @@ class PatternSDM(torch.nn.Module):
         return int(self.values.shape[1])
 
     def _check_queries(self, queries: Any) -> tuple[torch.Tensor, bool]:
-        queries = check_binary("queries", queries)
-        squeeze = queries.dim() == 1
-        queries = check_matrix("queries", queries)
-        check_last_dim("queries", queries, self.n, "the key length n")
-        return queries.to(device=self.keys.device, dtype=torch.uint8), squeeze
+        return check_batch("queries", queries, kind="binary", length=self.n,
+                           what="the key length n", device=self.keys.device,
+                           dtype=torch.uint8)
 
     def _log_weights(self, indices: torch.Tensor,
                      generator: torch.Generator | None) -> torch.Tensor:
@@ -539,8 +535,7 @@ def critical_distance_sweep(n: int, m: int, radii: Sequence[int] | None = None,
     m = check_int("m", m, minimum=1)
     radius_list = _check_radii(n, radii)
     _check_neurons(neurons)
-    if not isinstance(sample_neurons, bool):
-        raise TypeError(f"sample_neurons must be True or False, got {sample_neurons!r}")
+    check_bool("sample_neurons", sample_neurons)
     trials, max_iterations, threshold, levels = _check_options(
         n, trials, max_iterations, threshold, noise_levels)
     if seed is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from models._checks import (
+    as_tensor,
     check_binary,
     check_bipolar,
     check_int,
@@ -97,10 +98,15 @@ def _flip(patterns: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def _check_patterns(name: str, patterns: torch.Tensor) -> torch.Tensor:
-    patterns = torch.as_tensor(patterns)
-    is_binary = bool(((patterns == 0) | (patterns == 1)).all())
-    if not is_binary:
-        check_bipolar(name, patterns)
+    """Binary or bipolar patterns as a tensor; anything else raises naming ``name``."""
+    patterns = as_tensor(name, patterns)
+    binary = (patterns == 0) | (patterns == 1)
+    if not bool((binary | (patterns == -1)).all()):
+        bad = patterns[~(binary | (patterns == -1))].flatten()[0].item()
+        raise ValueError(f"{name} must be binary (0/1) or bipolar (-1/+1), "
+                         f"found the value {bad!r}")
+    if not bool(binary.all()) and bool((patterns == 0).any()):
+        raise ValueError(f"{name} must be binary (0/1) or bipolar (-1/+1), not a mix of both")
     return patterns
 
 

@@ -58,6 +58,7 @@ from scipy import special, stats
 
 from models._checks import (
     as_tensor,
+    check_batch,
     check_binary,
     check_choice,
     check_int,
@@ -166,13 +167,8 @@ def top_k_mask(scores: torch.Tensor, k: int, *, largest: bool = False) -> torch.
 def _check_pattern_batch(name: str, value: Any, length: int, length_name: str,
                          device: torch.device) -> tuple[torch.Tensor, bool]:
     """Binary (batch, length) patterns on ``device``; also whether a vector was given."""
-    tensor = check_binary(name, value)
-    squeeze = tensor.dim() == 1
-    tensor = check_matrix(name, tensor)
-    if tensor.shape[-1] != length:
-        raise ValueError(f"{name} must have last dimension {length_name}={length}, "
-                         f"got shape {tuple(tensor.shape)}")
-    return tensor.to(device), squeeze
+    return check_batch(name, value, kind="binary", length=length, length_name=length_name,
+                       device=device)
 
 
 def _float32_is_exact(device: torch.device, max_entry: int) -> bool:
@@ -858,16 +854,8 @@ class ContinuousSDM:
 
     def _check_real(self, name: str, value: Any, length: int,
                     length_name: str) -> tuple[torch.Tensor, bool]:
-        tensor = as_tensor(name, value)
-        squeeze = tensor.dim() == 1
-        tensor = check_matrix(name, tensor)
-        if tensor.shape[-1] != length:
-            raise ValueError(f"{name} must have last dimension {length_name}={length}, "
-                             f"got shape {tuple(tensor.shape)}")
-        tensor = tensor.to(device=self.device, dtype=self.dtype)
-        if not bool(torch.isfinite(tensor).all()):
-            raise ValueError(f"{name} must be finite")
-        return tensor, squeeze
+        return check_batch(name, value, length=length, length_name=length_name, finite=True,
+                           device=self.device, dtype=self.dtype)
 
     def _cosines(self, queries: torch.Tensor) -> torch.Tensor:
         norms = queries.norm(dim=1, keepdim=True)

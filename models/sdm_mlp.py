@@ -66,7 +66,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models._checks import as_tensor, check_int, check_matrix, check_real
+from models._checks import as_tensor, check_batch, check_bool, check_int, check_real
 from models.seeding import SeedLike, torch_generator
 
 __all__ = [
@@ -238,19 +238,45 @@ def _check_device_dtype(dtype: torch.dtype) -> torch.dtype:
 def _check_input(model: nn.Module, x: torch.Tensor, n: int) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    x = check_matrix("x", x)
-    if x.shape[1] != n:
-        raise ValueError(f"x must have last dimension {n} (in_features), got shape "
-                         f"{tuple(x.shape)}")
     weight = next(model.parameters())
-    return x.to(device=weight.device, dtype=weight.dtype)
+    return check_batch("x", x, length=n, what="in_features", device=weight.device,
+                       dtype=weight.dtype)[0]
 
 
 # ----------------------------------------------------------------------------------------
 # Modules
 # ----------------------------------------------------------------------------------------
 
-class SDMMLP(nn.Module):
+class _CountedHidden(nn.Module):
+    """Shared part of the two networks: ``forward`` counts each hidden unit's activity.
+
+    Subclasses define ``encode(x) -> hidden`` and ``readout(hidden) -> outputs`` and keep an
+    int64 buffer ``activity_counts`` of shape ``(hidden,)``.
+    """
+
+    activity_counts: torch.Tensor
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(batch, out)``; in training mode, also count each neuron's activity."""
+        hidden = self.encode(x)
+        if self.training:
+            with torch.no_grad():
+                self.activity_counts += (hidden > 0).sum(dim=0)
+        return self.readout(hidden)
+
+    @property
+    def dead_neurons(self) -> int:
+        """Number of hidden units never active during training (:math:`c_i = 0`)."""
+        return int((self.activity_counts == 0).sum())
+
+
+class SDMMLP(_CountedHidden):
     r"""SDM as a two-layer network with Top-k and the GABA switch.
 
     .. math::
@@ -304,13 +330,9 @@ class SDMMLP(nn.Module):
                              f"the inhibition), got {self.k}")
         self.switch_activations = check_real("switch_activations", switch_activations,
                                              minimum=0.0, strict_minimum=True)
-        for name, flag in (("gaba", gaba), ("exact_k", exact_k),
-                           ("positive_values", positive_values)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be True or False, got {flag!r}")
-        self.gaba = gaba
-        self.exact_k = exact_k
-        self.positive_values = positive_values
+        self.gaba = check_bool("gaba", gaba)
+        self.exact_k = check_bool("exact_k", exact_k)
+        self.positive_values = check_bool("positive_values", positive_values)
         dtype = _check_device_dtype(dtype)
         generator = torch_generator(seed, "sdm_mlp", "init")
         w_in = _uniform((self.hidden, self.in_features), 1 / math.sqrt(self.in_features),
@@ -349,18 +371,9 @@ class SDMMLP(nn.Module):
         gaba = self.gaba_coefficients() if self.gaba else None
         return topk_gaba(activations, self.k, gaba, exact_k=self.exact_k)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``(batch, out)``; in training mode, also count each neuron's activity."""
-        hidden = self.encode(x)
-        if self.training:
-            with torch.no_grad():
-                self.activity_counts += (hidden > 0).sum(dim=0)
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
+        r"""Outputs :math:`W_\mathrm{out} h`, ``(batch, out)``, from the hidden activity."""
         return hidden @ self.values.T
-
-    @property
-    def dead_neurons(self) -> int:
-        """Number of neurons never active during training (:math:`c_i = 0`)."""
-        return int((self.activity_counts == 0).sum())
 
     def reset_counts(self) -> None:
         """Set every activity count back to 0 (the GABA switch starts over)."""
@@ -373,7 +386,7 @@ class SDMMLP(nn.Module):
                 f"exact_k={self.exact_k}")
 
 
-class ReLUMLP(nn.Module):
+class ReLUMLP(_CountedHidden):
     r"""Standard one-hidden-layer ReLU network (the baseline of equal width).
 
     .. math:: y = W_2\, \mathrm{ReLU}(W_1 x + b_1) + b_2
@@ -412,18 +425,9 @@ class ReLUMLP(nn.Module):
         x = _check_input(self, x, self.in_features)
         return torch.relu(self.fc1(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``(batch, out)``; in training mode, also count each neuron's activity."""
-        hidden = self.encode(x)
-        if self.training:
-            with torch.no_grad():
-                self.activity_counts += (hidden > 0).sum(dim=0)
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Outputs ``W_2 h + b_2``, ``(batch, out)``, from the hidden activity."""
         return self.fc2(hidden)
-
-    @property
-    def dead_neurons(self) -> int:
-        """Number of hidden units never active during training."""
-        return int((self.activity_counts == 0).sum())
 
 
 # ----------------------------------------------------------------------------------------

@@ -28,14 +28,6 @@ from models.patterns import flip_bits, flip_exact, random_bipolar
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # small, latency-bound ops: one thread is fastest on a shared box
-    yield
-    torch.set_num_threads(old)
-
-
 def _reference_sweep(w: torch.Tensor, s: torch.Tensor, order: list[int]) -> tuple[torch.Tensor,
                                                                                int]:
     """Unit-by-unit asynchronous sweep straight from the definition; also counts ties."""

@@ -322,8 +322,10 @@ def test_neurons_only_shift_the_intercept():
 def test_fit_beta_options_and_errors():
     custom = fit_beta(64, 11, fit_range=(0, 20))
     assert np.isfinite(custom) and custom != fit_beta(64, 11)
-    with pytest.raises(ValueError, match=r"^fit_range must"):
+    with pytest.raises(ValueError, match=r"^radius must be >= 2"):
         fit_beta(64, 1)  # d_v = 0..0 is a single point
+    with pytest.raises(ValueError, match=r"^fit_range must cover at least two"):
+        fit_beta(64, 5, fit_range=(3, 3))
     with pytest.raises(ValueError, match=r"^fit_range"):
         fit_beta(64, 5, fit_range=(0, 12))  # d_v = 11, 12 have empty intersections
     with pytest.raises(ValueError, match=r"^fit_range"):

@@ -22,14 +22,6 @@ from models.sdm_mlp import (
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # small matrices: one thread is fastest and shares the machine
-    yield
-    torch.set_num_threads(old)
-
-
 def _small_task(**changes) -> ClassIncrementalTask:
     fields = {"train_per_class": 100, "test_per_class": 50}
     fields.update(changes)
