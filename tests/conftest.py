@@ -1,4 +1,5 @@
-"""Shared pytest configuration: the ``gpu`` marker skips without CUDA; headless plotting."""
+"""Shared pytest configuration: the ``gpu`` marker skips without CUDA; headless plotting;
+one torch CPU thread per test."""
 
 from __future__ import annotations
 
@@ -18,3 +19,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run every test with one torch CPU thread, then restore the count.
+
+    The tests' tensors are small, and on a machine whose cores are shared torch's default (a
+    thread per core) is slower: tests/test_sdm_agreement.py took 6.9-8.8 s with one thread
+    and 13.0-14.1 s with two (2-core machine, another process busy). Same reason as the
+    ``num_threads = 1`` default of the figure commands (see ``mapping.cli.torch_threads``).
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -77,3 +77,21 @@ def test_models_import_without_brian2():
             "    importlib.import_module('models.' + m.name)\n"
             "assert 'brian2' not in sys.modules, 'models imported brian2'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_torch_threads_applies_and_restores_the_thread_count():
+    import torch
+
+    from mapping.cli import torch_threads
+
+    old = torch.get_num_threads()
+    target = 1 if old != 1 else 2
+    with torch_threads(target):
+        assert torch.get_num_threads() == target
+    assert torch.get_num_threads() == old  # restored
+    with pytest.raises(RuntimeError), torch_threads(target):
+        raise RuntimeError("restored even when the run fails")
+    assert torch.get_num_threads() == old
+    for leave in (None, 0):  # no num_threads field, or 0: torch's default is left alone
+        with torch_threads(leave):
+            assert torch.get_num_threads() == old

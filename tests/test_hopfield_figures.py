@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from mapping.cli import run_experiment
 from mapping.experiments.hopfield_figures import Config, estimate_alpha_c, summarize
@@ -23,14 +22,6 @@ SMALL = [
     "modern_probes=50",
     "mixture_betas=[0.02, 0.08, 1.0]",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # small, latency-bound ops: one thread is fastest on a shared box
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["EXPERIMENTS", "load_experiment"]
+__all__ = ["COMMANDS", "EXPERIMENTS", "load_experiment"]
 
 #: figure name -> (module, one-line description)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -27,11 +27,25 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                  "classic Hopfield capacity transition; modern Hopfield retrieval"),
     "sdm-mlp": ("mapping.experiments.sdm_mlp_figures",
                 "SDM-MLP (Top-k + GABA switch) vs ReLU MLP on class-incremental learning"),
+    "cerebellum-coding": ("mapping.experiments.cerebellum_coding",
+                          "granule coding level vs mossy-fibre rate, with and without Golgi"),
+    "cerebellum-intersection": ("mapping.experiments.cerebellum_intersection",
+                                "granule-cell overlaps vs exact Hamming-ball intersections"),
+    "mushroom-body": ("mapping.experiments.mushroom_body",
+                      "mushroom-body preset: Kenyon-cell sparseness, odour -> valence learning"),
+}
+
+
+#: top-level command -> (module, one-line description); same module interface
+COMMANDS: dict[str, tuple[str, str]] = {
+    "cerebellum": ("mapping.experiments.cerebellum",
+                   "write random patterns into the spiking cerebellum and read noisy queries"),
 }
 
 
 def load_experiment(name: str) -> ModuleType:
-    """Import the module of experiment ``name``."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(EXPERIMENTS[name][0])
+    """Import the module of experiment or command ``name``."""
+    table = {**EXPERIMENTS, **COMMANDS}
+    if name not in table:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(table)}")
+    return importlib.import_module(table[name][0])

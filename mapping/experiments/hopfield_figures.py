@@ -86,7 +86,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from models._checks import check_choice, check_int, check_probability, check_real
+from models._checks import (
+    check_choice,
+    check_device,
+    check_int,
+    check_probability,
+    check_real,
+)
 from models.hopfield import (
     ClassicHopfield,
     modern_energy,
@@ -139,7 +145,7 @@ class Config:
     substantial_weight: float = 0.1    # softmax weight that counts a pattern as "in" a mixture
     # --- run ---
     device: str = "cpu"                # torch device ("cpu", "cuda", "cuda:1", ...)
-    num_threads: int = 1               # torch CPU threads during the run (0: leave as is)
+    num_threads: int = 1               # torch CPU threads (applied by the CLI; 0: torch default)
     seed: int = 0                      # master seed (every draw uses a named child seed)
 
     def validate(self) -> None:
@@ -191,12 +197,7 @@ class Config:
                              f"{self.mixture_betas}")
         check_real("beta_low", self.beta_low, minimum=0.0, strict_minimum=True)
         check_probability("substantial_weight", self.substantial_weight)
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"device must name a torch device, got {self.device!r}") from exc
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} requested but CUDA is not available")
+        check_device("device", self.device)
         check_int("num_threads", self.num_threads, minimum=0)
         check_int("seed", self.seed, minimum=0)
 
@@ -407,19 +408,13 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     from tqdm.auto import tqdm
 
     config.validate()
-    old_threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    try:
-        n_mix = len(set(config.mixture_betas) | {config.beta_low, config.beta_high})
-        total = (len(config.classic_sizes) * len(config.classic_loads)
-                 + len(config.modern_sizes) * len(config.modern_loads) + n_mix)
-        with tqdm(total=total, desc="hopfield", disable=not progress, unit="point") as bar:
-            classic_rows = _classic(config, bar)
-            capacity_rows = _modern_capacity(config, bar)
-            mixture_rows, traces = _mixtures(config, bar)
-    finally:
-        torch.set_num_threads(old_threads)
+    n_mix = len(set(config.mixture_betas) | {config.beta_low, config.beta_high})
+    total = (len(config.classic_sizes) * len(config.classic_loads)
+             + len(config.modern_sizes) * len(config.modern_loads) + n_mix)
+    with tqdm(total=total, desc="hopfield", disable=not progress, unit="point") as bar:
+        classic_rows = _classic(config, bar)
+        capacity_rows = _modern_capacity(config, bar)
+        mixture_rows, traces = _mixtures(config, bar)
     _write_csv(run_dir, "classic_curves.csv", classic_rows)
     _write_csv(run_dir, "modern_capacity.csv", capacity_rows)
     _write_csv(run_dir, "modern_mixtures.csv", mixture_rows)
@@ -609,11 +604,14 @@ def _figures(config: Config, classic_rows: list[dict[str, float]],
     ax_n.set_ylabel("number of patterns in the fixed point")
     ax_n.set_title("Global average -> metastable mixture -> one pattern")
     for ax in (ax_w, ax_n):
-        ax.axvline(config.beta_low, color="k", ls="--", lw=0.8)
+        ax.axvline(config.beta_low, color="k", ls="--", lw=0.8,
+                   label=f"beta_low = {config.beta_low:g} (headline metrics)")
         ax.set_xscale("log")
         ax.set_xlabel("beta")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    # below the axes: inside, the legend would hide the rising curves
+    ax_w.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    ax_n.legend(fontsize=8, loc="upper right")
     index = np.arange(len(traces["clusters"]))
     for beta, marker in zip(shown, ("o", "s", "^"), strict=False):
         ax_p.plot(index, np.maximum(traces["profiles"][beta], 1e-8), marker=marker, ms=3,

@@ -72,6 +72,7 @@ class Config:
     cd_threshold: float = 0.5  #: convergence fraction defining the critical distance
     cd_radii: tuple[int, ...] = ()  #: radii swept for the critical distance (empty: 0..n//2)
     seed: int = 0  #: seed of the critical-distance patterns and queries
+    num_threads: int = 1  #: torch CPU threads (applied by the CLI; 0: torch default)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -107,6 +108,8 @@ class Config:
             raise ValueError(f"cd_radii must not repeat, got {list(self.cd_radii)}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.num_threads < 0:
+            raise ValueError(f"num_threads must be >= 0, got {self.num_threads}")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -306,8 +309,8 @@ def _figure_optimal(config: Config, curves: tuple[CriticalDistanceCurve, ...], d
 
     ax = axes[1, 1]
     fit_radii = np.arange(2, n // 2 + 1)
-    ax.plot(fit_radii, [fit_beta_line(n, int(d)).beta for d in fit_radii], "-", color="C1",
-            label="fitted β (least squares)")
+    fitted = [fit_beta_line(n, int(d)).beta for d in fit_radii]
+    ax.plot(fit_radii, fitted, "-", color="C1", label="fitted β (least squares)")
     ax.plot(fit_radii, [fit_beta_line(n, int(d), estimator="bricken2021").beta
                         for d in fit_radii], "--", color="C3", label="β, B&P public code")
     ax.plot(fit_radii, [taylor_beta_bound(n, int(d)) for d in fit_radii], ":", color="C4",
@@ -320,6 +323,7 @@ def _figure_optimal(config: Config, curves: tuple[CriticalDistanceCurve, ...], d
         ax.text(d, 0.97, f"$d^*_{{{name}}}$", transform=ax.get_xaxis_transform(),
                 fontsize=8, ha="center", va="top")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5 * min(fitted))  # the Taylor bound falls to 0 at d = n/2
     ax.set_xlabel("radius d")
     ax.set_ylabel("β")
     ax.set_title(f"β per radius (n = {n})")
@@ -330,19 +334,32 @@ def _figure_optimal(config: Config, curves: tuple[CriticalDistanceCurve, ...], d
 
 def _figure_curves(config: Config, curves: tuple[CriticalDistanceCurve, ...], d_cd: int) -> Any:
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     cmap = plt.get_cmap("viridis")
-    for i, curve in enumerate(curves):
-        highlight = curve.radius == d_cd or curve.radius in config.radii
-        ax.plot(curve.noise, curve.success, "-", lw=2.2 if highlight else 0.8,
-                color="C3" if curve.radius == d_cd else cmap(i / max(1, len(curves) - 1)),
-                label=f"d = {curve.radius}" if highlight else None)
-    ax.axhline(config.cd_threshold, color="0.4", ls=":")
+    radii = [c.radius for c in curves]
+    norm = Normalize(vmin=min(radii), vmax=max(max(radii), min(radii) + 1))
+    highlighted = [d for d in (*config.radii, d_cd) if d in radii]
+    for curve in curves:
+        if curve.radius not in highlighted:
+            ax.plot(curve.noise, curve.success, "-", lw=0.8, color=cmap(norm(curve.radius)))
+    colours = iter(["C0", "C1", "C2", "C4", "C5", "C6"])
+    for curve in curves:
+        if curve.radius in highlighted:
+            optimum = curve.radius == d_cd
+            label = f"d = {curve.radius}" + (" ($d^*_{CD}$)" if optimum else "")
+            ax.plot(curve.noise, curve.success, "-", lw=2.4 if optimum else 1.8,
+                    color="C3" if optimum else next(colours), label=label, zorder=3)
+    ax.axhline(config.cd_threshold, color="0.4", ls=":",
+               label=f"{config.cd_threshold:.0%} threshold")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="radius d (thin lines)")
     ax.set_xlabel("query noise (bits flipped)")
     ax.set_ylabel("fraction converging to the stored pattern")
-    ax.set_title(f"iterated pattern-based SDM reads, n = {config.n}, m = {config.m}")
-    ax.legend(fontsize=8)
+    ax.set_title(f"iterated pattern-based SDM reads, n = {config.n}, m = {config.m}, "
+                 f"{config.cd_trials} trials per level")
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models._checks import check_int, check_real
+from models._checks import check_bool, check_device, check_int, check_real
 from models.rundir import RunDirectory
 from models.sdm_mlp import (
     SDMMLP,
@@ -78,7 +78,7 @@ class Config:
     k_sweep: tuple[int, ...] = (1, 3, 10, 30, 100)  # k values for the sweep (empty: none)
     ablation: bool = True              # also run the SDM-MLP without the GABA switch
     device: str = "cpu"                # torch device ("cpu", "cuda", "cuda:1", ...)
-    num_threads: int = 1               # torch CPU threads during the run (0: leave as is)
+    num_threads: int = 1               # torch CPU threads (applied by the CLI; 0: torch default)
     seed: int = 0                      # master seed (selection and evaluation seeds derive)
 
     def validate(self) -> None:
@@ -92,8 +92,7 @@ class Config:
             raise ValueError(f"k must be < hidden={hidden}, got {k}")
         check_real("switch_activations", self.switch_activations, minimum=0.0,
                    strict_minimum=True)
-        if not isinstance(self.exact_k, bool):
-            raise TypeError(f"exact_k must be true or false, got {self.exact_k!r}")
+        check_bool("exact_k", self.exact_k)
         check_int("epochs", self.epochs, minimum=1)
         check_int("batch_size", self.batch_size, minimum=1)
         if len(self.lr_grid) == 0:
@@ -105,12 +104,8 @@ class Config:
             value = check_int("k_sweep", value, minimum=1)
             if value >= hidden:
                 raise ValueError(f"k_sweep values must be < hidden={hidden}, got {value}")
-        if not isinstance(self.ablation, bool):
-            raise TypeError(f"ablation must be true or false, got {self.ablation!r}")
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"device must name a torch device, got {self.device!r}") from exc
+        check_bool("ablation", self.ablation)
+        check_device("device", self.device)
         check_int("num_threads", self.num_threads, minimum=0)
         check_int("seed", self.seed, minimum=0)
 
@@ -148,65 +143,59 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     from tqdm.auto import tqdm
 
     config.validate()
-    old_threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    try:
-        names = config.model_names
-        grid = tuple(float(lr) for lr in config.lr_grid)
-        sweep = tuple(k for k in dict.fromkeys(config.k_sweep) if k != config.k)
-        n_sweep_seeds = min(3, config.n_seeds)
-        total = (len(names) * len(grid) if len(grid) > 1 else 0) \
-            + len(names) * config.n_seeds + len(sweep) * n_sweep_seeds
-        bar = tqdm(total=total, desc="sdm-mlp", disable=not progress, unit="run")
+    names = config.model_names
+    grid = tuple(float(lr) for lr in config.lr_grid)
+    sweep = tuple(k for k in dict.fromkeys(config.k_sweep) if k != config.k)
+    n_sweep_seeds = min(3, config.n_seeds)
+    total = (len(names) * len(grid) if len(grid) > 1 else 0) \
+        + len(names) * config.n_seeds + len(sweep) * n_sweep_seeds
+    bar = tqdm(total=total, desc="sdm-mlp", disable=not progress, unit="run")
 
-        # 1. learning rate per model, chosen on a separate selection seed
-        select_seed = child_seed(config.seed, "lr_select")
-        grid_results: dict[str, dict[float, ContinualResult]] = {n: {} for n in names}
-        chosen: dict[str, float] = {}
-        if len(grid) > 1:
-            select_data = make_class_incremental_task(config.task, seed=select_seed,
-                                                      device=config.device)
-            for name in names:
-                for lr in grid:
-                    grid_results[name][lr] = _train(name, config, select_data, lr=lr,
-                                                    seed=select_seed)
-                    bar.update()
-                # best final accuracy; ties go to the smaller learning rate (grid order kept)
-                chosen[name] = max(sorted(grid),
-                                   key=lambda lr, n=name: grid_results[n][lr].final_accuracy)
-        else:
-            chosen = {name: grid[0] for name in names}
-
-        # 2. evaluation seeds: same data and seeds for every model
-        results: dict[str, list[ContinualResult]] = {n: [] for n in names}
-        eval_seeds = [child_seed(config.seed, "eval", i) for i in range(config.n_seeds)]
-        datasets = []
-        for seed in eval_seeds:
-            data = make_class_incremental_task(config.task, seed=seed, device=config.device)
-            datasets.append(data)
-            for name in names:
-                results[name].append(_train(name, config, data, lr=chosen[name], seed=seed))
+    # 1. learning rate per model, chosen on a separate selection seed
+    select_seed = child_seed(config.seed, "lr_select")
+    grid_results: dict[str, dict[float, ContinualResult]] = {n: {} for n in names}
+    chosen: dict[str, float] = {}
+    if len(grid) > 1:
+        select_data = make_class_incremental_task(config.task, seed=select_seed,
+                                                  device=config.device)
+        for name in names:
+            for lr in grid:
+                grid_results[name][lr] = _train(name, config, select_data, lr=lr,
+                                                seed=select_seed)
                 bar.update()
+            # best final accuracy; ties go to the smaller learning rate (grid order kept)
+            chosen[name] = max(sorted(grid),
+                               key=lambda lr, n=name: grid_results[n][lr].final_accuracy)
+    else:
+        chosen = {name: grid[0] for name in names}
 
-        # 3. k sweep for the SDM-MLP with the GABA switch
-        k_results: dict[int, list[ContinualResult]] = {}
-        if config.k_sweep:
-            k_results[config.k] = results["sdm_mlp"][:n_sweep_seeds]
-            for k in sweep:
-                k_results[k] = []
-                for seed, data in zip(eval_seeds[:n_sweep_seeds], datasets, strict=False):
-                    k_results[k].append(_train("sdm_mlp", config, data, lr=chosen["sdm_mlp"],
-                                               seed=seed, k=k))
-                    bar.update()
-            k_results = dict(sorted(k_results.items()))
-        bar.close()
+    # 2. evaluation seeds: same data and seeds for every model
+    results: dict[str, list[ContinualResult]] = {n: [] for n in names}
+    eval_seeds = [child_seed(config.seed, "eval", i) for i in range(config.n_seeds)]
+    datasets = []
+    for seed in eval_seeds:
+        data = make_class_incremental_task(config.task, seed=seed, device=config.device)
+        datasets.append(data)
+        for name in names:
+            results[name].append(_train(name, config, data, lr=chosen[name], seed=seed))
+            bar.update()
 
-        metrics = _metrics(config, names, chosen, grid_results, results, k_results)
-        _figures(config, names, chosen, grid_results, results, k_results, run_dir)
-        return metrics
-    finally:
-        torch.set_num_threads(old_threads)
+    # 3. k sweep for the SDM-MLP with the GABA switch
+    k_results: dict[int, list[ContinualResult]] = {}
+    if config.k_sweep:
+        k_results[config.k] = results["sdm_mlp"][:n_sweep_seeds]
+        for k in sweep:
+            k_results[k] = []
+            for seed, data in zip(eval_seeds[:n_sweep_seeds], datasets, strict=False):
+                k_results[k].append(_train("sdm_mlp", config, data, lr=chosen["sdm_mlp"],
+                                           seed=seed, k=k))
+                bar.update()
+        k_results = dict(sorted(k_results.items()))
+    bar.close()
+
+    metrics = _metrics(config, names, chosen, grid_results, results, k_results)
+    _figures(config, names, chosen, grid_results, results, k_results, run_dir)
+    return metrics
 
 
 def _metrics(config: Config, names: tuple[str, ...], chosen: dict[str, float],
@@ -330,6 +319,8 @@ def _figures(config: Config, names: tuple[str, ...], chosen: dict[str, float],
             ax.errorbar(ks, [v.mean() for v in values], yerr=[_std(v) for v in values],
                         fmt="o-", color=_COLOURS["sdm_mlp"], capsize=3)
             ax.set_xscale("log")
+            ax.set_xticks(ks, [str(k) for k in ks])
+            ax.minorticks_off()
             ax.set_xlabel("k (active neurons)")
             ax.set_title(title)
             ax.set_ylim(0, 1)
@@ -351,7 +342,7 @@ def _figures(config: Config, names: tuple[str, ...], chosen: dict[str, float],
             ax.set_xlabel("SGD learning rate")
             ax.set_title(title)
             ax.set_ylim(0, 1)
-        axes[0].legend(fontsize=7)
+        axes[1].legend(fontsize=7, loc="center left")
         fig.suptitle("Learning-rate selection (one selection seed; best final accuracy kept)")
         fig.tight_layout()
         run_dir.save_figure(fig, "lr_grid")
