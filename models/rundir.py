@@ -38,6 +38,9 @@ __all__ = [
     "package_versions",
 ]
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 _VERSIONED = ("memcircuits", "numpy", "scipy", "torch", "brian2", "networkx", "matplotlib",
               "pynwb", "hdmf", "dask", "distributed")
 
@@ -50,11 +53,14 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # keep the target's suffix last: some writers (pynwb, savefig) look at it
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
+                               dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp creates 0600; use the usual mode
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

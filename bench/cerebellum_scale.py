@@ -1,0 +1,214 @@
+"""Cerebellar circuit at scale: cpp_standalone cost against a minimal Brian2 network.
+
+Three measurements, each in its own Python subprocess (fresh Brian2 state; peak memory of
+that process and its compiled child read from ``getrusage``):
+
+1. ``circuit``: the full cerebellar SDM (:class:`circuits.cerebellum.protocol.CerebellarSDM`)
+   in ``cpp_standalone`` with ``--granule`` cells and ``--purkinje`` Purkinje cells (dense
+   PF->PC: granule x purkinje plastic synapses), ``--writes`` writes then ``--reads`` reads.
+2. ``minimal``: a hand-written Brian2 network of the same size and activity: the same
+   mossy-fibre spikes drive the same number of LIF granule cells through the same
+   connectivity and weights (so the same cells fire), which drive the same number of LIF
+   Purkinje cells through static dense PF synapses. No Golgi cells, interneurons,
+   plasticity, climbing fibres, nuclei or readout.
+3. ``runtime``/``standalone_small``: the circuit at ``--small-granule`` cells with the numpy
+   runtime backend and with cpp_standalone, same presentations.
+
+The stimulus is one volley per presentation (20 ms at 50 Hz) so both networks see exactly
+the same granule activity. Prints a table; ratios are measured side by side in one run.
+
+    python bench/cerebellum_scale.py                     # 10^5 granule cells, 100+100
+    python bench/cerebellum_scale.py --granule 20000 --writes 10 --reads 10   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+
+import numpy as np
+
+
+def circuit_params(granule: int, purkinje: int, backend: str, coding_level: float):
+    from brian2 import ms
+
+    from circuits.cerebellum.params import CerebellumParams, GranuleParams
+
+    base = CerebellumParams(address_bits=64, value_bits=purkinje, backend=backend,
+                            granule=GranuleParams(n=granule, coding_level=coding_level))
+    return replace(base, mossy=replace(base.mossy, stimulus=20 * ms))
+
+
+def patterns(args):
+    """Random keys/values; the reads query stored keys (``which`` says which)."""
+    rng = np.random.default_rng(args.seed)
+    keys = rng.integers(0, 2, (args.writes, 64), dtype=np.uint8)
+    values = rng.integers(0, 2, (args.writes, args.purkinje), dtype=np.uint8)
+    which = rng.integers(0, args.writes, args.reads)
+    return keys, values, keys[which], which
+
+
+def run_circuit(args, granule: int, backend: str) -> dict:
+    from circuits.cerebellum.protocol import CerebellarSDM
+
+    params = circuit_params(granule, args.purkinje, backend, args.coding_level)
+    keys, values, queries, which = patterns(args)
+    directory = tempfile.mkdtemp(prefix="bench-circuit-")
+    start = time.perf_counter()
+    sdm = CerebellarSDM(params, seed=args.seed, directory=directory,
+                        record=("granule", "purkinje", "nuclei"))
+    write, read = sdm.write_then_read(keys, values, queries)
+    if backend == "cpp_standalone":
+        timings = dict(sdm.timings)
+    else:
+        timings = {"run_s": write.timings["run_s"] + read.timings["run_s"]}
+    wall = time.perf_counter() - start
+    simulated = (args.writes * float(params.protocol.write_slot)
+                 + args.reads * float(params.protocol.read_slot))
+    return {"wall_s": wall, "build_s": timings.get("build_s", 0.0),
+            "run_s": timings["run_s"], "simulated_s": simulated,
+            "peak_rss_simulation_mib": timings.get("peak_rss_mib"),
+            "granule_spikes_per_read": float(np.mean([len(a) for a in read.active_granule])),
+            "read_bit_accuracy": float((read.bits == values[which]).mean()),
+            "pf_synapses": len(read.pf_pre)}
+
+
+def run_minimal(args) -> dict:
+    """Same mossy spikes, granule LIFs with the same wiring and weights, static PF->PC."""
+    import brian2
+    from brian2 import NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, Synapses, second
+
+    from circuits.backend import brian_backend, run_network
+    from circuits.cerebellum.network import random_wiring
+    from circuits.cerebellum.params import derive
+    from circuits.cerebellum.protocol import mossy_spike_trains
+    from models.seeding import numpy_rng
+
+    params = circuit_params(args.granule, args.purkinje, "cpp_standalone", args.coding_level)
+    d = derive(params)
+    keys, _values, queries, _ = patterns(args)
+    wiring = random_wiring(params, args.seed)
+    write_slot = float(params.protocol.write_slot / second)
+    read_slot = float(params.protocol.read_slot / second)
+    onsets = np.concatenate([write_slot * np.arange(args.writes),
+                             write_slot * args.writes + read_slot * np.arange(args.reads)])
+    mf_i, mf_t = mossy_spike_trains(params, np.concatenate([keys, queries]), onsets,
+                                    numpy_rng(args.seed, "mossy_spikes", 0))
+    g = params.granule
+    directory = tempfile.mkdtemp(prefix="bench-minimal-")
+    start = time.perf_counter()
+    with brian_backend("cpp_standalone", directory) as info:
+        mossy = SpikeGeneratorGroup(2 * 64, mf_i, mf_t * second)
+        granule = NeuronGroup(g.n, """dv/dt = (E_L - v) / tau_m + I / C : volt (unless refractory)
+                                      dI/dt = -I / tau_e : amp""",
+                              threshold="v > V_th", reset="v = V_reset",
+                              refractory=g.refractory, method="exact",
+                              namespace={"E_L": g.E_L, "tau_m": g.tau_m, "C": g.C,
+                                         "tau_e": g.tau_e, "V_th": g.V_th,
+                                         "V_reset": g.V_reset})
+        granule.v = g.E_L
+        rails = wiring.rails(64, True)
+        mf_grc = Synapses(mossy, granule, on_pre="I_post += J", delay=g.mf_delay,
+                          namespace={"J": d.granule_weight})
+        mf_grc.connect(i=rails.ravel(), j=np.repeat(np.arange(g.n), rails.shape[1]))
+        pk = params.purkinje
+        purkinje = NeuronGroup(args.purkinje,
+                               "dv/dt = (E_L - v) / tau_m + I_tonic / C : volt",
+                               threshold="v > V_th", reset="v = E_L", method="exact",
+                               namespace={"E_L": pk.E_L, "tau_m": pk.tau_m, "C": pk.C,
+                                          "I_tonic": d.pc_tonic, "V_th": pk.V_th})
+        pf = Synapses(granule, purkinje, "w : volt", on_pre="v_post += w")
+        pf.connect()
+        pf.w = 0.01 * brian2.mV
+        spikes = SpikeMonitor(granule)
+        network = brian2.Network(mossy, granule, mf_grc, purkinje, pf, spikes)
+        run_network(network, onsets[-1] * second + read_slot * second, info)
+        n_spikes = int(spikes.num_spikes)
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "build_s": info.timings["build_s"], "run_s": info.timings["run_s"],
+            "peak_rss_simulation_mib": info.timings.get("peak_rss_mib"),
+            "simulated_s": float(onsets[-1] + read_slot), "granule_spikes_total": n_spikes,
+            "pf_synapses": g.n * args.purkinje}
+
+
+def child(args) -> None:
+    if args.part == "circuit":
+        result = run_circuit(args, args.granule, "cpp_standalone")
+    elif args.part == "minimal":
+        result = run_minimal(args)
+    elif args.part == "runtime":
+        result = run_circuit(args, args.small_granule, "numpy")
+    else:
+        result = run_circuit(args, args.small_granule, "cpp_standalone")
+    result["peak_rss_python_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+def measure(part: str, argv: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--part", part, *argv],
+                          capture_output=True, text=True, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+    raise RuntimeError(f"part {part!r} failed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--granule", type=int, default=100_000)
+    parser.add_argument("--purkinje", type=int, default=64)
+    parser.add_argument("--writes", type=int, default=100)
+    parser.add_argument("--reads", type=int, default=100)
+    parser.add_argument("--coding-level", type=float, default=0.016)
+    parser.add_argument("--small-granule", type=int, default=4000)
+    parser.add_argument("--small-presentations", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--part", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part:
+        if args.part in ("runtime", "standalone_small"):
+            args.writes = args.reads = args.small_presentations
+        child(args)
+        return
+    argv = list(sys.argv[1:])
+    results = {}
+    for part in ("circuit", "minimal", "runtime", "standalone_small"):
+        print(f"measuring {part} ...", flush=True)
+        results[part] = measure(part, argv)
+        print("  " + json.dumps(results[part]), flush=True)
+    c, m = results["circuit"], results["minimal"]
+    rt, sa = results["runtime"], results["standalone_small"]
+    rows = [
+        ("circuit (cpp_standalone)", c),
+        ("minimal network (cpp_standalone)", m),
+        (f"circuit numpy runtime, {args.small_granule} GrC", rt),
+        (f"circuit cpp_standalone, {args.small_granule} GrC", sa),
+    ]
+    print()
+    print(f"{args.granule} granule cells, {args.purkinje} Purkinje cells "
+          f"({args.granule * args.purkinje:,} PF->PC synapses), {args.writes} writes + "
+          f"{args.reads} reads")
+    print(f"{'':42s} {'build s':>9s} {'run s':>9s} {'run s per sim s':>16s} "
+          f"{'peak RSS MiB: python':>21s} {'simulation':>11s}")
+    for name, r in rows:
+        sim = r["peak_rss_simulation_mib"]
+        print(f"{name:42s} {r['build_s']:9.1f} {r['run_s']:9.1f} "
+              f"{r['run_s'] / r['simulated_s']:16.2f} "
+              f"{r['peak_rss_python_mib']:21.0f} {sim if sim is not None else '-':>11}")
+    print()
+    print(f"ratio circuit / minimal network (run time, same size and activity): "
+          f"{c['run_s'] / m['run_s']:.2f}  (goal <= 1.25)")
+    print(f"ratio runtime (numpy) / cpp_standalone at {args.small_granule} GrC (run time): "
+          f"{rt['run_s'] / sa['run_s']:.1f}")
+
+
+if __name__ == "__main__":
+    main()

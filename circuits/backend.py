@@ -1,0 +1,115 @@
+"""Brian2 backends: runtime (numpy or Cython code generation) and C++ standalone.
+
+Every simulation in :mod:`circuits` runs inside :func:`brian_backend`, which selects the code
+generation target or device, and restores Brian2's global state afterwards, so two circuits
+with different backends can run one after the other in one process.
+
+- ``"numpy"``: runtime mode, no compiler needed; what the fast tests use.
+- ``"cython"``: runtime mode with compiled code objects (cached in ``~/.cython``).
+- ``"cpp_standalone"``: the whole run compiled to C++ in ``directory`` (one directory per
+  worker; reused builds are cached by the compiler's object files there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import brian2
+
+from models._checks import check_choice
+
+__all__ = ["BACKENDS", "BackendInfo", "brian_backend", "run_network"]
+
+BACKENDS = ("numpy", "cython", "cpp_standalone")
+
+
+@dataclass
+class BackendInfo:
+    """What a backend context did: its name, build directory and timings (seconds)."""
+
+    name: str
+    directory: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def brian_backend(name: str, directory: str | Path | None = None, *,
+                  threads: int | None = None) -> Iterator[BackendInfo]:
+    """Select a Brian2 backend for the objects created inside the block.
+
+    Parameters
+    ----------
+    name
+        ``"numpy"``, ``"cython"`` or ``"cpp_standalone"``.
+    directory
+        Build directory for ``cpp_standalone`` (a fresh temporary one if omitted).
+    threads
+        OpenMP threads for ``cpp_standalone`` (``None``: Brian2's default of 0, no OpenMP).
+
+    Yields
+    ------
+    BackendInfo
+        Filled in with the build directory and, after :func:`run_network`, timings.
+    """
+    check_choice("backend", name, BACKENDS)
+    previous_target = brian2.prefs.codegen.target
+    previous_threads = brian2.prefs.devices.cpp_standalone.openmp_threads
+    info = BackendInfo(name=name)
+    if name == "cpp_standalone":
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix="memcircuits-standalone-")
+        info.directory = Path(directory)
+        info.directory.mkdir(parents=True, exist_ok=True)
+        if threads is not None:
+            brian2.prefs.devices.cpp_standalone.openmp_threads = int(threads)
+        brian2.set_device("cpp_standalone", directory=str(info.directory), build_on_run=False)
+    else:
+        brian2.set_device("runtime")
+        brian2.prefs.codegen.target = name
+    try:
+        yield info
+    finally:
+        if name == "cpp_standalone":
+            brian2.device.reinit()
+            brian2.device.activate()
+            brian2.set_device("runtime")
+        brian2.prefs.codegen.target = previous_target
+        brian2.prefs.devices.cpp_standalone.openmp_threads = previous_threads
+
+
+def run_network(network: brian2.Network, duration: brian2.Quantity, info: BackendInfo, *,
+                report: str | None = None, namespace: dict | None = None) -> None:
+    """Run ``network`` for ``duration`` on the backend described by ``info``.
+
+    For ``cpp_standalone`` this also builds, compiles and executes the project, recording
+    ``info.timings["build_s"]`` (code generation + compilation), ``["run_s"]`` and the
+    compiled program's peak resident memory ``["peak_rss_mib"]``.
+    """
+    start = time.perf_counter()
+    network.run(duration, report=report, namespace=namespace or {})
+    if info.name != "cpp_standalone":
+        info.timings["run_s"] = time.perf_counter() - start
+        return
+    device = brian2.get_device()
+    build_start = time.perf_counter()
+    device.build(directory=str(info.directory), compile=True, run=False, debug=False,
+                 clean=False)
+    info.timings["build_s"] = time.perf_counter() - build_start
+    memory_file = info.directory / "peak_rss_mib.txt"
+    previous = brian2.prefs.devices.cpp_standalone.run_cmd_unix
+    brian2.prefs.devices.cpp_standalone.run_cmd_unix = [
+        sys.executable, "-m", "circuits._measure", str(memory_file), "./main"]
+    run_start = time.perf_counter()
+    try:
+        device.run(directory=str(info.directory), with_output=report is not None)
+    finally:
+        brian2.prefs.devices.cpp_standalone.run_cmd_unix = previous
+    info.timings["run_s"] = time.perf_counter() - run_start
+    if memory_file.is_file():
+        info.timings["peak_rss_mib"] = float(memory_file.read_text())

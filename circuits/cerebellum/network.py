@@ -1,0 +1,376 @@
+"""Build the cerebellar SDM circuit as explicit Brian2 objects.
+
+:func:`build_network` takes a :class:`~circuits.cerebellum.params.CerebellumParams`, the
+granule-cell wiring (addresses or selected coordinates) and a seed, and returns a
+:class:`CerebellarNetwork` holding every group, synapse, monitor and the ``brian2.Network``.
+It does not run anything; :mod:`circuits.cerebellum.protocol` presents inputs.
+
+Populations (cerebellum name / mushroom-body name):
+
+=========  ==========  =====================================================
+``mossy``   MF / PN     spike generators, one per rail
+``granule`` GrC / KC    LIF, current-based MF input, shunting Golgi inhibition
+``golgi``   GoC / APL   LIF, voltage-jump MF (feedforward) and GrC (feedback) input
+``interneuron`` MLI     linear relays of PF input (one spike per PF spike)
+``purkinje`` PC / MBON  tonic LIF, current-based PF and MLI input, CF event
+``climbing`` CF / DAN   spike generators, one per Purkinje cell
+``nuclei``  DCN / OUT   pause detectors: reset by each Purkinje spike
+=========  ==========  =====================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import brian2
+import numpy as np
+from brian2 import (
+    NeuronGroup,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Synapses,
+    ms,
+)
+
+from circuits.cerebellum.params import CerebellumParams, Derived, derive
+from models.seeding import numpy_rng
+
+__all__ = [
+    "CerebellarNetwork",
+    "GranuleWiring",
+    "build_network",
+    "pf_purkinje_synapses",
+    "purkinje_group",
+    "random_wiring",
+]
+
+
+@dataclass(frozen=True)
+class GranuleWiring:
+    """Which mossy-fibre rails each granule cell receives.
+
+    ``addresses`` (full design, ``(r, n)`` binary) or ``coordinates`` and ``targets``
+    (selected design, ``(r, k)`` bit indices and the bit value each must match). The rail of
+    bit ``j`` with value 1 is ``j`` (on rail), with value 0 is ``n + j`` (off rail).
+    """
+
+    addresses: np.ndarray | None = None
+    coordinates: np.ndarray | None = None
+    targets: np.ndarray | None = None
+
+    def rails(self, n_bits: int, two_rails: bool) -> np.ndarray:
+        """``(r, inputs)`` rail indices of each granule cell."""
+        if self.addresses is not None:
+            bits = np.arange(n_bits)[None, :].repeat(len(self.addresses), 0)
+            values = self.addresses
+        else:
+            bits, values = self.coordinates, self.targets
+        if not two_rails:
+            return bits.astype(np.int64)
+        return (bits + n_bits * (1 - values.astype(np.int64))).astype(np.int64)
+
+    @property
+    def n_granule(self) -> int:
+        """Number of granule cells."""
+        arr = self.addresses if self.addresses is not None else self.coordinates
+        return len(arr)
+
+
+def random_wiring(params: CerebellumParams, seed: int | None) -> GranuleWiring:
+    """Random granule wiring for ``params`` (uniform addresses or coordinates), seeded."""
+    rng = numpy_rng(seed, "granule_wiring")
+    g, n = params.granule, params.address_bits
+    if g.design == "full":
+        return GranuleWiring(addresses=rng.integers(0, 2, size=(g.n, n), dtype=np.uint8))
+    coordinates = np.argsort(rng.random((g.n, n)), axis=1)[:, : g.inputs]
+    targets = (rng.integers(0, 2, size=(g.n, g.inputs), dtype=np.uint8)
+               if params.mossy.rails == "two" else np.ones((g.n, g.inputs), np.uint8))
+    return GranuleWiring(coordinates=np.sort(coordinates, axis=1).astype(np.int64),
+                         targets=targets)
+
+
+@dataclass
+class CerebellarNetwork:
+    """Every Brian2 object of one cerebellar circuit, plus the derived quantities."""
+
+    params: CerebellumParams
+    derived: Derived
+    wiring: GranuleWiring
+    network: brian2.Network
+    groups: dict[str, brian2.Group]
+    synapses: dict[str, brian2.Synapses]
+    spike_monitors: dict[str, SpikeMonitor]
+    drive_monitor: StateMonitor | None  # None for the granular layer alone
+    pf_pre: np.ndarray  # presynaptic granule index of each PF->PC synapse
+    pf_post: np.ndarray  # postsynaptic Purkinje index of each PF->PC synapse
+    namespace: dict = field(default_factory=dict)  # holds the plasticity gate TimedArray
+
+
+def _granule(params: CerebellumParams) -> NeuronGroup:
+    g = params.granule
+    g_leak = g.C / g.tau_m
+    eqs = """
+    dv/dt = (g_leak * (E_L - v) + I_e + g_i * (E_inh - v)) / C : volt (unless refractory)
+    dI_e/dt = -I_e / tau_e : amp
+    dg_i/dt = -g_i / tau_inh : siemens
+    """
+    group = NeuronGroup(g.n, eqs, threshold="v > V_th", reset="v = V_reset",
+                        refractory=g.refractory, method="exponential_euler",
+                        namespace={"g_leak": g_leak, "E_L": g.E_L, "E_inh": g.E_inh, "C": g.C,
+                                   "tau_e": g.tau_e, "tau_inh": g.tau_inh, "V_th": g.V_th,
+                                   "V_reset": g.V_reset},
+                        name="granule*")
+    group.v = g.E_L
+    return group
+
+
+def purkinje_group(params: CerebellumParams, d: Derived, n: int) -> NeuronGroup:
+    r"""Purkinje cells: tonic LIF, current-based PF (+) and MLI (-) input, CF event.
+
+    .. math:: \tau_m \dot v = E_L - v + R (I_{tonic} + I_{syn}), \quad
+              \tau_{syn} \dot I_{syn} = -I_{syn}
+
+    A climbing-fibre spike sets ``cf_flag``; the custom event ``complex_spike`` fires on
+    it (and clears it) and drives the LTD pathway of the PF synapses.
+    """
+    pk = params.purkinje
+    group = NeuronGroup(
+        n,
+        """
+        dv/dt = (E_L - v) / tau_m + (I_tonic + I_syn) / C : volt (unless refractory)
+        dI_syn/dt = -I_syn / tau_syn : amp
+        pf_drive : 1
+        mli_drive : 1
+        cf_flag : 1
+        """,
+        threshold="v > V_th", reset="v = V_reset", refractory=pk.refractory, method="exact",
+        events={"complex_spike": "cf_flag > 0.5"},
+        namespace={"E_L": pk.E_L, "tau_m": pk.tau_m, "I_tonic": d.pc_tonic, "C": pk.C,
+                   "tau_syn": pk.tau_syn, "V_th": pk.V_th, "V_reset": pk.V_reset},
+        name="purkinje*")
+    group.run_on_event("complex_spike", "cf_flag = 0")
+    group.v = pk.E_L
+    return group
+
+
+def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
+                         params: CerebellumParams, d: Derived) -> tuple[Synapses, dict]:
+    r"""Plastic PF->PC synapses (not yet connected) and their namespace.
+
+    Event-driven chain of ``S`` traces (:math:`\tau = t_{peak}/(S-1)`) started by each PF
+    spike; on a PF spike the weight grows by ``ltp``, on the Purkinje cell's
+    ``complex_spike`` event it falls by :math:`\mathrm{ltd}\, x_S / \max x_S`, i.e. by
+    ``ltd`` times the window :func:`~circuits.cerebellum.params.window_kernel` of the
+    PF-CF interval. Weights are clipped to ``[0, w0 + counter_range * ltp]``; both
+    changes are multiplied by ``plastic_gate(t)``, a TimedArray in the returned namespace.
+    """
+    pl = params.plasticity
+    order = pl.window_stages
+    trace_eqs = "\n".join(
+        ["w : 1", "dx1/dt = -x1 / tau_w : 1 (event-driven)"]
+        + [f"dx{k}/dt = (x{k - 1} - x{k}) / tau_w : 1 (event-driven)"
+           for k in range(2, order + 1)])
+    w_min, w_max = 0.0, pl.baseline_weight + pl.counter_range * pl.ltp
+    namespace = {"tau_w": pl.tau, "I_unit": d.pf_unit_current, "ltp": pl.ltp, "ltd": pl.ltd,
+                 "knorm": d.window_norm, "w_min": w_min, "w_max": w_max,
+                 "plastic_gate": brian2.TimedArray(np.zeros(1), dt=1 * ms)}
+    synapses = Synapses(
+        source, purkinje, model=trace_eqs,
+        on_pre="""
+        I_syn_post += w * I_unit
+        pf_drive_post += w
+        x1 += 1
+        w = clip(w + plastic_gate(t) * ltp, w_min, w_max)
+        """,
+        on_post=f"w = clip(w - plastic_gate(t) * ltd * x{order} / knorm, w_min, w_max)",
+        on_event={"pre": "spike", "post": "complex_spike"},
+        delay={"pre": d.pf_delay},
+        namespace=namespace,
+        name="pf_purkinje*")
+    return synapses, namespace
+
+
+def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None, *,
+                  seed: int | None = 0, record: tuple[str, ...] | None = None,
+                  layers: str = "all") -> CerebellarNetwork:
+    """Create the circuit's groups, synapses and monitors (nothing is run).
+
+    Parameters
+    ----------
+    params
+        Validated parameters (``params.validate()`` is called here).
+    wiring
+        Granule wiring; random (seeded) if omitted.
+    seed
+        Seed of the random wiring and connectivity (child seeds by name).
+    record
+        Populations whose spikes are monitored (default: all). ``granule``, ``purkinje``
+        and ``nuclei`` are needed by the readout.
+    layers
+        ``"all"``, or ``"granular"`` for mossy fibres, granule and Golgi cells only.
+
+    Returns
+    -------
+    CerebellarNetwork
+    """
+    params.validate()
+    d = derive(params)
+    if wiring is None:
+        wiring = random_wiring(params, seed)
+    n = params.address_bits
+    two = params.mossy.rails == "two"
+    n_rails = 2 * n if two else n
+    r = wiring.n_granule
+    v = params.value_bits
+    g, go, pk, ml, nu, pl = (params.granule, params.golgi, params.purkinje,
+                             params.interneuron, params.nuclei, params.plasticity)
+
+    mossy = SpikeGeneratorGroup(n_rails, np.array([], dtype=int), np.array([]) * ms,
+                                name="mossy*")
+    granule = _granule(params)
+
+    rails = wiring.rails(n, two)  # (r, inputs)
+    mf_grc = Synapses(mossy, granule, on_pre="I_e_post += J", delay=g.mf_delay,
+                      namespace={"J": d.granule_weight}, name="mf_granule*")
+    mf_grc.connect(i=rails.ravel(), j=np.repeat(np.arange(r), rails.shape[1]))
+
+    groups: dict[str, brian2.Group] = {"mossy": mossy, "granule": granule}
+    synapses: dict[str, brian2.Synapses] = {"mossy_granule": mf_grc}
+
+    if go.enabled:
+        rng = numpy_rng(seed, "golgi_connectivity")
+        golgi = NeuronGroup(d.n_golgi, "dv/dt = (E_L - v) / tau_m : volt (unless refractory)",
+                            threshold="v > V_th", reset="v = V_reset",
+                            refractory=go.refractory, method="exact",
+                            namespace={"E_L": go.E_L, "tau_m": go.tau_m, "V_th": go.V_th,
+                                       "V_reset": go.V_reset}, name="golgi*")
+        golgi.v = go.E_L
+        groups["golgi"] = golgi
+        threshold = go.V_th - go.E_L
+        if go.feedforward and go.mf_drive > 0:
+            # rails active in one volley: exactly n of 2n (two rails), n*activity (one rail)
+            active_rails = n if two else n * params.mossy.activity
+            w_ff = go.mf_drive * threshold / active_rails
+            mf_goc = Synapses(mossy, golgi, on_pre="v_post += w", delay=go.mf_delay,
+                              namespace={"w": w_ff}, name="mf_golgi*")
+            mf_goc.connect()
+            synapses["mossy_golgi"] = mf_goc
+        per_granule = min(go.inputs_per_granule, d.n_golgi)
+        chosen = np.argsort(rng.random((r, d.n_golgi)), axis=1)[:, :per_granule]
+        if go.feedback and go.feedback_drive > 0:
+            w_fb = go.feedback_drive * threshold
+            grc_goc = Synapses(granule, golgi, on_pre="v_post += w", delay=go.grc_delay,
+                               namespace={"w": w_fb}, name="granule_golgi*")
+            grc_goc.connect(i=np.repeat(np.arange(r), per_granule), j=chosen.ravel())
+            synapses["granule_golgi"] = grc_goc
+        goc_grc = Synapses(golgi, granule, on_pre="g_i_post += g_goc",
+                           delay=go.inhibition_delay, namespace={"g_goc": go.inhibition},
+                           name="golgi_granule*")
+        goc_grc.connect(i=chosen.ravel(), j=np.repeat(np.arange(r), per_granule))
+        synapses["golgi_granule"] = goc_grc
+
+    if layers not in ("all", "granular"):
+        raise ValueError(f"layers must be 'all' or 'granular', got {layers!r}")
+    if layers == "granular":
+        return _assemble(params, d, wiring, groups, synapses, record, None,
+                         np.array([], int), np.array([], int), {})
+
+    purkinje = purkinje_group(params, d, v)
+    groups["purkinje"] = purkinje
+
+    rng_pf = numpy_rng(seed, "pf_connectivity")
+    if pk.pf_connectivity >= 1:
+        pf_pre = np.tile(np.arange(r), v)
+        pf_post = np.repeat(np.arange(v), r)
+    else:
+        keep = rng_pf.random((v, r)) < pk.pf_connectivity
+        pf_post, pf_pre = np.nonzero(keep)
+    pf_pc, plastic_namespace = pf_purkinje_synapses(granule, purkinje, params, d)
+    pf_pc.connect(i=pf_pre, j=pf_post)
+    pf_pc.w = pl.baseline_weight
+    synapses["pf_purkinje"] = pf_pc
+
+    # Molecular-layer interneurons: linear relays of PF spikes (one spike per PF input).
+    relay = dict(model="dv/dt = -v / tau_m : 1", threshold="v > 0.5", reset="v -= 1",
+                 method="exact", namespace={"tau_m": ml.tau_m})
+    if pk.pf_connectivity >= 1:
+        n_mli = d.n_interneurons
+        interneuron = NeuronGroup(n_mli, name="interneuron*", **relay)
+        pf_mli = Synapses(granule, interneuron, on_pre="v_post += 1", delay=ml.pf_delay,
+                          name="pf_interneuron*")
+        pf_mli.connect(i=np.arange(r), j=np.arange(r) % n_mli)
+        mli_pc = Synapses(interneuron, purkinje,
+                          on_pre="I_syn_post -= w0 * I_unit\nmli_drive_post += w0",
+                          delay=ml.pc_delay,
+                          namespace={"w0": pl.baseline_weight, "I_unit": d.pf_unit_current},
+                          name="interneuron_purkinje*")
+        mli_pc.connect()
+    else:
+        # one pool per Purkinje cell, relaying exactly that cell's PF inputs
+        per = ml.granule_per_interneuron
+        counts = np.bincount(pf_post, minlength=v)
+        pools = np.ceil(counts / per).astype(int)
+        offsets = np.concatenate([[0], np.cumsum(pools)])
+        rank = np.concatenate([np.arange(c) for c in counts])
+        order_idx = np.argsort(pf_post, kind="stable")
+        mli_of_syn = np.empty(len(pf_post), dtype=int)
+        mli_of_syn[order_idx] = offsets[pf_post[order_idx]] + rank // per
+        n_mli = int(offsets[-1])
+        interneuron = NeuronGroup(n_mli, name="interneuron*", **relay)
+        pf_mli = Synapses(granule, interneuron, on_pre="v_post += 1", delay=ml.pf_delay,
+                          name="pf_interneuron*")
+        pf_mli.connect(i=pf_pre, j=mli_of_syn)
+        mli_pc = Synapses(interneuron, purkinje,
+                          on_pre="I_syn_post -= w0 * I_unit\nmli_drive_post += w0",
+                          delay=ml.pc_delay,
+                          namespace={"w0": pl.baseline_weight, "I_unit": d.pf_unit_current},
+                          name="interneuron_purkinje*")
+        mli_pc.connect(i=np.arange(n_mli), j=np.repeat(np.arange(v), pools))
+    groups["interneuron"] = interneuron
+    synapses["pf_interneuron"] = pf_mli
+    synapses["interneuron_purkinje"] = mli_pc
+
+    climbing = SpikeGeneratorGroup(v, np.array([], dtype=int), np.array([]) * ms,
+                                   name="climbing*")
+    cf_pc = Synapses(climbing, purkinje, on_pre="cf_flag_post = 1", name="climbing_purkinje*")
+    cf_pc.connect(j="i")
+    groups["climbing"] = climbing
+    synapses["climbing_purkinje"] = cf_pc
+
+    nuclei = NeuronGroup(v, "dv/dt = (E_L + drive - v) / tau_m : volt (unless refractory)",
+                         threshold="v > V_th", reset="v = V_reset", refractory=nu.refractory,
+                         method="exact",
+                         namespace={"E_L": nu.E_L, "drive": d.dcn_drive, "tau_m": nu.tau_m,
+                                    "V_th": nu.V_th, "V_reset": nu.V_reset},
+                         name="nuclei*")
+    nuclei.v = nu.V_hyper
+    pc_dcn = Synapses(purkinje, nuclei, on_pre="v_post = V_hyper", delay=0.5 * ms,
+                      namespace={"V_hyper": nu.V_hyper}, name="purkinje_nuclei*")
+    pc_dcn.connect(j="i")
+    groups["nuclei"] = nuclei
+    synapses["purkinje_nuclei"] = pc_dcn
+
+    drive_monitor = StateMonitor(purkinje, ["pf_drive", "mli_drive"], record=True,
+                                 dt=1 * ms, name="drive_monitor*")
+    return _assemble(params, d, wiring, groups, synapses, record, drive_monitor, pf_pre,
+                     pf_post, plastic_namespace)
+
+
+def _assemble(params, d, wiring, groups, synapses, record, drive_monitor, pf_pre, pf_post,
+              namespace) -> CerebellarNetwork:
+    record = groups.keys() if record is None else record
+    unknown = set(record) - set(groups)
+    if unknown:
+        raise ValueError(f"record: unknown population {sorted(unknown)[0]!r}; "
+                         f"choose from {', '.join(groups)}")
+    monitors = {name: SpikeMonitor(groups[name], name=f"spikes_{name}*")
+                for name in record}
+    extra = [drive_monitor] if drive_monitor is not None else []
+    network = brian2.Network(*groups.values(), *synapses.values(), *monitors.values(),
+                             *extra)
+    return CerebellarNetwork(params=params, derived=d, wiring=wiring, network=network,
+                             groups=groups, synapses=synapses, spike_monitors=monitors,
+                             drive_monitor=drive_monitor, pf_pre=pf_pre, pf_post=pf_post,
+                             namespace=namespace)
+

@@ -1,0 +1,541 @@
+"""Write and read protocols of the cerebellar SDM circuit, and their readouts.
+
+:class:`CerebellarSDM` is the user-facing object::
+
+    sdm = CerebellarSDM(CerebellumParams(), seed=0)
+    sdm.write(keys, values)        # keys on the mossy fibres, climbing fibres = value bits
+    out = sdm.read(queries)        # plasticity off; out.bits decoded from the nuclear cells
+
+Each call presents its patterns one per time slot and returns a :class:`CerebellumReadout`:
+spikes per population, decoded bits, the active granule set of every presentation, the
+summed PF (and MLI) drive of every Purkinje cell, and the PF->PC weights before and after.
+
+Backends: with ``"numpy"`` or ``"cython"`` the network lives in this process and each call
+continues the simulation. With ``"cpp_standalone"`` each call compiles and runs the whole
+history so far (all earlier writes and reads, with the same spikes) in one C++ program and
+returns the readout of the new presentations; the build directory is reused, so only the
+first build compiles everything.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import brian2
+import numpy as np
+from brian2 import ms, second
+
+from circuits.backend import BackendInfo, brian_backend, run_network
+from circuits.cerebellum.network import (
+    CerebellarNetwork,
+    GranuleWiring,
+    build_network,
+    random_wiring,
+)
+from circuits.cerebellum.params import CerebellumParams, derive
+from models.seeding import numpy_rng
+
+__all__ = [
+    "CerebellarSDM",
+    "CerebellumReadout",
+    "SpikeTrains",
+    "check_patterns",
+    "counters_from_weights",
+    "granule_active_sets",
+    "mossy_spike_trains",
+]
+
+POPULATIONS = ("mossy", "granule", "golgi", "interneuron", "purkinje", "climbing", "nuclei")
+
+
+@dataclass(frozen=True)
+class SpikeTrains:
+    """Spikes of one population: neuron indices and times (seconds), sorted by time."""
+
+    indices: np.ndarray
+    times: np.ndarray
+
+    def counts(self, n: int, windows: np.ndarray) -> np.ndarray:
+        """Spike counts ``(len(windows), n)`` in half-open windows ``[start, stop)`` (s)."""
+        out = np.zeros((len(windows), n), dtype=np.int64)
+        for k, (start, stop) in enumerate(windows):
+            sel = (self.times >= start) & (self.times < stop)
+            out[k] = np.bincount(self.indices[sel], minlength=n)
+        return out
+
+
+@dataclass
+class CerebellumReadout:
+    """What one ``write`` or ``read`` call produced.
+
+    Attributes
+    ----------
+    kind
+        ``"write"`` or ``"read"``.
+    onsets
+        ``(P,)`` presentation onsets (s); presentation ``k`` lasts ``slot`` seconds.
+    patterns, values
+        What was presented: keys or queries ``(P, n)``, and the value bits of writes.
+    spikes
+        Population name -> :class:`SpikeTrains` within this call's time span.
+    bits
+        ``(P, v)`` decoded bits: 1 where the nuclear cell fired in the decode window.
+    nuclei_counts, purkinje_counts
+        ``(P, v)`` spike counts in the decode window.
+    active_granule
+        For every presentation, the sorted indices of granule cells that fired.
+    pf_drive, mli_drive
+        ``(P, v)`` summed PF weight and summed MLI relay weight reaching each Purkinje
+        cell; ``net_drive = pf_drive - mli_drive`` is ``-ltp`` times the SDM sum of counters.
+    weights_before, weights_after
+        PF->PC weights (one per synapse, see ``pf_pre``/``pf_post``) around this call.
+    """
+
+    kind: str
+    onsets: np.ndarray
+    slot: float
+    patterns: np.ndarray
+    values: np.ndarray | None
+    spikes: dict[str, SpikeTrains]
+    bits: np.ndarray
+    nuclei_counts: np.ndarray
+    purkinje_counts: np.ndarray
+    active_granule: list[np.ndarray]
+    pf_drive: np.ndarray
+    mli_drive: np.ndarray
+    weights_before: np.ndarray
+    weights_after: np.ndarray
+    pf_pre: np.ndarray
+    pf_post: np.ndarray
+    n_granule: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def net_drive(self) -> np.ndarray:
+        """``pf_drive - mli_drive``: PF input above the interneuron-subtracted baseline."""
+        return self.pf_drive - self.mli_drive
+
+    @property
+    def coding_level(self) -> np.ndarray:
+        """``(P,)`` fraction of granule cells active in each presentation."""
+        return np.array([len(a) / self.n_granule for a in self.active_granule])
+
+    def weight_matrix(self, which: str = "after") -> np.ndarray:
+        """Dense ``(n_granule, v)`` PF->PC weights (NaN where no synapse)."""
+        weights = self.weights_after if which == "after" else self.weights_before
+        v = int(self.pf_post.max()) + 1 if len(self.pf_post) else 0
+        out = np.full((self.n_granule, v), np.nan)
+        out[self.pf_pre, self.pf_post] = weights
+        return out
+
+
+def counters_from_weights(weights: np.ndarray, params: CerebellumParams) -> np.ndarray:
+    r"""SDM counters encoded by PF->PC weights: :math:`c = (w_0 - w) / \mathrm{ltp}`.
+
+    A stored 1 (climbing fibre present) depresses the synapse, so a positive counter means
+    the majority of writes through that granule cell stored a 1 on that output.
+    """
+    pl = params.plasticity
+    return (pl.baseline_weight - np.asarray(weights)) / pl.ltp
+
+
+@dataclass
+class _Batch:
+    kind: str
+    patterns: np.ndarray
+    values: np.ndarray | None
+    onset: float  # seconds
+    slot: float  # seconds
+    mossy: tuple[np.ndarray, np.ndarray]
+    climbing: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def duration(self) -> float:
+        return self.slot * len(self.patterns)
+
+    @property
+    def onsets(self) -> np.ndarray:
+        return self.onset + self.slot * np.arange(len(self.patterns))
+
+
+def mossy_spike_trains(params: CerebellumParams, patterns: np.ndarray, onsets: np.ndarray,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Mossy-fibre spikes (rail indices, times in s) presenting ``patterns`` at ``onsets``.
+
+    Active rails (two-rail: the on rail of each 1 bit and the off rail of each 0 bit;
+    one-rail: the rails of the 1 bits) fire at ``mossy.rate`` for ``mossy.stimulus`` after
+    each onset: synchronous volleys at ``onset + k / rate`` (``regular``) or independent
+    Poisson trains (``poisson``). Inactive rails fire Poisson at ``mossy.off_rate``. Times
+    are on the simulation grid, at most one spike per rail and step.
+    """
+    mf, n = params.mossy, params.address_bits
+    dt = float(params.protocol.dt / second)
+    stim = float(mf.stimulus / second)
+    indices, times = [], []
+    two = mf.rails == "two"
+    for pattern, onset in zip(patterns, onsets, strict=True):
+        if two:
+            active = np.arange(n) + n * (1 - pattern.astype(np.int64))
+            inactive = np.arange(n) + n * pattern.astype(np.int64)
+        else:
+            active = np.flatnonzero(pattern)
+            inactive = np.flatnonzero(pattern == 0)
+        for rails, rate, regular in (
+                (active, float(mf.rate / brian2.Hz), mf.firing == "regular"),
+                (inactive, float(mf.off_rate / brian2.Hz), False)):
+            if rate <= 0 or len(rails) == 0:
+                continue
+            if regular:
+                volleys = onset + np.arange(math.ceil(stim * rate - 1e-9)) / rate
+                indices.append(np.repeat(rails, len(volleys)))
+                times.append(np.tile(volleys, len(rails)))
+            else:
+                counts = rng.poisson(rate * stim, size=len(rails))
+                indices.append(np.repeat(rails, counts))
+                times.append(onset + rng.random(counts.sum()) * stim)
+    if not indices:
+        return np.array([], dtype=np.int64), np.array([])
+    idx = np.concatenate(indices)
+    steps = np.round(np.concatenate(times) / dt).astype(np.int64)
+    keep = np.unique(np.stack([idx, steps]), axis=1)  # one spike per rail per step
+    return keep[0], keep[1] * dt
+
+
+def check_patterns(name: str, x: Any, length: int, what: str) -> np.ndarray:
+    """``x`` as a ``(batch, length)`` uint8 array of 0/1, or one ValueError naming ``name``."""
+    arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a (batch, {length}) array, got shape {arr.shape}")
+    if arr.shape[1] != length:
+        raise ValueError(f"{name} must have last dimension {length} ({what}), "
+                         f"got shape {arr.shape}")
+    if arr.size and not np.isin(arr, (0, 1)).all():
+        bad = arr[~np.isin(arr, (0, 1))].flat[0].item()
+        raise ValueError(f"{name} must be binary (0/1), found the value {bad!r}")
+    if len(arr) == 0:
+        raise ValueError(f"{name} is empty")
+    return arr.astype(np.uint8)
+
+
+def granule_active_sets(params: CerebellumParams, patterns: Any, *,
+                        wiring: GranuleWiring | None = None, seed: int | None = 0,
+                        directory: str | Path | None = None) -> list[np.ndarray]:
+    """Active granule cells for each pattern, simulating the granular layer only.
+
+    Mossy fibres, granule and Golgi cells (no Purkinje layer), one pattern per read slot;
+    cheaper than a full :class:`CerebellarSDM` when only the granule code is needed.
+    """
+    params.validate()
+    patterns = check_patterns("patterns", patterns, params.address_bits, "address_bits")
+    if wiring is None:
+        wiring = random_wiring(params, seed)
+    slot = float(params.protocol.read_slot / second)
+    onsets = slot * np.arange(len(patterns))
+    mf_i, mf_t = mossy_spike_trains(params, patterns, onsets,
+                                    numpy_rng(seed, "mossy_spikes", 0))
+    with brian_backend(params.backend, directory) as info:
+        net = build_network(params, wiring, seed=seed, record=("granule",),
+                            layers="granular")
+        net.groups["mossy"].set_spikes(mf_i, mf_t * second)
+        run_network(net.network, slot * len(patterns) * second, info)
+        monitor = net.spike_monitors["granule"]
+        t = np.asarray(monitor.t[:] / second)
+        i = np.asarray(monitor.i[:])
+    which = np.floor(t / slot + 1e-9).astype(np.int64)
+    return [np.unique(i[which == k]) for k in range(len(patterns))]
+
+
+class CerebellarSDM:
+    """The cerebellar cortex as a spiking sparse distributed memory.
+
+    Parameters
+    ----------
+    params
+        Circuit parameters (defaults: :class:`CerebellumParams`).
+    seed
+        Seeds the wiring (when not given), connectivity and Poisson mossy-fibre spikes.
+    wiring
+        Granule-cell addresses or selected coordinates; random if omitted. Hand the same
+        wiring to the abstract SDM (:meth:`abstract_sdm`) to compare neuron by neuron.
+    directory
+        Build directory of the ``cpp_standalone`` backend.
+    report
+        Brian2 progress report (``"text"``, ``"stdout"``) or None.
+    record
+        Populations whose spikes are kept (default all; must include granule, purkinje and
+        nuclei). Fewer monitors make long numpy-backend runs faster.
+    """
+
+    def __init__(self, params: CerebellumParams | None = None, *, seed: int | None = 0,
+                 wiring: GranuleWiring | None = None, directory: str | Path | None = None,
+                 report: str | None = None, record: tuple[str, ...] | None = None) -> None:
+        self.params = params if params is not None else CerebellumParams()
+        self.params.validate()
+        self.derived = derive(self.params)
+        self.seed = seed
+        self.wiring = wiring if wiring is not None else random_wiring(self.params, seed)
+        self._check_wiring(self.wiring)
+        self.directory = directory
+        self.report = report
+        self.record = record
+        if record is not None:
+            missing = {"granule", "purkinje", "nuclei"} - set(record)
+            if missing:
+                raise ValueError(f"record must include {', '.join(sorted(missing))} "
+                                 f"(the readout needs them)")
+        self._batches: list[_Batch] = []
+        self._readouts: list[CerebellumReadout] = []
+        self._net: CerebellarNetwork | None = None
+        self._time = 0.0
+        self.timings: dict[str, float] = {}
+
+    # ----------------------------------------------------------------- validation
+    def _check_wiring(self, wiring: GranuleWiring) -> None:
+        g, n = self.params.granule, self.params.address_bits
+        if g.design == "full":
+            a = wiring.addresses
+            if a is None:
+                raise ValueError("wiring.addresses is required for the full granule design")
+            if a.ndim != 2 or a.shape[1] != n:
+                raise ValueError(f"wiring.addresses must have shape (granule.n, {n}), "
+                                 f"got {a.shape}")
+            if not np.isin(a, (0, 1)).all():
+                raise ValueError("wiring.addresses must be binary (0/1)")
+        else:
+            c, t = wiring.coordinates, wiring.targets
+            if c is None or t is None:
+                raise ValueError("wiring.coordinates and wiring.targets are required for the "
+                                 "selected granule design")
+            if c.shape != t.shape or c.ndim != 2 or c.shape[1] != g.inputs:
+                raise ValueError(f"wiring.coordinates and targets must have shape "
+                                 f"(granule.n, {g.inputs})")
+            if c.min() < 0 or c.max() >= n:
+                raise ValueError(f"wiring.coordinates must be bit indices in [0, {n})")
+        if wiring.n_granule != g.n:
+            raise ValueError(f"the wiring has {wiring.n_granule} granule cells but "
+                             f"granule.n is {g.n}")
+
+    # ----------------------------------------------------------------- stimuli
+    def _climbing_spikes(self, values: np.ndarray | None,
+                         onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if values is None:
+            return np.array([], dtype=np.int64), np.array([])
+        dt = float(self.params.protocol.dt / second)
+        offset = float(self.derived.cf_offset / second)
+        rows, cols = np.nonzero(values)
+        steps = np.round((onsets[rows] + offset) / dt).astype(np.int64)
+        return cols.astype(np.int64), steps * dt
+
+    def _make_batch(self, kind: str, patterns: np.ndarray, values: np.ndarray | None) -> _Batch:
+        proto = self.params.protocol
+        slot = float((proto.write_slot if kind == "write" else proto.read_slot) / second)
+        onset = self._batches[-1].onset + self._batches[-1].duration if self._batches else 0.0
+        batch = _Batch(kind=kind, patterns=patterns, values=values, onset=onset, slot=slot,
+                       mossy=(np.array([], dtype=np.int64), np.array([])),
+                       climbing=(np.array([], dtype=np.int64), np.array([])))
+        batch.mossy = mossy_spike_trains(self.params, patterns, batch.onsets,
+                                         numpy_rng(self.seed, "mossy_spikes",
+                                                   len(self._batches)))
+        batch.climbing = self._climbing_spikes(values, batch.onsets)
+        return batch
+
+    # ----------------------------------------------------------------- public API
+    def write(self, keys: Any, values: Any) -> CerebellumReadout:
+        """Present each key on the mossy fibres with climbing fibres firing for value bits 1.
+
+        Parameters
+        ----------
+        keys
+            ``(P, address_bits)`` binary keys (addresses).
+        values
+            ``(P, value_bits)`` binary values: the climbing fibre of Purkinje cell ``j``
+            fires in presentation ``k`` iff ``values[k, j] == 1``.
+        """
+        keys = check_patterns("keys", keys, self.params.address_bits, "address_bits")
+        values = check_patterns("values", values, self.params.value_bits, "value_bits")
+        if len(keys) != len(values):
+            raise ValueError(f"keys and values must have the same number of rows, "
+                             f"got {len(keys)} and {len(values)}")
+        return self._present(self._make_batch("write", keys, values))
+
+    def read(self, queries: Any) -> CerebellumReadout:
+        """Present each query with plasticity off and decode the nuclear cells' output.
+
+        Parameters
+        ----------
+        queries
+            ``(P, address_bits)`` binary queries.
+        """
+        queries = check_patterns("queries", queries, self.params.address_bits,
+                                       "address_bits")
+        return self._present(self._make_batch("read", queries, None))
+
+    def population_sizes(self) -> dict[str, int]:
+        """Number of neurons in each population."""
+        d, p = self.derived, self.params
+        n_rails = 2 * p.address_bits if p.mossy.rails == "two" else p.address_bits
+        if self._net is not None:
+            return {name: len(group) for name, group in self._net.groups.items()}
+        sizes = {"mossy": n_rails, "granule": p.granule.n, "purkinje": p.value_bits,
+                 "climbing": p.value_bits, "nuclei": p.value_bits}
+        if p.golgi.enabled:
+            sizes["golgi"] = d.n_golgi
+        return sizes
+
+    @property
+    def history(self) -> list[CerebellumReadout]:
+        """Readouts of every call so far, in order."""
+        return list(self._readouts)
+
+    def initial_weights(self) -> np.ndarray:
+        """PF->PC weights before any presentation (the baseline ``w0``)."""
+        n_syn = len(self._pf_indices()[0])
+        return np.full(n_syn, self.params.plasticity.baseline_weight)
+
+    def _pf_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._net is not None:
+            return self._net.pf_pre, self._net.pf_post
+        r, v = self.params.granule.n, self.params.value_bits
+        if self.params.purkinje.pf_connectivity >= 1:
+            return np.tile(np.arange(r), v), np.repeat(np.arange(v), r)
+        raise RuntimeError("connectivity is known once the network is built")
+
+    # ----------------------------------------------------------------- simulation
+    def write_then_read(self, keys: Any, values: Any,
+                        queries: Any) -> tuple[CerebellumReadout, CerebellumReadout]:
+        """``write(keys, values)`` then ``read(queries)``, simulated together.
+
+        Same result as the two calls; with ``cpp_standalone`` it compiles and runs once
+        instead of twice.
+        """
+        keys = check_patterns("keys", keys, self.params.address_bits, "address_bits")
+        values = check_patterns("values", values, self.params.value_bits, "value_bits")
+        queries = check_patterns("queries", queries, self.params.address_bits,
+                                 "address_bits")
+        if len(keys) != len(values):
+            raise ValueError(f"keys and values must have the same number of rows, "
+                             f"got {len(keys)} and {len(values)}")
+        if self.params.backend != "cpp_standalone":
+            return self.write(keys, values), self.read(queries)
+        self._batches.append(self._make_batch("write", keys, values))
+        self._batches.append(self._make_batch("read", queries, None))
+        write, read = self._simulate_standalone(new=2)
+        self._readouts.extend([write, read])
+        return write, read
+
+    def _present(self, batch: _Batch) -> CerebellumReadout:
+        backend = self.params.backend
+        start = time.perf_counter()
+        if backend == "cpp_standalone":
+            self._batches.append(batch)
+            (readout,) = self._simulate_standalone(new=1)
+        else:
+            before = (self._readouts[-1].weights_after.copy() if self._readouts else None)
+            with brian_backend(backend) as info:
+                if self._net is None:
+                    self._net = build_network(self.params, self.wiring, seed=self.seed,
+                                              record=self.record)
+                    before = self._net.synapses["pf_purkinje"].w[:].copy()
+                self._batches.append(batch)
+                self._run_batch(self._net, batch, info)
+                readout = self._collect(self._net, batch, before)
+            readout.timings.update(info.timings)
+        readout.timings["wall_s"] = time.perf_counter() - start
+        self._readouts.append(readout)
+        return readout
+
+    def _plasticity_gate(self) -> brian2.TimedArray:
+        """TimedArray (1-ms bins) that is 1 during write slots, 0 elsewhere."""
+        total = self._batches[-1].onset + self._batches[-1].duration
+        gate = np.zeros(round(total * 1000) + 1)
+        for batch in self._batches:
+            if batch.kind == "write":
+                start = round(batch.onset * 1000)
+                gate[start:start + round(batch.duration * 1000)] = 1.0
+        return brian2.TimedArray(gate, dt=1 * ms)
+
+    def _run_batch(self, net: CerebellarNetwork, batch: _Batch, info: BackendInfo) -> None:
+        net.namespace["plastic_gate"] = self._plasticity_gate()
+        net.groups["mossy"].set_spikes(batch.mossy[0], batch.mossy[1] * second)
+        net.groups["climbing"].set_spikes(batch.climbing[0], batch.climbing[1] * second)
+        run_network(net.network, batch.duration * second, info, report=self.report)
+
+    def _simulate_standalone(self, new: int) -> list[CerebellumReadout]:
+        """Compile and run the whole history as one C++ program (one ``run``); return the
+        readouts of the last ``new`` batches."""
+        start = time.perf_counter()
+        with brian_backend("cpp_standalone", self.directory) as info:
+            self.directory = info.directory
+            net = build_network(self.params, self.wiring, seed=self.seed, record=self.record)
+            net.namespace["plastic_gate"] = self._plasticity_gate()
+            net.groups["mossy"].set_spikes(
+                np.concatenate([b.mossy[0] for b in self._batches]),
+                np.concatenate([b.mossy[1] for b in self._batches]) * second)
+            net.groups["climbing"].set_spikes(
+                np.concatenate([b.climbing[0] for b in self._batches]),
+                np.concatenate([b.climbing[1] for b in self._batches]) * second)
+            total = self._batches[-1].onset + self._batches[-1].duration
+            run_network(net.network, total * second, info, report=self.report)
+            self.timings = dict(info.timings)
+            self._net = net
+            final = net.synapses["pf_purkinje"].w[:].copy()
+            before = (self._readouts[-1].weights_after if self._readouts
+                      else self.initial_weights())
+            batches = self._batches[-new:]
+            readouts = []
+            for k, batch in enumerate(batches):
+                later_writes = any(b.kind == "write" for b in batches[k + 1:])
+                # weights are read at the end only: exact after the last write
+                after = np.full_like(final, np.nan) if later_writes else final
+                readout = self._collect(net, batch, before, weights_after=after)
+                readout.timings.update(self.timings)
+                readout.timings["wall_s"] = time.perf_counter() - start
+                readouts.append(readout)
+                before = after
+        return readouts
+
+    def _collect(self, net: CerebellarNetwork, batch: _Batch, before: np.ndarray,
+                 weights_after: np.ndarray | None = None) -> CerebellumReadout:
+        start, stop = batch.onset, batch.onset + batch.duration
+        spikes = {}
+        for name, monitor in net.spike_monitors.items():
+            t = np.asarray(monitor.t[:] / second)
+            i = np.asarray(monitor.i[:])
+            sel = (t >= start - 1e-12) & (t < stop - 1e-12)
+            spikes[name] = SpikeTrains(indices=i[sel].astype(np.int64), times=t[sel])
+        onsets = batch.onsets
+        v = self.params.value_bits
+        decode = float(self.params.protocol.decode_window / second)
+        windows = np.stack([onsets, onsets + decode], axis=1)
+        nuclei_counts = spikes["nuclei"].counts(v, windows)
+        purkinje_counts = spikes["purkinje"].counts(v, windows)
+        slots = np.stack([onsets, onsets + batch.slot], axis=1)
+        active = []
+        granule = spikes["granule"]
+        for s0, s1 in slots:
+            sel = (granule.times >= s0) & (granule.times < s1)
+            active.append(np.unique(granule.indices[sel]))
+        monitor = net.drive_monitor
+        mt = np.asarray(monitor.t[:] / second)
+        pf = np.asarray(monitor.pf_drive[:])  # (v, samples)
+        mli = np.asarray(monitor.mli_drive[:])
+        first = np.searchsorted(mt, slots[:, 0] - 1e-9)
+        last = np.searchsorted(mt, slots[:, 1] - 1e-9) - 1
+        pf_drive = (pf[:, last] - pf[:, first]).T
+        mli_drive = (mli[:, last] - mli[:, first]).T
+        if weights_after is None:
+            weights_after = net.synapses["pf_purkinje"].w[:].copy()
+        return CerebellumReadout(
+            kind=batch.kind, onsets=onsets, slot=batch.slot, patterns=batch.patterns,
+            values=batch.values, spikes=spikes, bits=(nuclei_counts > 0).astype(np.uint8),
+            nuclei_counts=nuclei_counts, purkinje_counts=purkinje_counts,
+            active_granule=active, pf_drive=pf_drive, mli_drive=mli_drive,
+            weights_before=np.asarray(before), weights_after=np.asarray(weights_after),
+            pf_pre=net.pf_pre, pf_post=net.pf_post, n_granule=self.params.granule.n)
+

@@ -1,0 +1,275 @@
+r"""``memcircuits cerebellum``: write random patterns into the spiking cerebellum, read them back.
+
+Protocol: ``patterns`` random key/value pairs are written (keys on the mossy fibres, value
+bits on the climbing fibres), then the stored keys are read back (``read_clean``) and noisy
+copies with ``round(query_noise * n)`` bits flipped. The same keys, values and queries go
+through the abstract neuron-based SDM built on the circuit's own granule cells
+(:func:`mapping.cerebellum.abstract_sdm`).
+
+Metrics (``metrics.json``):
+
+- ``bit_agreement_vs_sdm``: fraction of decoded bits equal to the abstract SDM read, over
+  every read (``_clean`` and ``_noisy`` separately);
+- ``bit_accuracy_vs_stored``: fraction of decoded bits equal to the stored values;
+- ``coding_level``: mean fraction of granule cells active per presentation (``_sd``;
+  ``coding_level_expected`` is the activation probability of the radius);
+- ``active_set_match``: fraction of presentations whose active granule set equals the
+  abstract SDM's active set;
+- ``sums_correlation``: Pearson r of the circuit's net PF drive (in counter units) and the
+  abstract pre-threshold sums; ``counter_max_error``: largest
+  :math:`|(w_0 - w)/\mathrm{ltp} - C|` over all PF->PC synapses.
+
+Data: ``spikes.nwb`` (Units with a ``population`` column), ``readout.npz`` (patterns,
+decoded and abstract bits, drives, active sets, PF->PC weights before and after).
+Figures: ``raster``, ``weight_change``, ``coding_level``, ``sums``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from circuits.cerebellum.params import CerebellumParams
+from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
+from mapping.cerebellum import abstract_sdm, compare_read, counter_error
+from models.patterns import flip_exact, random_binary
+from models.rundir import RunDirectory, atomic_path
+from models.seeding import child_seed
+
+__all__ = ["Config", "run", "summarize"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters of ``memcircuits cerebellum``."""
+
+    circuit: CerebellumParams = field(default_factory=CerebellumParams)
+    patterns: int = 20  #: m: key/value pairs written
+    query_noise: float = 0.1  #: fraction of key bits flipped in the noisy queries
+    read_clean: bool = True  #: also read the stored keys themselves
+    raster_presentations: int = 3  #: presentations of each kind shown in the raster
+    seed: int = 0  #: seeds patterns, noise and the circuit (child seeds by name)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        if self.patterns < 1:
+            raise ValueError(f"patterns must be >= 1, got {self.patterns}")
+        if not 0 <= self.query_noise <= 1:
+            raise ValueError(f"query_noise must lie in [0, 1], got {self.query_noise}")
+        if self.raster_presentations < 1:
+            raise ValueError("raster_presentations must be >= 1")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        self.circuit.validate()
+
+
+def _spike_populations(circuit: CerebellarSDM, readouts: list[CerebellumReadout]
+                       ) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """Population display name -> (indices, times, size) over all readouts."""
+    names = circuit.params.population_names
+    sizes = circuit.population_sizes()
+    out = {}
+    for key in readouts[0].spikes:
+        indices = np.concatenate([r.spikes[key].indices for r in readouts])
+        times = np.concatenate([r.spikes[key].times for r in readouts])
+        out[names[key]] = (indices, times, sizes[key])
+    return out
+
+
+def _save_readout(path, readouts: dict[str, CerebellumReadout],
+                  abstract: dict[str, np.ndarray]) -> None:
+    arrays: dict[str, Any] = {}
+    for name, r in readouts.items():
+        arrays[f"{name}_patterns"] = r.patterns
+        arrays[f"{name}_onsets"] = r.onsets
+        arrays[f"{name}_bits"] = r.bits
+        arrays[f"{name}_pf_drive"] = r.pf_drive
+        arrays[f"{name}_mli_drive"] = r.mli_drive
+        arrays[f"{name}_active_indices"] = (np.concatenate(r.active_granule)
+                                            if r.active_granule else np.array([], int))
+        arrays[f"{name}_active_offsets"] = np.cumsum([0] + [len(a) for a in r.active_granule])
+        if r.values is not None:
+            arrays[f"{name}_values"] = r.values
+    first = next(iter(readouts.values()))
+    last = list(readouts.values())[-1]
+    arrays["pf_pre"], arrays["pf_post"] = first.pf_pre, first.pf_post
+    arrays["weights_before"], arrays["weights_after"] = first.weights_before, last.weights_after
+    arrays.update(abstract)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def _figures(run_dir: RunDirectory, circuit: CerebellarSDM, config: Config,
+             write: CerebellumReadout, reads: dict[str, CerebellumReadout],
+             comparisons: dict, abstract_counters: np.ndarray) -> None:
+    import matplotlib.pyplot as plt
+
+    from analysis.plots import population_raster
+
+    names = circuit.params.population_names
+    k = config.raster_presentations
+    first_read = next(iter(reads.values()))
+    for label, readout in (("write", write), ("read", first_read)):
+        shown = min(k, len(readout.onsets))
+        window = (readout.onsets[0], readout.onsets[0] + shown * readout.slot)
+        fig = population_raster(
+            _spike_populations(circuit, [readout]), window,
+            markers=[(t, f"{label} {i}") for i, t in enumerate(readout.onsets[:shown])],
+            title=f"{label}: first {shown} presentations (climbing fibres fire for value 1)")
+        run_dir.save_figure(fig, f"raster_{label}")
+
+    params = circuit.params
+    before = counters_from_weights(write.weights_before, params)
+    after = counters_from_weights(write.weights_after, params)
+    change = write.weights_after - write.weights_before
+    active_any = np.zeros(params.granule.n, bool)
+    for a in write.active_granule:
+        active_any[a] = True
+    touched = active_any[write.pf_pre]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    bins = np.linspace(change.min() - 0.01, change.max() + 0.01, 60)
+    axes[0].hist(change[touched], bins=bins, color="tab:red", alpha=0.7,
+                 label=f"{names['granule']} active in a write ({touched.sum()} synapses)")
+    axes[0].hist(change[~touched], bins=bins, color="0.5", alpha=0.7,
+                 label=f"never active ({(~touched).sum()})")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel(r"$\Delta w$ (units of $w_0$)")
+    axes[0].set_ylabel("synapses")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title(f"{names['granule']}->{names['purkinje']} weight change over the writes")
+    order = np.argsort(-np.abs(after - before))[:2000]
+    axes[1].scatter((after - before)[order], abstract_counters[order], s=4, alpha=0.5)
+    axes[1].set_xlabel(r"circuit counter $(w_0 - w)/\mathrm{ltp}$")
+    axes[1].set_ylabel("abstract SDM counter")
+    axes[1].set_title("counters: circuit vs abstract (2000 largest)")
+    fig.tight_layout()
+    run_dir.save_figure(fig, "weight_change")
+
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    offset = 0
+    for label, readout in [("write", write), *reads.items()]:
+        levels = readout.coding_level * 100
+        ax.bar(np.arange(offset, offset + len(levels)), levels, label=label, width=0.8)
+        offset += len(levels)
+    ax.axhline(circuit.derived.expected_coding_level * 100, color="k", ls="--", lw=1,
+               label="activation probability of the radius")
+    if params.granule.coding_level is not None:
+        ax.axhline(params.granule.coding_level * 100, color="tab:red", ls=":", lw=1,
+                   label="target")
+    ax.set_xlabel("presentation")
+    ax.set_ylabel(f"active {names['granule']} (%)")
+    ax.legend(fontsize=8, ncol=3)
+    ax.set_title("coding level per presentation")
+    fig.tight_layout()
+    run_dir.save_figure(fig, "coding_level")
+
+    fig, axes = plt.subplots(1, len(comparisons), figsize=(4.2 * len(comparisons), 3.8),
+                             squeeze=False)
+    for ax, (label, cmp) in zip(axes[0], comparisons.items(), strict=True):
+        ax.scatter(cmp.abstract_sums.ravel(), cmp.circuit_sums.ravel(), s=5, alpha=0.5,
+                   c=np.where(cmp.circuit_bits.ravel() == cmp.abstract_bits.ravel(),
+                              "tab:blue", "tab:red"))
+        lim = np.abs(cmp.abstract_sums).max() * 1.05 + 1
+        ax.plot([-lim, lim], [-lim, lim], "k", lw=0.5)
+        ax.set_xlabel("abstract SDM sum of counters")
+        ax.set_ylabel(f"circuit: -net PF drive / ltp ({names['purkinje']})")
+        ax.set_title(f"{label} reads: r = {cmp.sums_correlation:.4f}, "
+                     f"bits agree {cmp.bit_agreement:.1%}", fontsize=9)
+    fig.tight_layout()
+    run_dir.save_figure(fig, "sums")
+
+
+def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict[str, Any]:
+    """Write and read through the circuit and the abstract SDM; save data and figures."""
+    config.validate()
+    params = config.circuit
+    n, v = params.address_bits, params.value_bits
+    keys = random_binary(config.patterns, n, seed=child_seed(config.seed, "keys")).numpy()
+    values = random_binary(config.patterns, v, seed=child_seed(config.seed, "values")).numpy()
+    flips = round(config.query_noise * n)
+    noisy = flip_exact(torch.as_tensor(keys), flips,
+                       seed=child_seed(config.seed, "query_noise")).numpy()
+
+    circuit = CerebellarSDM(params, seed=child_seed(config.seed, "circuit"),
+                            report="text" if progress else None)
+    write = circuit.write(keys, values)
+    reads: dict[str, CerebellumReadout] = {}
+    if config.read_clean:
+        reads["clean"] = circuit.read(keys)
+    reads["noisy"] = circuit.read(noisy)
+
+    model = abstract_sdm(circuit)
+    model.write(torch.as_tensor(keys), torch.as_tensor(values))
+    comparisons = {label: compare_read(circuit, model, readout, stored=values)
+                   for label, readout in reads.items()}
+
+    metrics: dict[str, Any] = {}
+    all_circuit = np.concatenate([c.circuit_bits for c in comparisons.values()])
+    all_abstract = np.concatenate([c.abstract_bits for c in comparisons.values()])
+    all_stored = np.concatenate([c.stored for c in comparisons.values()])
+    metrics["bit_agreement_vs_sdm"] = float((all_circuit == all_abstract).mean())
+    metrics["bit_accuracy_vs_stored"] = float((all_circuit == all_stored).mean())
+    metrics["abstract_accuracy_vs_stored"] = float((all_abstract == all_stored).mean())
+    for label, cmp in comparisons.items():
+        metrics[f"bit_agreement_vs_sdm_{label}"] = cmp.bit_agreement
+        metrics[f"bit_accuracy_vs_stored_{label}"] = cmp.circuit_accuracy
+        metrics[f"abstract_accuracy_vs_stored_{label}"] = cmp.abstract_accuracy
+        metrics[f"sums_correlation_{label}"] = cmp.sums_correlation
+        metrics[f"active_set_match_{label}"] = float(cmp.active_sets_equal.mean())
+    levels = np.concatenate([write.coding_level, *[r.coding_level for r in reads.values()]])
+    metrics["coding_level"] = float(levels.mean())
+    metrics["coding_level_sd"] = float(levels.std())
+    metrics["coding_level_expected"] = circuit.derived.expected_coding_level
+    if params.granule.coding_level is not None:
+        metrics["coding_level_target"] = params.granule.coding_level
+    metrics["radius"] = circuit.derived.radius
+    metrics["counter_max_error"] = counter_error(circuit, model, reads["noisy"])
+    metrics["query_noise_bits"] = flips
+    metrics["n_granule"] = params.granule.n
+    metrics["patterns"] = config.patterns
+    simulated = sum(r.slot * len(r.onsets) for r in [write, *reads.values()])
+    wall = sum(r.timings.get("wall_s", 0.0) for r in [write, *reads.values()])
+    metrics["simulated_s"] = simulated
+    metrics["simulation_wall_s"] = wall
+    metrics["backend"] = params.backend
+
+    from analysis.nwb import write_spikes
+
+    write_spikes(run_dir.file("spikes.nwb"), _spike_populations(circuit, [write,
+                                                                          *reads.values()]),
+                 session_description="memcircuits cerebellum: SDM write/read protocol",
+                 experiment_description=f"{config.patterns} writes, reads: "
+                                        f"{', '.join(reads)}; seed {config.seed}")
+    abstract_arrays = {f"{label}_abstract_bits": c.abstract_bits
+                       for label, c in comparisons.items()}
+    abstract_arrays["abstract_counters"] = model.counters.numpy()
+    _save_readout(run_dir.file("readout.npz"), {"write": write, **reads}, abstract_arrays)
+    _figures(run_dir, circuit, config, write, reads, comparisons,
+             model.counters.numpy()[write.pf_pre, write.pf_post])
+    return metrics
+
+
+def summarize(metrics: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    lines = [
+        f"cerebellar SDM: {metrics['n_granule']} granule cells, radius {metrics['radius']}, "
+        f"{metrics['patterns']} patterns written, {metrics['query_noise_bits']}-bit query noise",
+        f"  coding level {metrics['coding_level']:.4f} (sd {metrics['coding_level_sd']:.4f}; "
+        f"radius gives {metrics['coding_level_expected']:.4f})",
+        f"  bits agree with the abstract SDM: {metrics['bit_agreement_vs_sdm']:.4f}; "
+        f"accuracy vs stored: circuit {metrics['bit_accuracy_vs_stored']:.4f}, "
+        f"abstract {metrics['abstract_accuracy_vs_stored']:.4f}",
+    ]
+    for label in ("clean", "noisy"):
+        if f"bit_agreement_vs_sdm_{label}" in metrics:
+            lines.append(f"  {label:5s} reads: agreement "
+                         f"{metrics[f'bit_agreement_vs_sdm_{label}']:.4f}, accuracy "
+                         f"{metrics[f'bit_accuracy_vs_stored_{label}']:.4f}, active sets "
+                         f"equal {metrics[f'active_set_match_{label}']:.2f}, sums r "
+                         f"{metrics[f'sums_correlation_{label}']:.5f}")
+    lines.append(f"  simulated {metrics['simulated_s']:.2f} s in "
+                 f"{metrics['simulation_wall_s']:.1f} s wall ({metrics['backend']})")
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+r"""``memcircuits figures cerebellum-intersection``: granule overlaps vs ball intersections.
+
+For the full-address design, the number of granule cells active for both of two patterns
+at Hamming distance :math:`d_v` should equal, on average over pattern pairs, the expected
+intersection of two radius-:math:`d` balls scaled to the circuit's ``r`` granule cells,
+:math:`E(d_v) = r\, I(n, d, d_v) / 2^n` (:func:`models.intersection.binary_intersection`).
+
+Protocol: ``clusters`` random base patterns, each with variants at every distance
+``0..D`` (``D``: the largest distance among those holding ``weight_mass`` of the
+intersection weight, one pattern per distance as in ``figures sdm``). All patterns are
+presented to the granular layer (mossy fibres, granule and Golgi cells); every pair of
+patterns within a cluster contributes its overlap to the bin of its actual distance. Pairs
+generated this way are, conditioned on their distance, uniform over all pairs at that
+distance (the construction is invariant under bit permutations and translations), so the
+bin means are unbiased estimates of :math:`E(d_v)`.
+
+Metrics: ``max_relative_error`` over distances ``0..D`` (the quantity that must stay below
+0.1), ``max_relative_error_z`` (the same error in units of the bin's standard error),
+``radius``, ``pairs``; per distance ``overlap_mean_d<k>`` and ``overlap_expected_d<k>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from brian2 import ms
+
+from circuits.cerebellum.params import (
+    CerebellumParams,
+    GranuleParams,
+    MossyFibreParams,
+    derive,
+)
+from circuits.cerebellum.protocol import granule_active_sets
+from mapping.experiments.sdm_figures import normalised_weights, weight_error
+from models.intersection import binary_intersection, fit_beta
+from models.patterns import flip_exact, random_binary
+from models.rundir import RunDirectory, atomic_write_json
+from models.seeding import child_seed
+
+__all__ = ["Config", "overlap_statistics", "run", "summarize"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters of the intersection experiment."""
+
+    circuit: CerebellumParams = field(default_factory=lambda: CerebellumParams(
+        backend="cpp_standalone",
+        granule=GranuleParams(n=10000, coding_level=0.03),
+        mossy=MossyFibreParams(stimulus=10 * ms)))
+    clusters: int = 12  #: base patterns, each with variants at distances 0..D
+    weight_mass: float = 0.99  #: intersection-weight mass defining the distances 0..D
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        if self.clusters < 1:
+            raise ValueError("clusters must be >= 1")
+        if not 0 < self.weight_mass <= 1:
+            raise ValueError("weight_mass must lie in (0, 1]")
+        if self.circuit.granule.design != "full":
+            raise ValueError("circuit.granule.design must be 'full' (Hamming balls)")
+        self.circuit.validate()
+
+
+def overlap_statistics(active: list[np.ndarray], patterns: np.ndarray, clusters: np.ndarray,
+                       n_granule: int, max_distance: int) -> dict[str, np.ndarray]:
+    """Mean, standard error and count of ``|A_i & A_j|`` per Hamming distance ``0..D``.
+
+    Only pairs within the same cluster are used; distance 0 holds each pattern with itself
+    (``|A_i|``).
+    """
+    sums = np.zeros(max_distance + 1)
+    squares = np.zeros(max_distance + 1)
+    counts = np.zeros(max_distance + 1, dtype=np.int64)
+    masks = np.zeros((len(active), n_granule), dtype=bool)
+    for k, a in enumerate(active):
+        masks[k, a] = True
+    for c in np.unique(clusters):
+        members = np.flatnonzero(clusters == c)
+        m = masks[members].astype(np.float32)
+        overlap = m @ m.T
+        distance = (patterns[members, None, :] != patterns[None, members, :]).sum(-1)
+        iu = np.triu_indices(len(members), 0)  # diagonal: each pattern with itself
+        d, o = distance[iu], overlap[iu]
+        keep = d <= max_distance
+        np.add.at(sums, d[keep], o[keep])
+        np.add.at(squares, d[keep], o[keep] ** 2)
+        np.add.at(counts, d[keep], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+        var = squares / counts - mean ** 2
+        sem = np.sqrt(np.clip(var, 0, None) / np.maximum(counts - 1, 1))
+    return {"mean": mean, "sem": sem, "count": counts}
+
+
+def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict[str, Any]:
+    """Present clustered patterns to the granular layer; compare overlaps with theory."""
+    import matplotlib.pyplot as plt
+
+    config.validate()
+    params = config.circuit
+    n, r = params.address_bits, params.granule.n
+    radius = derive(params).radius
+    w_sdm, w_soft = normalised_weights(n, radius, fit_beta(n, radius))
+    _, last = weight_error(w_sdm, w_soft, config.weight_mass)
+    bases = random_binary(config.clusters, n, seed=child_seed(config.seed, "bases"))
+    patterns, clusters = [], []
+    for c in range(config.clusters):
+        for distance in range(last + 1):
+            variant = flip_exact(bases[c], distance, seed=child_seed(config.seed, c, distance))
+            patterns.append(variant.numpy())
+            clusters.append(c)
+    patterns = np.stack(patterns)
+    clusters = np.array(clusters)
+    active = granule_active_sets(params, patterns, seed=child_seed(config.seed, "circuit"))
+    stats = overlap_statistics(active, patterns, clusters, r, last)
+    expected = binary_intersection(n, radius, np.arange(last + 1), neurons=r)
+    valid = stats["count"] > 0
+    rel = np.abs(stats["mean"] / expected - 1)
+    z = np.abs(stats["mean"] - expected) / np.where(stats["sem"] > 0, stats["sem"], np.nan)
+    metrics: dict[str, Any] = {
+        "radius": radius,
+        "n_granule": r,
+        "distances_holding_weight": last,
+        "pairs": int(stats["count"].sum()),
+        "max_relative_error": float(np.nanmax(rel[valid])),
+        "max_relative_error_z": float(np.nanmax(z[valid])),
+        "distances_without_pairs": int((~valid).sum()),
+        "coding_level": float(np.mean([len(a) for a in active]) / r),
+    }
+    for k in range(last + 1):
+        metrics[f"overlap_mean_d{k}"] = float(stats["mean"][k]) if valid[k] else None
+        metrics[f"overlap_expected_d{k}"] = float(expected[k])
+    atomic_write_json(run_dir.file("overlaps.json"), {
+        "distance": list(range(last + 1)), "mean": stats["mean"], "sem": stats["sem"],
+        "pairs": stats["count"], "expected": expected})
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    d = np.arange(last + 1)
+    for ax, log in zip(axes, (False, True), strict=True):
+        ax.errorbar(d[valid], stats["mean"][valid], yerr=2 * stats["sem"][valid], fmt="o",
+                    ms=3, capsize=2, label="circuit: mean overlap (+-2 SE)")
+        ax.plot(d, expected, "k-", lw=1, label=r"$r\,I(n,d,d_v)/2^n$")
+        ax.fill_between(d, expected * 0.9, expected * 1.1, color="0.85", label="+-10%")
+        ax.set_xlabel(r"Hamming distance $d_v$")
+        ax.set_ylabel("granule cells active for both")
+        if log:
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title(f"n={n}, radius {radius}, r={r}: {metrics['pairs']} pairs", fontsize=9)
+    axes[1].set_title(f"max relative error {metrics['max_relative_error']:.3f} over "
+                      f"d_v = 0..{last}", fontsize=9)
+    fig.tight_layout()
+    run_dir.save_figure(fig, "granule_overlap_vs_intersection")
+    return metrics
+
+
+def summarize(metrics: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    return (f"granule overlaps vs exact intersection (radius {metrics['radius']}, "
+            f"{metrics['n_granule']} granule cells, {metrics['pairs']} pairs):\n"
+            f"  max relative error over d_v = 0..{metrics['distances_holding_weight']}: "
+            f"{metrics['max_relative_error']:.3f} "
+            f"({metrics['max_relative_error_z']:.1f} standard errors)")

@@ -1,0 +1,208 @@
+"""The cerebellar SDM circuit (Brian2, numpy target): plasticity, granule code, read-out.
+
+Sizes are small (32-bit addresses, a few hundred granule cells, a handful of
+presentations) so the whole file runs in about a minute; the full-size numbers of the issue
+come from ``memcircuits cerebellum`` and the ``figures cerebellum-*`` commands (README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from brian2 import Hz, ms
+
+from circuits.cerebellum.params import (
+    CerebellumParams,
+    GolgiParams,
+    GranuleParams,
+    ProtocolParams,
+    derive,
+    mushroom_body,
+)
+from circuits.cerebellum.plasticity import measure_window
+from circuits.cerebellum.protocol import CerebellarSDM, granule_active_sets
+from mapping.cerebellum import abstract_sdm, compare_read, counter_error
+from mapping.experiments.mushroom_body import expected_sparseness, odours_with_activity
+from models.patterns import flip_exact, random_binary
+
+RECORD = ("granule", "purkinje", "nuclei")
+
+
+def small(**changes) -> CerebellumParams:
+    """32-bit addresses, 8 outputs, 600 granule cells at ~5.5% coding level (radius 11)."""
+    base = CerebellumParams(address_bits=32, value_bits=8,
+                            granule=GranuleParams(n=600, coding_level=0.055))
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize("peak_ms", [100.0, 60.0])
+def test_plasticity_window_peak_and_no_ltd_after_cf(peak_ms):
+    params = small(plasticity=replace(CerebellumParams().plasticity, window_peak=peak_ms * ms))
+    window = measure_window(params, np.arange(-100, 401, 5) * 1e-3)
+    ltp = params.plasticity.ltp
+    # the configured peak, within 10 ms (the issue's tolerance); measured within ~0.1 ms
+    assert abs(window.peak_interval * 1e3 - peak_ms) < 10
+    # PF spike after the CF spike (interval < 0): pure LTP, no depression at all
+    after = window.intervals < 0
+    np.testing.assert_allclose(window.weight_change[after], ltp, atol=1e-12)
+    # strongest change is depression of ltd - ltp at the peak
+    assert window.weight_change.min() == pytest.approx(ltp - params.plasticity.ltd, abs=0.01)
+    # the measured window is the analytic kernel (same event-driven traces)
+    np.testing.assert_allclose(window.weight_change, window.expected, atol=1e-9)
+
+
+def test_active_granule_sets_are_the_hamming_balls_of_the_abstract_sdm():
+    params = small()
+    patterns = random_binary(6, 32, seed=1).numpy()
+    circuit = CerebellarSDM(params, seed=3)
+    active = granule_active_sets(params, patterns, wiring=circuit.wiring, seed=3)
+    model = abstract_sdm(circuit)
+    expected = model.active_sets(torch.as_tensor(patterns))
+    for got, want in zip(active, expected, strict=True):
+        # exact equality: the volley threshold is calibrated on the discrete integrator
+        np.testing.assert_array_equal(got, want.numpy())
+    sizes = np.array([len(a) for a in active])
+    assert sizes.min() > 0
+
+
+def test_write_read_matches_the_abstract_sdm():
+    params = small()
+    keys = random_binary(5, 32, seed=10).numpy()
+    values = random_binary(5, 8, seed=11).numpy()
+    noisy = flip_exact(torch.as_tensor(keys), 3, seed=12).numpy()
+    circuit = CerebellarSDM(params, seed=4, record=RECORD)
+    write = circuit.write(keys, values)
+    clean = circuit.read(keys)
+    noisy_read = circuit.read(noisy)
+    model = abstract_sdm(circuit)
+    model.write(torch.as_tensor(keys), torch.as_tensor(values))
+    # every write depresses (CF) or potentiates the synapses of its active granule cells by
+    # one counter unit; crosstalk from the window tail between writes stays below 0.1 unit
+    assert counter_error(circuit, model, noisy_read) < 0.1
+    for readout in (clean, noisy_read):
+        cmp = compare_read(circuit, model, readout, stored=values)
+        assert cmp.active_sets_equal.all()
+        # net PF drive is the sum of counters up to the same small crosstalk
+        assert cmp.sums_correlation > 0.999
+        # decoding differs from the majority only for sums within a couple of units of 0
+        disagree = cmp.circuit_bits != cmp.abstract_bits
+        assert np.all(np.abs(cmp.abstract_sums[disagree]) <= 2)
+        assert cmp.bit_agreement >= 0.95
+    assert (clean.bits == values).mean() == 1.0
+    # writes learn, reads do not: weights change only in the write call
+    assert not np.array_equal(write.weights_before, write.weights_after)
+    np.testing.assert_array_equal(clean.weights_before, clean.weights_after)
+    # readouts carry spikes of every recorded population, restricted to their own span
+    for name in RECORD:
+        t = clean.spikes[name].times
+        assert t.size == 0 or (t.min() >= clean.onsets[0] and t.max() < clean.onsets[-1] + 1)
+
+
+def test_golgi_holds_the_coding_level_over_a_4x_rate_range():
+    patterns = random_binary(3, 32, seed=5).numpy()
+    levels = {}
+    for golgi in (True, False):
+        for rate in (30.0, 120.0):
+            params = small(golgi=replace(GolgiParams(), enabled=golgi),
+                           mossy=replace(CerebellumParams().mossy, rate=rate * Hz))
+            active = granule_active_sets(params, patterns, seed=2)
+            levels[golgi, rate] = np.mean([len(a) for a in active]) / params.granule.n
+    target = 0.055
+    # with Golgi cells: within 30% of the target at both ends of the range
+    assert abs(levels[True, 30.0] / target - 1) < 0.3
+    assert abs(levels[True, 120.0] / target - 1) < 0.3
+    # without: later volleys summate and the level rises with the rate (measured ~2-10x)
+    assert levels[False, 120.0] > 1.5 * levels[False, 30.0]
+
+
+def test_selected_coordinate_cells_fire_when_all_inputs_match():
+    params = small(granule=GranuleParams(n=800, design="selected", inputs=4,
+                                         coding_level=None))
+    circuit = CerebellarSDM(params, seed=6)
+    patterns = random_binary(4, 32, seed=7).numpy()
+    active = granule_active_sets(params, patterns, wiring=circuit.wiring, seed=6)
+    coords, targets = circuit.wiring.coordinates, circuit.wiring.targets
+    for pattern, got in zip(patterns, active, strict=True):
+        want = np.flatnonzero((pattern[coords] == targets).all(1))
+        np.testing.assert_array_equal(got, want)
+    # activation probability 2^-4 = 6.25%: 800 cells x 4 patterns, SD ~0.4% -> +-2%
+    assert abs(np.mean([len(a) for a in active]) / 800 - 1 / 16) < 0.02
+
+
+def test_mushroom_body_preset_holds_sparseness():
+    params = mushroom_body(granule=replace(mushroom_body().granule, n=1000))
+    odours = odours_with_activity(4, params.address_bits, params.mossy.activity,
+                                  np.random.default_rng(0))
+    active = granule_active_sets(params, odours, seed=1)
+    level = np.mean([len(a) for a in active]) / params.granule.n
+    # Kenyon cells: 5-10% active in flies; the preset's expectation is ~5.1%
+    assert 0.03 < level < 0.10
+    assert abs(level - expected_sparseness(params)) < 0.02
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: small(granule=GranuleParams(n=600, radius=40, coding_level=None)),
+         r"granule.radius \(40\) must be <= address_bits"),
+        (lambda: small(granule=GranuleParams(n=600, coding_level=1e-9)),
+         "coding_level 1e-09 is impossible"),
+        (lambda: small(granule=GranuleParams(n=10, coding_level=0.01)),
+         "no granule cell would be active"),
+        (lambda: small(protocol=ProtocolParams(write_slot=150 * ms)),
+         "shorter than the plasticity window"),
+        (lambda: small(backend="gpu"), "backend must be one of"),
+        (lambda: small(granule=GranuleParams(n=600, design="selected", inputs=4,
+                                             coding_level=0.2)),
+         "impossible for the selected design"),
+    ],
+)
+def test_infeasible_parameters_are_refused_before_simulation(make, message):
+    with pytest.raises(ValueError, match=message):
+        CerebellarSDM(make())
+
+
+def test_bad_patterns_are_refused_before_simulation():
+    circuit = CerebellarSDM(small(), seed=0, record=RECORD)
+    keys = np.zeros((2, 32), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"keys must have last dimension 32 \(address_bits\)"):
+        circuit.write(np.zeros((2, 31)), np.zeros((2, 8)))
+    with pytest.raises(ValueError, match=r"values must be binary \(0/1\), found the value 2"):
+        circuit.write(keys, np.full((2, 8), 2))
+    with pytest.raises(ValueError, match="same number of rows"):
+        circuit.write(keys, np.zeros((3, 8)))
+    with pytest.raises(ValueError, match="queries must have last dimension 32"):
+        circuit.read(np.zeros((1, 64)))
+    with pytest.raises(ValueError, match="record must include"):
+        CerebellarSDM(small(), record=("granule",))
+    # nothing was simulated
+    assert circuit.history == []
+
+
+def test_derived_calibration_is_consistent():
+    d = derive(CerebellumParams())
+    assert d.radius == 24 and d.threshold_count == 40
+    # baseline Purkinje interval equals the requested rate
+    assert float(d.pc_interval / ms) == pytest.approx(20.0)
+    # the climbing fibre fires one window peak after the PF spikes reach the Purkinje cell
+    assert float((d.cf_offset - d.granule_latency - d.pf_delay) / ms) == pytest.approx(100.0)
+
+
+@pytest.mark.standalone
+def test_cpp_standalone_gives_the_same_readout(tmp_path):
+    keys = random_binary(3, 32, seed=20).numpy()
+    values = random_binary(3, 8, seed=21).numpy()
+    results = {}
+    for backend in ("numpy", "cpp_standalone"):
+        circuit = CerebellarSDM(small(backend=backend), seed=8, record=RECORD,
+                                directory=tmp_path / "build")
+        circuit.write(keys, values)
+        results[backend] = circuit.read(keys)
+    a, b = results["numpy"], results["cpp_standalone"]
+    np.testing.assert_array_equal(a.bits, b.bits)
+    for x, y in zip(a.active_granule, b.active_granule, strict=True):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_allclose(a.weights_after, b.weights_after, atol=1e-9)
