@@ -206,3 +206,44 @@ def test_cpp_standalone_gives_the_same_readout(tmp_path):
     for x, y in zip(a.active_granule, b.active_granule, strict=True):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_allclose(a.weights_after, b.weights_after, atol=1e-9)
+
+
+def test_cerebellum_command_writes_the_run_directory(tmp_path):
+    import json
+
+    from analysis.nwb import read_spikes
+    from mapping.cli import main
+
+    out = tmp_path / "run"
+    code = main(["cerebellum", "--out", str(out), "--quiet",
+                 "--set", "circuit.address_bits=32", "--set", "circuit.value_bits=8",
+                 "--set", "circuit.granule.n=400", "--set", "circuit.granule.coding_level=0.055",
+                 "--set", "patterns=3", "--set", "query_noise=0.1"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("bit_agreement_vs_sdm", "bit_accuracy_vs_stored", "coding_level"):
+        assert 0 <= metrics[key] <= 1
+    assert metrics["bit_agreement_vs_sdm_clean"] == 1.0
+    assert metrics["active_set_match_noisy"] == 1.0
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["circuit"]["granule"]["n"] == 400
+    assert config["config"]["circuit"]["mossy"]["rate"] == "50 Hz"
+    spikes = read_spikes(out / "spikes.nwb")
+    assert {"MF", "GrC", "GoC", "PC", "MLI", "CF", "DCN"} <= set(spikes)
+    # the NWB spike times equal the readout's (granule spikes of every presentation)
+    data = np.load(out / "readout.npz")
+    active = set(data["write_active_indices"].tolist())
+    assert active <= set(spikes["GrC"][0].tolist())
+    for name in ("raster_write", "raster_read", "weight_change", "coding_level", "sums"):
+        assert (out / "figures" / f"{name}.png").is_file()
+
+
+def test_config_quantities_round_trip_and_reject_wrong_units(tmp_path):
+    from mapping.cli import main
+
+    code = main(["cerebellum", "--out", str(tmp_path / "x"), "--quiet",
+                 "--set", "circuit.mossy.rate=50 ms"])
+    assert code == 2
+    code = main(["cerebellum", "--out", str(tmp_path / "y"), "--quiet",
+                 "--set", "circuit.granule.bogus=1"])
+    assert code == 2

@@ -9,7 +9,7 @@ Populations (cerebellum name / mushroom-body name):
 
 =========  ==========  =====================================================
 ``mossy``   MF / PN     spike generators, one per rail
-``granule`` GrC / KC    LIF, current-based MF input, shunting Golgi inhibition
+``granule`` GrC / KC    LIF, current-based MF input and Golgi inhibition
 ``golgi``   GoC / APL   LIF, voltage-jump MF (feedforward) and GrC (feedback) input
 ``interneuron`` MLI     linear relays of PF input (one spike per PF spike)
 ``purkinje`` PC / MBON  tonic LIF, current-based PF and MLI input, CF event
@@ -108,17 +108,23 @@ class CerebellarNetwork:
 
 
 def _granule(params: CerebellumParams) -> NeuronGroup:
+    r"""Granule cells: current-based LIF, integrated exactly.
+
+    .. math:: \tau_m \dot v = E_L - v + R (I_e - I_i), \quad
+              \tau_e \dot I_e = -I_e, \quad \tau_{inh} \dot I_i = -I_i
+
+    Mossy-fibre spikes add ``J`` to :math:`I_e`, Golgi spikes add ``I_GoC`` to :math:`I_i`.
+    """
     g = params.granule
-    g_leak = g.C / g.tau_m
     eqs = """
-    dv/dt = (g_leak * (E_L - v) + I_e + g_i * (E_inh - v)) / C : volt (unless refractory)
+    dv/dt = (E_L - v) / tau_m + (I_e - I_i) / C : volt (unless refractory)
     dI_e/dt = -I_e / tau_e : amp
-    dg_i/dt = -g_i / tau_inh : siemens
+    dI_i/dt = -I_i / tau_inh : amp
     """
     group = NeuronGroup(g.n, eqs, threshold="v > V_th", reset="v = V_reset",
-                        refractory=g.refractory, method="exponential_euler",
-                        namespace={"g_leak": g_leak, "E_L": g.E_L, "E_inh": g.E_inh, "C": g.C,
-                                   "tau_e": g.tau_e, "tau_inh": g.tau_inh, "V_th": g.V_th,
+                        refractory=g.refractory, method="exact",
+                        namespace={"E_L": g.E_L, "tau_m": g.tau_m, "C": g.C, "tau_e": g.tau_e,
+                                   "tau_inh": g.tau_inh, "V_th": g.V_th,
                                    "V_reset": g.V_reset},
                         name="granule*")
     group.v = g.E_L
@@ -132,7 +138,9 @@ def purkinje_group(params: CerebellumParams, d: Derived, n: int) -> NeuronGroup:
               \tau_{syn} \dot I_{syn} = -I_{syn}
 
     A climbing-fibre spike sets ``cf_flag``; the custom event ``complex_spike`` fires on
-    it (and clears it) and drives the LTD pathway of the PF synapses.
+    it (and clears it) and drives the LTD pathway of the PF synapses. The membrane is held
+    at or above ``V_floor`` (as a hyperpolarising reversal potential would), which bounds
+    the pause after strong net inhibition.
     """
     pk = params.purkinje
     group = NeuronGroup(
@@ -145,11 +153,13 @@ def purkinje_group(params: CerebellumParams, d: Derived, n: int) -> NeuronGroup:
         cf_flag : 1
         """,
         threshold="v > V_th", reset="v = V_reset", refractory=pk.refractory, method="exact",
-        events={"complex_spike": "cf_flag > 0.5"},
+        events={"complex_spike": "cf_flag > 0.5", "floor": "v < V_floor"},
         namespace={"E_L": pk.E_L, "tau_m": pk.tau_m, "I_tonic": d.pc_tonic, "C": pk.C,
-                   "tau_syn": pk.tau_syn, "V_th": pk.V_th, "V_reset": pk.V_reset},
+                   "tau_syn": pk.tau_syn, "V_th": pk.V_th, "V_reset": pk.V_reset,
+                   "V_floor": pk.V_floor},
         name="purkinje*")
     group.run_on_event("complex_spike", "cf_flag = 0")
+    group.run_on_event("floor", "v = V_floor")
     group.v = pk.E_L
     return group
 
@@ -264,8 +274,8 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
                                namespace={"w": w_fb}, name="granule_golgi*")
             grc_goc.connect(i=np.repeat(np.arange(r), per_granule), j=chosen.ravel())
             synapses["granule_golgi"] = grc_goc
-        goc_grc = Synapses(golgi, granule, on_pre="g_i_post += g_goc",
-                           delay=go.inhibition_delay, namespace={"g_goc": go.inhibition},
+        goc_grc = Synapses(golgi, granule, on_pre="I_i_post += I_goc",
+                           delay=go.inhibition_delay, namespace={"I_goc": go.inhibition},
                            name="golgi_granule*")
         goc_grc.connect(i=chosen.ravel(), j=np.repeat(np.arange(r), per_granule))
         synapses["golgi_granule"] = goc_grc
@@ -292,8 +302,13 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     synapses["pf_purkinje"] = pf_pc
 
     # Molecular-layer interneurons: linear relays of PF spikes (one spike per PF input).
-    relay = dict(model="dv/dt = -v / tau_m : 1", threshold="v > 0.5", reset="v -= 1",
-                 method="exact", namespace={"tau_m": ml.tau_m})
+    # Each MLI spike transmits floor(v + 1/2) units: the PF inputs it integrated since its last
+    # spike. MLI->PC transmission happens within the step (no delay), before the reset, so
+    # an MLI that received several PF spikes in one step relays all of them at once.
+    relay = dict(model="dv/dt = -v / tau_m : 1", threshold="v > 0.5",
+                 reset="v -= floor(v + 0.5)", method="exact", namespace={"tau_m": ml.tau_m})
+    mli_on_pre = ("I_syn_post -= w0 * I_unit * floor(v_pre + 0.5)\n"
+                  "mli_drive_post += w0 * floor(v_pre + 0.5)")
     if pk.pf_connectivity >= 1:
         n_mli = d.n_interneurons
         interneuron = NeuronGroup(n_mli, name="interneuron*", **relay)
@@ -301,8 +316,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
                           name="pf_interneuron*")
         pf_mli.connect(i=np.arange(r), j=np.arange(r) % n_mli)
         mli_pc = Synapses(interneuron, purkinje,
-                          on_pre="I_syn_post -= w0 * I_unit\nmli_drive_post += w0",
-                          delay=ml.pc_delay,
+                          on_pre=mli_on_pre,
                           namespace={"w0": pl.baseline_weight, "I_unit": d.pf_unit_current},
                           name="interneuron_purkinje*")
         mli_pc.connect()
@@ -322,11 +336,13 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
                           name="pf_interneuron*")
         pf_mli.connect(i=pf_pre, j=mli_of_syn)
         mli_pc = Synapses(interneuron, purkinje,
-                          on_pre="I_syn_post -= w0 * I_unit\nmli_drive_post += w0",
-                          delay=ml.pc_delay,
+                          on_pre=mli_on_pre,
                           namespace={"w0": pl.baseline_weight, "I_unit": d.pf_unit_current},
                           name="interneuron_purkinje*")
         mli_pc.connect(i=np.arange(n_mli), j=np.repeat(np.arange(v), pools))
+    # Relay after the PF inputs of the same step have arrived (pre pathways default to order
+    # -1): an input reaching an MLI as it fires is relayed with it, never lost at the reset.
+    mli_pc.pre.order = 0
     groups["interneuron"] = interneuron
     synapses["pf_interneuron"] = pf_mli
     synapses["interneuron_purkinje"] = mli_pc

@@ -14,10 +14,10 @@ Design (see ``docs`` in the module :mod:`circuits.cerebellum`):
   ``k`` rails). Its synaptic weight is calibrated so that one volley brings it over threshold
   exactly when at least ``c* = n - d`` of its rails are active (``d``: Hamming radius).
 - Golgi cells (feedforward from mossy fibres, feedback from granule cells) fire a few ms
-  after the first volley and inhibit granule cells through a shunting conductance that
-  outlasts the stimulus: later volleys cannot add to the first, so the coding level is the
-  radius-``d`` ball whatever the mossy-fibre rate. Without Golgi cells, volleys summate and
-  the coding level rises with the rate.
+  after the first volley and inhibit granule cells with an IPSC that outlasts the
+  stimulus: later volleys cannot add to the first, so the coding level is the radius-``d``
+  ball whatever the mossy-fibre rate. Without Golgi cells, volleys summate and the coding
+  level rises with the rate.
 - Each active granule cell fires one spike per presentation; its parallel fibre contacts
   every Purkinje cell (weight ``w``) and one molecular-layer interneuron, which relays it as
   one spike to every Purkinje cell with the baseline weight ``w0``. The Purkinje cell
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 
 import brian2.units as brian2_units
 import numpy as np
-from brian2 import Hz, Quantity, ms, mV, nS, pF, second
+from brian2 import Hz, Quantity, ms, mV, pA, pF, second
 from scipy.stats import binom
 
 import circuits.units  # noqa: F401  (registers quantities with the config loader)
@@ -78,6 +78,9 @@ class MossyFibreParams:
     rails: str = "two"  # "two": on and off rail per bit (Kanerva 0/1 matching); "one": on only
     activity: float = 0.5  # expected fraction of 1 bits in inputs (sets one-rail expectations)
     stimulus: Quantity = _q(30 * ms)  # T_stim: how long active rails fire per presentation
+    calibration_rate: Quantity | None = None  # rate the granule weights are tuned for
+    # (None: ``rate``); Poisson input only, volleys need no rate. Set it to study inputs
+    # arriving at rates the circuit was not tuned for.
 
     def validate(self) -> None:
         _positive("mossy.rate", self.rate)
@@ -107,8 +110,7 @@ class GranuleParams:
     V_reset: Quantity = _q(-70 * mV)  # reset potential
     refractory: Quantity = _q(2 * ms)  # absolute refractory period
     tau_e: Quantity = _q(1 * ms)  # tau_AMPA: MF->GrC synaptic current decay (fast EPSC)
-    E_inh: Quantity = _q(-75 * mV)  # E_GABA: reversal of Golgi inhibition
-    tau_inh: Quantity = _q(10 * ms)  # Golgi inhibition decay (phasic + spillover, Rossi 1998)
+    tau_inh: Quantity = _q(10 * ms)  # Golgi IPSC decay (phasic + spillover, Rossi 1998)
     mf_delay: Quantity = _q(0.5 * ms)  # MF->GrC synaptic delay
 
     def validate(self) -> None:
@@ -152,7 +154,7 @@ class GolgiParams:
     refractory: Quantity = _q(2 * ms)
     mf_drive: float = 3.0  # one volley of active rails, in units of the GoC threshold
     feedback_drive: float = 0.05  # one GrC spike (per expected active GrC), in thresholds
-    inhibition: Quantity = _q(4 * nS)  # g_GoC: conductance per GoC spike on a GrC
+    inhibition: Quantity = _q(30 * pA)  # I_GoC: inhibitory current jump per GoC spike
     mf_delay: Quantity = _q(0.5 * ms)  # MF -> GoC delay
     grc_delay: Quantity = _q(0.5 * ms)  # GrC -> GoC delay
     inhibition_delay: Quantity = _q(1.5 * ms)  # GoC -> GrC delay
@@ -180,6 +182,7 @@ class PurkinjeParams:
     rate: Quantity = _q(50 * Hz)  # baseline simple-spike rate (~50 Hz in vitro)
     tau_syn: Quantity = _q(10 * ms)  # PF and MLI synaptic current decay
     counter_gain: Quantity = _q(2 * mV)  # membrane kick of one counter unit (ltp of weight)
+    V_floor: Quantity = _q(-85 * mV)  # lowest potential (bounds the pause after inhibition)
     pf_connectivity: float = 1.0  # fraction of granule cells contacting each Purkinje cell
 
     def validate(self) -> None:
@@ -190,6 +193,8 @@ class PurkinjeParams:
                              f"got {self.pf_connectivity}")
         if not self.V_th > self.E_L:
             raise ValueError("purkinje.V_th must be above purkinje.E_L")
+        if not self.V_floor < self.E_L:
+            raise ValueError("purkinje.V_floor must be below purkinje.E_L")
         if self.refractory >= 1 / self.rate:
             raise ValueError("purkinje.refractory must be shorter than 1/purkinje.rate")
 
@@ -198,15 +203,15 @@ class PurkinjeParams:
 class InterneuronParams:
     """Molecular-layer interneurons (basket/stellate): feedforward inhibition of PCs.
 
-    Modelled as linear relays: a non-leaky-at-this-timescale integrator with threshold
-    half a PF input and subtractive reset fires exactly one spike per PF spike it receives,
-    so the inhibition a Purkinje cell receives is ``w0`` times its PF input count.
+    Modelled as linear relays: an integrator (leak negligible over one step) with threshold
+    half a PF input; a spike transmits the number of PF inputs integrated since the last
+    one (``round(v)``, then subtracted), so the inhibition a Purkinje cell receives is
+    ``w0`` times its PF input count, arriving in the same step as the PF excitation.
     """
 
     granule_per_interneuron: int = 32  # PF inputs per MLI (sets the MLI count)
     tau_m: Quantity = _q(20 * ms)  # leak of the integrator (negligible over one step)
-    pf_delay: Quantity = _q(0.5 * ms)  # PF -> MLI delay
-    pc_delay: Quantity = _q(0.5 * ms)  # MLI -> PC delay
+    pf_delay: Quantity = _q(0.5 * ms)  # PF -> MLI delay (MLI -> PC acts within the step)
 
     def validate(self) -> None:
         _int_at_least("interneuron.granule_per_interneuron", self.granule_per_interneuron, 1)
@@ -403,28 +408,22 @@ def _window_tail(peak: Quantity, stages: int, level: float = 0.01) -> Quantity:
 
 def granule_unit_response(granule: GranuleParams, dt: Quantity,
                           duration: Quantity | None = None) -> np.ndarray:
-    """Membrane response (volts above rest, per ampere) of a granule cell to a unit jump
-    of its synaptic current, sampled at the simulation steps.
+    r"""Membrane response (volts above rest, per ampere) of a granule cell to a unit jump
+    of its synaptic current, at the simulation steps that follow the jump.
 
-    Uses the update the simulation uses (Brian2's exponential Euler: each variable is
-    advanced with the others held at their values at the start of the step), so the
-    threshold calibration is exact for the discrete-time model at any ``dt``.
+    The granule cell is a linear current-based LIF integrated exactly, so the response to
+    a current step :math:`I(0) = 1` sampled after ``k + 1`` steps is
+
+    .. math:: u_k = \frac{\tau_e \tau_m}{C (\tau_m - \tau_e)}
+              \left(e^{-t_k/\tau_m} - e^{-t_k/\tau_e}\right), \quad t_k = (k + 1)\,dt,
+
+    which is what the threshold sees: the calibration is exact at any ``dt``.
     """
     C, tau_m, tau_e = (float(granule.C / brian2_units.farad), float(granule.tau_m / second),
                        float(granule.tau_e / second))
-    step = float(dt / second)
-    g_leak = C / tau_m
-    steps = round(float((duration if duration is not None else 5 * granule.tau_m)
-                            / dt))
-    decay_v, decay_i = math.exp(-step / tau_m), math.exp(-step / tau_e)
-    out = np.empty(steps)
-    v, current = 0.0, 1.0
-    for k in range(steps):
-        v_inf = current / g_leak
-        v = v_inf + (v - v_inf) * decay_v
-        current *= decay_i
-        out[k] = v
-    return out
+    steps = round(float((duration if duration is not None else 5 * granule.tau_m) / dt))
+    t = (np.arange(steps) + 1) * float(dt / second)
+    return tau_e * tau_m / (C * (tau_m - tau_e)) * (np.exp(-t / tau_m) - np.exp(-t / tau_e))
 
 
 def derive(params: CerebellumParams) -> Derived:
@@ -459,18 +458,27 @@ def derive(params: CerebellumParams) -> Derived:
     if level * g.n < 1:
         raise ValueError(f"granule.coding_level x granule.n = {level * g.n:.3g} < 1: "
                          f"no granule cell would be active; raise granule.n or the level")
-    response = granule_unit_response(g, params.protocol.dt)
-    # (c* - 1/2) J max(u) = V_th - E_L: c* active rails cross, c* - 1 do not (margin 1/2).
-    weight = (g.V_th - g.E_L) / ((threshold - 0.5) * response.max() * brian2_units.ohm)
-    theta = float((g.V_th - g.E_L) / brian2_units.volt)
-    crossing = int(np.argmax(threshold * float(weight / brian2_units.amp) * response > theta))
-    latency = (crossing + 1) * params.protocol.dt + g.mf_delay
+    if params.mossy.firing == "regular":
+        response = granule_unit_response(g, params.protocol.dt)
+        # (c* - 1/2) J max(u) = V_th - E_L: one volley on c* rails crosses, on c* - 1 not.
+        weight = (g.V_th - g.E_L) / ((threshold - 0.5) * response.max() * brian2_units.ohm)
+        theta = float((g.V_th - g.E_L) / brian2_units.volt)
+        crossing = int(np.argmax(threshold * float(weight / brian2_units.amp) * response
+                                 > theta))
+        latency = (crossing + 1) * params.protocol.dt + g.mf_delay
+    else:
+        # Poisson input: the mean depolarisation of a cell with c active rails is
+        # c f J tau_e tau_m / C; put the threshold at c* - 1/2 rails. Fluctuations make the
+        # selection soft (a noisy SDM); cells cross about one membrane time constant in.
+        nominal = params.mossy.calibration_rate or params.mossy.rate
+        weight = (g.V_th - g.E_L) * g.C / ((threshold - 0.5) * nominal * g.tau_e * g.tau_m)
+        latency = g.tau_m + g.mf_delay
 
     n_golgi = max(params.golgi.minimum, round(g.n / params.golgi.ratio))
     n_interneurons = max(1, math.ceil(g.n / params.interneuron.granule_per_interneuron))
 
     dt = params.protocol.dt
-    pf_delay = params.interneuron.pf_delay + dt + params.interneuron.pc_delay
+    pf_delay = params.interneuron.pf_delay + dt  # PF->MLI, MLI threshold step, MLI->PC 0
     p, pl = params.purkinje, params.plasticity
     # one counter unit (ltp of weight) kicks the membrane by counter_gain:
     #   ltp * I_unit * tau_syn / C = counter_gain  (tau_syn << tau_m)
@@ -511,8 +519,7 @@ def derive(params: CerebellumParams) -> Derived:
         raise ValueError(
             f"protocol.read_slot ({proto.read_slot}) leaves too little rest for Golgi "
             f"inhibition to decay before the next presentation; use at least {rest}")
-    for name, value in (("interneuron.pf_delay", params.interneuron.pf_delay),
-                        ("interneuron.pc_delay", params.interneuron.pc_delay)):
+    for name, value in (("interneuron.pf_delay", params.interneuron.pf_delay),):
         steps = float(value / dt)
         if abs(steps - round(steps)) > 1e-6:
             raise ValueError(f"{name} ({value}) must be a multiple of protocol.dt ({dt})")

@@ -27,6 +27,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                  "classic Hopfield capacity transition; modern Hopfield retrieval"),
     "sdm-mlp": ("mapping.experiments.sdm_mlp_figures",
                 "SDM-MLP (Top-k + GABA switch) vs ReLU MLP on class-incremental learning"),
+    "cerebellum-window": ("mapping.experiments.cerebellum_window",
+                          "PF->PC plasticity window measured on the circuit's synapses"),
     "cerebellum-coding": ("mapping.experiments.cerebellum_coding",
                           "granule coding level vs mossy-fibre rate, with and without Golgi"),
     "cerebellum-intersection": ("mapping.experiments.cerebellum_intersection",

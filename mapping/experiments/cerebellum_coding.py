@@ -75,7 +75,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         bar = tqdm(total=len(steps), desc="conditions", leave=False)
     for golgi, rate in steps:
         params = replace(base, golgi=replace(base.golgi, enabled=golgi),
-                         mossy=replace(base.mossy, rate=rate * Hz))
+                         mossy=replace(base.mossy, rate=rate * Hz,
+                                       calibration_rate=base.mossy.rate))
         levels = coding_levels(params, queries, circuit_seed)
         label = "golgi" if golgi else "nogolgi"
         table[label][rate] = levels.tolist()

@@ -121,7 +121,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     for factor in config.rate_factors:
         for apl in (True, False):
             p = replace(params, golgi=replace(params.golgi, enabled=apl),
-                        mossy=replace(params.mossy, rate=params.mossy.rate * factor))
+                        mossy=replace(params.mossy, rate=params.mossy.rate * factor,
+                                      calibration_rate=params.mossy.rate))
             active = granule_active_sets(p, odours, seed=config.seed)
             level = float(np.mean([len(a) for a in active]) / params.granule.n)
             tag = "apl" if apl else "noapl"
