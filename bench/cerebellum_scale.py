@@ -35,14 +35,16 @@ from dataclasses import replace
 import numpy as np
 
 
-def circuit_params(granule: int, purkinje: int, backend: str, coding_level: float):
+def circuit_params(granule: int, purkinje: int, backend: str, coding_level: float,
+                   pairing: str = "all"):
     from brian2 import ms
 
     from circuits.cerebellum.params import CerebellumParams, GranuleParams
 
     base = CerebellumParams(address_bits=64, value_bits=purkinje, backend=backend,
                             granule=GranuleParams(n=granule, coding_level=coding_level))
-    return replace(base, mossy=replace(base.mossy, stimulus=20 * ms))
+    return replace(base, mossy=replace(base.mossy, stimulus=20 * ms),
+                   plasticity=replace(base.plasticity, pairing=pairing))
 
 
 def patterns(args):
@@ -57,7 +59,7 @@ def patterns(args):
 def run_circuit(args, granule: int, backend: str) -> dict:
     from circuits.cerebellum.protocol import CerebellarSDM
 
-    params = circuit_params(granule, args.purkinje, backend, args.coding_level)
+    params = circuit_params(granule, args.purkinje, backend, args.coding_level, args.pairing)
     keys, values, queries, which = patterns(args)
     directory = tempfile.mkdtemp(prefix="bench-circuit-")
     start = time.perf_counter()
@@ -171,6 +173,8 @@ def main() -> None:
     parser.add_argument("--small-granule", type=int, default=4000)
     parser.add_argument("--small-presentations", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pairing", choices=("all", "nearest"), default="all",
+                        help="PF-CF pairing of the circuit's plasticity (see PlasticityParams)")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:
@@ -195,7 +199,7 @@ def main() -> None:
     print()
     print(f"{args.granule} granule cells, {args.purkinje} Purkinje cells "
           f"({args.granule * args.purkinje:,} PF->PC synapses), {args.writes} writes + "
-          f"{args.reads} reads")
+          f"{args.reads} reads, pairing={args.pairing!r}")
     print(f"{'':42s} {'build s':>9s} {'run s':>9s} {'run s per sim s':>16s} "
           f"{'peak RSS MiB: python':>21s} {'simulation':>11s}")
     for name, r in rows:

@@ -38,9 +38,11 @@ def small(**changes) -> CerebellumParams:
     return replace(base, **changes)
 
 
-@pytest.mark.parametrize("peak_ms", [100.0, 60.0])
-def test_plasticity_window_peak_and_no_ltd_after_cf(peak_ms):
-    params = small(plasticity=replace(CerebellumParams().plasticity, window_peak=peak_ms * ms))
+@pytest.mark.parametrize(("peak_ms", "pairing"), [(100.0, "all"), (60.0, "all"),
+                                                  (100.0, "nearest")])
+def test_plasticity_window_peak_and_no_ltd_after_cf(peak_ms, pairing):
+    params = small(plasticity=replace(CerebellumParams().plasticity, window_peak=peak_ms * ms,
+                                      pairing=pairing))
     window = measure_window(params, np.arange(-100, 401, 5) * 1e-3)
     ltp = params.plasticity.ltp
     # the configured peak, within 10 ms (the tolerance); measured within ~0.1 ms
@@ -68,8 +70,9 @@ def test_active_granule_sets_are_the_hamming_balls_of_the_abstract_sdm():
     assert sizes.min() > 0
 
 
-def test_write_read_matches_the_abstract_sdm():
-    params = small()
+@pytest.mark.parametrize("pairing", ["all", "nearest"])
+def test_write_read_matches_the_abstract_sdm(pairing):
+    params = small(plasticity=replace(CerebellumParams().plasticity, pairing=pairing))
     keys = random_binary(5, 32, seed=10).numpy()
     values = random_binary(5, 8, seed=11).numpy()
     noisy = flip_exact(torch.as_tensor(keys), 3, seed=12).numpy()

@@ -20,6 +20,7 @@ Populations (cerebellum name / mushroom-body name):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import brian2
@@ -31,6 +32,7 @@ from brian2 import (
     StateMonitor,
     Synapses,
     ms,
+    second,
 )
 
 from circuits.cerebellum.params import CerebellumParams, Derived, derive
@@ -40,6 +42,7 @@ __all__ = [
     "CerebellarNetwork",
     "GranuleWiring",
     "build_network",
+    "initialise_pf_synapses",
     "pf_purkinje_synapses",
     "purkinje_group",
     "random_wiring",
@@ -172,33 +175,51 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
     spike; on a PF spike the weight grows by ``ltp``, on the Purkinje cell's
     ``complex_spike`` event it falls by :math:`\mathrm{ltd}\, x_S / \max x_S`, i.e. by
     ``ltd`` times the window :func:`~circuits.cerebellum.params.window_kernel` of the
-    PF-CF interval. Weights are clipped to ``[0, w0 + counter_range * ltp]``; both
-    changes are multiplied by ``plastic_gate(t)``, a TimedArray in the returned namespace.
+    PF-CF interval, summed over earlier PF spikes (``pairing="all"``). With
+    ``pairing="nearest"`` the synapse keeps only its last PF arrival time and applies the
+    same window to it (two numbers per synapse instead of ``S + 2``). Weights are clipped
+    to ``[0, w0 + counter_range * ltp]``; both changes are multiplied by
+    ``plastic_gate(t)``, a TimedArray in the returned namespace.
     """
     pl = params.plasticity
     order = pl.window_stages
-    trace_eqs = "\n".join(
-        ["w : 1", "dx1/dt = -x1 / tau_w : 1 (event-driven)"]
-        + [f"dx{k}/dt = (x{k - 1} - x{k}) / tau_w : 1 (event-driven)"
-           for k in range(2, order + 1)])
     w_min, w_max = 0.0, pl.baseline_weight + pl.counter_range * pl.ltp
     namespace = {"tau_w": pl.tau, "I_unit": d.pf_unit_current, "ltp": pl.ltp, "ltd": pl.ltd,
                  "knorm": d.window_norm, "w_min": w_min, "w_max": w_max,
                  "plastic_gate": brian2.TimedArray(np.zeros(1), dt=1 * ms)}
+    if pl.pairing == "all":
+        model = "\n".join(
+            ["w : 1", "dx1/dt = -x1 / tau_w : 1 (event-driven)"]
+            + [f"dx{k}/dt = (x{k - 1} - x{k}) / tau_w : 1 (event-driven)"
+               for k in range(2, order + 1)])
+        remember, window = "x1 += 1", f"x{order} / knorm"
+    else:
+        # the last trace after one PF spike at t_pf, written out: same window, one spike
+        model = "w : 1\nt_pf : second"
+        remember = "t_pf = t"
+        window = (f"((t - t_pf) / tau_w)**{order - 1} * exp(-(t - t_pf) / tau_w)"
+                  f" / {math.factorial(order - 1)} / knorm")
     synapses = Synapses(
-        source, purkinje, model=trace_eqs,
-        on_pre="""
+        source, purkinje, model=model,
+        on_pre=f"""
         I_syn_post += w * I_unit
         pf_drive_post += w
-        x1 += 1
+        {remember}
         w = clip(w + plastic_gate(t) * ltp, w_min, w_max)
         """,
-        on_post=f"w = clip(w - plastic_gate(t) * ltd * x{order} / knorm, w_min, w_max)",
+        on_post=f"w = clip(w - plastic_gate(t) * ltd * {window}, w_min, w_max)",
         on_event={"pre": "spike", "post": "complex_spike"},
         delay={"pre": d.pf_delay},
         namespace=namespace,
         name="pf_purkinje*")
     return synapses, namespace
+
+
+def initialise_pf_synapses(synapses: Synapses, params: CerebellumParams) -> None:
+    """Baseline weights (and, for nearest pairing, a PF spike time long past)."""
+    synapses.w = params.plasticity.baseline_weight
+    if params.plasticity.pairing == "nearest":
+        synapses.t_pf = -1e3 * second
 
 
 def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None, *,
@@ -298,15 +319,15 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
         pf_post, pf_pre = np.nonzero(keep)
     pf_pc, plastic_namespace = pf_purkinje_synapses(granule, purkinje, params, d)
     pf_pc.connect(i=pf_pre, j=pf_post)
-    pf_pc.w = pl.baseline_weight
+    initialise_pf_synapses(pf_pc, params)
     synapses["pf_purkinje"] = pf_pc
 
     # Molecular-layer interneurons: linear relays of PF spikes (one spike per PF input).
     # Each MLI spike transmits floor(v + 1/2) units: the PF inputs it integrated since its last
     # spike. MLI->PC transmission happens within the step (no delay), before the reset, so
     # an MLI that received several PF spikes in one step relays all of them at once.
-    relay = dict(model="dv/dt = -v / tau_m : 1", threshold="v > 0.5",
-                 reset="v -= floor(v + 0.5)", method="exact", namespace={"tau_m": ml.tau_m})
+    # (no leak: the relay acts within one step, so an ODE would only cost time)
+    relay = dict(model="v : 1", threshold="v > 0.5", reset="v -= floor(v + 0.5)")
     mli_on_pre = ("I_syn_post -= w0 * I_unit * floor(v_pre + 0.5)\n"
                   "mli_drive_post += w0 * floor(v_pre + 0.5)")
     if pk.pf_connectivity >= 1:

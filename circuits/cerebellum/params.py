@@ -203,19 +203,17 @@ class PurkinjeParams:
 class InterneuronParams:
     """Molecular-layer interneurons (basket/stellate): feedforward inhibition of PCs.
 
-    Modelled as linear relays: an integrator (leak negligible over one step) with threshold
-    half a PF input; a spike transmits the number of PF inputs integrated since the last
-    one (``round(v)``, then subtracted), so the inhibition a Purkinje cell receives is
-    ``w0`` times its PF input count, arriving in the same step as the PF excitation.
+    Modelled as linear relays: an integrator with threshold half a PF input; a spike
+    transmits the number of PF inputs integrated since the last one (``round(v)``, then
+    subtracted), so the inhibition a Purkinje cell receives is ``w0`` times its PF input
+    count, arriving in the same step as the PF excitation.
     """
 
     granule_per_interneuron: int = 32  # PF inputs per MLI (sets the MLI count)
-    tau_m: Quantity = _q(20 * ms)  # leak of the integrator (negligible over one step)
     pf_delay: Quantity = _q(0.5 * ms)  # PF -> MLI delay (MLI -> PC acts within the step)
 
     def validate(self) -> None:
         _int_at_least("interneuron.granule_per_interneuron", self.granule_per_interneuron, 1)
-        _positive("interneuron.tau_m", self.tau_m)
 
 
 @dataclass(frozen=True)
@@ -246,6 +244,9 @@ class PlasticityParams:
     window_peak: Quantity = _q(100 * ms)  # PF-before-CF interval of strongest LTD (50-150 ms)
     window_stages: int = 5  # S: stages of the event-driven trace chain (gamma shape)
     ltd_ratio: float = 2.0  # ltd / ltp: 2 gives symmetric +-ltp counters
+    pairing: str = "all"  # "all": every earlier PF spike (S traces per synapse); "nearest":
+    # the latest PF spike only (one spike time per synapse: far less memory at scale; the
+    # same window whenever a granule cell fires once per presentation, as with Golgi cells)
 
     def validate(self) -> None:
         if not self.baseline_weight > 0:
@@ -255,6 +256,7 @@ class PlasticityParams:
         _int_at_least("plasticity.window_stages", self.window_stages, 2)
         if not self.ltd_ratio >= 0:
             raise ValueError("plasticity.ltd_ratio must be >= 0")
+        _choice("plasticity.pairing", self.pairing, ("all", "nearest"))
 
     @property
     def ltp(self) -> float:

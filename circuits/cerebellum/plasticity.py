@@ -15,7 +15,11 @@ import numpy as np
 from brian2 import SpikeGeneratorGroup, Synapses, ms, second
 
 from circuits.backend import brian_backend, run_network
-from circuits.cerebellum.network import pf_purkinje_synapses, purkinje_group
+from circuits.cerebellum.network import (
+    initialise_pf_synapses,
+    pf_purkinje_synapses,
+    purkinje_group,
+)
 from circuits.cerebellum.params import CerebellumParams, derive, window_kernel
 
 __all__ = ["PlasticityWindow", "measure_window"]
@@ -94,7 +98,7 @@ def measure_window(params: CerebellumParams | None = None,
         purkinje = purkinje_group(params, d, n)
         synapses, namespace = pf_purkinje_synapses(pf, purkinje, params, d)
         synapses.connect(j="i")
-        synapses.w = params.plasticity.baseline_weight
+        initialise_pf_synapses(synapses, params)
         namespace["plastic_gate"] = brian2.TimedArray(np.ones(1), dt=1 * ms)
         climbing = Synapses(cf, purkinje, on_pre="cf_flag_post = 1", name="cf_probe_syn*")
         climbing.connect(j="i")
