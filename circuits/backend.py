@@ -40,7 +40,8 @@ class BackendInfo:
 
 @contextlib.contextmanager
 def brian_backend(name: str, directory: str | Path | None = None, *,
-                  threads: int | None = None) -> Iterator[BackendInfo]:
+                  threads: int | None = None,
+                  dt: brian2.Quantity | None = None) -> Iterator[BackendInfo]:
     """Select a Brian2 backend for the objects created inside the block.
 
     Parameters
@@ -51,6 +52,8 @@ def brian_backend(name: str, directory: str | Path | None = None, *,
         Build directory for ``cpp_standalone`` (a fresh temporary one if omitted).
     threads
         OpenMP threads for ``cpp_standalone`` (``None``: Brian2's default of 0, no OpenMP).
+    dt
+        Simulation time step of objects on the default clock (restored afterwards).
 
     Yields
     ------
@@ -60,6 +63,7 @@ def brian_backend(name: str, directory: str | Path | None = None, *,
     check_choice("backend", name, BACKENDS)
     previous_target = brian2.prefs.codegen.target
     previous_threads = brian2.prefs.devices.cpp_standalone.openmp_threads
+    previous_dt = brian2.defaultclock.dt
     info = BackendInfo(name=name)
     if name == "cpp_standalone":
         if directory is None:
@@ -72,6 +76,8 @@ def brian_backend(name: str, directory: str | Path | None = None, *,
     else:
         brian2.set_device("runtime")
         brian2.prefs.codegen.target = name
+    if dt is not None:
+        brian2.defaultclock.dt = dt
     try:
         yield info
     finally:
@@ -81,6 +87,8 @@ def brian_backend(name: str, directory: str | Path | None = None, *,
             brian2.set_device("runtime")
         brian2.prefs.codegen.target = previous_target
         brian2.prefs.devices.cpp_standalone.openmp_threads = previous_threads
+        if dt is not None:
+            brian2.defaultclock.dt = previous_dt
 
 
 def run_network(network: brian2.Network, duration: brian2.Quantity, info: BackendInfo, *,

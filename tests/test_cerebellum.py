@@ -121,6 +121,23 @@ def test_golgi_holds_the_coding_level_over_a_4x_rate_range():
     assert levels[False, 120.0] > 1.5 * levels[False, 30.0]
 
 
+def test_time_step_is_applied_and_calibrated():
+    # a finer step must give the same Hamming balls (the calibration follows protocol.dt)
+    patterns = random_binary(2, 32, seed=1).numpy()
+    coarse = small()
+    fine = small(protocol=replace(coarse.protocol, dt=0.05 * ms))
+    circuit = CerebellarSDM(coarse, seed=3)
+    a = granule_active_sets(coarse, patterns, wiring=circuit.wiring, seed=3)
+    b = granule_active_sets(fine, patterns, wiring=circuit.wiring, seed=3)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    # and the simulation really steps at 0.05 ms: some spike times fall between 0.1-ms steps
+    read = CerebellarSDM(fine, seed=3, wiring=circuit.wiring, record=RECORD).read(patterns)
+    steps = read.spikes["granule"].times / 0.05e-3
+    assert np.allclose(steps, np.round(steps))
+    assert (np.round(steps) % 2 == 1).any()
+
+
 def test_selected_coordinate_cells_fire_when_all_inputs_match():
     params = small(granule=GranuleParams(n=800, design="selected", inputs=4,
                                          coding_level=None))

@@ -90,7 +90,7 @@ def measure_window(params: CerebellumParams | None = None,
     t_cf = 10e-3 + float(d.pf_delay / second) + max(0.0, float(intervals.max()))
     pf_times = t_cf - intervals - float(d.pf_delay / second)
     duration = max(t_cf, float(pf_times.max())) + 50e-3
-    with brian_backend(backend or params.backend) as info:
+    with brian_backend(backend or params.backend, dt=params.protocol.dt) as info:
         pf = SpikeGeneratorGroup(n, np.arange(n), np.round(pf_times / dt) * dt * second,
                                  name="pf_probe*")
         cf = SpikeGeneratorGroup(n, np.arange(n), np.full(n, round(t_cf / dt) * dt) * second,

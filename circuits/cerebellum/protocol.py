@@ -239,7 +239,7 @@ def granule_active_sets(params: CerebellumParams, patterns: Any, *,
     onsets = slot * np.arange(len(patterns))
     mf_i, mf_t = mossy_spike_trains(params, patterns, onsets,
                                     numpy_rng(seed, "mossy_spikes", 0))
-    with brian_backend(params.backend, directory) as info:
+    with brian_backend(params.backend, directory, dt=params.protocol.dt) as info:
         net = build_network(params, wiring, seed=seed, record=("granule",),
                             layers="granular")
         net.groups["mossy"].set_spikes(mf_i, mf_t * second)
@@ -437,7 +437,7 @@ class CerebellarSDM:
             (readout,) = self._simulate_standalone(new=1)
         else:
             before = (self._readouts[-1].weights_after.copy() if self._readouts else None)
-            with brian_backend(backend) as info:
+            with brian_backend(backend, dt=self.params.protocol.dt) as info:
                 if self._net is None:
                     self._net = build_network(self.params, self.wiring, seed=self.seed,
                                               record=self.record)
@@ -470,7 +470,8 @@ class CerebellarSDM:
         """Compile and run the whole history as one C++ program (one ``run``); return the
         readouts of the last ``new`` batches."""
         start = time.perf_counter()
-        with brian_backend("cpp_standalone", self.directory) as info:
+        with brian_backend("cpp_standalone", self.directory,
+                           dt=self.params.protocol.dt) as info:
             self.directory = info.directory
             net = build_network(self.params, self.wiring, seed=self.seed, record=self.record)
             net.namespace["plastic_gate"] = self._plasticity_gate()

@@ -92,6 +92,24 @@ Backends: every :meth:`CA3Circuit.write` and :meth:`CA3Circuit.retrieve` builds 
 network from the stored synaptic state and runs it with :func:`circuits.backend.brian_backend`
 (``numpy``, ``cython`` or ``cpp_standalone``); the synaptic state lives in numpy arrays
 between calls.
+
+Design choices
+--------------
+- *Synchrony from a pacemaker, not from the recurrent loop alone.* A cell must be able to
+  fire with no recurrent input (all-silent state, negative :math:`\theta_i`), so the decision
+  needs a clock; the clock's kick arriving with the volley makes the decision a pure sign
+  test, and the shunting reset between volleys removes every residue of the previous cycle.
+  Without them the membrane would integrate across cycles and the update would no longer
+  be :math:`\operatorname{sign}(W s)`.
+- *Exact equivalence.* All drives are multiples of a quarter coupling unit
+  (:math:`|F_i| \ge 1/4`, i.e. :math:`g_h / 2N` volts, 8 uV at N = 300), far above float64
+  rounding, so the circuit's states equal the equation's bit for bit at every load; the
+  comparison is limited only by the deliberate ``noise``.
+- *Dale's law* costs one basket cell per network, the autapse and a threshold offset; with
+  signed synapses it would be :math:`w = J`, :math:`c = 0`, autapse 1/2 - same dynamics.
+- *Cost.* ``n_blocks * N**2`` recurrent synapses (dense Hebbian matrix); the numpy target
+  pays ~20 us per Brian2 object per step, so the default ``dt`` (0.5 ms) is coarse: the
+  dynamics do not depend on it (the leak is integrated exactly and compensated in ``K``).
 """
 
 from __future__ import annotations
@@ -99,7 +117,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +150,7 @@ __all__ = [
     "CA3Params",
     "CA3Readout",
     "SynapticState",
+    "WriteReadout",
     "build_network",
     "conjunction",
     "decode_stimulus",
@@ -911,8 +930,13 @@ class CA3Circuit:
         records = n_probes * (cycles + 2) + 1  # decision steps are multiples of the cycle
         noise_v = None
         if np.any(sigma > 0):
-            rng = numpy_rng(self.seed, "ca3_noise", self._calls)
-            noise_v = rng.standard_normal((records, self.n_blocks * n)) * np.repeat(sigma, n)
+            # one named child seed per call and network: a network's noise does not depend
+            # on which other networks share the simulation
+            noise_v = np.zeros((records, self.n_blocks, n))
+            for b in np.flatnonzero(sigma > 0):
+                rng = numpy_rng(self.seed, "ca3_noise", self._calls, int(b))
+                noise_v[:, b] = sigma[b] * rng.standard_normal((records, n))
+            noise_v = noise_v.reshape(records, self.n_blocks * n)
         with brian_backend(params.backend, self.directory) as info:
             if params.backend == "cpp_standalone":
                 self.directory = info.directory
@@ -952,16 +976,6 @@ class CA3Circuit:
         return CA3Readout(cues=cue_arr, states=states, fields=fields, noise=noise_h,
                           onsets=bases * dt, cycle=c * dt, spikes=spikes, stray_spikes=stray,
                           timings=timings)
-
-    def with_params(self, **changes: Any) -> CA3Circuit:
-        """A copy with some parameters replaced and the same synaptic state."""
-        other = CA3Circuit(replace(self.params, **changes), n_blocks=self.n_blocks,
-                           seed=self.seed, directory=self.directory, report=self.report)
-        if other.params.n_units != self.params.n_units:
-            raise ValueError("n_units cannot change: the synaptic state has its size")
-        other.state = self.state.copy()
-        other.stored = list(self.stored)
-        return other
 
 
 # ----------------------------------------------------------------------------------------

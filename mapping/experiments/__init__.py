@@ -33,6 +33,9 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                           "granule coding level vs mossy-fibre rate, with and without Golgi"),
     "cerebellum-intersection": ("mapping.experiments.cerebellum_intersection",
                                 "granule-cell overlaps vs exact Hamming-ball intersections"),
+    "ca3": ("mapping.experiments.ca3",
+            "spiking CA3 (Hebbian g (x) x, gamma-cycle attractor) vs the classic Hopfield "
+            "equation"),
     "mushroom-body": ("mapping.experiments.mushroom_body",
                       "mushroom-body preset: Kenyon-cell sparseness, odour -> valence learning"),
 }
