@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_module, description) in COMMANDS.items():
         sub = commands.add_parser(name, help=description, description=description)
         _add_run_options(sub)
+        for flag, key, kind, text in SHORTCUTS.get(name, ()):
+            sub.add_argument(flag, dest=f"shortcut_{key}", type=kind, metavar=key.upper(),
+                             help=f"{text} (same as --set {key}=...)")
 
     figures = commands.add_parser("figures", help="reproduce the abstract-model figures",
                                   description="Reproduce the figures of the abstract models.")
@@ -63,7 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_module, description) in EXPERIMENTS.items():
         sub = which.add_parser(name, help=description, description=description)
         _add_run_options(sub)
+    _add_tem_command(commands)
     return parser
+
+
+#: Command-specific options, each a shorthand for one ``--set key=value``.
+SHORTCUTS: dict[str, tuple[tuple[str, str, type, str], ...]] = {
+    "hippocampus": (("--world", "world", str, "world spec, e.g. square:8x8 or hex:6x6"),
+                    ("--steps", "steps", int, "steps of the main walk")),
+}
+
+
+def _shortcut_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides with the command's shortcut options appended (they win)."""
+    overrides = list(args.overrides)
+    for _flag, key, _kind, _text in SHORTCUTS.get(args.command, ()):
+        value = getattr(args, f"shortcut_{key}", None)
+        if value is not None:  # strings as TOML basic strings (JSON's quoting is valid TOML)
+            overrides.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
+    return overrides
+
+
+def _add_tem_command(commands: Any) -> None:
+    """``memcircuits tem train|evaluate`` (TEM and TEM-t; see mapping/experiments/tem.py)."""
+    from mapping.experiments.tem import add_tem_parser
+
+    add_tem_parser(commands)
 
 
 @contextlib.contextmanager
@@ -133,9 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "figures":
             run_experiment(args.figure, args.out, config_path=args.config,
                            overrides=args.overrides, seed=args.seed, quiet=args.quiet)
+        elif args.command == "tem":
+            from mapping.experiments.tem import run_tem_command
+
+            run_tem_command(args)
         elif args.command in COMMANDS:
             run_experiment(args.command, args.out, config_path=args.config,
-                           overrides=args.overrides, seed=args.seed, quiet=args.quiet)
+                           overrides=_shortcut_overrides(args), seed=args.seed,
+                           quiet=args.quiet)
         else:  # pragma: no cover - argparse refuses unknown commands first
             parser.error(f"unknown command {args.command}")
     except (ConfigError, FileNotFoundError, ValueError) as exc:

@@ -1,0 +1,652 @@
+r"""TEM: the Tolman-Eichenbaum Machine with a Hebbian attractor memory (Whittington et al. 2020).
+
+A simplified but faithful PyTorch form of TEM (Cell 2020; the PyTorch port
+github.com/jbakermans/torch_tem), run with the same walk protocol as TEM-t
+(:mod:`models.tem`, :mod:`models.tem_training`). SCIENCE.md section 3 gives the equations.
+
+Structural code :math:`g` (medial entorhinal cortex)
+----------------------------------------------------
+:math:`F` modules (default 5, sizes 30/30/24/18/18), path-integrated with action-dependent
+transition matrices (zero for "stay"), clamped:
+
+.. math:: g^\mathrm{gen}_{t+1} = \mathrm{clip}\!\left(g_t + D_{a_t} g_t,\, -1,\, 1\right)
+
+:math:`D_a` is masked hierarchically: module :math:`f` receives only from modules of lower or
+equal frequency (TEM's ``g_connections``). Only the first ``g_subsampled[f]`` cells of module
+:math:`f` (10/10/8/6/6) enter the hippocampal conjunction.
+
+Sensory code :math:`x` (lateral entorhinal cortex)
+--------------------------------------------------
+The symbol is compressed to a two-hot code :math:`x^c` of length 10
+(:func:`models.tem.two_hot_table`), temporally filtered per module with a learned rate
+:math:`\alpha_f = \mathrm{sigmoid}(\theta_f)` (initial 0.99, 0.3, 0.09, 0.03, 0.01), and
+normalised:
+
+.. math:: x^f_t = (1 - \alpha_f)\, x^f_{t-1} + \alpha_f x^c_t, \qquad
+          \tilde x^f_t = \mathrm{sigmoid}(w_f)\,
+          \frac{\mathrm{relu}(x^f_t - \overline{x^f_t})}{\lVert \cdot \rVert}
+
+Conjunction :math:`p` (hippocampus) and Hebbian memory
+------------------------------------------------------
+Per module the place code is the flattened outer product of the subsampled :math:`g` and
+:math:`\tilde x`, through TEM's activation :math:`f_p(h) = \mathrm{leaky\_relu}(\mathrm{clip}
+(h, -1, 1))`:
+
+.. math:: p_f = f_p\!\left(\mathrm{flatten}(g_f \otimes \tilde x^f)\right), \qquad
+          p = [p_1, \dots, p_F]
+
+The memory is a matrix :math:`M` per walk, written after every step with TEM's Hebbian rule
+(forgetting :math:`\lambda = 0.9999`, rate :math:`\eta = 0.5`), where :math:`p` is the
+inferred and :math:`\hat p` the generated (retrieved) place code:
+
+.. math:: M \leftarrow \mathrm{clip}\!\left(\lambda M + \eta\, (p - \hat p)(p + \hat p)^\top
+          \odot C,\ -1,\ 1\right)
+
+with :math:`C` the hierarchical connection mask (from low- to high-frequency modules).
+Retrieval runs attractor dynamics from a query :math:`h_0` (``attractor_steps`` iterations,
+default 5; in the generative direction module :math:`f` stops after :math:`5 - f` iterations,
+TEM's hierarchical retrieval), with :math:`\kappa = 0.8`:
+
+.. math:: h_{k+1} = f_p\!\left(\kappa h_k + M h_k\right)
+
+Generation (the prediction) and inference
+-----------------------------------------
+- *Prediction* of :math:`x_{t+1}`: query :math:`h_0 = f_p(g^\mathrm{gen}_{t+1} \otimes
+  \mathbf{1})`, retrieve :math:`\hat p`, sum the highest-frequency module over its
+  :math:`g` preferences and decompress with an MLP to logits over the 45 symbols.
+- *Inference of g from memory* (corrects path-integration drift): query with the observation
+  alone, :math:`h_0 = f_p(\mathbf{1} \otimes \tilde x)`, retrieve :math:`p^x`, sum over the
+  sensory preferences and map with an MLP to :math:`g^\mathrm{mem}`; the inferred code is the
+  precision-weighted mean of the path-integrated and remembered codes,
+  :math:`g^\mathrm{inf} = (g^\mathrm{gen}/\sigma_\mathrm{gen}^2 +
+  g^\mathrm{mem}/\sigma_\mathrm{mem}^2) / (1/\sigma_\mathrm{gen}^2 + 1/\sigma_\mathrm{mem}^2)`,
+  with :math:`\sigma_\mathrm{mem}` from an MLP of two memory-quality measures (how well
+  :math:`p^x` reproduces the observation, and :math:`\lVert g^\mathrm{mem} \rVert^2`);
+  :math:`p = f_p(g^\mathrm{inf} \otimes \tilde x)` is then written to memory.
+
+Losses (TEM's, per step): cross-entropy of the prediction (``x_gen``) and of the observation
+decoded from the inferred :math:`p` (``x_p``); squared errors :math:`\lVert p - \hat p\rVert^2`
+(``p_gen``), :math:`\lVert p - p^x \rVert^2` (``p_x``) and
+:math:`\lVert g^\mathrm{inf} - g^\mathrm{gen} \rVert^2` (``g``); and regularisers
+:math:`0.01 \lVert g \rVert^2`, :math:`0.02 \lVert p \rVert_1`. As in TEM, :math:`\eta` and
+:math:`\lambda`, the latent losses and the trust in memory-inferred :math:`g` are ramped in over
+training (:meth:`TEM.set_progress`), and the regularisers ramped out.
+
+Simplifications, stated: one memory shared by generation and inference (torch_tem keeps a
+second one for inference); :math:`\hat p` in the Hebbian rule is retrieved from the
+path-integrated :math:`g^\mathrm{gen}` (the prediction itself) rather than from
+:math:`g^\mathrm{inf}`, which saves one retrieval per step and drops the ``x_g`` loss;
+transition matrices :math:`D_a` are parameters per action rather than the output of an MLP of
+the action; :math:`\sigma_\mathrm{gen}` is a learned constant per cell; no sampling (means
+only, as torch_tem's default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models._checks import check_bool, check_choice, check_int, check_real
+from models.seeding import SeedLike, torch_generator
+from models.tem import N_SYMBOLS, WalkModel, WindowOutput, two_hot_table
+
+__all__ = ["TEM", "DenseMemory", "MemoryBlocks", "TEMConfig", "TEMState", "attractor", "f_p",
+           "hebbian_update"]
+
+
+@dataclass(frozen=True)
+class TEMConfig:
+    """Sizes, memory constants and schedules of TEM (:class:`TEM`)."""
+
+    n_symbols: int = N_SYMBOLS  # symbols per world (45)
+    n_actions: int = 5  # actions incl. stay (square world); set from the world
+    n_compressed: int = 10  # length of the two-hot sensory code x^c (TEM: 10)
+    g_sizes: tuple[int, ...] = (30, 30, 24, 18, 18)  # cells per g module (TEM: 30/30/24/18/18)
+    g_subsampled: tuple[int, ...] = (10, 10, 8, 6, 6)  # cells of g entering p (TEM)
+    frequencies: tuple[float, ...] = (0.99, 0.3, 0.09, 0.03, 0.01)  # initial alpha_f (TEM)
+    forgetting: float = 0.9999  # lambda of the Hebbian rule (TEM: 0.9999)
+    learning_rate_memory: float = 0.5  # eta of the Hebbian rule (TEM: 0.5)
+    kappa: float = 0.8  # attractor retrieval decay (TEM: 0.8)
+    attractor_steps: int = 5  # attractor iterations (TEM: one per module)
+    hierarchical: bool = True  # low->high frequency memory mask and early-stopped retrieval
+    memory_layout: Literal["dense", "blocks"] = "blocks"  # one masked matrix, or its blocks
+    decoder_hidden: int = 200  # hidden units of the decompression MLP (TEM: 20 x 10)
+    eta_ramp_steps: int = 2000  # steps until eta is fully on (TEM: 16000)
+    lambda_ramp_steps: int = 200  # steps until lambda is fully on (TEM: 200)
+    latent_ramp_steps: int = 1000  # steps until the p and g losses are fully on (TEM: 2000)
+    regulariser_ramp_steps: int = 4000  # steps until the p regulariser is off (TEM: 4000)
+    memory_trust_half_step: int = 400  # step at which g from memory gets half trust (TEM: 400)
+    memory_trust_width: int = 200  # width of that sigmoid ramp in steps (TEM: 200)
+    weight_g_regulariser: float = 0.01  # weight of |g|^2 (TEM: 0.01)
+    weight_p_regulariser: float = 0.02  # weight of |p|_1 (TEM: 0.02)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        check_int("n_symbols", self.n_symbols, minimum=2)
+        check_int("n_actions", self.n_actions, minimum=2)
+        n_code = check_int("n_compressed", self.n_compressed, minimum=2)
+        if n_code * (n_code - 1) // 2 < self.n_symbols:
+            raise ValueError(f"n_compressed={n_code} gives fewer two-hot codes than "
+                             f"n_symbols={self.n_symbols}")
+        if not self.g_sizes:
+            raise ValueError("g_sizes must name at least one module")
+        for name in ("g_subsampled", "frequencies"):
+            if len(getattr(self, name)) != len(self.g_sizes):
+                raise ValueError(f"{name} must have one entry per module "
+                                 f"({len(self.g_sizes)}), got {len(getattr(self, name))}")
+        for f, (n, s) in enumerate(zip(self.g_sizes, self.g_subsampled, strict=True)):
+            check_int(f"g_sizes[{f}]", n, minimum=1)
+            check_int(f"g_subsampled[{f}]", s, minimum=1, maximum=n)
+        for f, a in enumerate(self.frequencies):
+            check_real(f"frequencies[{f}]", a, minimum=0.0, maximum=1.0, strict_minimum=True)
+            if a >= 1.0:
+                raise ValueError(f"frequencies[{f}] must be < 1, got {a}")
+        check_real("forgetting", self.forgetting, minimum=0.0, maximum=1.0)
+        check_real("learning_rate_memory", self.learning_rate_memory, minimum=0.0)
+        check_real("kappa", self.kappa, minimum=0.0)
+        check_int("attractor_steps", self.attractor_steps, minimum=1)
+        check_bool("hierarchical", self.hierarchical)
+        check_choice("memory_layout", self.memory_layout, ("dense", "blocks"))
+        check_int("decoder_hidden", self.decoder_hidden, minimum=1)
+        for name in ("eta_ramp_steps", "lambda_ramp_steps", "latent_ramp_steps",
+                     "regulariser_ramp_steps", "memory_trust_width"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("memory_trust_half_step", self.memory_trust_half_step, minimum=0)
+        check_real("weight_g_regulariser", self.weight_g_regulariser, minimum=0.0)
+        check_real("weight_p_regulariser", self.weight_p_regulariser, minimum=0.0)
+
+    @property
+    def n_modules(self) -> int:
+        """Number of frequency modules F."""
+        return len(self.g_sizes)
+
+    @property
+    def p_sizes(self) -> tuple[int, ...]:
+        """Place cells per module, ``g_subsampled[f] * n_compressed``."""
+        return tuple(s * self.n_compressed for s in self.g_subsampled)
+
+
+@dataclass
+class TEMState:
+    """TEM state of a batch of ``B`` walks.
+
+    Attributes
+    ----------
+    g
+        ``(B, sum(g_sizes))`` inferred structural code of the current step.
+    x_filtered
+        ``(B, F, n_compressed)`` temporally filtered sensory code per module.
+    memory
+        Hebbian memory :math:`M` (``P = sum(p_sizes)`` place cells) as
+        :class:`DenseMemory` or :class:`MemoryBlocks` (``memory_layout``);
+        ``memory.dense()[b, i, j]`` is the connection from place cell ``i`` to ``j``
+        (retrieval is ``h M``, rows).
+    """
+
+    g: torch.Tensor
+    x_filtered: torch.Tensor
+    memory: MemoryBlocks | DenseMemory
+
+
+def f_p(h: torch.Tensor) -> torch.Tensor:
+    """TEM's place-cell activation :math:`\\mathrm{leaky\\_relu}(\\mathrm{clip}(h, -1, 1))`."""
+    return F.leaky_relu(torch.clamp(h, -1.0, 1.0), 0.01)
+
+
+def attractor(query: torch.Tensor, memory: torch.Tensor | MemoryBlocks | DenseMemory, *,
+              kappa: float,
+              steps: int, masks: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Attractor retrieval :math:`h_{k+1} = f_p(\kappa h_k + h_k M)` from :math:`h_0 = f_p(q)`.
+
+    Parameters
+    ----------
+    query
+        ``(B, P)`` initial state (before the activation).
+    memory
+        ``(B, P, P)`` dense memory, connection ``[i, j]`` from unit ``i`` to unit ``j``, or
+        the same memory as :class:`MemoryBlocks`.
+    kappa
+        Decay of the current state.
+    steps
+        Iterations.
+    masks
+        Optional ``(steps, P)`` 0/1: units with 0 at iteration ``k`` keep their state
+        (TEM's early-stopped retrieval of low-frequency modules).
+    """
+    h = f_p(query)
+    for k in range(steps):
+        if isinstance(memory, MemoryBlocks | DenseMemory):
+            recalled = memory.retrieve(h)
+        else:
+            recalled = torch.bmm(h.unsqueeze(1), memory).squeeze(1)
+        new = f_p(kappa * h + recalled)
+        h = new if masks is None else masks[k] * new + (1 - masks[k]) * h
+    return h
+
+
+def hebbian_update(memory: torch.Tensor, p: torch.Tensor, p_hat: torch.Tensor, *,
+                   forgetting: float, rate: float,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+    r"""TEM's Hebbian rule :math:`M \leftarrow \mathrm{clip}(\lambda M + \eta (p - \hat p)
+    (p + \hat p)^\top \odot C, \pm 1)` on a dense ``(B, P, P)`` memory.
+
+    In the row convention of :func:`attractor` (retrieval ``h M``) the outer product is
+    :math:`(p + \hat p)^\top (p - \hat p)`: entry ``[i, j]`` is :math:`(p + \hat p)_i
+    (p - \hat p)_j`, so a query close to :math:`p` is moved towards :math:`p` and away from the
+    wrongly retrieved :math:`\hat p`. This dense form is the reference; :class:`TEM` stores
+    the same matrix as :class:`MemoryBlocks` (only the blocks the mask allows).
+    """
+    if mask is None:  # lambda M + eta (p + p_hat)^T (p - p_hat) in one product
+        new = torch.baddbmm(memory, (p + p_hat).unsqueeze(2), (p - p_hat).unsqueeze(1),
+                            beta=forgetting, alpha=rate)
+    else:
+        delta = (p + p_hat).unsqueeze(2) * (p - p_hat).unsqueeze(1)  # (B, P, P)
+        new = forgetting * memory + rate * (delta * mask)
+    return torch.clamp(new, -1.0, 1.0)
+
+
+@dataclass
+class MemoryBlocks:
+    """A masked Hebbian memory stored as the column blocks its mask allows.
+
+    Column block ``j`` holds the connections *to* the place cells of module ``j`` from the
+    cells ``rows[j]`` (the modules allowed to project to it: lower or equal frequency), shape
+    ``(B, len(rows[j]), P_j)``. Masked-out connections are not stored, which saves memory
+    traffic (the hierarchical mask keeps about 60 % of the matrix) and the mask multiply.
+    :meth:`dense` rebuilds the full ``(B, P, P)`` matrix.
+    """
+
+    blocks: list[torch.Tensor]
+    # source units of block j: a (n_rows_j,) long index, or a slice when they are contiguous
+    rows: list[torch.Tensor | slice]
+    bounds: list[tuple[int, int]]  # [start, stop) of the units of module j
+
+    def retrieve(self, h: torch.Tensor) -> torch.Tensor:
+        """``h M`` for ``h`` ``(B, P)``."""
+        return torch.cat([torch.bmm(h[:, r].unsqueeze(1), m).squeeze(1)
+                          for r, m in zip(self.rows, self.blocks, strict=True)], dim=-1)
+
+    def update(self, p: torch.Tensor, p_hat: torch.Tensor, *, forgetting: float,
+               rate: float) -> MemoryBlocks:
+        """The memory after :func:`hebbian_update` (same rule, block by block)."""
+        a, b = p + p_hat, p - p_hat
+        blocks = [torch.clamp(torch.baddbmm(m, a[:, r].unsqueeze(2), b[:, s:e].unsqueeze(1),
+                                            beta=forgetting, alpha=rate), -1.0, 1.0)
+                  for m, r, (s, e) in zip(self.blocks, self.rows, self.bounds, strict=True)]
+        return MemoryBlocks(blocks=blocks, rows=self.rows, bounds=self.bounds)
+
+    @staticmethod
+    def contiguous(rows: torch.Tensor) -> torch.Tensor | slice:
+        """``rows`` as a slice when it is a run of consecutive indices (a view, no copy)."""
+        if rows.numel() and int(rows[-1]) - int(rows[0]) + 1 == rows.numel():
+            return slice(int(rows[0]), int(rows[-1]) + 1)
+        return rows
+
+    def detach(self) -> MemoryBlocks:
+        """The memory with every block detached."""
+        return MemoryBlocks(blocks=[m.detach() for m in self.blocks], rows=self.rows,
+                            bounds=self.bounds)
+
+    def dense(self) -> torch.Tensor:
+        """The full ``(B, P, P)`` matrix (zeros where the mask forbids a connection)."""
+        B = self.blocks[0].shape[0]
+        P = self.bounds[-1][1]
+        out = self.blocks[0].new_zeros(B, P, P)
+        for m, r, (s, e) in zip(self.blocks, self.rows, self.bounds, strict=True):
+            out[:, r, s:e] = m
+        return out
+
+
+@dataclass
+class DenseMemory:
+    """The Hebbian memory as one ``(B, P, P)`` matrix with its connection mask applied at
+    every update (``memory_layout="dense"``; the reference form of :class:`MemoryBlocks`,
+    measured 1.2-1.8x slower on CPU for P = 200 and 400)."""
+
+    matrix: torch.Tensor
+    mask: torch.Tensor | None = None
+
+    def retrieve(self, h: torch.Tensor) -> torch.Tensor:
+        """``h M`` for ``h`` ``(B, P)``."""
+        return torch.bmm(h.unsqueeze(1), self.matrix).squeeze(1)
+
+    def update(self, p: torch.Tensor, p_hat: torch.Tensor, *, forgetting: float,
+               rate: float) -> DenseMemory:
+        """The memory after :func:`hebbian_update`."""
+        return DenseMemory(hebbian_update(self.matrix, p, p_hat, forgetting=forgetting,
+                                          rate=rate, mask=self.mask), self.mask)
+
+    def detach(self) -> DenseMemory:
+        """The memory detached."""
+        return DenseMemory(self.matrix.detach(), self.mask)
+
+    def dense(self) -> torch.Tensor:
+        """The ``(B, P, P)`` matrix."""
+        return self.matrix
+
+
+class _BlockMLP(nn.Module):
+    """One two-layer MLP per module (elu hidden), as torch_tem's ``MLP``, run as one.
+
+    The per-module weights are the diagonal blocks of one masked matrix per layer, so all
+    modules go through two matrix products (inputs and outputs are the modules' vectors
+    concatenated).
+    """
+
+    def __init__(self, sizes_in: tuple[int, ...], sizes_out: tuple[int, ...],
+                 hidden: tuple[int, ...], out_activation: str | None,
+                 gen: torch.Generator, out_std: float | None = None) -> None:
+        super().__init__()
+        self.out_activation = out_activation
+        weights, masks = [], []
+        for a, b in ((sizes_in, hidden), (hidden, sizes_out)):
+            w = torch.zeros(sum(b), sum(a))
+            mask = torch.zeros(sum(b), sum(a))
+            for (i0, i1), (o0, o1) in zip(_bounds(a), _bounds(b), strict=True):
+                std = math.sqrt(2.0 / ((i1 - i0) + (o1 - o0)))  # xavier normal per block
+                w[o0:o1, i0:i1] = torch.randn(o1 - o0, i1 - i0, generator=gen) * std
+                mask[o0:o1, i0:i1] = 1.0
+            weights.append(w)
+            masks.append(mask)
+        if out_std is not None:
+            weights[1] = torch.randn(weights[1].shape, generator=gen) * out_std * masks[1]
+        self.weight1 = nn.Parameter(weights[0])
+        self.bias1 = nn.Parameter(torch.zeros(sum(hidden)))
+        self.weight2 = nn.Parameter(weights[1])
+        self.bias2 = nn.Parameter(torch.zeros(sum(sizes_out)))
+        self.register_buffer("mask1", masks[0])
+        self.register_buffer("mask2", masks[1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.elu(F.linear(x, self.weight1 * self.mask1, self.bias1))
+        y = F.linear(h, self.weight2 * self.mask2, self.bias2)
+        return torch.exp(y) if self.out_activation == "exp" else y
+
+
+class TEM(WalkModel):
+    """TEM with a Hebbian attractor memory (see the module docstring for the equations).
+
+    Parameters
+    ----------
+    config
+        :class:`TEMConfig` (validated here).
+    seed
+        Seed of the parameter initialisation.
+    device, dtype
+        Where the parameters live.
+    """
+
+    model_type: ClassVar[str] = "tem"
+
+    def __init__(self, config: TEMConfig | None = None, *, seed: SeedLike = 0,
+                 device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        config = TEMConfig() if config is None else config
+        if not isinstance(config, TEMConfig):
+            raise TypeError(f"config must be a TEMConfig, got {type(config).__name__}")
+        config.validate()
+        self.config = config
+        gen = torch_generator(seed, "tem", "init")
+        nf, nc = config.n_modules, config.n_compressed
+        G, P = sum(config.g_sizes), sum(config.p_sizes)
+        self._g_bounds = _bounds(config.g_sizes)
+        self._p_bounds = _bounds(config.p_sizes)
+        freq = torch.tensor(config.frequencies, dtype=torch.float64)
+        self.alpha_logit = nn.Parameter(torch.log(freq / (1 - freq)).to(dtype))  # theta_f
+        self.w_x = nn.Parameter(torch.tensor(1.0, dtype=dtype))  # f_x gain
+        self.b_x = nn.Parameter(torch.zeros(nc, dtype=dtype))  # f_x bias
+        self.w_p = nn.Parameter(torch.ones(nf, dtype=dtype))  # sensory weight per module
+        self.g_init = nn.Parameter((torch.randn(G, generator=gen) * 0.5).clamp(-1, 1).to(dtype))
+        # D_a, zero at the start (g stays put until learned); stay is fixed at zero
+        self.transition = nn.Parameter(torch.zeros(config.n_actions - 1, G, G, dtype=dtype))
+        self.log_sigma_gen = nn.Parameter(torch.zeros(G, dtype=dtype))  # sigma of g^gen
+        hid = tuple(2 * n for n in config.g_sizes)
+        # g from memory: small output weights (torch_tem: g_mem_std 0.1)
+        self.g_from_memory = _BlockMLP(config.g_subsampled, config.g_sizes, hid, None, gen,
+                                       out_std=0.1)
+        self.sigma_from_memory = _BlockMLP((2,) * nf, config.g_sizes, hid, "exp", gen)
+        self.decoder = _BlockMLP((nc,), (config.n_symbols,), (config.decoder_hidden,), None,
+                                 gen)
+        self.to(dtype)
+        self.register_buffer("two_hot", two_hot_table(config.n_symbols, nc, dtype=dtype))
+        self.register_buffer("transition_mask", self._transition_mask().to(dtype))
+        self.register_buffer("memory_mask", self._memory_mask().to(dtype))
+        for j, (a, _) in enumerate(self._p_bounds):  # source units of each column block
+            rows = torch.nonzero(self.memory_mask[:, a] > 0).flatten()
+            self.register_buffer(f"memory_rows_{j}", rows, persistent=False)
+        self.register_buffer("retrieve_masks_gen", self._retrieve_masks(True).to(dtype))
+        self.register_buffer("retrieve_masks_inf", self._retrieve_masks(False).to(dtype))
+        # index maps: subsampled g cells; for every place cell its g cell and its x unit
+        g_sub = torch.cat([torch.arange(a, a + n) for (a, _), n in
+                           zip(self._g_bounds, config.g_subsampled, strict=True)])
+        p_g, p_x, start = [], [], 0
+        for f, n in enumerate(config.g_subsampled):
+            p_g.append(start + torch.arange(n).repeat_interleave(nc))  # g-major, x inner
+            p_x.append(f * nc + torch.arange(nc).repeat(n))
+            start += n
+        module_of_g = torch.zeros(G, nf)
+        for f, (a, b) in enumerate(self._g_bounds):
+            module_of_g[a:b, f] = 1.0
+        self.register_buffer("g_sub_index", g_sub, persistent=False)
+        self.register_buffer("p_g_index", torch.cat(p_g), persistent=False)
+        self.register_buffer("p_x_index", torch.cat(p_x), persistent=False)
+        self.register_buffer("module_of_g", module_of_g.to(dtype), persistent=False)
+        del P
+        self._progress = 10**9  # fully ramped unless training sets the step
+        if device is not None:
+            self.to(device)
+
+    # ------------------------------------------------------------------ masks
+    def _transition_mask(self) -> torch.Tensor:
+        """``[from, to]`` 1 if module ``from`` has a frequency <= that of module ``to``."""
+        c = self.config
+        G = sum(c.g_sizes)
+        mask = torch.zeros(G, G)
+        for fi, (a0, a1) in enumerate(self._g_bounds):
+            for fj, (b0, b1) in enumerate(self._g_bounds):
+                if c.frequencies[fi] <= c.frequencies[fj] or not c.hierarchical:
+                    mask[a0:a1, b0:b1] = 1.0
+        return mask
+
+    def _memory_mask(self) -> torch.Tensor:
+        c = self.config
+        P = sum(c.p_sizes)
+        mask = torch.zeros(P, P)
+        for fi, (a0, a1) in enumerate(self._p_bounds):
+            for fj, (b0, b1) in enumerate(self._p_bounds):
+                if c.frequencies[fi] <= c.frequencies[fj] or not c.hierarchical:
+                    mask[a0:a1, b0:b1] = 1.0
+        return mask
+
+    def _retrieve_masks(self, generative: bool) -> torch.Tensor:
+        c = self.config
+        masks = torch.ones(c.attractor_steps, sum(c.p_sizes))
+        if generative and c.hierarchical:
+            for f, (a0, a1) in enumerate(self._p_bounds):
+                masks[max(c.attractor_steps - f, 1):, a0:a1] = 0.0
+        return masks
+
+    # ------------------------------------------------------------------ schedules
+    def set_progress(self, step: int) -> None:
+        """Ramp eta, lambda, the latent losses and the trust in memory by training step.
+
+        Training sets the step before every window; a checkpoint sets its own step when it is
+        loaded (evaluation uses the schedule the model was trained with); a fresh model
+        uses the fully ramped schedule.
+        """
+        self._progress = check_int("step", step, minimum=0)
+
+    def _schedule(self) -> dict[str, float]:
+        c, s = self.config, self._progress
+        trust_offset = 1.0 / (1.0 + math.exp(min(50.0, (s - c.memory_trust_half_step)
+                                                 / c.memory_trust_width)))
+        return {
+            "eta": min((s + 1) / c.eta_ramp_steps, 1.0) * c.learning_rate_memory,
+            "lambda": min((s + 1) / c.lambda_ramp_steps, 1.0) * c.forgetting,
+            "latent": min((s + 1) / c.latent_ramp_steps, 1.0),
+            "reg_p": (1.0 - min((s + 1) / c.regulariser_ramp_steps, 1.0)),
+            "trust_offset": trust_offset,
+        }
+
+    # ------------------------------------------------------------------ pieces
+    def _g_sub(self, g: torch.Tensor) -> torch.Tensor:
+        """Subsampled g: the first ``g_subsampled[f]`` cells of every module, ``(B, G_s)``."""
+        return g[:, self.g_sub_index]
+
+    def _outer(self, g_sub: torch.Tensor | None, x_tilde: torch.Tensor | None) -> torch.Tensor:
+        """``flatten(g_f (x) x_f)`` per module, concatenated, ``(B, P)``; ``None`` = ones."""
+        if g_sub is None:
+            return x_tilde.reshape(x_tilde.shape[0], -1)[:, self.p_x_index]
+        if x_tilde is None:
+            return g_sub[:, self.p_g_index]
+        return g_sub[:, self.p_g_index] * x_tilde.reshape(x_tilde.shape[0], -1)[:, self.p_x_index]
+
+    def _decode(self, p0: torch.Tensor) -> torch.Tensor:
+        """Logits over symbols from the highest-frequency module's place code ``(B, P_0)``."""
+        nc = self.config.n_compressed
+        x = self.w_x * p0.reshape(p0.shape[0], -1, nc).sum(dim=1) + self.b_x  # (B, nc)
+        return self.decoder(x)
+
+    def _path_integrate(self, g: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        D = torch.cat([torch.zeros_like(self.transition[:1]), self.transition], dim=0)
+        D = D * self.transition_mask  # (A, G, G), [from, to]
+        delta = torch.bmm(g.unsqueeze(1), D[actions]).squeeze(1)
+        return torch.clamp(g + delta, -1.0, 1.0)
+
+    def _x_tilde(self, x_filtered: torch.Tensor) -> torch.Tensor:
+        centred = F.relu(x_filtered - x_filtered.mean(dim=-1, keepdim=True))
+        normed = centred / (centred.norm(dim=-1, keepdim=True) + 1e-8)
+        return torch.sigmoid(self.w_p).view(1, -1, 1) * normed
+
+    # ------------------------------------------------------------------ walk model
+    def state_position(self, state: TEMState) -> torch.Tensor:
+        """``(B, G)`` the structural code :math:`g` of a state."""
+        return state.g
+
+    def begin(self, observations: Any) -> TEMState:
+        """State after the first observations ``(B,)``: g from the prior, x filtered, empty M.
+
+        The first observation is bound to :math:`g_0` and written to memory like every
+        later one (with :math:`\\hat p` retrieved from the empty memory).
+        """
+        obs = self.check_first(observations)
+        B = obs.shape[0]
+        c = self.config
+        P = sum(c.p_sizes)
+        g0 = self.g_init.unsqueeze(0).expand(B, -1)
+        alpha = torch.sigmoid(self.alpha_logit).view(1, -1, 1)
+        x_f = alpha * self.two_hot[obs].unsqueeze(1).expand(-1, c.n_modules, -1)
+        memory: MemoryBlocks | DenseMemory
+        if c.memory_layout == "dense":
+            memory = DenseMemory(g0.new_zeros(B, P, P),
+                                 self.memory_mask if c.hierarchical else None)
+        else:
+            rows = [MemoryBlocks.contiguous(getattr(self, f"memory_rows_{j}"))
+                    for j in range(c.n_modules)]
+            memory = MemoryBlocks(
+                blocks=[g0.new_zeros(B, _count(r, P), e - s)
+                        for r, (s, e) in zip(rows, self._p_bounds, strict=True)],
+                rows=rows, bounds=list(self._p_bounds))
+        p = f_p(self._outer(self._g_sub(g0), self._x_tilde(x_f)))
+        sched = self._schedule()
+        memory = memory.update(p, torch.zeros_like(p), forgetting=sched["lambda"],
+                               rate=sched["eta"])
+        return TEMState(g=g0, x_filtered=x_f, memory=memory)
+
+    def forward(self, state: TEMState, actions: Any, observations: Any, *,
+                record: bool = False) -> WindowOutput:
+        """Run a window: path-integrate, predict, infer g and p, write memory; TEM's losses.
+
+        Shapes as :meth:`models.tem_t.TEMT.forward`. ``record`` adds ``"position"``
+        ``(B, W, G)`` (the inferred :math:`g`) and ``"memory_activity"`` ``(B, W, P)`` (the
+        inferred place code :math:`p`).
+        """
+        if not isinstance(state, TEMState):
+            raise TypeError(f"state must be a TEMState, got {type(state).__name__}")
+        c = self.config
+        B = state.g.shape[0]
+        actions, observations = self.check_window(B, actions, observations)
+        sched = self._schedule()
+        alpha = torch.sigmoid(self.alpha_logit).view(1, -1, 1)
+        sigma_gen = torch.exp(self.log_sigma_gen)
+        g, x_f, memory = state.g, state.x_filtered, state.memory
+        logits_all, positions, places = [], [], []
+        totals: dict[str, torch.Tensor] = {}
+        p0 = c.p_sizes[0]
+        for t in range(actions.shape[1]):
+            obs = observations[:, t]
+            # generative: path integration and prediction from memory
+            g_gen = self._path_integrate(g, actions[:, t])
+            p_hat = attractor(self._outer(self._g_sub(g_gen), None), memory, kappa=c.kappa,
+                              steps=c.attractor_steps, masks=self.retrieve_masks_gen)
+            logits = self._decode(p_hat[:, :p0])
+            # inference: sensory code, g from memory, precision-weighted g, p
+            x_c = self.two_hot[obs]
+            x_f = (1 - alpha) * x_f + alpha * x_c.unsqueeze(1)
+            x_tilde = self._x_tilde(x_f)
+            p_x = attractor(self._outer(None, x_tilde), memory, kappa=c.kappa,
+                            steps=c.attractor_steps, masks=self.retrieve_masks_inf)
+            # sum the retrieved place code over its sensory preferences: g per module
+            g_mem = torch.clamp(self.g_from_memory(
+                p_x.reshape(B, -1, c.n_compressed).sum(-1)), -1, 1)  # (B, G)
+            with torch.no_grad():
+                x_hat = torch.softmax(self._decode(p_x[:, :p0]), dim=-1)
+                err = ((F.one_hot(obs, c.n_symbols).to(x_hat.dtype) - x_hat) ** 2).sum(-1)
+            norms = (g_mem ** 2) @ self.module_of_g  # (B, F) |g_mem_f|^2
+            quality = torch.stack([norms, err.unsqueeze(1).expand_as(norms)], -1)
+            sigma_mem = self.sigma_from_memory(quality.reshape(B, -1))
+            sigma_mem = sigma_mem + sched["trust_offset"] * 1e4
+            prec_gen, prec_mem = 1 / sigma_gen ** 2, 1 / sigma_mem ** 2
+            g_inf = (g_gen * prec_gen + g_mem * prec_mem) / (prec_gen + prec_mem)
+            p = f_p(self._outer(self._g_sub(g_inf), x_tilde))
+            # losses
+            terms = {
+                "x_gen": F.cross_entropy(logits, obs),
+                "x_p": F.cross_entropy(self._decode(p[:, :p0]), obs),
+                "p_gen": ((p - p_hat) ** 2).sum(-1).mean() * sched["latent"],
+                "p_x": ((p - p_x) ** 2).sum(-1).mean() * sched["latent"],
+                "g": ((g_inf - g_gen) ** 2).sum(-1).mean() * sched["latent"],
+                "reg_g": c.weight_g_regulariser * (g_inf ** 2).sum(-1).mean(),
+                "reg_p": c.weight_p_regulariser * sched["reg_p"] * p.abs().sum(-1).mean(),
+            }
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + v
+            # memory
+            memory = memory.update(p, p_hat, forgetting=sched["lambda"], rate=sched["eta"])
+            g = g_inf
+            logits_all.append(logits)
+            if record:
+                positions.append(g_inf.detach())
+                places.append(p.detach())
+        W = actions.shape[1]
+        loss = sum(v for v in totals.values()) / W
+        out = WindowOutput(logits=torch.stack(logits_all, dim=1), loss=loss,
+                           state=TEMState(g=g, x_filtered=x_f, memory=memory),
+                           terms={k: float(v.detach()) / W for k, v in totals.items()})
+        if record:
+            out.record = {"position": torch.stack(positions, dim=1),
+                          "memory_activity": torch.stack(places, dim=1)}
+        return out
+
+    def detach_state(self, state: TEMState) -> TEMState:
+        """The state with g, filtered x and memory detached."""
+        return TEMState(g=state.g.detach(), x_filtered=state.x_filtered.detach(),
+                        memory=state.memory.detach())
+
+
+def _count(rows: torch.Tensor | slice, total: int) -> int:
+    return len(range(*rows.indices(total))) if isinstance(rows, slice) else rows.numel()
+
+
+def _bounds(sizes: tuple[int, ...]) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for n in sizes:
+        out.append((start, start + n))
+        start += n
+    return out

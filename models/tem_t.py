@@ -1,0 +1,481 @@
+r"""TEM-t: the Tolman-Eichenbaum Machine as a transformer (Whittington, Warren & Behrens 2022).
+
+TEM-t replaces TEM's Hebbian attractor memory by softmax attention over the past steps of the
+walk, with keys and queries computed from the position code only and values from the
+stimulus only (ICLR 2022, "Relating transformers to models and neural representations of the
+hippocampal formation", section 4; SCIENCE.md section 3).
+
+Position code (medial entorhinal cortex)
+----------------------------------------
+A recurrent, action-dependent position encoding, one learned matrix per action:
+
+.. math::
+
+    e_{t+1} = \sigma\!\left(W_{a_t} e_t\right), \qquad e_0 = \sigma(\hat e_0)
+
+with a learned initial code :math:`\hat e_0` and, by default, :math:`\sigma = \tanh`
+(``position_activation``; also ``"relu_norm"`` (rectify, then normalise to the unit sphere),
+``"norm"`` (normalise) and ``"linear"``). ``transition="orthogonal"`` constrains every
+:math:`W_a = \exp(S_a - S_a^\top)` to a rotation (with ``"linear"``: an isometric path
+integrator). The "stay" action (index 0) keeps the code, :math:`e_{t+1} = e_t` (staying does
+not move the animal; ``learn_stay=True`` learns :math:`W_\mathrm{stay}` like the others).
+
+Memory (hippocampus): one memory neuron per past step
+-----------------------------------------------------
+At every step the model stores a key from the position and a value from the stimulus,
+
+.. math:: k_t = \frac{W_e e_t}{\lVert W_e e_t \rVert}, \qquad v_t = W_x\, \mathbf{x}_t ,
+
+with :math:`\mathbf{x}_t` the one-hot code of the symbol. The query of step :math:`t+1` uses
+the same projection of the new position, :math:`q_{t+1} = k(e_{t+1})`, and the prediction of
+the next observation is softmax attention over the :math:`N_t = t + 1` memories stored so far
+(the "memory neurons": :math:`w_{t+1,\tau}` is the activity of memory neuron :math:`\tau`):
+
+.. math::
+
+    w_{t+1, \tau} = \operatorname{softmax}_\tau\!\left(\beta_t\, q_{t+1} \cdot k_\tau\right),
+    \qquad \beta_t = b \log(1 + N_t),
+    \qquad \hat{\mathbf{x}}_{t+1} = \operatorname{softmax}\!\Big(W_o \sum_{\tau \le t}
+    w_{t+1, \tau} v_\tau + c_o\Big)
+
+with a learned scale :math:`b = \mathrm{softplus}(\theta_\beta) > 0`: the inverse temperature
+grows like the log of the number of memories, which keeps the softmax as selective as the
+number of competitors grows (Whittington et al. 2022 scale :math:`\beta` with
+:math:`\log(\#\text{memories})` for the same reason). Because queries and keys are the same
+normalised projection of the position, :math:`q \cdot k` is the cosine similarity of two
+positions and a memory stored at the current position scores highest. A learned *null memory*
+(``null_memory=True``; score :math:`\beta_t s_0`, value :math:`v_0`) lets the memory neurons
+stay silent when no stored position matches (a new node); it takes part in the softmax like
+the others and carries no position.
+
+Landmark correction of the position code
+----------------------------------------
+Path integration alone drifts: after a few hundred steps the code of a node no longer matches
+the key stored at its first visit, and retrieval fails far more often late in a walk than
+early (measured: 96 % correct in the first 100 steps of a 10x10 walk, 51 % after 500, without
+correction). Whittington et al. (2022) stabilise the recurrent position encoding by querying
+stored landmark memories, as TEM infers ``g`` from memory. With
+``position_correction=True`` (default), once :math:`x_{t+1}` is observed the path-integrated
+code :math:`\tilde e_{t+1}` is replaced by a softmax-weighted mixture of the codes stored with
+memories that show the same symbol near the same position:
+
+.. math::
+
+    c_\tau = b_c \log(1 + N_t)\, q_{t+1} \cdot k_\tau + \beta_x [x_\tau = x_{t+1}],
+    \qquad c_0 = b_c \log(1 + N_t)\, \gamma + \beta_x,
+
+.. math::
+
+    u = \operatorname{softmax}(c_1, \dots, c_{N_t}, c_0), \qquad
+    e_{t+1} = \sum_{\tau \le t} u_\tau e_\tau + u_0\, \tilde e_{t+1}
+
+with learned :math:`b_c = \mathrm{softplus}(\theta_c)`, :math:`\beta_x` and threshold
+:math:`\gamma` (the null option keeps the path-integrated code when no stored landmark
+matches better than :math:`\gamma`). The *prediction* of :math:`x_{t+1}` still uses
+:math:`q_{t+1} = k(\tilde e_{t+1})`: keys and queries come from position only, values from
+the stimulus only; the correction changes which position is stored and carried on. The
+stored code of step :math:`t+1` is the corrected :math:`e_{t+1}`. This runs the window step by
+step (about 5x slower than the vectorised window of ``position_correction=False``).
+
+Training is cross-entropy of the prediction against the observation, over many worlds whose
+symbols are resampled, with truncated backpropagation through time (windows of ~20 steps; the
+earlier memories stay, detached): :mod:`models.tem_training`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models._checks import check_bool, check_choice, check_int, check_real
+from models.seeding import SeedLike, torch_generator
+from models.tem import N_SYMBOLS, WalkModel, WindowOutput
+
+__all__ = ["TEMT", "TEMTConfig", "TEMTState", "position_step"]
+
+_ACTIVATIONS = ("relu_norm", "tanh", "norm", "linear")
+_PARAMETRISATIONS = ("dense", "orthogonal")
+
+
+@dataclass(frozen=True)
+class TEMTConfig:
+    """Sizes and options of TEM-t (:class:`TEMT`)."""
+
+    n_symbols: int = N_SYMBOLS  # symbols per world (45; SCIENCE.md section 3)
+    n_actions: int = 5  # actions incl. stay (square world: stay, N, E, S, W); set from the world
+    d_position: int = 64  # size of the position code e (medial entorhinal units)
+    d_key: int = 32  # size of keys/queries k = W_e e (Whittington et al. 2022 use one W_e)
+    d_value: int = 45  # size of values v = W_x x
+    position_activation: Literal["relu_norm", "tanh", "norm", "linear"] = "tanh"  # sigma
+    transition: Literal["dense", "orthogonal"] = "dense"  # W_a free, or exp(S_a - S_a^T)
+    learn_stay: bool = False  # False: the stay action keeps e exactly (e_{t+1} = e_t)
+    null_memory: bool = True  # learned null memory: the softmax may attend to nothing
+    beta_init: float = 3.0  # initial scale b of beta_t = b log(1 + N_t)
+    position_correction: bool = True  # correct e from landmark memories (Whittington 2022)
+    correction_beta_init: float = 3.0  # initial scale b_c of the correction softmax
+    symbol_match_init: float = 5.0  # initial weight beta_x of the same-symbol term
+    transition_regulariser: float = 0.0  # lambda_W: penalty on |W_a - I|^2 (small moves)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        check_int("n_symbols", self.n_symbols, minimum=2)
+        check_int("n_actions", self.n_actions, minimum=2)
+        check_int("d_position", self.d_position, minimum=2)
+        check_int("d_key", self.d_key, minimum=1)
+        check_int("d_value", self.d_value, minimum=1)
+        check_choice("position_activation", self.position_activation, _ACTIVATIONS)
+        check_choice("transition", self.transition, _PARAMETRISATIONS)
+        check_bool("learn_stay", self.learn_stay)
+        check_bool("null_memory", self.null_memory)
+        check_real("beta_init", self.beta_init, minimum=0.0, strict_minimum=True)
+        check_bool("position_correction", self.position_correction)
+        check_real("correction_beta_init", self.correction_beta_init, minimum=0.0,
+                   strict_minimum=True)
+        check_real("symbol_match_init", self.symbol_match_init)
+        check_real("transition_regulariser", self.transition_regulariser, minimum=0.0)
+
+
+@dataclass
+class TEMTState:
+    """TEM-t state of a batch of ``B`` walks.
+
+    Attributes
+    ----------
+    position
+        ``(B, d_position)`` current position code :math:`e_t`.
+    keys
+        ``(B, N, d_key)`` keys of the ``N`` memories stored so far (one per step).
+    values
+        ``(B, N, d_value)`` their values.
+    positions
+        ``(B, N, d_position)`` the position code stored with each memory (read by the
+        landmark correction).
+    symbols
+        ``(B, N)`` the symbol of each memory.
+    """
+
+    position: torch.Tensor
+    keys: torch.Tensor
+    values: torch.Tensor
+    positions: torch.Tensor
+    symbols: torch.Tensor
+
+    @property
+    def n_memories(self) -> int:
+        """Number of memories stored (steps seen)."""
+        return int(self.keys.shape[1])
+
+
+def position_step(position: torch.Tensor, transition: torch.Tensor,
+                  activation: str = "relu_norm") -> torch.Tensor:
+    r"""One path-integration step :math:`e' = \sigma(W_a e)` for a batch.
+
+    Parameters
+    ----------
+    position
+        ``(B, d)`` codes :math:`e`.
+    transition
+        ``(B, d, d)`` the matrices :math:`W_{a}` of each walk's action.
+    activation
+        ``"relu_norm"``: :math:`\sigma(h) = \mathrm{relu}(h) / \lVert \mathrm{relu}(h) \rVert`;
+        ``"tanh"``: :math:`\sigma(h) = \tanh(h)`.
+    """
+    h = torch.bmm(transition, position.unsqueeze(-1)).squeeze(-1)  # (B, d)
+    return _activate(h, activation)
+
+
+def _activate(h: torch.Tensor, activation: str) -> torch.Tensor:
+    if activation == "relu_norm":
+        h = F.relu(h)
+        return h / (h.norm(dim=-1, keepdim=True) + 1e-6)
+    if activation == "norm":
+        return h / (h.norm(dim=-1, keepdim=True) + 1e-6)
+    if activation == "linear":
+        return h
+    return torch.tanh(h)
+
+
+class TEMT(WalkModel):
+    """TEM-t: path-integrated position code, softmax memory keyed by position.
+
+    Parameters
+    ----------
+    config
+        :class:`TEMTConfig` (validated here).
+    seed
+        Seed of the parameter initialisation.
+    device, dtype
+        Where the parameters live.
+
+    Examples
+    --------
+    >>> model = TEMT(TEMTConfig(), seed=0)                     # doctest: +SKIP
+    >>> state = model.begin(obs[:, 0])                          # doctest: +SKIP
+    >>> out = model(state, actions[:, :20], obs[:, 1:21])       # doctest: +SKIP
+    >>> out.logits.shape                                        # doctest: +SKIP
+    torch.Size([16, 20, 45])
+    """
+
+    model_type: ClassVar[str] = "tem-t"
+
+    def __init__(self, config: TEMTConfig | None = None, *, seed: SeedLike = 0,
+                 device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        config = TEMTConfig() if config is None else config
+        if not isinstance(config, TEMTConfig):
+            raise TypeError(f"config must be a TEMTConfig, got {type(config).__name__}")
+        config.validate()
+        self.config = config
+        gen = torch_generator(seed, "tem-t", "init")
+        d, a = config.d_position, config.n_actions
+        # W_a: random orthogonal matrices (a rotation per action keeps |e| at the start)
+        if config.transition == "orthogonal":  # S_a; W_a = exp(S_a - S_a^T)
+            mats = [torch.randn(d, d, generator=gen, dtype=torch.float64) * (0.5 / math.sqrt(d))
+                    for _ in range(a)]
+        else:
+            mats = [torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))[0]
+                    for _ in range(a)]
+        self.transitions = nn.Parameter(torch.stack(mats).to(dtype))  # (A, d, d) W_a
+        self.position_init = nn.Parameter(torch.rand(d, generator=gen).to(dtype))  # e_0 (pre)
+        self.key_proj = nn.Parameter(  # W_e (d_key, d)
+            (torch.randn(config.d_key, d, generator=gen) / math.sqrt(d)).to(dtype))
+        self.value_embed = nn.Parameter(  # W_x as an embedding (n_symbols, d_value)
+            (torch.randn(config.n_symbols, config.d_value, generator=gen)
+             / math.sqrt(config.d_value)).to(dtype))
+        if config.d_value == config.n_symbols:  # start from v = x (one-hot values)
+            with torch.no_grad():
+                self.value_embed.copy_(torch.eye(config.n_symbols, dtype=dtype))
+        self.out_weight = nn.Parameter(  # W_o (n_symbols, d_value)
+            (torch.randn(config.n_symbols, config.d_value, generator=gen)
+             / math.sqrt(config.d_value)).to(dtype))
+        self.out_bias = nn.Parameter(torch.zeros(config.n_symbols, dtype=dtype))  # c_o
+        # b = softplus(theta) -> theta = log(exp(b) - 1)
+        self.beta_param = nn.Parameter(
+            torch.tensor(math.log(math.expm1(config.beta_init)), dtype=dtype))
+        self.null_score = nn.Parameter(torch.tensor(0.5, dtype=dtype))  # s_0
+        self.null_value = nn.Parameter(torch.zeros(config.d_value, dtype=dtype))  # v_0
+        # landmark correction: b_c = softplus(theta_c), beta_x, threshold c_0
+        self.correction_beta_param = nn.Parameter(
+            torch.tensor(math.log(math.expm1(config.correction_beta_init)), dtype=dtype))
+        self.symbol_match = nn.Parameter(torch.tensor(config.symbol_match_init, dtype=dtype))
+        self.correction_threshold = nn.Parameter(torch.tensor(0.5, dtype=dtype))
+        if device is not None:
+            self.to(device)
+
+    # ------------------------------------------------------------------ pieces
+    @property
+    def correction_beta_scale(self) -> torch.Tensor:
+        """The learned scale :math:`b_c` of the landmark-correction softmax."""
+        return F.softplus(self.correction_beta_param)
+
+    @property
+    def beta_scale(self) -> torch.Tensor:
+        """The learned scale :math:`b` of :math:`\\beta_t = b \\log(1 + N_t)`."""
+        return F.softplus(self.beta_param)
+
+    def action_matrices(self) -> torch.Tensor:
+        """``(n_actions, d, d)`` the matrices :math:`W_a` (identity for stay unless learned)."""
+        mats = self.transitions
+        if self.config.transition == "orthogonal":
+            mats = torch.linalg.matrix_exp(mats - mats.transpose(1, 2))
+        if self.config.learn_stay:
+            return mats
+        eye = torch.eye(self.config.d_position, device=mats.device, dtype=mats.dtype)
+        return torch.cat([eye.unsqueeze(0), mats[1:]], dim=0)
+
+    def initial_position(self, batch: int) -> torch.Tensor:
+        """``(batch, d)`` the initial code :math:`e_0 = \\sigma(\\hat e_0)`."""
+        e0 = _activate(self.position_init.unsqueeze(0), self.config.position_activation)
+        return e0.expand(batch, -1)
+
+    def keys(self, position: torch.Tensor) -> torch.Tensor:
+        """Keys (= queries) :math:`k = W_e e / \\lVert W_e e \\rVert`, ``(..., d_key)``."""
+        return F.normalize(position @ self.key_proj.T, dim=-1)
+
+    def values(self, observations: torch.Tensor) -> torch.Tensor:
+        """Values :math:`v = W_x \\mathbf{x}` of integer symbols, ``(..., d_value)``."""
+        return self.value_embed[observations]
+
+    def path_integrate(self, position: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Positions ``(B, W, d)`` after each of the actions ``(B, W)`` from ``position``."""
+        mats = self.action_matrices()
+        out = []
+        e = position
+        for t in range(actions.shape[1]):
+            moved = position_step(e, mats[actions[:, t]], self.config.position_activation)
+            if not self.config.learn_stay:  # stay: e_{t+1} = e_t exactly
+                moved = torch.where((actions[:, t] == 0).unsqueeze(-1), e, moved)
+            e = moved
+            out.append(e)
+        return torch.stack(out, dim=1)
+
+    # ------------------------------------------------------------------ walk model
+    def begin(self, observations: Any) -> TEMTState:
+        """State after the first observations ``(B,)``: :math:`e_0` and its memory."""
+        obs = self.check_first(observations)
+        e0 = self.initial_position(obs.shape[0])
+        return TEMTState(position=e0, keys=self.keys(e0).unsqueeze(1),
+                         values=self.values(obs).unsqueeze(1), positions=e0.unsqueeze(1),
+                         symbols=obs.unsqueeze(1))
+
+    def forward(self, state: TEMTState, actions: Any, observations: Any, *,
+                record: bool = False) -> WindowOutput:
+        """Path-integrate a window of actions, predict each observation, then store it.
+
+        Parameters
+        ----------
+        state
+            :class:`TEMTState` from :meth:`begin` or the previous window.
+        actions
+            ``(B, W)`` actions :math:`a_t, \\dots, a_{t+W-1}`.
+        observations
+            ``(B, W)`` observations :math:`x_{t+1}, \\dots, x_{t+W}` they lead to (the targets;
+            each is stored only after it has been predicted).
+        record
+            Also return ``"position"`` ``(B, W, d)`` and ``"memory_activity"``
+            ``(B, W, N + W)`` (the memory neurons' activities, :math:`w_{t+1, \\tau}`; zero for
+            memories not stored yet; the null memory is left out).
+        """
+        if not isinstance(state, TEMTState):
+            raise TypeError(f"state must be a TEMTState, got {type(state).__name__}")
+        B = state.position.shape[0]
+        actions, observations = self.check_window(B, actions, observations)
+        if self.config.position_correction:
+            return self._forward_corrected(state, actions, observations, record)
+        W = actions.shape[1]
+        positions = self.path_integrate(state.position, actions)  # (B, W, d)
+        new_keys = self.keys(positions)  # (B, W, d_key)
+        new_values = self.values(observations)  # (B, W, d_value)
+        keys = torch.cat([state.keys, new_keys], dim=1)  # (B, N + W, d_key)
+        values = torch.cat([state.values, new_values], dim=1)  # (B, N + W, d_value)
+        N = state.n_memories
+        scores = new_keys @ keys.transpose(1, 2)  # (B, W, N + W) cosine q . k
+        # query i (predicting x_{t+i+1}) sees the N earlier memories and window memories < i
+        causal = torch.ones(W, N + W, dtype=torch.bool, device=scores.device)
+        causal[:, N:] = torch.ones(W, W, dtype=torch.bool, device=scores.device).tril(-1)
+        n_mem = N + torch.arange(W, device=scores.device, dtype=scores.dtype)  # N_t
+        beta = (self.beta_scale * torch.log1p(n_mem)).view(1, W, 1)  # beta_t = b log(1 + N_t)
+        scores = (beta * scores).masked_fill(~causal, float("-inf"))
+        if self.config.null_memory:
+            null = (beta * self.null_score).expand(B, W, 1)
+            weights = torch.softmax(torch.cat([scores, null], dim=-1), dim=-1)
+            readout = weights[..., :-1] @ values + weights[..., -1:] * self.null_value
+            memory_activity = weights[..., :-1]
+        else:
+            memory_activity = torch.softmax(scores, dim=-1)
+            readout = memory_activity @ values  # (B, W, d_value)
+        logits = readout @ self.out_weight.T + self.out_bias  # (B, W, n_symbols)
+        new_state = TEMTState(position=positions[:, -1], keys=keys, values=values,
+                              positions=torch.cat([state.positions, positions], dim=1),
+                              symbols=torch.cat([state.symbols, observations], dim=1))
+        return self._output(logits, observations, new_state, record, positions,
+                            memory_activity)
+
+    def transition_penalty(self) -> torch.Tensor:
+        r"""Mean over the moving actions of :math:`\lVert W_a - I \rVert_F^2` (dense) or
+        :math:`\lVert S_a - S_a^\top \rVert_F^2` (orthogonal: the squared rotation angles)."""
+        if self.config.transition == "orthogonal":
+            gen = self.transitions[1:] - self.transitions[1:].transpose(1, 2)
+            return (gen ** 2).sum((1, 2)).mean()
+        eye = torch.eye(self.config.d_position, device=self.transitions.device,
+                        dtype=self.transitions.dtype)
+        return ((self.transitions[1:] - eye) ** 2).sum((1, 2)).mean()
+
+    def _output(self, logits: torch.Tensor, observations: torch.Tensor, state: TEMTState,
+                record: bool, positions: torch.Tensor,
+                memory_activity: torch.Tensor) -> WindowOutput:
+        ce = F.cross_entropy(logits.reshape(-1, self.n_symbols), observations.reshape(-1))
+        terms = {"cross_entropy": float(ce.detach())}
+        loss = ce
+        if self.config.transition_regulariser > 0:
+            penalty = self.config.transition_regulariser * self.transition_penalty()
+            terms["transition"] = float(penalty.detach())
+            loss = loss + penalty
+        out = WindowOutput(logits=logits, loss=loss, state=state, terms=terms)
+        if record:
+            out.record = {"position": positions.detach(),
+                          "memory_activity": memory_activity.detach()}
+        return out
+
+    def _forward_corrected(self, state: TEMTState, actions: torch.Tensor,
+                           observations: torch.Tensor, record: bool) -> WindowOutput:
+        """Step-by-step window with the landmark correction of the position code."""
+        B, W = actions.shape
+        N = state.n_memories
+        mats = self.action_matrices()
+        act = self.config.position_activation
+        b_pred, b_corr = self.beta_scale, self.correction_beta_scale
+        keys_w: list[torch.Tensor] = []
+        values_w: list[torch.Tensor] = []
+        pos_w: list[torch.Tensor] = []
+        logits, activities, corrected = [], [], []
+        e = state.position
+        for t in range(W):
+            a, x = actions[:, t], observations[:, t]
+            e_pi = position_step(e, mats[a], act)
+            if not self.config.learn_stay:
+                e_pi = torch.where((a == 0).unsqueeze(-1), e, e_pi)
+            q = self.keys(e_pi)  # (B, d_key)
+            cos = state.keys @ q.unsqueeze(-1)  # (B, N, 1)
+            if keys_w:
+                cos = torch.cat([cos, torch.stack(keys_w, 1) @ q.unsqueeze(-1)], dim=1)
+            cos = cos.squeeze(-1)  # (B, N + t)
+            log_n = math.log1p(N + t)  # beta grows like log(#memories)
+            scores = b_pred * log_n * cos
+            values_now = torch.stack(values_w, 1) if values_w else None
+            if self.config.null_memory:
+                w = torch.softmax(torch.cat(
+                    [scores, (b_pred * log_n * self.null_score).expand(B, 1)], 1), 1)
+                readout = w[:, -1:] * self.null_value
+                w = w[:, :-1]
+            else:
+                w = torch.softmax(scores, 1)
+                readout = 0.0
+            # readout over the past memories and the window's, without concatenating values
+            readout = readout + (w[:, :N].unsqueeze(1) @ state.values).squeeze(1)
+            if values_now is not None:
+                readout = readout + (w[:, N:].unsqueeze(1) @ values_now).squeeze(1)
+            logits.append(readout @ self.out_weight.T + self.out_bias)
+            if record:
+                activities.append(F.pad(w.detach(), (0, W - t)))
+            # landmark correction: memories of the same symbol near the path-integrated code
+            match = state.symbols == x.unsqueeze(1)
+            if t:
+                match = torch.cat([match, observations[:, :t] == x.unsqueeze(1)], dim=1)
+            c_scores = b_corr * log_n * cos + self.symbol_match * match.to(cos.dtype)
+            c_null = (b_corr * log_n * self.correction_threshold + self.symbol_match).expand(B, 1)
+            wc = torch.softmax(torch.cat([c_scores, c_null], 1), 1)
+            e = (wc[:, :N].unsqueeze(1) @ state.positions).squeeze(1) + wc[:, -1:] * e_pi
+            if pos_w:
+                e = e + (wc[:, N:-1].unsqueeze(1) @ torch.stack(pos_w, 1)).squeeze(1)
+            if act in ("norm", "relu_norm"):
+                e = e / (e.norm(dim=-1, keepdim=True) + 1e-6)
+            corrected.append(e)
+            keys_w.append(self.keys(e))
+            values_w.append(self.values(x))
+            pos_w.append(e)
+        positions = torch.stack(corrected, 1)
+        new_state = TEMTState(
+            position=e, keys=torch.cat([state.keys, torch.stack(keys_w, 1)], 1),
+            values=torch.cat([state.values, torch.stack(values_w, 1)], 1),
+            positions=torch.cat([state.positions, positions], 1),
+            symbols=torch.cat([state.symbols, observations], 1))
+        activity = torch.stack(activities, 1) if record else positions.new_zeros(0)
+        return self._output(torch.stack(logits, 1), observations, new_state, record, positions,
+                            activity)
+
+    def state_position(self, state: TEMTState) -> torch.Tensor:
+        """``(B, d_position)`` the position code :math:`e_t` of a state."""
+        return state.position
+
+    def detach_state(self, state: TEMTState) -> TEMTState:
+        """The state with every tensor detached."""
+        return TEMTState(position=state.position.detach(), keys=state.keys.detach(),
+                         values=state.values.detach(), positions=state.positions.detach(),
+                         symbols=state.symbols)
