@@ -45,6 +45,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
 COMMANDS: dict[str, tuple[str, str]] = {
     "cerebellum": ("mapping.experiments.cerebellum",
                    "write random patterns into the spiking cerebellum and read noisy queries"),
+    "hippocampus": ("mapping.experiments.hippocampus",
+                    "the spiking entorhinal-hippocampal loop (TEM-t) on a random walk"),
 }
 
 

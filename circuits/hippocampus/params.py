@@ -1,0 +1,138 @@
+"""Parameters of the spiking entorhinal-hippocampal loop (spiking TEM-t).
+
+Every step of a walk is one slot of ``protocol.step`` (a theta cycle). Within slot ``k``
+(times from its onset):
+
+==========  =================================================================
+``0``        MEC grid cells of the current phase fire (the query)
+``0-8 ms``   memory neurons fire with rates ``exp(beta (key . query) - c)``; interneurons
+             raise ``c`` with their total activity (soft winner-take-all); memory neurons
+             drive the LEC cells of their stored symbol: the prediction
+``obs``      the observation's LEC cells fire; memory neuron ``k`` is recruited and
+             Hebbian plasticity stores the active MEC cells as its key and the active LEC
+             cells as its value (write gate)
+``hold``     grid cells re-fire their phase (or the phase memory recall points to:
+             loop closure, when enabled)
+``act``      the action cell fires; conjunctive (phase, action) cells move each module's
+             phase: the next slot's query
+==========  =================================================================
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from brian2 import Hz, Quantity, ms
+
+import circuits.units  # noqa: F401  (registers quantities with the config loader)
+from circuits.cerebellum.params import _choice, _int_at_least, _positive, _q
+
+__all__ = ["HippocampusParams", "LoopTiming", "MECParams", "MemoryParams"]
+
+
+@dataclass(frozen=True)
+class MECParams:
+    """Medial entorhinal cortex: analytic grid modules, path-integrated by action-gated
+    conjunctive cells."""
+
+    spacings: tuple[int, ...] = (3, 4, 5, 6)  # lambda_m: module spacings
+    bump_peak: int = 3  # spikes of a module's current-phase cell in the bump code
+    bump_side: int = 1  # spikes of each cell one action away (graded key . query)
+    drift: float = 0.0  # probability per step and module of a wrong phase update
+    loop_closure: bool = True  # memory recall corrects the phase at the hold time
+    closure_votes: float = 4.0  # each recall spike is 1/closure_votes of a vote; the path-
+    # integrated phase holds half a vote, so > closure_votes / 2 recall spikes on another
+    # phase override it (one or two stray spikes at a first visit must not)
+
+    def validate(self) -> None:
+        if not self.spacings or min(self.spacings) < 2:
+            raise ValueError("mec.spacings must list module spacings >= 2")
+        _int_at_least("mec.bump_peak", self.bump_peak, 1)
+        _int_at_least("mec.bump_side", self.bump_side, 0)
+        if self.bump_side > self.bump_peak:
+            raise ValueError("mec.bump_side must not exceed mec.bump_peak")
+        if not 0 <= self.drift < 1:
+            raise ValueError(f"mec.drift must lie in [0, 1), got {self.drift}")
+        if self.closure_votes <= 0:
+            raise ValueError("mec.closure_votes must be > 0")
+
+
+@dataclass(frozen=True)
+class MemoryParams:
+    """Hippocampal memory neurons (one recruited per step) and their interneurons."""
+
+    n: int = 512  # memory neurons available (one recruited per step)
+    recycle: bool = False  # when all are used, overwrite the oldest (else refuse)
+    beta: float = 0.35  # beta_s: gain of the exponential rate per unit of key . query
+    rate: Quantity = _q(4000 * Hz)  # r_max: rate of a memory with a full match, c = 0
+    inhibition: float = 0.05  # increase of c per memory spike (interneuron drive)
+    target_rate: Quantity = _q(6000 * Hz)  # total memory activity the interneurons aim at
+    max_boost: float = 2.5  # largest disinhibition (c >= -max_boost) when matches are weak
+    tau_input: Quantity = _q(1000 * ms)  # decay of the key . query drive u (theta resets it)
+    recall_key_beta: float = 2.0  # beta_k: gain of key . query during recall (lower: recall
+    # tolerates more drift but recalls same-symbol memories elsewhere at first visits)
+    recall_obs_beta: float = 6.0  # beta_o: gain of the observation's overlap with the
+    # stored value (fraction of its LEC cells) during recall
+    recall_gain: float = 2.0  # rate multiplier during recall (observation to hold)
+    lec_per_symbol: int = 8  # LEC cells of each symbol (sparse population code)
+    n_lec: int = 360  # LEC cells
+
+    def validate(self) -> None:
+        _int_at_least("memory.n", self.n, 1)
+        _int_at_least("memory.lec_per_symbol", self.lec_per_symbol, 1)
+        _int_at_least("memory.n_lec", self.n_lec, 1)
+        if self.lec_per_symbol > self.n_lec:
+            raise ValueError("memory.lec_per_symbol must be <= memory.n_lec")
+        for name in ("rate", "target_rate", "tau_input"):
+            _positive(f"memory.{name}", getattr(self, name))
+        if self.beta <= 0:
+            raise ValueError("memory.beta must be > 0")
+        if self.recall_gain < 1:
+            raise ValueError("memory.recall_gain must be >= 1")
+        if self.max_boost < 0:
+            raise ValueError("memory.max_boost must be >= 0")
+        if self.inhibition < 0 or self.recall_key_beta < 0 or self.recall_obs_beta < 0:
+            raise ValueError("memory.inhibition, recall_key_beta and recall_obs_beta must "
+                             "be >= 0")
+
+
+@dataclass(frozen=True)
+class LoopTiming:
+    """Times within a step slot (see the module docstring)."""
+
+    step: Quantity = _q(20 * ms)  # one step of the walk (a theta cycle)
+    retrieval: Quantity = _q(8 * ms)  # prediction window from the slot onset
+    observation: Quantity = _q(9 * ms)  # observation / write time
+    hold: Quantity = _q(12 * ms)  # the hold race starts (closure decides the phase)
+    decision: Quantity = _q(3 * ms)  # duration of the hold race (ramp)
+    action: Quantity = _q(18.5 * ms)  # action cell fires (after the arbiter's delays)
+    dt: Quantity = _q(0.1 * ms)
+
+    def validate(self) -> None:
+        order = [self.retrieval, self.observation, self.hold, self.action, self.step]
+        if any(float(a) >= float(b) for a, b in itertools.pairwise(order)):
+            raise ValueError("timing: need retrieval < observation < hold < action < step")
+        _positive("timing.dt", self.dt)
+        _positive("timing.decision", self.decision)
+        if self.hold + self.decision > self.action:
+            raise ValueError("timing.hold + timing.decision must not exceed timing.action")
+        if self.step - self.action < 5 * self.dt:
+            raise ValueError("timing.step must leave >= 5 time steps after timing.action")
+
+
+@dataclass(frozen=True)
+class HippocampusParams:
+    """All parameters of the spiking entorhinal-hippocampal loop."""
+
+    backend: str = "numpy"
+    mec: MECParams = field(default_factory=MECParams)
+    memory: MemoryParams = field(default_factory=MemoryParams)
+    timing: LoopTiming = field(default_factory=LoopTiming)
+
+    def validate(self) -> None:
+        _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone"))
+        self.mec.validate()
+        self.memory.validate()
+        self.timing.validate()
+
