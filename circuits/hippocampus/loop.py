@@ -28,11 +28,16 @@ Populations (one walk step per slot; see :mod:`circuits.hippocampus.params`):
   whatever the match (divisive normalisation: rates are :math:`e^{-c}` times their
   unnormalised values, the same factor for every memory). Between the observation and the
   hold (recall) the rate is boosted and the exponent becomes
-  :math:`\beta_k (u_\tau - M) + \beta_o (o_\tau - 1)`: memories whose value matches the
-  observation dominate, and their keys vote for the phase each module
-  keeps (loop closure). Because the inhibition is shared, normalised spike counts follow
-  :math:`\mathrm{softmax}(\beta\, k_\tau \cdot q)`: the memory neurons are the softmax
-  units of attention. A theta signal at each slot onset resets :math:`u, o`.
+  :math:`\beta_k \min(0, m_\tau - n_{mod} + s) + \beta_o (o_\tau - 1)`, with
+  :math:`m_\tau` the number of modules whose query phase equals the stored one (an exact
+  key learned like the graded one): memories whose value matches the observation and whose
+  key matches the query in all but :math:`s` = ``recall_tolerated_modules`` modules
+  dominate, and their keys vote for the phase each module keeps (loop closure): a drifted
+  module does not silence the memory of the node, a node that merely shares the symbol
+  (different phases in several modules) stays silent. Because the inhibition is shared,
+  normalised spike counts follow :math:`\mathrm{softmax}(\beta\, k_\tau \cdot q)`: the
+  memory neurons are the softmax units of attention. A theta signal at each slot onset
+  resets :math:`u, m, o`.
 - ``interneuron``: relays memory spikes into the shared inhibition (soft winner-take-all).
 - ``recruit``: at each step one memory neuron is recruited; on that spike, Hebbian
   plasticity sets the MEC->HPC weights from the query cells that fired this slot (key),
@@ -274,7 +279,8 @@ def build_loop(params: HippocampusParams, inputs: LoopInputs) -> dict:
     recall_onset = generator("recall_onset", 1)
 
     # query grid cells: fire once when driven (threshold 1)
-    grid = NeuronGroup(n_grid, "v : 1", threshold="v > 0.5", reset="v = 0",
+    grid = NeuronGroup(n_grid, "v : 1\nn_slot : 1", threshold="v > 0.5",
+                       reset="v = 0; n_slot += 1",
                        refractory=0.5 * ms, name="grid*")
     objects["grid"] = grid
     s_start = Synapses(start, grid, on_pre="v_post += 1", name="start_grid*")
@@ -388,14 +394,17 @@ def build_loop(params: HippocampusParams, inputs: LoopInputs) -> dict:
     objects["obs_lec"] = s_obs
 
     # memory neurons and interneurons
+    full = full_similarity(mods, bump_i, bump_j, bump_w, mec.bump_peak)
     memory = NeuronGroup(
         mem.n,
         """dphi/dt = written * r_max * (1 + boost * recall(t)) * exp(
-                     (beta + (beta_key - beta) * recall(t)) * (u - full)
-                     + beta_obs * (o - 1) * recall(t) - c) : 1
+                     (1 - recall(t)) * beta * (u - full)
+                     + recall(t) * beta_key * clip(matched - n_modules + tolerated, -1e9, 0)
+                     + beta_obs * (clip(o, 0, 1) - 1) * recall(t) - c) : 1
            du/dt = -u / tau_u : 1
+           dmatched/dt = -matched / tau_u : 1
            do/dt = -o / tau_u : 1
-           dc/dt = -inhibition * target * int(c > c_floor) : 1
+           dc/dt = -inhibition * target * int(c > c_floor * (1 - recall(t))) : 1
            written : 1
            recruiting : 1""",
         threshold="phi > 1", reset="phi -= 1; recruiting = 0", method="euler",
@@ -403,17 +412,20 @@ def build_loop(params: HippocampusParams, inputs: LoopInputs) -> dict:
                    "beta_obs": mem.recall_obs_beta,
                    "tau_u": mem.tau_input, "inhibition": mem.inhibition,
                    "target": mem.target_rate, "c_floor": -mem.max_boost,
-                   "full": full_similarity(mods, bump_i, bump_j, bump_w, mec.bump_peak),
+                   "full": full, "n_modules": float(M),
+                   "tolerated": mem.recall_tolerated_modules,
                    "boost": mem.recall_gain - 1.0,
                    "recall": _window_array(inputs, params, tm.observation, tm.hold)},
         name="memory*")
     objects["memory"] = memory
     s_rec = Synapses(recruit, memory,
                      on_pre="phi_post = 1.5; written_post = 1; recruiting_post = 1; "
-                            "u_post = 0; o_post = 0",
+                            "u_post = 0; o_post = 0; matched_post = 0",
                      name="recruit_memory*")
     s_rec.connect(j="i")
-    s_theta = Synapses(theta, memory, on_pre="u_post = 0; o_post = 0; phi_post = 0; c_post = 0",
+    s_theta = Synapses(theta, memory,
+                       on_pre="u_post = 0; o_post = 0; matched_post = 0; phi_post = 0; "
+                              "c_post = 0",
                        name="theta_memory*")
     s_theta.connect()
     # recall starts from empty integrators: spikes then reflect recall rates only
@@ -438,6 +450,15 @@ def build_loop(params: HippocampusParams, inputs: LoopInputs) -> dict:
                             name="theta_bump*")
     s_theta_bump.connect()
     objects["theta_bump"] = s_theta_bump
+    # exact key for recall: on the recruiting spike the weight becomes 1 for the query cell
+    # (one per module) that fired this slot; ``matched`` then counts the modules whose
+    # phase equals the stored one
+    s_exact = Synapses(grid, memory, "w : 1", on_pre="matched_post += w",
+                       on_post="w = w + recruiting_post * (n_slot_pre - w)", name="key_exact*")
+    s_exact.connect()
+    s_theta_grid = Synapses(theta, grid, on_pre="n_slot_post = 0", name="theta_grid*")
+    s_theta_grid.connect()
+    objects.update(key_exact=s_exact, theta_grid=s_theta_grid)
     s_value = Synapses(memory, lec, "w : 1",
                        on_pre="v_post += w\n"
                               "w = clip(w + recruiting_pre * int(t - last_obs_post < "

@@ -69,9 +69,11 @@ class MemoryParams:
     inhibition: float = 0.05  # increase of c per memory spike (interneuron drive)
     target_rate: Quantity = _q(6000 * Hz)  # total memory activity the interneurons aim at
     max_boost: float = 2.5  # largest disinhibition (c >= -max_boost) when matches are weak
+    # (retrieval only: during recall c >= 0, so weak matches stay weak in absolute terms)
     tau_input: Quantity = _q(1000 * ms)  # decay of the key . query drive u (theta resets it)
-    recall_key_beta: float = 2.0  # beta_k: gain of key . query during recall (lower: recall
-    # tolerates more drift but recalls same-symbol memories elsewhere at first visits)
+    recall_key_beta: float = 6.0  # beta_k: gain per mismatched module during recall
+    recall_tolerated_modules: float = 1.0  # s: modules whose phase may differ from the
+    # memory's key without penalty during recall (1: one drifted module can be corrected)
     recall_obs_beta: float = 6.0  # beta_o: gain of the observation's overlap with the
     # stored value (fraction of its LEC cells) during recall
     recall_gain: float = 2.0  # rate multiplier during recall (observation to hold)
@@ -92,6 +94,8 @@ class MemoryParams:
             raise ValueError("memory.recall_gain must be >= 1")
         if self.max_boost < 0:
             raise ValueError("memory.max_boost must be >= 0")
+        if self.recall_tolerated_modules < 0:
+            raise ValueError("memory.recall_tolerated_modules must be >= 0")
         if self.inhibition < 0 or self.recall_key_beta < 0 or self.recall_obs_beta < 0:
             raise ValueError("memory.inhibition, recall_key_beta and recall_obs_beta must "
                              "be >= 0")
