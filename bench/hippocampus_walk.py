@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import replace
 
 import numpy as np
+from _parts import emit, measure
 
 
 def _walk(args):
@@ -101,18 +100,9 @@ def child(args) -> None:
         result = run_circuit(args, "numpy", args.small_steps)
     else:
         result = run_tem_t(args)
-    result["peak_rss_python_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result))
+    emit(result)
 
 
-def measure(part: str, argv: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--part", part, *argv],
-                          capture_output=True, text=True, check=False)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-    raise RuntimeError(f"part {part!r} failed")
 
 
 def main() -> None:
@@ -135,7 +125,7 @@ def main() -> None:
     results = {}
     for part in args.parts.split(","):
         print(f"measuring {part} ...", flush=True)
-        results[part] = measure(part, argv)
+        results[part] = measure(__file__, part, argv)
         print("  " + json.dumps(results[part]), flush=True)
     print()
     print(f"{args.world}, one walk of {args.steps} steps (runtime: first {args.small_steps})")

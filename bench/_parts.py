@@ -1,0 +1,37 @@
+"""Run one part of a benchmark in a fresh Python process and read its result back.
+
+Each part of a side-by-side benchmark runs as ``python SCRIPT --part NAME ARGS...`` so it
+starts from a fresh interpreter (fresh Brian2 state) and its peak memory is its own. The
+child prints one line ``RESULT {json}`` (:func:`emit`); the parent parses it
+(:func:`measure`).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+
+
+def emit(result: dict) -> None:
+    """Print ``result`` with the child's peak resident memory (MiB) as the RESULT line."""
+    result["peak_rss_python_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def measure(script: str, part: str, argv: list[str]) -> dict:
+    """Run ``script --part part *argv`` in a new process and return its RESULT dict.
+
+    Raises
+    ------
+    RuntimeError
+        If the child printed no RESULT line (its last output is written to stderr).
+    """
+    proc = subprocess.run([sys.executable, script, "--part", part, *argv],
+                          capture_output=True, text=True, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+    raise RuntimeError(f"part {part!r} failed")
