@@ -155,3 +155,13 @@ def test_loop_closure_corrects_drift():
         errors[closure] = _map_error(out).mean()
     assert errors[False] > 0.3, errors  # the drift is real
     assert errors[True] < 0.25 * errors[False], errors  # measured 0.045 vs 0.68
+
+
+def test_hexagonal_world_runs_with_the_default_timing():
+    """The spacing-6 module of a hexagonal world has 36 phases: the arbiter's staggered
+    delays must still settle before the action (default timing)."""
+    world = parse_world("hex:5x5", seed=1)
+    walk = random_walk(world, 25, seed=2)
+    out = run_walk(HippocampusParams(memory=MemoryParams(n=26)), world, walk, seed=3)
+    assert max(out.inputs.modules.sizes) == 36
+    np.testing.assert_array_equal(out.decoded_phase, out.inputs.true_phases)

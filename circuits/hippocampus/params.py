@@ -110,7 +110,8 @@ class LoopTiming:
     observation: Quantity = _q(9 * ms)  # observation / write time
     hold: Quantity = _q(12 * ms)  # the hold race starts (closure decides the phase)
     decision: Quantity = _q(3 * ms)  # duration of the hold race (ramp)
-    action: Quantity = _q(18.5 * ms)  # action cell fires (after the arbiter's delays)
+    action: Quantity = _q(19 * ms)  # action cell fires (after the arbiter's delays: up to
+    # 36 phases x dt for the spacing-6 module of a hexagonal world)
     dt: Quantity = _q(0.1 * ms)
 
     def validate(self) -> None:
