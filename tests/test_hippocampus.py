@@ -165,3 +165,25 @@ def test_hexagonal_world_runs_with_the_default_timing():
     out = run_walk(HippocampusParams(memory=MemoryParams(n=26)), world, walk, seed=3)
     assert max(out.inputs.modules.sizes) == 36
     np.testing.assert_array_equal(out.decoded_phase, out.inputs.true_phases)
+
+
+def test_walk_bench_runs_small():
+    """bench/hippocampus_walk.py end to end (numpy runtime and abstract TEM-t parts; the
+    cpp_standalone part compiles C++ and is left to the bench itself)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "hippocampus_walk.py"
+    proc = subprocess.run([sys.executable, str(script), "--steps", "16", "--small-steps", "8",
+                           "--memory", "17", "--parts", "runtime,tem-t"],
+                          capture_output=True, text=True, check=True, timeout=300)
+    results = [json.loads(line.strip()) for line in proc.stdout.splitlines()
+               if line.strip().startswith("{")]
+    assert [r["steps"] for r in results] == [8, 16]
+    runtime, tem_t = results
+    assert runtime["path_integration_accuracy"] == 1.0 and runtime["run_s"] > 0
+    assert tem_t["run_s"] > 0 and 0 <= tem_t["accuracy_visited"] <= 1
+    assert "spiking loop, numpy runtime" in proc.stdout
+    assert "abstract TEM-t" in proc.stdout
