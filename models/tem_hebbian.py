@@ -443,26 +443,26 @@ class TEM(WalkModel):
             self.to(device)
 
     # ------------------------------------------------------------------ masks
-    def _transition_mask(self) -> torch.Tensor:
-        """``[from, to]`` 1 if module ``from`` has a frequency <= that of module ``to``."""
+    def _hierarchy_mask(self, bounds: list[tuple[int, int]]) -> torch.Tensor:
+        """``[from, to]`` 1 if module ``from`` has a frequency <= that of module ``to``
+        (every pair when the config is not hierarchical); ``bounds`` are the modules'
+        index ranges."""
         c = self.config
-        G = sum(c.g_sizes)
-        mask = torch.zeros(G, G)
-        for fi, (a0, a1) in enumerate(self._g_bounds):
-            for fj, (b0, b1) in enumerate(self._g_bounds):
+        size = bounds[-1][1]
+        mask = torch.zeros(size, size)
+        for fi, (a0, a1) in enumerate(bounds):
+            for fj, (b0, b1) in enumerate(bounds):
                 if c.frequencies[fi] <= c.frequencies[fj] or not c.hierarchical:
                     mask[a0:a1, b0:b1] = 1.0
         return mask
 
+    def _transition_mask(self) -> torch.Tensor:
+        """Allowed g -> g transition weights (low to high frequency)."""
+        return self._hierarchy_mask(self._g_bounds)
+
     def _memory_mask(self) -> torch.Tensor:
-        c = self.config
-        P = sum(c.p_sizes)
-        mask = torch.zeros(P, P)
-        for fi, (a0, a1) in enumerate(self._p_bounds):
-            for fj, (b0, b1) in enumerate(self._p_bounds):
-                if c.frequencies[fi] <= c.frequencies[fj] or not c.hierarchical:
-                    mask[a0:a1, b0:b1] = 1.0
-        return mask
+        """Allowed p -> p memory weights (low to high frequency)."""
+        return self._hierarchy_mask(self._p_bounds)
 
     def _retrieve_masks(self, generative: bool) -> torch.Tensor:
         c = self.config

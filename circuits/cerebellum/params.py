@@ -43,6 +43,10 @@ from brian2 import Hz, Quantity, ms, mV, pA, pF, second
 from scipy.stats import binom
 
 import circuits.units  # noqa: F401  (registers quantities with the config loader)
+from circuits._fields import check_choice_field as _choice
+from circuits._fields import check_int_at_least as _int_at_least
+from circuits._fields import check_positive as _positive
+from circuits._fields import quantity_field as _q
 
 __all__ = [
     "CerebellumParams",
@@ -61,11 +65,6 @@ __all__ = [
     "mushroom_body",
     "window_kernel",
 ]
-
-
-def _q(value: Quantity):
-    """A dataclass field whose default is a quantity (quantities are unhashable arrays)."""
-    return field(default_factory=lambda: value)
 
 
 @dataclass(frozen=True)
@@ -551,21 +550,3 @@ def radius_for_coding_level(n: int, coding_level: float, n_granule: int) -> int:
                          f"address_bits={n}: the nearest radius {best} gives "
                          f"{levels[best]:.3g}")
     return best
-
-
-def _positive(name: str, value) -> None:
-    if not float(value) > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-
-
-def _int_at_least(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, "
-                         f"got {value!r}")

@@ -138,6 +138,7 @@ from brian2 import (
 from brian2.units.fundamentalunits import get_dimensions
 
 import circuits.units  # noqa: F401  (registers quantities with the config loader)
+from circuits._fields import quantity_field as _q
 from circuits.backend import BACKENDS, brian_backend, run_network
 from circuits.cerebellum.protocol import SpikeTrains
 from models._checks import check_bipolar, check_choice, check_int
@@ -160,11 +161,6 @@ __all__ = [
     "stimulus_prior",
     "two_hot_codes",
 ]
-
-
-def _q(value: Quantity):
-    """A dataclass field whose default is a quantity (quantities are unhashable arrays)."""
-    return field(default_factory=lambda: value)
 
 
 # ----------------------------------------------------------------------------------------
@@ -746,31 +742,30 @@ class CA3Circuit:
                                  f"({self.n_blocks}), got {len(patterns)}")
             blocks = [_bipolar_matrix(f"{name}[{b}]", p, n) for b, p in enumerate(patterns)]
         else:
-            arr = _bipolar_array(name, patterns)
-            if arr.ndim == 2 and self.n_blocks == 1:
-                arr = arr[None]
-            if arr.ndim != 3 or arr.shape[0] != self.n_blocks or arr.shape[2] != n:
-                raise ValueError(f"{name} must have shape ({self.n_blocks}, m, {n}) "
-                                 f"(networks, patterns, n_units)"
-                                 + (f" or (m, {n})" if self.n_blocks == 1 else "")
-                                 + f", got {arr.shape}")
-            blocks = list(arr)
+            blocks = list(self._block_array(name, patterns, "m", "patterns"))
         if sum(len(p) for p in blocks) == 0:
             raise ValueError(f"{name} is empty")
         return blocks
 
-    def _cues(self, cues: Any) -> np.ndarray:
+    def _block_array(self, name: str, value: Any, rows: str, what: str, *,
+                     single: bool = False) -> np.ndarray:
+        """A bipolar ``(B, rows, N)`` array; with one network also ``(rows, N)`` (and ``(N,)``
+        if ``single``). The error names ``name`` and the expected shape."""
         n = self.params.n_units
-        arr = _bipolar_array("cues", cues)
-        if arr.ndim == 1 and self.n_blocks == 1:
-            arr = arr[None, None]
-        elif arr.ndim == 2 and self.n_blocks == 1:
+        arr = _bipolar_array(name, value)
+        if self.n_blocks == 1 and arr.ndim == 2:
             arr = arr[None]
+        elif self.n_blocks == 1 and single and arr.ndim == 1:
+            arr = arr[None, None]
         if arr.ndim != 3 or arr.shape[0] != self.n_blocks or arr.shape[2] != n:
-            raise ValueError(f"cues must have shape ({self.n_blocks}, P, {n}) (networks, "
-                             f"probes, n_units)"
-                             + (f" or (P, {n})" if self.n_blocks == 1 else "")
+            raise ValueError(f"{name} must have shape ({self.n_blocks}, {rows}, {n}) "
+                             f"(networks, {what}, n_units)"
+                             + (f" or ({rows}, {n})" if self.n_blocks == 1 else "")
                              + f", got {arr.shape}")
+        return arr
+
+    def _cues(self, cues: Any) -> np.ndarray:
+        arr = self._block_array("cues", cues, "P", "probes", single=True)
         if arr.shape[1] == 0:
             raise ValueError("cues is empty")
         return arr

@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from brian2 import Hz, Quantity, ms
 
 import circuits.units  # noqa: F401  (registers quantities with the config loader)
-from circuits.cerebellum.params import _choice, _int_at_least, _positive, _q
+from circuits._fields import check_choice_field as _choice
+from circuits._fields import check_int_at_least as _int_at_least
+from circuits._fields import check_positive as _positive
+from circuits._fields import quantity_field as _q
 
 __all__ = ["HippocampusParams", "LoopTiming", "MECParams", "MemoryParams"]
 
