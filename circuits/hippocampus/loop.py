@@ -395,6 +395,9 @@ def build_loop(params: HippocampusParams, inputs: LoopInputs) -> dict:
 
     # memory neurons and interneurons
     full = full_similarity(mods, bump_i, bump_j, bump_w, mec.bump_peak)
+    # 1 between the observation and the hold in every slot (recall); one TimedArray serves
+    # the memory neurons and the LEC->HPC observation drive
+    recall_window = _window_array(inputs, params, tm.observation, tm.hold)
     memory = NeuronGroup(
         mem.n,
         """dphi/dt = written * r_max * (1 + boost * recall(t)) * exp(
@@ -415,7 +418,7 @@ def build_loop(params: HippocampusParams, inputs: LoopInputs) -> dict:
                    "full": full, "n_modules": float(M),
                    "tolerated": mem.recall_tolerated_modules,
                    "boost": mem.recall_gain - 1.0,
-                   "recall": _window_array(inputs, params, tm.observation, tm.hold)},
+                   "recall": recall_window},
         name="memory*")
     objects["memory"] = memory
     s_rec = Synapses(recruit, memory,
@@ -473,8 +476,7 @@ def build_loop(params: HippocampusParams, inputs: LoopInputs) -> dict:
                          on_post="w = clip(w + recruiting_post * int(t - last_obs_pre < "
                                  "0.5 * ms), 0, 1)",
                          namespace={"per_symbol": float(mem.lec_per_symbol),
-                                    "obs_window": _window_array(
-                                        inputs, params, tm.observation, tm.hold)},
+                                    "obs_window": recall_window},
                          name="lec_memory*")
     s_obs_mem.connect()
     objects.update(key=s_key, value=s_value, lec_memory=s_obs_mem)
