@@ -7,10 +7,11 @@ the caller's job (:meth:`models.rundir.RunDirectory.save_figure`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["population_raster"]
+__all__ = ["draw_capacity", "population_raster"]
 
 
 def population_raster(populations: Mapping[str, tuple[np.ndarray, np.ndarray, int]],
@@ -81,3 +82,33 @@ def population_raster(populations: Mapping[str, tuple[np.ndarray, np.ndarray, in
         axes[0, 0].set_title(title, fontsize=10, pad=14)
     fig.tight_layout()
     return fig
+
+
+def draw_capacity(ax: Any, runs: Sequence[tuple[str, Mapping[str, Any]]],
+                  level: float = 0.99) -> None:
+    """Draw capacity curves (bit accuracy vs load) of one or more runs on ``ax``.
+
+    ``runs`` are ``(label, table)`` pairs with the layout of ``capacity.json`` (written by
+    ``memcircuits figures cerebellum-capacity``): ``loads`` and, per query-noise level,
+    ``query_noise``, ``accuracy_circuit`` (dots) and ``accuracy_abstract`` (lines).
+    """
+    import matplotlib.pyplot as plt
+
+    markers = "osd^v"
+    for r, (name, table) in enumerate(runs):
+        labels = sorted((k for k in table if k != "loads"),
+                        key=lambda k: table[k]["query_noise"])
+        colors = plt.cm.plasma(np.linspace(0, 0.8, len(labels)))
+        for color, label in zip(colors, labels, strict=True):
+            row = table[label]
+            noise = f"{100 * row['query_noise']:g}% noise"
+            prefix = f"{name}: " if len(runs) > 1 else ""
+            ax.plot(table["loads"], row["accuracy_abstract"], "-", color=color, lw=1,
+                    label=f"{prefix}abstract SDM, {noise}")
+            ax.plot(table["loads"], row["accuracy_circuit"], markers[r % len(markers)],
+                    color=color, ms=4, label=f"{prefix}spiking circuit, {noise}")
+    ax.axhline(level, color="k", ls=":", lw=0.8)
+    ax.set_xlabel("load m (patterns stored)")
+    ax.set_ylabel("bit accuracy vs stored value")
+    ax.set_title("capacity: spiking cerebellum vs abstract SDM", fontsize=9)
+    ax.legend(fontsize=7)

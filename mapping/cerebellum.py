@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
+from mapping.measures import agreement, sums_similarity
 from models.sdm import SDM
 
 __all__ = ["ReadComparison", "abstract_sdm", "compare_read", "counter_error"]
@@ -56,7 +57,7 @@ class ReadComparison:
     @property
     def bit_agreement(self) -> float:
         """Fraction of bits where the circuit's decoded output equals the abstract read."""
-        return float((self.circuit_bits == self.abstract_bits).mean())
+        return agreement(self.circuit_bits, self.abstract_bits)
 
     @property
     def circuit_accuracy(self) -> float:
@@ -75,10 +76,12 @@ class ReadComparison:
     @property
     def sums_correlation(self) -> float:
         """Pearson correlation of the circuit's and the abstract pre-threshold sums."""
-        a, b = self.circuit_sums.ravel(), self.abstract_sums.ravel()
-        if a.std() == 0 or b.std() == 0:
-            return float("nan")
-        return float(np.corrcoef(a, b)[0, 1])
+        return sums_similarity(self.circuit_sums, self.abstract_sums)[1]
+
+    @property
+    def sums_cosine(self) -> float:
+        """Cosine similarity of the circuit's and the abstract pre-threshold sums."""
+        return sums_similarity(self.circuit_sums, self.abstract_sums)[0]
 
 
 def compare_read(circuit: CerebellarSDM, model: SDM, readout: CerebellumReadout,

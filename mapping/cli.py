@@ -61,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument(flag, dest=f"shortcut_{key}", type=kind, metavar=key.upper(),
                              help=f"{text} (same as --set {key}=...)")
 
+    compare = commands.add_parser(
+        "compare", help="compare runs: spikes against equations, one report",
+        description="Read run directories (cerebellum, hippocampus, figures cerebellum-beta, "
+                    "figures cerebellum-capacity), refuse runs of one kind whose inputs "
+                    "differ, and write metrics.json, figures/comparison.png and report.md.")
+    compare.add_argument("runs", metavar="RUN_DIR", type=Path, nargs="+",
+                         help="run directories to compare")
+    compare.add_argument("--out", metavar="DIR", type=Path, required=True,
+                         help="directory of the report")
+
     figures = commands.add_parser("figures", help="reproduce the abstract-model figures",
                                   description="Reproduce the figures of the abstract models.")
     which = figures.add_subparsers(dest="figure", metavar="FIGURE", required=True)
@@ -141,11 +151,28 @@ def run_experiment(name: str, out: Path, *, config_path: Path | None = None,
     return metrics
 
 
+#: the demo's runs: (sub-directory, command, --set overrides)
+DEMO_RUNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("cerebellum", "cerebellum", ()),
+    ("hippocampus", "hippocampus", ("steps=150", "drift_steps=0", "remap_steps=0")),
+)
+
+
 def _demo(out: Path, quiet: bool) -> None:
-    """The demo: for now the SDM figures (intersection vs softmax, fitted beta, optimal radii)."""
-    print("memcircuits demo: sparse distributed memory vs attention")
-    run_experiment("sdm", out / "sdm", quiet=quiet)
-    print(f"demo finished; open {(out / 'sdm' / 'figures').resolve()}")
+    """The demo: a cerebellar write/read, a short hippocampal walk, and their comparison
+    with the equations (report.md)."""
+    from mapping.report import compare_runs
+
+    start = time.perf_counter()
+    print("memcircuits demo: spiking memory circuits next to the equations they implement")
+    for k, (name, command, overrides) in enumerate(DEMO_RUNS, 1):
+        print(f"\n[{k}/{len(DEMO_RUNS) + 1}] memcircuits {command} "
+              + " ".join(f"--set {o}" for o in overrides))
+        run_experiment(command, out / name, overrides=overrides, quiet=quiet)
+    print(f"\n[{len(DEMO_RUNS) + 1}/{len(DEMO_RUNS) + 1}] memcircuits compare")
+    compare_runs([out / name for name, _, _ in DEMO_RUNS], out / "report")
+    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; open "
+          f"{(out / 'report' / 'report.md').resolve()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,6 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "figures":
             run_experiment(args.figure, args.out, config_path=args.config,
                            overrides=args.overrides, seed=args.seed, quiet=args.quiet)
+        elif args.command == "compare":
+            from mapping.report import compare_runs
+
+            compare_runs(args.runs, args.out)
+            print(f"report: {(args.out / 'report.md').resolve()}")
         elif args.command == "tem":
             from mapping.experiments.tem import run_tem_command
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -414,20 +415,53 @@ class CerebellarSDM:
         Same result as the two calls; with ``cpp_standalone`` it compiles and runs once
         instead of twice.
         """
-        keys = check_patterns("keys", keys, self.params.address_bits, "address_bits")
-        values = check_patterns("values", values, self.params.value_bits, "value_bits")
-        queries = check_patterns("queries", queries, self.params.address_bits,
-                                 "address_bits")
-        if len(keys) != len(values):
-            raise ValueError(f"keys and values must have the same number of rows, "
-                             f"got {len(keys)} and {len(values)}")
-        if self.params.backend != "cpp_standalone":
-            return self.write(keys, values), self.read(queries)
-        self._batches.append(self._make_batch("write", keys, values))
-        self._batches.append(self._make_batch("read", queries, None))
-        write, read = self._simulate_standalone(new=2)
-        self._readouts.extend([write, read])
+        write, read = self.present([("write", keys, values), ("read", queries, None)])
         return write, read
+
+    def present(self, schedule: Sequence[tuple[str, Any, Any]]) -> list[CerebellumReadout]:
+        """Run a schedule of writes and reads in order; one readout per entry.
+
+        Parameters
+        ----------
+        schedule
+            Entries ``("write", keys, values)`` or ``("read", queries, None)``. The same as
+            calling :meth:`write` and :meth:`read` in turn, but with ``cpp_standalone`` the
+            whole schedule compiles and runs once (a capacity sweep that reads after every
+            load costs one build, not one per entry).
+        """
+        batches = []
+        for k, entry in enumerate(schedule):
+            if not isinstance(entry, tuple | list) or len(entry) != 3:
+                raise ValueError(f"schedule[{k}] must be (kind, patterns, values), "
+                                 f"got {entry!r:.60}")
+            kind, patterns, values = entry
+            if kind == "write":
+                keys = check_patterns(f"schedule[{k}] keys", patterns,
+                                      self.params.address_bits, "address_bits")
+                values = check_patterns(f"schedule[{k}] values", values,
+                                        self.params.value_bits, "value_bits")
+                if len(keys) != len(values):
+                    raise ValueError(f"schedule[{k}]: keys and values must have the same "
+                                     f"number of rows, got {len(keys)} and {len(values)}")
+                batches.append(("write", keys, values))
+            elif kind == "read":
+                if values is not None:
+                    raise ValueError(f"schedule[{k}]: a read takes no values")
+                batches.append(("read", check_patterns(f"schedule[{k}] queries", patterns,
+                                                       self.params.address_bits,
+                                                       "address_bits"), None))
+            else:
+                raise ValueError(f"schedule[{k}]: kind must be 'write' or 'read', "
+                                 f"got {kind!r}")
+        if not batches:
+            raise ValueError("schedule is empty")
+        if self.params.backend != "cpp_standalone":
+            return [self._present(self._make_batch(kind, x, v)) for kind, x, v in batches]
+        for kind, x, v in batches:
+            self._batches.append(self._make_batch(kind, x, v))
+        readouts = self._simulate_standalone(new=len(batches))
+        self._readouts.extend(readouts)
+        return readouts
 
     def _present(self, batch: _Batch) -> CerebellumReadout:
         backend = self.params.backend

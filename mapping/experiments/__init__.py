@@ -33,6 +33,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                           "granule coding level vs mossy-fibre rate, with and without Golgi"),
     "cerebellum-intersection": ("mapping.experiments.cerebellum_intersection",
                                 "granule-cell overlaps vs exact Hamming-ball intersections"),
+    "cerebellum-beta": ("mapping.experiments.cerebellum_beta",
+                        "effective beta of granule-cell weights vs theory, per coding level"),
+    "cerebellum-capacity": ("mapping.experiments.cerebellum_capacity",
+                            "accuracy vs load: spiking cerebellum and abstract SDM"),
     "ca3": ("mapping.experiments.ca3",
             "spiking CA3 (Hebbian g (x) x, gamma-cycle attractor) vs the classic Hopfield "
             "equation"),

@@ -19,6 +19,10 @@ Metrics (``metrics.json``):
   abstract pre-threshold sums; ``counter_max_error``: largest
   :math:`|(w_0 - w)/\mathrm{ltp} - C|` over all PF->PC synapses.
 
+Per-memory weights (:func:`memory_weights`): ``effective_beta`` fitted from the granule
+cells shared by each read and each written key, next to ``theoretical_beta`` on the same
+distances (``effective_beta_bins`` distances; ``weights.json`` holds the table).
+
 Data: ``spikes.nwb`` (Units with a ``population`` column), ``readout.npz`` (patterns,
 decoded and abstract bits, drives, active sets, PF->PC weights before and after).
 Figures: ``raster``, ``weight_change``, ``coding_level``, ``sums``.
@@ -35,11 +39,20 @@ import torch
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
 from mapping.cerebellum import abstract_sdm, compare_read, counter_error
+from mapping.experiments.sdm_figures import normalised_weights, weight_error
+from mapping.measures import (
+    effective_beta,
+    overlap_by_distance,
+    pair_overlaps,
+    theoretical_beta,
+    write_inputs,
+)
+from models.intersection import binary_intersection, fit_beta, fit_beta_line
 from models.patterns import flip_exact, random_binary
-from models.rundir import RunDirectory, atomic_path
+from models.rundir import RunDirectory, atomic_path, atomic_write_json
 from models.seeding import child_seed
 
-__all__ = ["Config", "run", "summarize"]
+__all__ = ["Config", "memory_weights", "run", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class Config:
     query_noise: float = 0.1  #: fraction of key bits flipped in the noisy queries
     read_clean: bool = True  #: also read the stored keys themselves
     raster_presentations: int = 3  #: presentations of each kind shown in the raster
+    weight_mass: float = 0.99  #: exact-weight mass bounding the distances of the weights
     seed: int = 0  #: seeds patterns, noise and the circuit (child seeds by name)
 
     def validate(self) -> None:
@@ -61,6 +75,8 @@ class Config:
             raise ValueError(f"query_noise must lie in [0, 1], got {self.query_noise}")
         if self.raster_presentations < 1:
             raise ValueError("raster_presentations must be >= 1")
+        if not 0 < self.weight_mass <= 1:
+            raise ValueError(f"weight_mass must lie in (0, 1], got {self.weight_mass}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
@@ -77,6 +93,52 @@ def _spike_populations(circuit: CerebellarSDM, readouts: list[CerebellumReadout]
         times = np.concatenate([r.spikes[key].times for r in readouts])
         out[names[key]] = (indices, times, sizes[key])
     return out
+
+
+def memory_weights(circuit: CerebellarSDM, write: CerebellumReadout,
+                   reads: dict[str, CerebellumReadout], keys: np.ndarray, *,
+                   weight_mass: float = 0.99) -> tuple[dict[str, Any], dict[str, Any]]:
+    r"""Per-memory weights of every read against every written key, in spikes.
+
+    The spiking weight of memory :math:`\mu` in the read of query :math:`q` is the number
+    of granule cells active in both presentations, :math:`|A_q \cap A_\mu|`
+    (:func:`mapping.measures.pair_overlaps`). Pairs are binned by Hamming distance over the
+    distances holding ``weight_mass`` of the exact intersection weight; the effective beta
+    is fitted on the bins of ``0..radius-1`` that hold pairs with a positive mean, next to
+    the same regression on the exact intersection at those distances (``theoretical_beta``).
+    Random keys rarely lie within the radius of each other: the protocol's own reads give
+    few bins (``effective_beta_bins``); ``figures cerebellum-beta`` measures every distance.
+
+    Returns the metrics and a table (``weights.json``): per distance the mean spiking
+    weight, its standard error, the number of pairs, and the exact expectation
+    :math:`r\,I(n, d, d_v)/2^n`.
+    """
+    params = circuit.params
+    n, cells, radius = params.address_bits, params.granule.n, circuit.derived.radius
+    if radius is None:
+        return {}, {}
+    _, last = weight_error(*normalised_weights(n, radius, fit_beta(n, radius)), weight_mass)
+    overlaps, distances = [], []
+    for readout in reads.values():
+        overlaps.append(pair_overlaps(readout.active_granule, write.active_granule, cells))
+        distances.append((readout.patterns[:, None, :] != keys[None, :, :]).sum(-1))
+    stats = overlap_by_distance(np.concatenate(overlaps), np.concatenate(distances), last)
+    usable = [d for d in range(min(radius, last + 1))
+              if stats["count"][d] > 0 and stats["mean"][d] > 0]
+    out: dict[str, Any] = {"effective_beta_bins": len(usable),
+                           "weight_pairs": int(stats["count"].sum())}
+    if len(usable) >= 2:
+        out["effective_beta"] = effective_beta(stats["mean"], n, usable).beta
+        out["theoretical_beta"] = theoretical_beta(n, radius, usable)
+        out["effective_beta_ratio"] = out["effective_beta"] / out["theoretical_beta"]
+    line = fit_beta_line(n, radius, cells)  # log E(d) ~ beta cos(d) + b over 0..radius-1
+    table = {"n": n, "radius": radius, "n_granule": cells,
+             "theoretical_beta_full_range": line.beta,
+             "theoretical_intercept_full_range": line.intercept,
+             "distance": np.arange(last + 1), "mean": stats["mean"], "sem": stats["sem"],
+             "pairs": stats["count"],
+             "expected": binary_intersection(n, radius, np.arange(last + 1), neurons=cells)}
+    return out, table
 
 
 def _save_readout(path, readouts: dict[str, CerebellumReadout],
@@ -218,6 +280,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         metrics[f"bit_accuracy_vs_stored_{label}"] = cmp.circuit_accuracy
         metrics[f"abstract_accuracy_vs_stored_{label}"] = cmp.abstract_accuracy
         metrics[f"sums_correlation_{label}"] = cmp.sums_correlation
+        metrics[f"sums_cosine_{label}"] = cmp.sums_cosine
         metrics[f"active_set_match_{label}"] = float(cmp.active_sets_equal.mean())
     levels = np.concatenate([write.coding_level, *[r.coding_level for r in reads.values()]])
     metrics["coding_level"] = float(levels.mean())
@@ -235,6 +298,13 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     metrics["simulated_s"] = simulated
     metrics["simulation_wall_s"] = wall
     metrics["backend"] = params.backend
+    weight_metrics, weight_table = memory_weights(circuit, write, reads, keys,
+                                                  weight_mass=config.weight_mass)
+    metrics.update(weight_metrics)
+    if weight_table:
+        atomic_write_json(run_dir.file("weights.json"), weight_table)
+    write_inputs(run_dir, "cerebellum", {"keys": keys, "values": values, "queries": noisy},
+                 seed=config.seed, patterns=config.patterns, query_noise=config.query_noise)
 
     from analysis.nwb import write_spikes
 

@@ -35,12 +35,13 @@ from circuits.cerebellum.params import (
 )
 from circuits.cerebellum.protocol import granule_active_sets
 from mapping.experiments.sdm_figures import normalised_weights, weight_error
+from mapping.measures import overlap_by_distance, pair_overlaps
 from models.intersection import binary_intersection, fit_beta
 from models.patterns import flip_exact, random_binary
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
 
-__all__ = ["Config", "overlap_statistics", "run", "summarize"]
+__all__ = ["Config", "clustered_patterns", "overlap_statistics", "run", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -71,30 +72,33 @@ def overlap_statistics(active: list[np.ndarray], patterns: np.ndarray, clusters:
     """Mean, standard error and count of ``|A_i & A_j|`` per Hamming distance ``0..D``.
 
     Only pairs within the same cluster are used; distance 0 holds each pattern with itself
-    (``|A_i|``).
+    (``|A_i|``). Binning: :func:`mapping.measures.overlap_by_distance`.
     """
-    sums = np.zeros(max_distance + 1)
-    squares = np.zeros(max_distance + 1)
-    counts = np.zeros(max_distance + 1, dtype=np.int64)
-    masks = np.zeros((len(active), n_granule), dtype=bool)
-    for k, a in enumerate(active):
-        masks[k, a] = True
+    overlaps, distances = [], []
     for c in np.unique(clusters):
         members = np.flatnonzero(clusters == c)
-        m = masks[members].astype(np.float32)
-        overlap = m @ m.T
+        sets = [active[k] for k in members]
+        overlap = pair_overlaps(sets, sets, n_granule)
         distance = (patterns[members, None, :] != patterns[None, members, :]).sum(-1)
         iu = np.triu_indices(len(members), 0)  # diagonal: each pattern with itself
-        d, o = distance[iu], overlap[iu]
-        keep = d <= max_distance
-        np.add.at(sums, d[keep], o[keep])
-        np.add.at(squares, d[keep], o[keep] ** 2)
-        np.add.at(counts, d[keep], 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts
-        var = squares / counts - mean ** 2
-        sem = np.sqrt(np.clip(var, 0, None) / np.maximum(counts - 1, 1))
-    return {"mean": mean, "sem": sem, "count": counts}
+        overlaps.append(overlap[iu])
+        distances.append(distance[iu])
+    return overlap_by_distance(np.concatenate(overlaps), np.concatenate(distances),
+                               max_distance)
+
+
+def clustered_patterns(n: int, clusters: int, max_distance: int, seed: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``clusters`` random base patterns, each with one variant at every distance
+    ``0..max_distance``: ``(patterns, cluster index)``."""
+    bases = random_binary(clusters, n, seed=child_seed(seed, "bases"))
+    patterns, labels = [], []
+    for c in range(clusters):
+        for distance in range(max_distance + 1):
+            variant = flip_exact(bases[c], distance, seed=child_seed(seed, c, distance))
+            patterns.append(variant.numpy())
+            labels.append(c)
+    return np.stack(patterns), np.array(labels)
 
 
 def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict[str, Any]:
@@ -107,15 +111,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     radius = derive(params).radius
     w_sdm, w_soft = normalised_weights(n, radius, fit_beta(n, radius))
     _, last = weight_error(w_sdm, w_soft, config.weight_mass)
-    bases = random_binary(config.clusters, n, seed=child_seed(config.seed, "bases"))
-    patterns, clusters = [], []
-    for c in range(config.clusters):
-        for distance in range(last + 1):
-            variant = flip_exact(bases[c], distance, seed=child_seed(config.seed, c, distance))
-            patterns.append(variant.numpy())
-            clusters.append(c)
-    patterns = np.stack(patterns)
-    clusters = np.array(clusters)
+    patterns, clusters = clustered_patterns(n, config.clusters, last, config.seed)
     active = granule_active_sets(params, patterns, seed=child_seed(config.seed, "circuit"))
     stats = overlap_statistics(active, patterns, clusters, r, last)
     expected = binary_intersection(n, radius, np.arange(last + 1), neurons=r)

@@ -43,7 +43,8 @@ from analysis.spatial import (
 )
 from circuits.hippocampus.loop import HippocampusReadout, run_walk
 from circuits.hippocampus.params import HippocampusParams
-from mapping.hippocampus import compare_with_attention
+from mapping.hippocampus import compare_with_attention, effective_beta_cosine, tem_t_on_walk
+from mapping.measures import write_inputs
 from models.rundir import RunDirectory
 from models.seeding import child_seed
 from models.worlds import (
@@ -101,6 +102,20 @@ def behaviour(readout: HippocampusReadout) -> dict[str, Any]:
         nodes=walk.nodes[None, :])
     return {"metrics": evaluation.metrics(bins=10, min_count=10),
             "curve": evaluation.curve(bins=10)}
+
+
+def _tem_t_metrics(world: World, walk: Walk) -> dict[str, Any]:
+    """The shipped TEM-t on the circuit's own walk: its softmax beta and accuracy."""
+    try:
+        tem = tem_t_on_walk(world, walk)
+    except ValueError as exc:  # no checkpoint for this kind of world
+        return {"tem_t_note": str(exc)}
+    visited = visited_before(walk)
+    return {"tem_t_beta_scale": tem.beta_scale,
+            "tem_t_beta_mean": float(tem.beta.mean()),
+            "tem_t_beta_final": float(tem.beta[-1]),
+            "tem_t_accuracy_visited": float(tem.correct[visited].mean()),
+            "tem_t_wall_s": tem.wall_s}
 
 
 def _walk(world: World, steps: int, config: Config, name: str) -> Walk:
@@ -165,6 +180,14 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     metrics["weight_spearman_vs_softmax_median"] = comparison.median_spearman
     metrics["weight_spearman_steps"] = int(np.isfinite(comparison.spearman).sum())
     metrics["agreement_vs_attention"] = comparison.agreement_fraction
+    metrics["effective_beta_cosine"] = effective_beta_cosine(main)
+    metrics.update(_tem_t_metrics(world, walk))
+    write_inputs(run_dir, "hippocampus",
+                 {"world_transitions": world.transitions,
+                  "world_observations": world.observations,
+                  "walk_nodes": walk.nodes, "walk_actions": walk.actions,
+                  "walk_observations": walk.observations},
+                 seed=config.seed, world=config.world, steps=config.steps)
     behave = behaviour(main)
     metrics.update(behave["metrics"])
 

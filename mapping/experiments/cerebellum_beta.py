@@ -1,0 +1,230 @@
+r"""``memcircuits figures cerebellum-beta``: the granular layer's effective beta per coding level.
+
+SDM reads weight each stored memory by the number of hard locations (granule cells) active
+for both the query and the memory's key. Bricken & Pehlevan (2021) showed these weights
+approximate :math:`\mathrm{softmax}(\beta \cos)` with a :math:`\beta` set by the radius
+(equivalently the coding level). Here the weights are measured in spikes:
+
+1. For each coding level :math:`p` the circuit's radius :math:`d` follows from
+   :math:`P(\mathrm{Bin}(n, 1/2) \le d) \approx p` (Golgi-held first-volley code).
+2. Clustered patterns (``clusters`` bases, one variant at every distance
+   ``0..D``) are presented to the granular layer; every within-cluster pair gives a
+   spiking per-memory weight :math:`|A_i \cap A_j|` at its Hamming distance.
+3. The **effective beta** is the least-squares slope of :math:`\log \bar w(d_v)` on
+   :math:`\cos(d_v) = 1 - 2 d_v / n` over :math:`d_v = 0..d-1`
+   (:func:`mapping.measures.effective_beta`); the **theoretical beta** is the same
+   regression on the exact intersection (:func:`models.intersection.fit_beta`).
+   ``effective_beta_ratio`` = effective / theoretical.
+4. Normalised weights over the distances holding ``weight_mass`` of the exact weight:
+   the largest :math:`|w_\mathrm{spiking} - w_\mathrm{softmax}|` with the theoretical beta
+   (``weight_error_vs_softmax``) and against the exact intersection
+   (``weight_error_vs_exact``).
+
+Metrics per level ``p<percent>`` (e.g. ``p0.2``): ``radius``, ``coding_level``
+(measured), ``effective_beta``, ``theoretical_beta``, ``effective_beta_ratio``,
+``weight_error_vs_softmax``, ``weight_error_vs_exact``, ``pairs``. Data: ``beta.json``
+(per-distance means, standard errors, counts, exact expectation). Figure:
+``effective_beta`` (weights vs distance per level; effective vs theoretical beta).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from brian2 import ms
+
+from circuits.cerebellum.params import (
+    CerebellumParams,
+    GranuleParams,
+    MossyFibreParams,
+    derive,
+)
+from circuits.cerebellum.protocol import granule_active_sets
+from mapping.experiments.cerebellum_intersection import clustered_patterns, overlap_statistics
+from mapping.experiments.sdm_figures import normalised_weights, weight_error
+from mapping.measures import distance_weights, effective_beta, write_inputs
+from models.intersection import binary_intersection, fit_beta
+from models.rundir import RunDirectory, atomic_write_json
+from models.seeding import child_seed
+
+__all__ = ["Config", "level_label", "measure_level", "run", "summarize"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters of the effective-beta sweep over coding levels."""
+
+    circuit: CerebellumParams = field(default_factory=lambda: CerebellumParams(
+        backend="cpp_standalone",
+        granule=GranuleParams(n=20000, coding_level=0.03),
+        mossy=MossyFibreParams(stimulus=10 * ms)))
+    #: coding levels p (fraction of granule cells active); each sets the radius
+    coding_levels: tuple[float, ...] = (0.002, 0.004, 0.008, 0.016, 0.03)
+    clusters: int = 8  #: base patterns, each with variants at distances 0..D
+    weight_mass: float = 0.99  #: exact-weight mass defining the distances 0..D of the error
+    tolerance: float = 0.15  #: |effective / theoretical - 1| counted as a match
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        if not self.coding_levels:
+            raise ValueError("coding_levels must name at least one level")
+        for level in self.coding_levels:
+            if not 0 < level < 1:
+                raise ValueError(f"coding_levels must lie in (0, 1), got {level}")
+        if len(set(self.coding_levels)) != len(self.coding_levels):
+            raise ValueError("coding_levels must not repeat")
+        if self.clusters < 1:
+            raise ValueError("clusters must be >= 1")
+        if not 0 < self.weight_mass <= 1:
+            raise ValueError("weight_mass must lie in (0, 1]")
+        if not 0 < self.tolerance < 1:
+            raise ValueError("tolerance must lie in (0, 1)")
+        if self.circuit.granule.design != "full":
+            raise ValueError("circuit.granule.design must be 'full' (Hamming balls)")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        for level in self.coding_levels:
+            self.level_params(level).validate()
+            derive(self.level_params(level))  # raises for an impossible level
+
+    def level_params(self, level: float) -> CerebellumParams:
+        """The circuit with granule coding level ``level``."""
+        return replace(self.circuit, granule=replace(self.circuit.granule, coding_level=level,
+                                                     radius=None))
+
+
+def level_label(level: float) -> str:
+    """Metric prefix of a coding level: ``p0.2`` for 0.2 %."""
+    return f"p{100 * level:g}"
+
+
+def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, seed: int
+                  ) -> dict[str, Any]:
+    """Present clustered patterns at one coding level; fit the effective beta.
+
+    Returns the per-distance statistics and the fitted numbers (see the module docstring).
+    """
+    n, cells = params.address_bits, params.granule.n
+    radius = derive(params).radius
+    theory = fit_beta(n, radius)
+    _, last = weight_error(*normalised_weights(n, radius, theory), weight_mass)
+    max_distance = max(last, radius - 1)
+    patterns, labels = clustered_patterns(n, clusters, max_distance,
+                                          child_seed(seed, "patterns", radius))
+    active = granule_active_sets(params, patterns, seed=child_seed(seed, "circuit", radius))
+    stats = overlap_statistics(active, patterns, labels, cells, max_distance)
+    fit = effective_beta(stats["mean"], n, range(radius))
+    weights = distance_weights(stats["mean"][: last + 1], n, radius, theory)
+    weights_eff = distance_weights(stats["mean"][: last + 1], n, radius, fit.beta)
+    return {
+        "radius": radius,
+        "coding_level": float(np.mean([len(a) for a in active]) / cells),
+        "coding_level_expected": derive(params).expected_coding_level,
+        "effective_beta": fit.beta,
+        "theoretical_beta": theory,
+        "effective_beta_ratio": fit.beta / theory,
+        "weight_error_vs_softmax": weights.max_error_vs_softmax,
+        "weight_error_vs_softmax_effective": weights_eff.max_error_vs_softmax,
+        "weight_error_vs_exact": weights.max_error_vs_exact,
+        "distances_holding_weight": last,
+        "pairs": int(stats["count"].sum()),
+        "patterns": patterns,
+        "stats": stats,
+        "expected": binary_intersection(n, radius, np.arange(max_distance + 1), neurons=cells),
+        "weights": weights,
+    }
+
+
+def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict[str, Any]:
+    """Measure the effective beta at every coding level; save data and the figure."""
+    config.validate()
+    results: dict[float, dict[str, Any]] = {}
+    for k, level in enumerate(config.coding_levels):
+        if progress:
+            print(f"coding level {100 * level:g}% ({k + 1}/{len(config.coding_levels)})",
+                  flush=True)
+        results[level] = measure_level(config.level_params(level), config.clusters,
+                                       config.weight_mass, config.seed)
+    write_inputs(run_dir, "cerebellum-beta",
+                 {f"patterns_{level_label(lv)}": r["patterns"] for lv, r in results.items()},
+                 seed=config.seed, clusters=config.clusters,
+                 coding_levels=list(config.coding_levels))
+    metrics: dict[str, Any] = {"n_granule": config.circuit.granule.n,
+                               "address_bits": config.circuit.address_bits,
+                               "levels": len(results)}
+    table = {}
+    for level, r in results.items():
+        label = level_label(level)
+        for key in ("radius", "coding_level", "effective_beta", "theoretical_beta",
+                    "effective_beta_ratio", "weight_error_vs_softmax",
+                    "weight_error_vs_softmax_effective", "weight_error_vs_exact", "pairs",
+                    "distances_holding_weight"):
+            metrics[f"{label}_{key}"] = r[key]
+        table[label] = {"coding_level_target": level, "radius": r["radius"],
+                        "distance": np.arange(len(r["stats"]["mean"])),
+                        "mean": r["stats"]["mean"], "sem": r["stats"]["sem"],
+                        "pairs": r["stats"]["count"], "expected": r["expected"]}
+    ratios = np.array([r["effective_beta_ratio"] for r in results.values()])
+    metrics["levels_within_tolerance"] = int(np.sum(np.abs(ratios - 1) <= config.tolerance))
+    metrics["tolerance"] = config.tolerance
+    metrics["max_abs_ratio_error"] = float(np.max(np.abs(ratios - 1)))
+    metrics["max_weight_error_vs_softmax"] = float(
+        max(r["weight_error_vs_softmax"] for r in results.values()))
+    atomic_write_json(run_dir.file("beta.json"), table)
+    run_dir.save_figure(_figure(config, results), "effective_beta")
+    return metrics
+
+
+def _figure(config: Config, results: dict[float, dict[str, Any]]) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(results)))
+    for color, (level, r) in zip(colors, results.items(), strict=True):
+        w = r["weights"]
+        axes[0].plot(w.distance, w.spiking, "o", ms=3, color=color,
+                     label=f"{100 * level:g}% (d={r['radius']}) spikes")
+        axes[0].plot(w.distance, w.softmax, "-", lw=1, color=color)
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel(r"Hamming distance $d_v$ between query and key")
+    axes[0].set_ylabel("normalised per-memory weight")
+    axes[0].set_title("spiking weights (dots) vs softmax with theoretical beta (lines)",
+                      fontsize=9)
+    axes[0].legend(fontsize=7)
+    levels = np.array(list(results)) * 100
+    theory = np.array([r["theoretical_beta"] for r in results.values()])
+    eff = np.array([r["effective_beta"] for r in results.values()])
+    axes[1].plot(levels, theory, "k-", label="theoretical beta (exact intersection)")
+    axes[1].fill_between(levels, theory * (1 - config.tolerance),
+                         theory * (1 + config.tolerance), color="0.85",
+                         label=f"+-{100 * config.tolerance:g}%")
+    axes[1].plot(levels, eff, "o", color="tab:red", label="effective beta (spikes)")
+    axes[1].set_xscale("log")
+    axes[1].set_xticks(levels, [f"{x:g}" for x in levels])
+    axes[1].minorticks_off()
+    axes[1].set_xlabel("granule coding level (%)")
+    axes[1].set_ylabel(r"$\beta$")
+    axes[1].set_title(f"{config.circuit.granule.n} granule cells, n = "
+                      f"{config.circuit.address_bits}", fontsize=9)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def summarize(metrics: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    lines = [f"effective beta of {metrics['n_granule']} granule cells "
+             f"(n = {metrics['address_bits']}):"]
+    for key in sorted(k for k in metrics if k.endswith("_effective_beta_ratio")):
+        label = key.removesuffix("_effective_beta_ratio")
+        lines.append(
+            f"  {label[1:]:>5s}%: radius {metrics[f'{label}_radius']}, effective "
+            f"{metrics[f'{label}_effective_beta']:.3f} vs theoretical "
+            f"{metrics[f'{label}_theoretical_beta']:.3f} (ratio {metrics[key]:.3f}); "
+            f"max |w - softmax| {metrics[f'{label}_weight_error_vs_softmax']:.4f}")
+    lines.append(f"  {metrics['levels_within_tolerance']}/{metrics['levels']} levels within "
+                 f"{100 * metrics['tolerance']:g}%")
+    return "\n".join(lines)

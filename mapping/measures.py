@@ -1,0 +1,373 @@
+r"""The mapping API: one set of measures for spikes against equations.
+
+Every comparison in :mod:`mapping` reduces to a few quantities, computed here from plain
+arrays (no Brian2, no torch), so that the cerebellar SDM, the hippocampal loop and any
+future circuit are measured the same way:
+
+- **agreement** of decoded bits or symbols (:func:`agreement`);
+- **similarity of pre-threshold sums**: cosine and Pearson correlation
+  (:func:`sums_similarity`);
+- **per-memory weights** by Hamming distance: the spiking estimate (granule cells active for
+  both the query and the memory's key) against the exact intersection and the softmax
+  (:func:`overlap_by_distance`, :func:`distance_weights`);
+- the circuit's **effective beta**, fitted from the spikes by regressing the log per-memory
+  weight on the key-query cosine (:func:`effective_beta`), next to the theoretical beta of
+  its radius (:func:`models.intersection.fit_beta`, the same regression on the exact
+  intersection);
+- **capacity**: the largest load at which accuracy stays at a level
+  (:func:`load_at_accuracy`).
+
+Runs that can be compared record an **input fingerprint** (:func:`write_inputs`): SHA-256
+digests of the arrays they were fed (keys, values, queries; world, walk, observations).
+:func:`check_same_inputs` refuses to compare runs of one kind whose inputs differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.intersection import BetaFit, hamming_to_cosine, log_binary_intersection
+from models.rundir import RunDirectory, atomic_write_json
+
+__all__ = [
+    "INPUTS_FILE",
+    "DistanceWeights",
+    "InputsDiffer",
+    "RunInputs",
+    "agreement",
+    "array_digest",
+    "check_same_inputs",
+    "distance_weights",
+    "effective_beta",
+    "load_at_accuracy",
+    "overlap_by_distance",
+    "pair_overlaps",
+    "read_inputs",
+    "sums_similarity",
+    "theoretical_beta",
+    "write_inputs",
+]
+
+#: file of a run directory that holds its input fingerprint
+INPUTS_FILE = "inputs.json"
+
+
+# --------------------------------------------------------------------------- fingerprints
+def array_digest(value: Any) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (C order): equal iff the data are."""
+    array = np.ascontiguousarray(np.asarray(value))
+    digest = hashlib.sha256()
+    digest.update(f"{array.dtype.str}|{array.shape}|".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run was fed: its kind (the command that made it) and per-array digests."""
+
+    path: Path  #: the run directory
+    kind: str  #: the experiment (``cerebellum``, ``hippocampus``, ...)
+    digests: dict[str, str]  #: input name -> :func:`array_digest`
+    description: dict[str, Any]  #: seed and human-readable facts (world, sizes)
+
+    @property
+    def fingerprint(self) -> str:
+        """One digest over every input (sorted by name)."""
+        joined = "|".join(f"{k}={v}" for k, v in sorted(self.digests.items()))
+        return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def write_inputs(run_dir: RunDirectory, kind: str, arrays: Mapping[str, Any],
+                 **description: Any) -> Path:
+    """Record the input fingerprint of a run (``inputs.json``, written atomically).
+
+    Parameters
+    ----------
+    run_dir
+        The run directory.
+    kind
+        The experiment that made the run; only runs of one kind are compared input by input.
+    arrays
+        Name -> the array the run was fed (keys, values, queries, walk, observations...).
+    description
+        Facts shown when inputs differ (seed, world spec, sizes); JSON-serialisable.
+    """
+    if not arrays:
+        raise ValueError("arrays must name at least one input")
+    payload = {"kind": kind,
+               "digests": {name: array_digest(a) for name, a in sorted(arrays.items())},
+               "description": description}
+    return atomic_write_json(run_dir.file(INPUTS_FILE), payload)
+
+
+def read_inputs(path: str | Path) -> RunInputs:
+    """The :class:`RunInputs` of a run directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory or its ``inputs.json`` is missing: without a fingerprint a run can
+        not be compared (runs of older versions must be re-run).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"run directory {path} does not exist")
+    file = path / INPUTS_FILE
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"{path} has no {INPUTS_FILE}: only runs that record their inputs can be "
+            f"compared (memcircuits cerebellum, hippocampus, figures cerebellum-beta, "
+            f"figures cerebellum-capacity); re-run it with this version")
+    data = json.loads(file.read_text())
+    return RunInputs(path=path, kind=str(data["kind"]), digests=dict(data["digests"]),
+                     description=dict(data.get("description", {})))
+
+
+class InputsDiffer(ValueError):
+    """Runs of one kind were fed different inputs: comparing them would be meaningless."""
+
+
+def check_same_inputs(runs: Sequence[RunInputs]) -> None:
+    """Refuse runs of the same kind whose inputs differ.
+
+    Runs of different kinds (a cerebellar and a hippocampal run) are independent and pass;
+    within a kind every input digest must be equal. Parameters of the circuit may differ
+    (that is what a comparison is for); what it was fed may not.
+
+    Raises
+    ------
+    InputsDiffer
+        Naming the runs, the inputs that differ and the runs' descriptions (seeds).
+    """
+    by_kind: dict[str, list[RunInputs]] = {}
+    for run in runs:
+        by_kind.setdefault(run.kind, []).append(run)
+    for kind, group in by_kind.items():
+        first = group[0]
+        for other in group[1:]:
+            names = sorted(set(first.digests) | set(other.digests))
+            differ = [n for n in names if first.digests.get(n) != other.digests.get(n)]
+            if differ:
+                raise InputsDiffer(
+                    f"cannot compare {kind} runs {first.path} and {other.path}: their inputs "
+                    f"differ ({', '.join(differ)}); {first.path.name}: "
+                    f"{_describe(first)}; {other.path.name}: {_describe(other)}. Re-run "
+                    f"with the same seed and inputs to compare them")
+
+
+def _describe(run: RunInputs) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(run.description.items())) or "no details"
+
+
+# --------------------------------------------------------------------------- readouts
+def agreement(a: Any, b: Any) -> float:
+    """Fraction of entries where two decoded readouts (bits or symbols) are equal."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"readouts must have the same shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError("readouts are empty")
+    return float(np.mean(a == b))
+
+
+def sums_similarity(circuit: Any, abstract: Any) -> tuple[float, float]:
+    r"""Cosine and Pearson correlation of the circuit's and the model's pre-threshold sums.
+
+    .. math::
+
+        \cos = \frac{\langle x, y\rangle}{\lVert x\rVert\,\lVert y\rVert}, \qquad
+        r = \frac{\langle x - \bar x, y - \bar y\rangle}
+                 {\lVert x - \bar x\rVert\,\lVert y - \bar y\rVert}
+
+    over all entries (flattened). NaN where a norm is zero.
+    """
+    x = np.asarray(circuit, dtype=float).ravel()
+    y = np.asarray(abstract, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"sums must have the same size, got {x.size} and {y.size}")
+    if x.size < 2:
+        raise ValueError("sums need at least two entries")
+
+    def _cos(u: np.ndarray, v: np.ndarray) -> float:
+        norm = np.linalg.norm(u) * np.linalg.norm(v)
+        return float(u @ v / norm) if norm > 0 else float("nan")
+
+    return _cos(x, y), _cos(x - x.mean(), y - y.mean())
+
+
+# --------------------------------------------------------------------------- weights
+def pair_overlaps(active_queries: Sequence[np.ndarray], active_memories: Sequence[np.ndarray],
+                  n_cells: int) -> np.ndarray:
+    r"""Spiking per-memory weights: cells active for both query :math:`i` and memory
+    :math:`\mu`, :math:`|A_i \cap A_\mu|` as a ``(queries, memories)`` count matrix."""
+    def _mask(sets: Sequence[np.ndarray]) -> np.ndarray:
+        mask = np.zeros((len(sets), n_cells), dtype=np.float32)
+        for k, cells in enumerate(sets):
+            mask[k, np.asarray(cells, dtype=np.int64)] = 1.0
+        return mask
+
+    return (_mask(active_queries) @ _mask(active_memories).T).round().astype(np.int64)
+
+
+def overlap_by_distance(overlaps: Any, distances: Any, max_distance: int
+                        ) -> dict[str, np.ndarray]:
+    """Mean, standard error and count of pair overlaps per Hamming distance ``0..D``.
+
+    Parameters
+    ----------
+    overlaps, distances
+        Same-shape arrays: the overlap of each pair and its Hamming distance; pairs farther
+        than ``max_distance`` are ignored.
+    max_distance
+        ``D``, the last distance binned.
+    """
+    o = np.asarray(overlaps, dtype=float).ravel()
+    d = np.asarray(distances).ravel().astype(np.int64)
+    if o.shape != d.shape:
+        raise ValueError("overlaps and distances must have the same shape")
+    keep = (d >= 0) & (d <= max_distance)
+    counts = np.bincount(d[keep], minlength=max_distance + 1)
+    sums = np.bincount(d[keep], weights=o[keep], minlength=max_distance + 1)
+    squares = np.bincount(d[keep], weights=o[keep] ** 2, minlength=max_distance + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+        var = squares / counts - mean ** 2
+        sem = np.sqrt(np.clip(var, 0, None) / np.maximum(counts - 1, 1))
+    return {"mean": mean, "sem": sem, "count": counts}
+
+
+def effective_beta(mean_weight: Any, n: int, distances: Sequence[int]) -> BetaFit:
+    r"""The circuit's effective beta: least squares of :math:`\log \bar w(d)` on
+    :math:`\cos(d) = 1 - 2d/n` over the given distances.
+
+    .. math::
+
+        \beta_\mathrm{eff} = \frac{\sum_d (x_d - \bar x)(y_d - \bar y)}
+                                  {\sum_d (x_d - \bar x)^2},
+        \qquad x_d = 1 - \frac{2d}{n},\quad y_d = \log \bar w(d)
+
+    with :math:`\bar w(d)` the mean spiking per-memory weight of pairs at distance
+    :math:`d` (``mean_weight[d]``). The same estimator on the exact intersection is the
+    theoretical beta (over :math:`d = 0..d_r - 1` it equals
+    :func:`models.intersection.fit_beta`), so the ratio of the two measures the circuit
+    alone.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two distinct distances are given, or a distance has no pairs or a
+        zero mean weight (its log is undefined: measure more pairs or more cells, or fit
+        fewer distances).
+    """
+    w = np.asarray(mean_weight, dtype=float)
+    d = np.unique(np.asarray(distances, dtype=np.int64))
+    if len(d) < 2:
+        raise ValueError(f"distances must hold at least two distinct distances, got "
+                         f"{d.tolist()}")
+    if d[0] < 0 or d[-1] >= len(w):
+        raise ValueError(f"distances must lie in 0..{len(w) - 1}, got {d.tolist()}")
+    y = w[d]
+    bad = d[~(np.isfinite(y) & (y > 0))]
+    if len(bad):
+        raise ValueError(f"no positive mean weight at distance(s) {bad.tolist()}: the "
+                         f"effective beta needs a measured weight at every fitted distance")
+    x = hamming_to_cosine(d, n)
+    x_mean, y_log = x.mean(), np.log(y)
+    slope = float(np.sum((x - x_mean) * (y_log - y_log.mean())) / np.sum((x - x_mean) ** 2))
+    return BetaFit(slope, float(y_log.mean() - slope * x_mean))
+
+
+def theoretical_beta(n: int, radius: int, distances: Sequence[int]) -> float:
+    """The same regression as :func:`effective_beta` on the exact intersection
+    :math:`I(n, d_r, d)` at the same distances: what a perfect circuit would give."""
+    d = np.unique(np.asarray(distances, dtype=np.int64))
+    exact = np.exp(log_binary_intersection(n, radius, np.arange(n + 1)))
+    return effective_beta(exact, n, d).beta
+
+
+@dataclass(frozen=True)
+class DistanceWeights:
+    r"""Normalised per-memory weights over distances ``0..D`` for one radius.
+
+    ``spiking`` is the measured mean overlap normalised to the exact weights' mass over
+    ``0..D``; ``exact`` :math:`\propto I(n, d, d_v)`; ``softmax`` :math:`\propto
+    e^{\beta \cos(d_v)}`; the last two normalised over all :math:`d_v = 0..n`.
+    """
+
+    distance: np.ndarray
+    spiking: np.ndarray
+    exact: np.ndarray
+    softmax: np.ndarray
+
+    @property
+    def max_error_vs_softmax(self) -> float:
+        """Largest :math:`|w_\\mathrm{spiking} - w_\\mathrm{softmax}|` over ``0..D``."""
+        return float(np.max(np.abs(self.spiking - self.softmax)))
+
+    @property
+    def max_error_vs_exact(self) -> float:
+        """Largest :math:`|w_\\mathrm{spiking} - w_\\mathrm{exact}|` over ``0..D``."""
+        return float(np.max(np.abs(self.spiking - self.exact)))
+
+
+def _normalised(logits: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(logits)
+    w = np.where(finite, np.exp(logits - np.max(logits[finite])), 0.0)
+    return w / w.sum()
+
+
+def distance_weights(mean_overlap: Any, n: int, radius: int, beta: float) -> DistanceWeights:
+    """Spiking, exact and softmax per-memory weights over the measured distances ``0..D``.
+
+    ``D = len(mean_overlap) - 1``; choose it as the distances holding 99% of the exact
+    weight (:func:`mapping.experiments.sdm_figures.weight_error`) to measure the largest
+    error where the weight is.
+    """
+    mean = np.asarray(mean_overlap, dtype=float)
+    last = len(mean) - 1
+    if last < 0 or not np.all(np.isfinite(mean)):
+        raise ValueError("mean_overlap must be a finite weight for every distance 0..D")
+    everywhere = np.arange(n + 1)
+    exact = _normalised(log_binary_intersection(n, radius, everywhere))
+    softmax = _normalised(beta * hamming_to_cosine(everywhere, n))
+    mass = exact[: last + 1].sum()
+    total = mean.sum()
+    if total <= 0:
+        raise ValueError("mean_overlap is zero everywhere: no cell was active for two patterns")
+    return DistanceWeights(distance=np.arange(last + 1), spiking=mean / total * mass,
+                           exact=exact[: last + 1], softmax=softmax[: last + 1])
+
+
+# --------------------------------------------------------------------------- capacity
+def load_at_accuracy(loads: Any, accuracy: Any, level: float = 0.99) -> float:
+    """The largest load at which accuracy is still at least ``level``.
+
+    Linear interpolation between the last load at or above ``level`` (scanning upward from
+    the smallest load, stopping at the first that falls below) and the next one. Returns
+    the last load when accuracy never falls below ``level`` (a lower bound: load more), and
+    NaN when even the smallest load is below it.
+    """
+    x = np.asarray(loads, dtype=float)
+    y = np.asarray(accuracy, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or len(x) == 0:
+        raise ValueError("loads and accuracy must be 1-d arrays of the same, non-zero length")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("loads must be strictly increasing")
+    if not 0 < level <= 1:
+        raise ValueError(f"level must lie in (0, 1], got {level}")
+    below = np.flatnonzero(y < level)
+    if len(below) == 0:
+        return float(x[-1])
+    k = int(below[0])
+    if k == 0:
+        return float("nan")
+    x0, x1, y0, y1 = x[k - 1], x[k], y[k - 1], y[k]
+    return float(x0 + (y0 - level) / (y0 - y1) * (x1 - x0))
