@@ -330,6 +330,7 @@ def _figures(run_dir, config, main, curve, grid_maps, memory_maps, scores, compa
 
 def summarize(metrics: dict[str, Any]) -> str:
     """A few lines for the terminal."""
+    nan = float("nan")
     lines = [
         f"spiking TEM-t on {metrics['world']}, {metrics['steps']} steps, "
         f"{metrics['memory_neurons']} memory neurons",
@@ -337,6 +338,9 @@ def summarize(metrics: dict[str, Any]) -> str:
         f"  retrieval vs softmax: effective beta {metrics['effective_beta']:.2f}, Spearman "
         f"(top 10) mean {metrics['weight_spearman_vs_softmax']:.3f}, predictions agree "
         f"{metrics['agreement_vs_attention']:.3f}",
+        f"  effective beta on the key-query cosine {metrics['effective_beta_cosine']:.2f}; "
+        f"TEM-t (shipped checkpoint, same walk): beta {metrics.get('tem_t_beta_mean', nan):.2f} "
+        f"mean, accuracy at visited nodes {metrics.get('tem_t_accuracy_visited', nan):.3f}",
         f"  accuracy at visited nodes {metrics['accuracy_visited']:.3f}; largest gap to the "
         f"node agent past half visited {metrics['max_gap_to_node_agent_after_half']:.3f}",
         f"  MEC gridness > 0.3: {metrics['mec_gridness_fraction']:.2f} (shuffled "
