@@ -71,6 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", metavar="DIR", type=Path, required=True,
                          help="directory of the report")
 
+    sweep = commands.add_parser(
+        "sweep", help="run a parameter grid on Dask; one table of results",
+        description="Expand the grid of SPEC.toml (command, [base], [grid]) and run every "
+                    "point not yet done on a Dask LocalCluster (worker processes, one thread "
+                    "each) or on --scheduler ADDRESS; results stream into OUT/results.csv.")
+    sweep.add_argument("spec", metavar="SPEC.toml", type=Path, help="sweep specification")
+    sweep.add_argument("--out", metavar="DIR", type=Path, required=True,
+                       help="sweep directory (runs/<id>/ and results.csv)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="address of an existing Dask scheduler (default: a LocalCluster)")
+    sweep.add_argument("--workers", type=int, default=2,
+                       help="worker processes of the LocalCluster (default 2)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
     figures = commands.add_parser("figures", help="reproduce the abstract-model figures",
                                   description="Reproduce the figures of the abstract models.")
     which = figures.add_subparsers(dest="figure", metavar="FIGURE", required=True)
@@ -194,6 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             compare_runs(args.runs, args.out)
             print(f"report: {(args.out / 'report.md').resolve()}")
+        elif args.command == "sweep":
+            from mapping.sweep import load_spec, run_sweep
+
+            summary = run_sweep(load_spec(args.spec), args.out, scheduler=args.scheduler,
+                                workers=args.workers, progress=not args.quiet)
+            print(f"sweep: {summary['completed']}/{summary['runs']} runs done "
+                  f"({summary['skipped_completed']} already done, {summary['failed']} "
+                  f"failed) in {summary['wall_s']:.1f} s; "
+                  f"results: {(args.out / 'results.csv').resolve()}")
         elif args.command == "tem":
             from mapping.experiments.tem import run_tem_command
 
