@@ -49,6 +49,30 @@ __all__ = [
 ]
 
 
+def choose_golgi(rng: np.random.Generator, n_granule: int, n_golgi: int, per_granule: int,
+                 *, chunk_elements: int = 1 << 22) -> np.ndarray:
+    """The ``per_granule`` Golgi cells of each granule cell: ``(n_granule, per_granule)``.
+
+    Row ``k`` is the ``per_granule`` smallest of ``n_golgi`` uniform keys, in increasing key
+    order (``argsort(keys)[:per_granule]``): a uniform draw without replacement. Rows are
+    drawn in chunks of about ``chunk_elements`` keys, which consumes the generator's stream
+    exactly as one ``(n_granule, n_golgi)`` draw would (same wiring for a seed) without
+    holding that matrix: at 10^6 granule cells and 2326 Golgi cells it alone would take
+    37 GB (keys and their argsort).
+    """
+    rows = max(1, chunk_elements // max(n_golgi, 1))
+    out = np.empty((n_granule, per_granule), dtype=np.int64)
+    for start in range(0, n_granule, rows):
+        keys = rng.random((min(rows, n_granule - start), n_golgi))
+        if per_granule < n_golgi:
+            part = np.argpartition(keys, per_granule - 1, axis=1)[:, :per_granule]
+        else:
+            part = np.broadcast_to(np.arange(n_golgi), keys.shape)
+        order = np.argsort(np.take_along_axis(keys, part, axis=1), axis=1)
+        out[start:start + len(keys)] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
 @dataclass(frozen=True)
 class GranuleWiring:
     """Which mossy-fibre rails each granule cell receives.
@@ -288,7 +312,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
             mf_goc.connect()
             synapses["mossy_golgi"] = mf_goc
         per_granule = min(go.inputs_per_granule, d.n_golgi)
-        chosen = np.argsort(rng.random((r, d.n_golgi)), axis=1)[:, :per_granule]
+        chosen = choose_golgi(rng, r, d.n_golgi, per_granule)
         if go.feedback and go.feedback_drive > 0:
             w_fb = go.feedback_drive * threshold
             grc_goc = Synapses(granule, golgi, on_pre="v_post += w", delay=go.grc_delay,

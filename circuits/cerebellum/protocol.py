@@ -271,11 +271,16 @@ class CerebellarSDM:
     record
         Populations whose spikes are kept (default all; must include granule, purkinje and
         nuclei). Fewer monitors make long numpy-backend runs faster.
+    memory_budget_gib
+        Refuse (:class:`circuits.memory.MemoryBudgetError`) before building a network whose
+        estimated memory exceeds this many GiB (default: ``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or
+        80% of physical memory; :func:`circuits.memory.cerebellum_footprint`).
     """
 
     def __init__(self, params: CerebellumParams | None = None, *, seed: int | None = 0,
                  wiring: GranuleWiring | None = None, directory: str | Path | None = None,
-                 report: str | None = None, record: tuple[str, ...] | None = None) -> None:
+                 report: str | None = None, record: tuple[str, ...] | None = None,
+                 memory_budget_gib: float | None = None) -> None:
         self.params = params if params is not None else CerebellumParams()
         self.params.validate()
         self.derived = derive(self.params)
@@ -290,6 +295,7 @@ class CerebellarSDM:
             if missing:
                 raise ValueError(f"record must include {', '.join(sorted(missing))} "
                                  f"(the readout needs them)")
+        self.memory_budget_gib = memory_budget_gib
         self._batches: list[_Batch] = []
         self._readouts: list[CerebellumReadout] = []
         self._net: CerebellarNetwork | None = None
@@ -471,6 +477,8 @@ class CerebellarSDM:
             (readout,) = self._simulate_standalone(new=1)
         else:
             before = (self._readouts[-1].weights_after.copy() if self._readouts else None)
+            if self._net is None:
+                self._guard_memory([batch])
             with brian_backend(backend, dt=self.params.protocol.dt) as info:
                 if self._net is None:
                     self._net = build_network(self.params, self.wiring, seed=self.seed,
@@ -483,6 +491,18 @@ class CerebellarSDM:
         readout.timings["wall_s"] = time.perf_counter() - start
         self._readouts.append(readout)
         return readout
+
+    def _guard_memory(self, batches: list[_Batch]) -> None:
+        """Refuse before building if the estimated memory of ``batches`` is over budget."""
+        from circuits.memory import cerebellum_footprint, check_budget
+
+        presentations = sum(len(b.patterns) for b in batches)
+        duration = sum(b.duration for b in batches)
+        check_budget(cerebellum_footprint(self.params, presentations=presentations,
+                                          duration_s=duration),
+                     self.memory_budget_gib,
+                     what=f"the cerebellar circuit ({self.params.granule.n} granule cells, "
+                          f"{presentations} presentations)")
 
     def _plasticity_gate(self) -> brian2.TimedArray:
         """TimedArray (1-ms bins) that is 1 during write slots, 0 elsewhere."""
@@ -504,6 +524,11 @@ class CerebellarSDM:
         """Compile and run the whole history as one C++ program (one ``run``); return the
         readouts of the last ``new`` batches."""
         start = time.perf_counter()
+        try:
+            self._guard_memory(self._batches)
+        except ValueError:
+            del self._batches[-new:]  # nothing ran: the refused entries are not history
+            raise
         with brian_backend("cpp_standalone", self.directory,
                            dt=self.params.protocol.dt) as info:
             self.directory = info.directory

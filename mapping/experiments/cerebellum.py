@@ -65,6 +65,8 @@ class Config:
     read_clean: bool = True  #: also read the stored keys themselves
     raster_presentations: int = 3  #: presentations of each kind shown in the raster
     weight_mass: float = 0.99  #: exact-weight mass bounding the distances of the weights
+    #: refuse configurations estimated above this many GiB (None: 80% of physical memory)
+    memory_budget_gib: float | None = None
     seed: int = 0  #: seeds patterns, noise and the circuit (child seeds by name)
 
     def validate(self) -> None:
@@ -256,7 +258,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
                        seed=child_seed(config.seed, "query_noise")).numpy()
 
     circuit = CerebellarSDM(params, seed=child_seed(config.seed, "circuit"),
-                            report="text" if progress else None)
+                            report="text" if progress else None,
+                            memory_budget_gib=config.memory_budget_gib)
     write = circuit.write(keys, values)
     reads: dict[str, CerebellumReadout] = {}
     if config.read_clean:
