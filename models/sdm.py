@@ -47,6 +47,13 @@ by matmul Hamming distances, then :math:`s = A C`, with every floating-point pro
 partial sum an exactly representable integer (float32 while the bound is below
 :math:`2^{24}`, float64 below :math:`2^{53}`, int64 beyond). Faster paths (bit-packed
 addresses, sparse reads of the active counters) must match it bit for bit.
+
+The **packed path** (``read_path="packed"``, :mod:`models.sdm_packed`) is such a path for the
+full-address design: addresses packed 64 bits to an int64 word, distances by XOR and
+popcount, :math:`d_H(\xi, a_j) = \sum_w \operatorname{popcount}(\xi_w \oplus a_{jw})`,
+then only the active neurons' counters are read, :math:`s_b = \sum_{j \in S_b} C_j`, and
+written, :math:`C_j \mathrel{+}= 2 p_v - 1` for :math:`j \in S(p_a)`. It gives the same
+distances, active sets, sums, bits and counters as the dense path, bit for bit.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from typing import Any
 import torch
 from scipy import special, stats
 
+from models import sdm_packed
 from models._checks import (
     as_tensor,
     check_batch,
@@ -69,6 +77,7 @@ from models.seeding import SeedLike, torch_generator
 
 __all__ = [
     "ACTIVATIONS",
+    "READ_PATHS",
     "SDM",
     "ContinuousSDM",
     "cosine_for_radius",
@@ -79,9 +88,35 @@ __all__ = [
 #: Names of the activation rules (see the module docstring).
 ACTIVATIONS: tuple[str, ...] = ("radius", "top_k")
 
+#: Read paths of the binary SDM (see :class:`SDM`).
+READ_PATHS: tuple[str, ...] = ("auto", "dense", "packed")
+
+#: CPU rule of ``read_path="auto"``: packed for every batch from ``_AUTO_MIN_BITS_CPU``
+#: address bits (r * n) on, and for batches of at most ``_AUTO_SMALL_BATCH`` queries from
+#: ``_AUTO_MIN_BITS_CPU_SMALL_BATCH`` on. Measured with ``python bench/sdm_packed.py
+#: --crossover --crossover-locations 1024,4096,16384,65536 --crossover-bits 64,256,1000
+#: --crossover-batches 1,16,64,256,1024`` (2-core AMD EPYC shared with other jobs, torch
+#: 2.13, numpy 2.3; dense/packed time ratios, > 1 means packed is faster):
+#:
+#: - r n >= 4.1e6 (4096 x 1000, 16384 x 256, 65536 x 64 and larger): packed faster at
+#:   every batch 1..1024 (ratios 1.2-186) except one tie (0.93, 4096 x 1000 at b = 1024);
+#: - r n ~ 1e6 (1024 x 1000, 4096 x 256, 16384 x 64): packed faster at b <= 16
+#:   (1.2-21), about even at b = 64 (1.0-1.1), mixed beyond (0.86-3.2);
+#: - r n <= 2.6e5: dense faster at b = 1 (packed 0.55-0.75), where the packed path's fixed
+#:   cost (~1 ms of numpy/scipy calls) dominates.
+#:
+#: Below these sizes the dense float copy of the addresses that "auto" then builds is at
+#: most 16 MB.
+_AUTO_MIN_BITS_CPU = 4_000_000
+_AUTO_MIN_BITS_CPU_SMALL_BATCH = 1_000_000
+_AUTO_SMALL_BATCH = 16
+
 #: Largest number of elements of one (queries x neurons) intermediate; reads and writes
 #: are processed in chunks of queries so that no intermediate exceeds it.
 _ELEMENT_BUDGET = 2**26
+
+#: Bits per block when SDM.random draws packed addresses (16 MiB of uint8 at a time).
+_RANDOM_BLOCK_BITS = 2**24
 
 #: Integers up to these magnitudes are exact in float32 / float64.
 _FLOAT32_EXACT = 2**24
@@ -238,6 +273,21 @@ class SDM:
         Integer dtype of the counters (``torch.int32`` by default).
     device
         Where the memory lives (default: the device of ``addresses``). Inputs are moved there.
+    read_path
+        How distances, reads and writes are computed (same results on every path, bit for
+        bit):
+
+        - ``"dense"``: the reference. Distances by a float matmul of bipolar addresses and
+          queries, :math:`d_H = (n - \langle 2\xi - 1, 2a_j - 1 \rangle)/2`, sums by
+          :math:`s = A C` over all ``r`` neurons.
+        - ``"packed"`` (full addresses only): addresses packed into :math:`W = \lceil n/64
+          \rceil` int64 words; :math:`d_H = \sum_w \operatorname{popcount}(\xi_w \oplus
+          a_{jw})`; reads sum only the active rows, :math:`s_b = \sum_{j \in S_b} C_j`;
+          writes add only to them (:mod:`models.sdm_packed`).
+        - ``"auto"`` (default): packed where it is faster, decided per call
+          (:meth:`uses_packed`): never for the selected-coordinate design (nothing to
+          pack); on CUDA always (an estimate); on the CPU from :math:`r n \ge 4 \cdot 10^6`
+          address bits, or :math:`r n \ge 10^6` for batches of at most 16 (measured).
 
     Attributes
     ----------
@@ -246,7 +296,13 @@ class SDM:
     n, r, value_dim : int
         Address length, number of hard locations, value length.
     addresses : torch.Tensor or None
-        ``(r, n)`` uint8 addresses (full design).
+        ``(r, n)`` uint8 addresses (full design). With ``read_path`` ``"packed"`` or
+        ``"auto"`` only the packed words are stored and this property unpacks them on each
+        access (keep a reference instead of reading it in a loop).
+    address_words : torch.Tensor or None
+        ``(W, r)`` int64 word-major packed addresses (full design, packed or auto path).
+    read_path : str
+        The requested read path (``"auto"``, ``"dense"`` or ``"packed"``).
     coordinates, targets : torch.Tensor or None
         ``(r, k)`` int64 coordinates and uint8 target bits (selected design).
     counters : torch.Tensor
@@ -259,23 +315,39 @@ class SDM:
 
     Notes
     -----
-    Memory: the addresses (uint8) plus a cached float32 bipolar copy (4 bytes per address
-    bit, built on the first read), the counters, and during a read one float copy of the
-    counters. Reads and writes are chunked over queries so that the (queries x neurons)
-    intermediates stay below about :math:`2^{26}` elements.
+    Memory (:meth:`memory_bytes`). Dense path: the addresses (uint8, 1 byte per bit) plus a
+    cached float32 bipolar copy (4 bytes per address bit, built on the first dense read),
+    the counters, and during a read one float copy of the counters. Packed and auto paths
+    keep only the packed words, :math:`8 r \lceil n/64 \rceil` bytes (:attr:`addresses`
+    is then unpacked on each access), plus the counters, :math:`r\,v` times the counter
+    size; the dense cache is built only if ``"auto"`` picks the dense path. Reads and writes
+    are chunked over queries so that the (queries x neurons) intermediates stay below about
+    :math:`2^{26}` elements.
     """
 
     def __init__(self, addresses: Any, *, radius: int | None = None,
                  activation: str | None = None, top_k: int | None = None,
                  value_dim: int | None = None, saturation: int | None = None,
                  counter_dtype: torch.dtype = torch.int32,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, read_path: str = "auto") -> None:
+        read_path = check_choice("read_path", read_path, READ_PATHS)
         addresses = check_binary("addresses", addresses)
         if addresses.dim() != 2 or addresses.shape[0] < 1 or addresses.shape[1] < 1:
             raise ValueError("addresses must be a non-empty (r, n) matrix, "
                              f"got shape {tuple(addresses.shape)}")
         device = torch.device(device) if device is not None else addresses.device
         r, n = addresses.shape
+        self._init_full(n=n, r=r, radius=radius, activation=activation, top_k=top_k,
+                        value_dim=value_dim, saturation=saturation,
+                        counter_dtype=counter_dtype, device=device, read_path=read_path,
+                        addresses=addresses)
+
+    def _init_full(self, *, n: int, r: int, radius: int | None, activation: str | None,
+                   top_k: int | None, value_dim: int | None, saturation: int | None,
+                   counter_dtype: torch.dtype, device: torch.device, read_path: str,
+                   addresses: torch.Tensor | None = None,
+                   words: torch.Tensor | None = None) -> None:
+        """Full-address design from ``(r, n)`` bits or word-major ``(W, r)`` words."""
         activation = _resolve_activation(activation, top_k)
         if activation == "radius":
             if radius is None:
@@ -284,13 +356,23 @@ class SDM:
         elif radius is not None:
             raise ValueError("radius must be None when activation='top_k'")
         self.design = "full"
-        self.addresses: torch.Tensor | None = addresses.to(device=device, dtype=torch.uint8)
         self.coordinates: torch.Tensor | None = None
         self.targets: torch.Tensor | None = None
         self.radius: int | None = radius
         self.mismatches: int | None = None
         self._setup(n=n, r=r, activation=activation, top_k=top_k, value_dim=value_dim,
-                    saturation=saturation, counter_dtype=counter_dtype, device=device)
+                    saturation=saturation, counter_dtype=counter_dtype, device=device,
+                    read_path=read_path)
+        # dense keeps the uint8 addresses; packed and auto keep only the packed words
+        self._addresses: torch.Tensor | None = None
+        self._address_words: torch.Tensor | None = None  # (W, r)
+        if read_path == "dense":
+            self._addresses = (addresses.to(device=device, dtype=torch.uint8)
+                               if addresses is not None
+                               else sdm_packed.unpack_bits(words.T.to(device), n))
+        else:
+            self._address_words = (words.to(device) if words is not None else
+                                   sdm_packed.pack_addresses(addresses.to(device)))
 
     # -- constructors ------------------------------------------------------------------------
 
@@ -299,7 +381,7 @@ class SDM:
                activation: str | None = None, top_k: int | None = None,
                value_dim: int | None = None, saturation: int | None = None,
                counter_dtype: torch.dtype = torch.int32, seed: SeedLike | torch.Generator = None,
-               device: torch.device | str = "cpu") -> SDM:
+               device: torch.device | str = "cpu", read_path: str = "auto") -> SDM:
         """Full-address SDM with ``r`` uniformly random addresses in :math:`\\{0,1\\}^n`.
 
         Addresses are drawn on the CPU from the child seed ``(seed, "sdm_addresses")`` and
@@ -309,11 +391,70 @@ class SDM:
         r = check_int("r", r, minimum=1)
         n = check_int("n", n, minimum=1)
         _check_activation_args(r, n, radius, activation, top_k)
+        read_path = check_choice("read_path", read_path, READ_PATHS)
         generator = torch_generator(seed, "sdm_addresses")
-        addresses = torch.randint(0, 2, (r, n), generator=generator, dtype=torch.uint8)
-        return cls(addresses, radius=radius, activation=activation, top_k=top_k,
-                   value_dim=value_dim, saturation=saturation, counter_dtype=counter_dtype,
-                   device=device)
+        if read_path == "dense":
+            addresses = torch.randint(0, 2, (r, n), generator=generator, dtype=torch.uint8)
+            return cls(addresses, radius=radius, activation=activation, top_k=top_k,
+                       value_dim=value_dim, saturation=saturation,
+                       counter_dtype=counter_dtype, device=device, read_path=read_path)
+        # packed/auto: draw and pack blocks of rows, so the (r, n) bits never exist at once.
+        # The CPU generator fills a tensor element by element, so consecutive row blocks
+        # are the same bits as one (r, n) draw (tests compare with read_path="dense").
+        device = torch.device(device)
+        words = torch.empty((sdm_packed.n_words(n), r), dtype=torch.int64, device=device)
+        rows = max(1, _RANDOM_BLOCK_BITS // n)
+        for start in range(0, r, rows):
+            block = torch.randint(0, 2, (min(rows, r - start), n), generator=generator,
+                                  dtype=torch.uint8)
+            words[:, start:start + block.shape[0]] = sdm_packed.pack_bits(block.to(device)).T
+        self = cls.__new__(cls)
+        self._init_full(n=n, r=r, radius=radius, activation=activation, top_k=top_k,
+                        value_dim=value_dim, saturation=saturation,
+                        counter_dtype=counter_dtype, device=device, read_path=read_path,
+                        words=words)
+        return self
+
+    @classmethod
+    def from_packed(cls, address_words: Any, n: int, *, radius: int | None = None,
+                    activation: str | None = None, top_k: int | None = None,
+                    value_dim: int | None = None, saturation: int | None = None,
+                    counter_dtype: torch.dtype = torch.int32,
+                    device: torch.device | str | None = None,
+                    read_path: str = "packed") -> SDM:
+        """Full-address SDM from packed addresses, without building the ``(r, n)`` bits.
+
+        Parameters
+        ----------
+        address_words
+            ``(r, ceil(n/64))`` int64 words, as :func:`models.sdm_packed.pack_bits` makes
+            them: bit ``i`` of address ``j`` is bit ``i % 64`` of ``address_words[j, i //
+            64]``; the padding bits of the last word must be 0.
+        n
+            Address length in bits.
+
+        Other arguments as in :class:`SDM` (``read_path="dense"`` unpacks the addresses).
+        """
+        read_path = check_choice("read_path", read_path, READ_PATHS)
+        n = check_int("n", n, minimum=1)
+        words = as_tensor("address_words", address_words)
+        if words.dtype != torch.int64:
+            raise TypeError(f"address_words must be int64 packed words, got {words.dtype}")
+        width = sdm_packed.n_words(n)
+        if words.dim() != 2 or words.shape[0] < 1 or words.shape[1] != width:
+            raise ValueError(f"address_words must be a non-empty (r, ceil(n/64)={width}) "
+                             f"matrix, got shape {tuple(words.shape)}")
+        used = n - (width - 1) * sdm_packed.WORD_BITS  # bits of the last word in use
+        if used < sdm_packed.WORD_BITS and bool((words[:, -1] & -(1 << used)).any()):
+            raise ValueError(f"address_words must have 0 in the padding bits (bits {used}.."
+                             f"63 of the last word, n={n})")
+        device = torch.device(device) if device is not None else words.device
+        self = cls.__new__(cls)
+        self._init_full(n=n, r=int(words.shape[0]), radius=radius, activation=activation,
+                        top_k=top_k, value_dim=value_dim, saturation=saturation,
+                        counter_dtype=counter_dtype, device=device, read_path=read_path,
+                        words=words.to(device).T.contiguous())
+        return self
 
     @classmethod
     def selected_coordinate(cls, coordinates: Any, targets: Any, n: int, *,
@@ -321,7 +462,8 @@ class SDM:
                             top_k: int | None = None, value_dim: int | None = None,
                             saturation: int | None = None,
                             counter_dtype: torch.dtype = torch.int32,
-                            device: torch.device | str | None = None) -> SDM:
+                            device: torch.device | str | None = None,
+                            read_path: str = "auto") -> SDM:
         r"""Selected-coordinate SDM (Jaeckel 1989).
 
         Neuron :math:`j` looks at the ``k`` coordinates ``coordinates[j]`` (distinct, in
@@ -344,7 +486,15 @@ class SDM:
             Address length.
         mismatches
             Tolerated mismatches, ``0 <= mismatches <= k``.
+        read_path
+            ``"auto"`` or ``"dense"`` (both read densely: a neuron sees only ``k``
+            coordinates, there are no full addresses to pack); ``"packed"`` is refused.
         """
+        read_path = check_choice("read_path", read_path, READ_PATHS)
+        if read_path == "packed":
+            raise ValueError("read_path 'packed' needs full (Kanerva) addresses; the "
+                             "selected-coordinate design reads densely (use 'auto' or "
+                             "'dense')")
         n = check_int("n", n, minimum=1)
         coordinates = as_tensor("coordinates", coordinates)
         if coordinates.dim() != 2 or coordinates.shape[0] < 1 or coordinates.shape[1] < 1:
@@ -378,13 +528,15 @@ class SDM:
         device = torch.device(device) if device is not None else coordinates.device
         self = cls.__new__(cls)
         self.design = "selected"
-        self.addresses = None
+        self._addresses = None
+        self._address_words = None
         self.coordinates = coordinates.to(device)
         self.targets = targets.to(device=device, dtype=torch.uint8)
         self.radius = None
         self.mismatches = mismatches if activation == "radius" else None
         self._setup(n=n, r=r, activation=activation, top_k=top_k, value_dim=value_dim,
-                    saturation=saturation, counter_dtype=counter_dtype, device=device)
+                    saturation=saturation, counter_dtype=counter_dtype, device=device,
+                    read_path=read_path)
         return self
 
     @classmethod
@@ -394,7 +546,8 @@ class SDM:
                                    saturation: int | None = None,
                                    counter_dtype: torch.dtype = torch.int32,
                                    seed: SeedLike | torch.Generator = None,
-                                   device: torch.device | str = "cpu") -> SDM:
+                                   device: torch.device | str = "cpu",
+                                   read_path: str = "auto") -> SDM:
         """Selected-coordinate SDM with random neurons.
 
         Each neuron gets ``k`` distinct coordinates, a uniformly random subset of
@@ -404,6 +557,11 @@ class SDM:
         r = check_int("r", r, minimum=1)
         n = check_int("n", n, minimum=1)
         k = check_int("k", k, minimum=1, maximum=n)
+        read_path = check_choice("read_path", read_path, READ_PATHS)
+        if read_path == "packed":
+            raise ValueError("read_path 'packed' needs full (Kanerva) addresses; the "
+                             "selected-coordinate design reads densely (use 'auto' or "
+                             "'dense')")
         generator = torch_generator(seed, "sdm_selected")
         coordinates = torch.empty((r, k), dtype=torch.int64)
         # Floyd: for j = n-k .. n-1 draw t in [0, j]; take t unless already taken, else j.
@@ -416,12 +574,14 @@ class SDM:
         return cls.selected_coordinate(coordinates, targets, n, mismatches=mismatches,
                                        activation=activation, top_k=top_k,
                                        value_dim=value_dim, saturation=saturation,
-                                       counter_dtype=counter_dtype, device=device)
+                                       counter_dtype=counter_dtype, device=device,
+                                       read_path=read_path)
 
     def _setup(self, *, n: int, r: int, activation: str, top_k: int | None,
                value_dim: int | None, saturation: int | None, counter_dtype: torch.dtype,
-               device: torch.device) -> None:
+               device: torch.device, read_path: str) -> None:
         """Shared part of the constructors: activation, counters, bookkeeping."""
+        self.read_path = read_path
         self.n = n
         self.r = r
         self.activation = activation
@@ -456,6 +616,70 @@ class SDM:
         return self._counters.detach()
 
     @property
+    def addresses(self) -> torch.Tensor | None:
+        """``(r, n)`` uint8 addresses (full design), else ``None``.
+
+        Stored as they are on the dense path; unpacked from :attr:`address_words` on each
+        access on the packed and auto paths.
+        """
+        if self._addresses is not None:
+            return self._addresses
+        if self._address_words is None:
+            return None
+        return sdm_packed.unpack_bits(self._address_words.T, self.n)
+
+    @property
+    def address_words(self) -> torch.Tensor | None:
+        """``(W, r)`` int64 packed addresses, word-major (packed and auto paths), else None."""
+        return self._address_words
+
+    def uses_packed(self, batch: int = 1) -> bool:
+        r"""Whether a call with ``batch`` queries or keys takes the packed path.
+
+        ``"packed"``: always; ``"dense"`` and the selected-coordinate design: never;
+        ``"auto"``: on CUDA always; on the CPU when :math:`r n \ge 4 \cdot 10^6`, or when
+        :math:`r n \ge 10^6` and ``batch <= 16``.
+
+        The CPU rule is measured (the comment of ``_AUTO_MIN_BITS_CPU`` gives the numbers:
+        packed is faster at every batch above :math:`4 \cdot 10^6` address bits and at
+        small batches from :math:`10^6`; below, its fixed cost of about a millisecond of
+        numpy/scipy calls loses to one small matmul). The CUDA rule is an estimate, not a
+        measurement (no GPU was available when it was written). The exact dense path reads
+        :math:`4 r n` bytes of float32 addresses and converts the counters per read, then
+        does :math:`4 n` flops per (query, neuron) pair in float32 (TF32 off; ~60 ps per
+        pair at n = 1000 on ~67 TFLOP/s). The packed path reads :math:`r n / 8` bytes of
+        addresses and moves about 120 bytes per pair through memory (fused XOR-popcount
+        kernels on 4 words at a time and their sums; ~40 ps per pair at 3 TB/s), then only
+        the active counter rows. So it should win at every batch, by far at small ones.
+        ``bench/sdm_packed.py --device cuda`` measures it.
+        """
+        if self._address_words is None:
+            return False
+        if self.read_path == "packed" or self.device.type == "cuda":
+            return True
+        batch = check_int("batch", batch, minimum=0)
+        bits = self.r * self.n
+        return bits >= _AUTO_MIN_BITS_CPU or (bits >= _AUTO_MIN_BITS_CPU_SMALL_BATCH
+                                              and batch <= _AUTO_SMALL_BATCH)
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes held now: ``addresses`` (uint8 or packed words), ``dense_cache`` (float
+        bipolar copy, 0 until a dense read builds it), ``counters``, ``write_counts`` and
+        ``total``."""
+        def size(tensor: torch.Tensor | None) -> int:
+            return 0 if tensor is None else tensor.numel() * tensor.element_size()
+
+        held = {
+            "addresses": size(self._addresses) + size(self._address_words)
+            + size(self.coordinates) + size(self.targets),
+            "dense_cache": size(self._bipolar_cache),
+            "counters": size(self._counters),
+            "write_counts": size(self.write_counts),
+        }
+        held["total"] = sum(held.values())
+        return held
+
+    @property
     def k(self) -> int | None:
         """Coordinates per neuron (selected design), else ``None``."""
         return None if self.coordinates is None else int(self.coordinates.shape[1])
@@ -483,7 +707,8 @@ class SDM:
                                                  f", k={self.k}")
         return (f"SDM(design={self.design!r}, r={self.r}, n={self.n}, {rule}, "
                 f"value_dim={self.value_dim}, saturation={self.saturation}, "
-                f"n_writes={self.n_writes}, device={self.device})")
+                f"n_writes={self.n_writes}, device={self.device}, "
+                f"read_path={self.read_path!r})")
 
     # -- activation --------------------------------------------------------------------------
 
@@ -498,8 +723,14 @@ class SDM:
             self._bipolar_cache = self.addresses.to(dtype) * 2 - 1
         return self._bipolar_cache
 
-    def _distances(self, queries: torch.Tensor) -> torch.Tensor:
-        """Distances for one chunk of validated ``(b, n)`` queries; ``(b, r)`` int32."""
+    def _distances(self, queries: torch.Tensor, packed: bool = False) -> torch.Tensor:
+        """Distances for one chunk of validated ``(b, n)`` queries; ``(b, r)`` int32.
+
+        ``packed``: XOR-popcount on the packed words (full design), else the dense matmul.
+        """
+        if packed:
+            return sdm_packed.hamming_distances(sdm_packed.pack_bits(queries),
+                                                self._address_words, budget=_ELEMENT_BUDGET)
         if self.design == "full":
             bipolar = self._bipolar_addresses()
             q = queries.to(bipolar.dtype) * 2 - 1
@@ -539,8 +770,9 @@ class SDM:
             ``(batch, r)`` (or ``(r,)``) int32 distances.
         """
         queries, squeeze = _check_pattern_batch("queries", queries, self.n, "n", self.device)
+        packed = self.uses_packed(queries.shape[0])
         chunk = self._chunk()
-        parts = [self._distances(queries[i:i + chunk])
+        parts = [self._distances(queries[i:i + chunk], packed)
                  for i in range(0, queries.shape[0], chunk)]
         out = torch.cat(parts) if parts else torch.zeros((0, self.r), dtype=torch.int32,
                                                          device=self.device)
@@ -557,18 +789,28 @@ class SDM:
         return out[0] if squeeze else out
 
     def _activations(self, queries: torch.Tensor) -> torch.Tensor:
+        packed = self.uses_packed(queries.shape[0])
         chunk = self._chunk()
-        parts = [self._mask(self._distances(queries[i:i + chunk]))
+        parts = [self._mask(self._distances(queries[i:i + chunk], packed))
                  for i in range(0, queries.shape[0], chunk)]
         if not parts:
             return torch.zeros((0, self.r), dtype=torch.bool, device=self.device)
         return torch.cat(parts)
 
+    def _active_pairs(self, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Packed path: active (query, neuron) pairs of validated queries, sorted."""
+        return sdm_packed.active_pairs(sdm_packed.pack_bits(queries), self._address_words,
+                                       radius=self.radius, top_k=self.top_k,
+                                       budget=_ELEMENT_BUDGET)
+
     def active_sets(self, queries: Any) -> list[torch.Tensor]:
         """Indices of the active neurons for each query (ascending int64 tensors)."""
-        mask = self.activations(queries)
-        mask = check_matrix("queries", mask)
-        return [row.nonzero().flatten() for row in mask]
+        queries, _ = _check_pattern_batch("queries", queries, self.n, "n", self.device)
+        if self.uses_packed(queries.shape[0]):
+            rows, cols = self._active_pairs(queries)
+            counts = torch.bincount(rows, minlength=queries.shape[0]).tolist()
+            return list(torch.split(cols, counts))
+        return [row.nonzero().flatten() for row in self._activations(queries)]
 
     # -- write -------------------------------------------------------------------------------
 
@@ -600,8 +842,21 @@ class SDM:
         if m == 0:
             return
         bipolar = values.to(torch.int64) * 2 - 1  # (m, value_dim)
+        if self.uses_packed(m):
+            self._write_packed(keys, bipolar)
+        else:
+            self._write_dense(keys, bipolar)
+        self.n_writes += m
+        # each write changes a counter by at most 1
+        self._abs_bound += m
+        if self.saturation is not None:
+            self._abs_bound = min(self.saturation, self._abs_bound)
+        self._column_bound = None
+
+    def _write_dense(self, keys: torch.Tensor, bipolar: torch.Tensor) -> None:
+        r"""Reference write: activation masks, then :math:`C \mathrel{+}= A^\top V`."""
         chunk = self._chunk()
-        for start in range(0, m, chunk):
+        for start in range(0, keys.shape[0], chunk):
             mask = self._mask(self._distances(keys[start:start + chunk]))  # (b, r)
             self.write_counts += mask.sum(dim=0)
             block = bipolar[start:start + chunk]
@@ -615,12 +870,23 @@ class SDM:
                     idx = row.nonzero().flatten()
                     updated = self._counters[idx].to(torch.int64) + value
                     self._counters[idx] = updated.clamp(-s, s).to(self._counters.dtype)
-        self.n_writes += m
-        # each write changes a counter by at most 1
-        self._abs_bound += m
-        if self.saturation is not None:
-            self._abs_bound = min(self.saturation, self._abs_bound)
-        self._column_bound = None
+
+    def _write_packed(self, keys: torch.Tensor, bipolar: torch.Tensor) -> None:
+        """Packed write: only the active neurons' counters change (same result as dense)."""
+        chunk = self._chunk()
+        for start in range(0, keys.shape[0], chunk):
+            rows, cols = self._active_pairs(keys[start:start + chunk])  # sorted by key
+            self.write_counts.index_add_(0, cols, torch.ones_like(cols))
+            block = bipolar[start:start + chunk]
+            if self.saturation is None:
+                sdm_packed.scatter_add(self._counters, rows, cols, block,
+                                       budget=_ELEMENT_BUDGET)
+            else:
+                s = self.saturation
+                counts = torch.bincount(rows, minlength=block.shape[0]).tolist()
+                for idx, value in zip(torch.split(cols, counts), block, strict=True):
+                    updated = self._counters[idx].to(torch.int64) + value
+                    self._counters[idx] = updated.clamp(-s, s).to(self._counters.dtype)
 
     def set_counters(self, counters: Any) -> None:
         """Replace the counters (e.g. by weights read off a circuit), ``(r, value_dim)`` ints.
@@ -636,13 +902,17 @@ class SDM:
             if not bool(torch.isfinite(counters).all()) or not bool(
                     (counters == counters.round()).all()):
                 raise ValueError("counters must be integers")
-        wide = counters.to(torch.int64)
+        if counters.dtype == torch.bool:
+            counters = counters.to(torch.uint8)
+        # range from min and max (no widened copy: 10^6 x 1000 counters are 4 GB in int32)
+        biggest = (max(-int(counters.min()), int(counters.max()), 0) if counters.numel()
+                   else 0)
         limit = self.saturation if self.saturation is not None else self._counter_max
-        if wide.numel() and int(wide.abs().max()) > limit:
+        if biggest > limit:
             raise ValueError(f"counters must lie in [-{limit}, {limit}], "
-                             f"got max |C| = {int(wide.abs().max())}")
-        self._counters = wide.to(device=self.device, dtype=self._counters.dtype)
-        self._abs_bound = int(wide.abs().max()) if wide.numel() else 0
+                             f"got max |C| = {biggest}")
+        self._counters.copy_(counters)  # in place: converts dtype/device, no second buffer
+        self._abs_bound = biggest
         self._column_bound = None
 
     def reset(self) -> None:
@@ -663,6 +933,10 @@ class SDM:
 
     def _sums(self, queries: torch.Tensor) -> torch.Tensor:
         """Pre-threshold sums for validated ``(batch, n)`` queries, int64."""
+        if self.uses_packed(queries.shape[0]):
+            rows, cols = self._active_pairs(queries)
+            return sdm_packed.gather_sums(self._counters, rows, cols, queries.shape[0],
+                                          max_abs=self._abs_bound, budget=_ELEMENT_BUDGET)
         bound = self._sum_bound()
         chunk = self._chunk()
         parts = []
