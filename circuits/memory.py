@@ -10,7 +10,7 @@ The estimate is a sum over components, each a count times a size:
 - **neurons**: the same for every population's state variables;
 - **construction** (transient, in the Python process): the index arrays handed to
   ``Synapses.connect`` (two int64 per synapse) and the connectivity draws;
-- **Python**: the interpreter with Brian2 and its generated code (0.3 GiB), and with
+- **Python**: the interpreter with Brian2 and its generated code (0.45 GiB), and with
   cpp_standalone the device's copy of every synapse array it writes for the C++ program;
 - **monitors**: spike monitors (one int32 index and one float64 time per spike; granule cells
   fire about ``spikes_per_presentation`` times per presentation at the coding level) and the
@@ -44,7 +44,7 @@ GIB = 1024 ** 3
 #: spikes of an active granule cell per presentation assumed for the monitor estimate
 SPIKES_PER_PRESENTATION = 2.0
 #: resident memory of a Python process with Brian2, numpy, torch imported and code generated
-PYTHON_BASELINE_GIB = 0.3
+PYTHON_BASELINE_GIB = 0.45
 
 
 class MemoryBudgetError(ValueError):
@@ -108,7 +108,8 @@ def _measure_sizes(params: CerebellumParams) -> dict[str, float]:
     from circuits.backend import brian_backend
     from circuits.cerebellum.network import build_network, random_wiring
 
-    tiny_n = 64
+    # enough cells that a few are active (derive refuses a level x n below 1)
+    tiny_n = max(64, math.ceil(4 / derive(params).expected_coding_level))
     tiny = replace(params, backend="numpy",
                    granule=replace(params.granule, n=tiny_n, coding_level=None,
                                    radius=derive(params).radius)
@@ -170,7 +171,8 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
     """Estimated memory of a cerebellar run with ``presentations`` over ``duration_s``.
 
     See the module docstring for the components. Synapse and neuron sizes are read from
-    a 64-granule-cell copy of the network (cached per parameter set).
+    a small copy of the network (64 granule cells, or enough for four to be active; cached
+    per parameter set).
     """
     if presentations < 0 or duration_s < 0:
         raise ValueError("presentations and duration_s must be >= 0")
