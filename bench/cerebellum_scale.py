@@ -202,6 +202,10 @@ def main() -> None:
           f"{c['run_s'] / m['run_s']:.2f}  (goal <= 1.25)")
     print(f"ratio runtime (numpy) / cpp_standalone at {args.small_granule} GrC (run time): "
           f"{rt['run_s'] / sa['run_s']:.1f}")
+    print("RESULT " + json.dumps({
+        "circuit_over_minimal": c["run_s"] / m["run_s"],
+        "runtime_over_standalone": rt["run_s"] / sa["run_s"], "granule": args.granule,
+        "small_granule": args.small_granule, "parts": results}))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -500,6 +501,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         out["footprint"] = run_footprint(args, script)
     if not args.crossover and not args.footprint:
         out["comparison"] = run_comparison(args, script)
+        summary = {}
+        for device, res in out["comparison"].items():
+            rows = res["rows"]
+            summary[device] = {f"dense_over_packed_batch{row['batch']}":
+                               row["dense_ms"] / row["packed_ms"] for row in rows
+                               if row.get("dense_ms") and row.get("packed_ms")}
+        print("RESULT " + json.dumps(summary))
     return out
 
 

@@ -53,6 +53,9 @@ else:  # pragma: no cover
 __all__ = ["SweepRun", "SweepSpec", "expand", "load_spec", "run_sweep"]
 
 RESULTS_FILE = "results.csv"
+#: one worker process per core: its numerical libraries must not start threads of their own
+#: (two workers on two cores each spawning BLAS/OpenMP threads oversubscribe the machine)
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,11 @@ def execute_run(command: str, run_dir: str, overrides: Sequence[str]) -> dict[st
     import contextlib
 
     _import_brian2_on_a_worker_thread()
+    import torch
+
     from mapping.cli import run_experiment
+
+    torch.set_num_threads(1)  # one thread per worker process (see SINGLE_THREADED)
 
     target = Path(run_dir)
     target.mkdir(parents=True, exist_ok=True)
@@ -259,7 +266,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, scheduler: str | None = None,
         cluster = None
         if scheduler is None:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=None, env=dict(SINGLE_THREADED))
         client = Client(scheduler if scheduler is not None else cluster)
         try:
             futures = {client.submit(task, spec.command, str(out / "runs" / run.run_id),

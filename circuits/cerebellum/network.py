@@ -46,6 +46,7 @@ __all__ = [
     "pf_purkinje_synapses",
     "purkinje_group",
     "random_wiring",
+    "spike_table_group",
 ]
 
 
@@ -132,6 +133,26 @@ class CerebellarNetwork:
     pf_pre: np.ndarray  # presynaptic granule index of each PF->PC synapse
     pf_post: np.ndarray  # postsynaptic Purkinje index of each PF->PC synapse
     namespace: dict = field(default_factory=dict)  # holds the plasticity gate TimedArray
+
+
+def spike_table_group(n: int, per_rail: int, name: str,
+                      dt: brian2.Quantity) -> tuple[NeuronGroup, brian2.TimedArray]:
+    """``n`` input fibres replaying a table of spike steps, and that table (a TimedArray).
+
+    Table entry ``(k, i)`` is the time step (``t_in_timesteps``, steps of ``dt``) of the
+    ``k``-th spike of fibre ``i``, or -1 (no more spikes); each fibre walks its column with
+    a counter. The fibres fire in the same steps, in the same order, as a
+    SpikeGeneratorGroup given those spikes, but new spikes (up to ``per_rail`` a fibre) only
+    change the table's values, which ``device.run(run_args={table: values})`` sets without
+    recompiling a standalone project. (The table's time axis is the counter: row ``k`` is
+    read at ``k * dt``.)
+    """
+    table = brian2.TimedArray(np.full((per_rail + 1, n), -1.0), dt=dt, name=f"{name}_table")
+    group = NeuronGroup(n, "spike_k : integer", threshold=(
+        f"abs({name}_table(spike_k * table_dt, i) - t_in_timesteps) < 0.5"),
+        reset="spike_k += 1", namespace={f"{name}_table": table, "table_dt": dt},
+        name=f"{name}*")
+    return group, table
 
 
 def _granule(params: CerebellumParams) -> NeuronGroup:
@@ -248,7 +269,8 @@ def initialise_pf_synapses(synapses: Synapses, params: CerebellumParams) -> None
 
 def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None, *,
                   seed: int | None = 0, record: tuple[str, ...] | None = None,
-                  layers: str = "all") -> CerebellarNetwork:
+                  layers: str = "all",
+                  spike_tables: tuple[int, int] | None = None) -> CerebellarNetwork:
     """Create the circuit's groups, synapses and monitors (nothing is run).
 
     Parameters
@@ -264,6 +286,12 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
         and ``nuclei`` are needed by the readout.
     layers
         ``"all"``, or ``"granular"`` for mossy fibres, granule and Golgi cells only.
+    spike_tables
+        None (default): ``mossy`` and ``climbing`` are SpikeGeneratorGroups (``set_spikes``).
+        ``(k_mossy, k_climbing)``: they replay spike tables of at most that many spikes per
+        fibre (:func:`spike_table_group`; the TimedArrays are ``namespace["mossy_table"]``
+        and ``namespace["climbing_table"]``), so that a built standalone project can run new
+        inputs through ``run_args`` (:mod:`circuits.cerebellum.standalone`).
 
     Returns
     -------
@@ -281,8 +309,13 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     g, go, pk, ml, nu, pl = (params.granule, params.golgi, params.purkinje,
                              params.interneuron, params.nuclei, params.plasticity)
 
-    mossy = SpikeGeneratorGroup(n_rails, np.array([], dtype=int), np.array([]) * ms,
-                                name="mossy*")
+    tables: dict[str, brian2.TimedArray] = {}
+    if spike_tables is None:
+        mossy = SpikeGeneratorGroup(n_rails, np.array([], dtype=int), np.array([]) * ms,
+                                    name="mossy*")
+    else:
+        mossy, tables["mossy_table"] = spike_table_group(n_rails, spike_tables[0], "mossy",
+                                                       params.protocol.dt)
     granule = _granule(params)
 
     rails = wiring.rails(n, two)  # (r, inputs)
@@ -329,7 +362,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
         raise ValueError(f"layers must be 'all' or 'granular', got {layers!r}")
     if layers == "granular":
         return _assemble(params, d, wiring, groups, synapses, record, None,
-                         np.array([], int), np.array([], int), {})
+                         np.array([], int), np.array([], int), tables)
 
     purkinje = purkinje_group(params, d, v)
     groups["purkinje"] = purkinje
@@ -392,8 +425,13 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     synapses["pf_interneuron"] = pf_mli
     synapses["interneuron_purkinje"] = mli_pc
 
-    climbing = SpikeGeneratorGroup(v, np.array([], dtype=int), np.array([]) * ms,
-                                   name="climbing*")
+    if spike_tables is None:
+        climbing = SpikeGeneratorGroup(v, np.array([], dtype=int), np.array([]) * ms,
+                                       name="climbing*")
+    else:
+        climbing, tables["climbing_table"] = spike_table_group(v, spike_tables[1],
+                                                               "climbing", params.protocol.dt)
+        plastic_namespace.update(tables)
     cf_pc = Synapses(climbing, purkinje, on_pre="cf_flag_post = 1", name="climbing_purkinje*")
     cf_pc.connect(j="i")
     groups["climbing"] = climbing

@@ -1,0 +1,127 @@
+"""Every side-by-side benchmark with one command, and one table of the ratios they measure.
+
+Runs each benchmark script in its own process (each compares its two sides within one run,
+so machine noise hits both alike), reads the ``RESULT {json}`` line it prints last, and
+prints:
+
+=============================================  ========================================
+comparison                                     script
+=============================================  ========================================
+cerebellar circuit / minimal Brian2 network    ``cerebellum_scale.py`` (run time)
+numpy runtime / cpp_standalone                 ``cerebellum_scale.py`` (run time)
+8 sweep runs serial / 2-worker LocalCluster    ``sweep_parallel.py`` (wall time)
+N standalone builds / N runs from one build    ``standalone_reuse.py`` (wall time)
+dense / packed SDM read, CPU (batch 1, 1024)   ``sdm_packed.py``
+abstract SDM read CPU / CUDA                   ``sdm_read.py`` (only with a GPU)
+=============================================  ========================================
+
+    python bench/all.py            # full sizes (tens of minutes on 2 cores)
+    python bench/all.py --quick    # small sizes, a few minutes: checks that all run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: name -> (script, full-size arguments, quick arguments)
+BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
+    "cerebellum": ("cerebellum_scale.py", [],
+                   ["--granule", "20000", "--writes", "10", "--reads", "10",
+                    "--small-granule", "2000", "--small-presentations", "4"]),
+    "sweep": ("sweep_parallel.py", ["--runs", "8", "--workers", "2"],
+              ["--runs", "4", "--workers", "2"]),
+    "standalone_reuse": ("standalone_reuse.py", [], ["--runs", "2"]),
+    "sdm_packed": ("sdm_packed.py", ["--device", "cpu"],
+                   ["--device", "cpu", "--locations", "20000", "--batches", "1,64",
+                    "--repeats", "2"]),
+}
+
+
+def run_one(script: str, argv: list[str]) -> tuple[dict | None, float, str]:
+    """Run one benchmark script; its last RESULT dict (or None), wall time, output tail."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(HERE / script), *argv], capture_output=True,
+                          text=True, check=False, cwd=HERE)
+    wall = time.perf_counter() - start
+    result = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT "):])
+    tail = (proc.stdout + proc.stderr)[-1500:]
+    return (result if proc.returncode == 0 else None), wall, tail
+
+
+def rows_from(results: dict[str, dict | None]) -> list[tuple[str, str, str]]:
+    """``(comparison, ratio, goal)`` rows of the table."""
+    def fmt(value: float | None) -> str:
+        return "failed" if value is None else f"{value:.2f}"
+
+    c = results.get("cerebellum") or {}
+    s = results.get("sweep") or {}
+    r = results.get("standalone_reuse") or {}
+    p = (results.get("sdm_packed") or {}).get("cpu", {})
+    batches = sorted(int(k.rsplit("batch", 1)[1]) for k in p)
+    rows = [
+        ("cerebellar circuit / minimal network (run time)",
+         fmt(c.get("circuit_over_minimal")), "<= 1.25"),
+        ("numpy runtime / cpp_standalone (run time)", fmt(c.get("runtime_over_standalone")),
+         "report"),
+        (f"{s.get('runs', 8)} sweep runs: serial / 2-worker LocalCluster (wall)",
+         fmt(s.get("ratio")), ">= 1.6"),
+        ("N builds / N runs from one build (wall)",
+         fmt(r.get("ratio")) if "standalone_reuse" in results else "not run", "report"),
+    ]
+    for b in batches[:1] + batches[-1:] if len(batches) > 1 else batches:
+        rows.append((f"dense / packed SDM read, CPU, batch {b}",
+                     fmt(p.get(f"dense_over_packed_batch{b}")), "report"))
+    rows.append(("abstract SDM read CPU / CUDA", "no GPU" if not _has_cuda() else "see "
+                 "sdm_read.py", "report"))
+    return rows
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
+    args = parser.parse_args(argv)
+    names = list(BENCHMARKS) if not args.only else args.only.split(",")
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    results: dict[str, dict | None] = {}
+    for name in names:
+        script, full, quick = BENCHMARKS[name]
+        if not (HERE / script).is_file():
+            print(f"{name}: {script} missing, skipped", flush=True)
+            continue
+        print(f"running {script} {' '.join(quick if args.quick else full)} ...", flush=True)
+        result, wall, tail = run_one(script, quick if args.quick else full)
+        results[name] = result
+        status = f"{wall:.0f} s" if result is not None else "FAILED:\n" + tail
+        print(f"  {status}", flush=True)
+    rows = rows_from(results)
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'comparison':{width}s}  {'ratio':>8s}  goal")
+    for name, ratio, goal in rows:
+        print(f"{name:{width}s}  {ratio:>8s}  {goal}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""One cpp_standalone build, many runs (:mod:`circuits.cerebellum.standalone`).
+
+The non-compiling tests check the mechanism in numpy runtime mode: mossy and climbing fibres
+replaying spike tables give exactly the readouts of the SpikeGeneratorGroups of
+:class:`CerebellarSDM`. The ``standalone`` tests compile: two runs from one build equal
+fresh builds for the same inputs, spike for spike, and nothing is recompiled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from brian2 import Hz, TimedArray, ms, second
+
+from circuits.backend import brian_backend
+from circuits.cerebellum.network import build_network, random_wiring
+from circuits.cerebellum.params import CerebellumParams, GranuleParams
+from circuits.cerebellum.protocol import CerebellarSDM
+from circuits.cerebellum.standalone import (
+    StandaloneRunner,
+    collect_readouts,
+    input_arrays,
+    schedule_batches,
+    spike_table,
+)
+
+RECORD = ("granule", "purkinje", "nuclei")
+
+
+def small(**changes) -> CerebellumParams:
+    """32-bit addresses, 8 outputs, 400 granule cells (as tests/test_cerebellum.py)."""
+    base = CerebellumParams(address_bits=32, value_bits=8,
+                            granule=GranuleParams(n=400, coding_level=0.055))
+    return replace(base, **changes)
+
+
+def schedule(seed: int):
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 2, (2, 32), dtype=np.uint8)
+    values = rng.integers(0, 2, (2, 8), dtype=np.uint8)
+    return [("write", keys, values), ("read", keys[::-1], None)]
+
+
+def assert_same(a, b):
+    """Readouts equal exactly: every spike (index and time), drive and weight."""
+    assert a.kind == b.kind
+    np.testing.assert_array_equal(a.bits, b.bits)
+    np.testing.assert_array_equal(a.nuclei_counts, b.nuclei_counts)
+    np.testing.assert_array_equal(a.purkinje_counts, b.purkinje_counts)
+    assert a.spikes.keys() == b.spikes.keys()
+    for name in a.spikes:
+        np.testing.assert_array_equal(a.spikes[name].indices, b.spikes[name].indices)
+        np.testing.assert_array_equal(a.spikes[name].times, b.spikes[name].times)
+    np.testing.assert_array_equal(a.pf_drive, b.pf_drive)
+    np.testing.assert_array_equal(a.mli_drive, b.mli_drive)
+    np.testing.assert_array_equal(a.weights_after, b.weights_after)
+    for x, y in zip(a.active_granule, b.active_granule, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_spike_table_lists_each_fibres_steps_in_order():
+    table = spike_table(np.array([2, 0, 2, 0]), np.array([9, 5, 3, 7]), n=3, per_rail=3)
+    np.testing.assert_array_equal(table, [[5, -1, 3], [7, -1, 9], [-1, -1, -1],
+                                          [-1, -1, -1]])
+    with pytest.raises(ValueError, match="max_spikes_per_rail"):
+        spike_table(np.array([1, 1, 1]), np.array([1, 2, 3]), n=2, per_rail=2)
+
+
+def test_spike_tables_replay_the_spike_generators_exactly():
+    """Same readouts (numpy runtime) whether inputs come from SpikeGeneratorGroups or
+    spike tables: the mechanism the standalone runner relies on. Poisson firing with
+    background spikes on the inactive rails: several spikes per rail, irregular steps."""
+    params = small(mossy=replace(small().mossy, firing="poisson", off_rate=5 * Hz))
+    wiring = random_wiring(params, 3)
+    sched = schedule(1)
+    reference = CerebellarSDM(params, seed=3, wiring=wiring, record=RECORD).present(sched)
+
+    sdm = schedule_batches(params, wiring, sched, seed=3, record=RECORD)
+    duration = sdm._batches[-1].onset + sdm._batches[-1].duration + 0.05  # trailing silence
+    per_rail = (200, 4)
+    with brian_backend("numpy", dt=params.protocol.dt):
+        net = build_network(params, wiring, seed=3, record=RECORD, spike_tables=per_rail)
+        mossy, climbing, gate = input_arrays(sdm, 64, 8, per_rail, round(duration * 1000) + 1)
+        net.namespace["mossy_table"].values[:] = mossy  # numpy reads the array at run time
+        net.namespace["climbing_table"].values[:] = climbing
+        net.namespace["plastic_gate"] = TimedArray(gate, dt=1 * ms)
+        net.network.run(duration * second, namespace={})
+        readouts = collect_readouts(sdm, net)
+    assert len(reference[0].spikes["granule"].indices) > 0  # the test exercises spikes
+    for a, b in zip(readouts, reference, strict=True):
+        assert_same(a, b)
+
+
+def test_runner_rejects_a_bad_layout_before_building(tmp_path):
+    with pytest.raises(ValueError, match="layout"):
+        StandaloneRunner(small(), [("erase", 2)], cache_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing built
+
+
+@pytest.mark.standalone
+def test_runs_from_one_build_equal_fresh_builds(tmp_path):
+    params = small(backend="cpp_standalone")
+    layout = [("write", 2), ("read", 2)]
+    with StandaloneRunner(params, layout, seed=5, record=RECORD,
+                          cache_dir=tmp_path / "cache") as runner:
+        assert runner.compiled and runner.build_s > 0
+        main = runner.directory / "main"
+        built = main.stat().st_mtime_ns
+        first = runner.run(schedule(10))
+        second_run = runner.run(schedule(11))
+        assert main.stat().st_mtime_ns == built  # the second run did not rebuild
+        assert runner.runs == 2 and second_run[0].timings["build_s"] == 0.0
+    for seed, got in ((10, first), (11, second_run)):
+        fresh = CerebellarSDM(params, seed=5, record=RECORD,
+                              directory=tmp_path / f"fresh{seed}").present(schedule(seed))
+        for a, b in zip(got, fresh, strict=True):
+            assert_same(a, b)
+    # the second run presented its own inputs (not a replay of the first)
+    assert not np.array_equal(first[1].weights_after, second_run[1].weights_after)
+
+    # the cache survives the runner: a new one compiles nothing and gives the same readout
+    with StandaloneRunner(params, layout, seed=5, record=RECORD,
+                          cache_dir=tmp_path / "cache") as again:
+        assert again.directory == runner.directory and not again.compiled
+        assert main.stat().st_mtime_ns == built
+        for a, b in zip(again.run(schedule(10)), first, strict=True):
+            assert_same(a, b)
