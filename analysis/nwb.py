@@ -4,7 +4,9 @@
 neuron that fired, with two extra columns: ``population`` (its name) and
 ``population_index`` (the neuron's index within the population). Population sizes go to
 scratch data ``population_size_<name>``. :func:`read_spikes` gives everything back. Files
-are written atomically (temporary name, then rename).
+are written atomically (temporary name, then rename). :func:`add_spike_units` adds the same
+``Units`` table to any NWB file (the calcium files of :mod:`analysis.nwb_ophys` use it for
+their ground-truth spikes).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from models.rundir import atomic_path
 
-__all__ = ["read_spikes", "write_spikes"]
+__all__ = ["add_spike_units", "read_spikes", "write_spikes"]
 
 
 def write_spikes(path: str | Path, populations: Mapping[str, tuple[Any, Any, int]], *,
@@ -59,9 +61,32 @@ def write_spikes(path: str | Path, populations: Mapping[str, tuple[Any, Any, int
         source_script="memcircuits",
         source_script_file_name="memcircuits",
     )
-    nwbfile.add_unit_column(name="population", description="simulated population name")
-    nwbfile.add_unit_column(name="population_index",
-                            description="index of the neuron within its population")
+    add_spike_units(nwbfile, populations)
+    path = Path(path)
+    with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
+        io.write(nwbfile)
+    return path
+
+
+def add_spike_units(nwbfile: Any, populations: Mapping[str, tuple[Any, Any, int]], *,
+                    resolution: float | None = None) -> None:
+    """Add every population's spikes to ``nwbfile``'s ``Units`` table (what
+    :func:`write_spikes` stores; :func:`read_spikes` reads it back from any file).
+
+    One row per neuron that fired, with columns ``population`` and ``population_index``;
+    population sizes go to scratch data ``population_size_<name>``. ``resolution`` (s), the
+    simulation's time step, is stored as the table's spike-time resolution. Without any
+    spike (every train empty) no ``Units`` table is written, only the sizes.
+    """
+    if any(len(np.asarray(times)) for _i, times, _n in populations.values()):
+        if resolution is not None and nwbfile.units is None:
+            from pynwb.misc import Units
+
+            nwbfile.units = Units(name="units", resolution=float(resolution),
+                                  description="simulated spikes (ground truth)")
+        nwbfile.add_unit_column(name="population", description="simulated population name")
+        nwbfile.add_unit_column(name="population_index",
+                                description="index of the neuron within its population")
     for name, (indices, times, size) in populations.items():
         indices = np.asarray(indices, dtype=np.int64)
         times = np.asarray(times, dtype=float)
@@ -78,10 +103,6 @@ def write_spikes(path: str | Path, populations: Mapping[str, tuple[Any, Any, int
                              population_index=int(neuron))
         nwbfile.add_scratch(np.array([int(size)]), name=f"population_size_{name}",
                             description=f"number of neurons in population {name}")
-    path = Path(path)
-    with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
-        io.write(nwbfile)
-    return path
 
 
 def read_spikes(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:

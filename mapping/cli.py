@@ -58,8 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=description, description=description)
         _add_run_options(sub)
         for flag, key, kind, text in SHORTCUTS.get(name, ()):
-            sub.add_argument(flag, dest=f"shortcut_{key}", type=kind, metavar=key.upper(),
-                             help=f"{text} (same as --set {key}=...)")
+            if not flag.startswith("-"):  # positional (e.g. calcium's RUN_DIR)
+                sub.add_argument(f"shortcut_{key}", type=kind, metavar=flag, help=text)
+            elif kind is bool:  # a switch: --movie gives movie = true
+                sub.add_argument(flag, dest=f"shortcut_{key}", action="store_true",
+                                 default=None, help=f"{text} (same as --set {key}=true)")
+            else:
+                sub.add_argument(flag, dest=f"shortcut_{key}", type=kind,
+                                 metavar=key.rsplit(".", 1)[-1].upper(),
+                                 help=f"{text} (same as --set {key}=...)")
 
     compare = commands.add_parser(
         "compare", help="compare runs: spikes against equations, one report",
@@ -99,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 SHORTCUTS: dict[str, tuple[tuple[str, str, type, str], ...]] = {
     "hippocampus": (("--world", "world", str, "world spec, e.g. square:8x8 or hex:6x6"),
                     ("--steps", "steps", int, "steps of the main walk")),
+    "calcium": (("RUN_DIR", "run_dir", str, "run directory of a circuit command (spikes.nwb)"),
+                ("--indicator", "synthesis.indicator", str,
+                 "indicator preset: GCaMP6f, GCaMP6s, jGCaMP7f or jGCaMP8m"),
+                ("--fps", "synthesis.fps", float, "frame rate (Hz)"),
+                ("--movie", "movie", bool, "also write a two-photon movie per population")),
 }
 
 
@@ -107,8 +119,9 @@ def _shortcut_overrides(args: argparse.Namespace) -> list[str]:
     overrides = list(args.overrides)
     for _flag, key, _kind, _text in SHORTCUTS.get(args.command, ()):
         value = getattr(args, f"shortcut_{key}", None)
-        if value is not None:  # strings as TOML basic strings (JSON's quoting is valid TOML)
-            overrides.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
+        if value is not None:  # strings and booleans as TOML (JSON's spelling is valid TOML)
+            text = json.dumps(value) if isinstance(value, str | bool) else value
+            overrides.append(f"{key}={text}")
     return overrides
 
 

@@ -42,6 +42,12 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
             "equation"),
     "mushroom-body": ("mapping.experiments.mushroom_body",
                       "mushroom-body preset: Kenyon-cell sparseness, odour -> valence learning"),
+    "calcium-validation": ("mapping.experiments.calcium_validation",
+                           "calcium forward models: OASIS round trip, noise level, 1-AP "
+                           "responses of the indicator presets"),
+    "calcium-protocol": ("mapping.experiments.calcium_protocol",
+                         "predicted dF/F: cerebellar learning and extinction, place-cell "
+                         "remapping across two worlds"),
 }
 
 
@@ -51,6 +57,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                    "write random patterns into the spiking cerebellum and read noisy queries"),
     "hippocampus": ("mapping.experiments.hippocampus",
                     "the spiking entorhinal-hippocampal loop (TEM-t) on a random walk"),
+    "calcium": ("mapping.experiments.calcium",
+                "synthetic calcium imaging (dF/F, movie, NWB) of a circuit run's spikes"),
 }
 
 
