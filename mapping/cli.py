@@ -186,17 +186,21 @@ DEMO_RUNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 
 def _demo(out: Path, quiet: bool) -> None:
-    """The demo: a cerebellar write/read, a short hippocampal walk, and their comparison
-    with the equations (report.md)."""
+    """The demo: a cerebellar write/read, a short hippocampal walk, the synthetic calcium
+    imaging of the cerebellar run (NWB), and the comparison with the equations (report.md)."""
     from mapping.report import compare_runs
 
     start = time.perf_counter()
     print("memcircuits demo: spiking memory circuits next to the equations they implement")
     for k, (name, command, overrides) in enumerate(DEMO_RUNS, 1):
-        print(f"\n[{k}/{len(DEMO_RUNS) + 1}] memcircuits {command} "
+        print(f"\n[{k}/{len(DEMO_RUNS) + 2}] memcircuits {command} "
               + " ".join(f"--set {o}" for o in overrides))
         run_experiment(command, out / name, overrides=overrides, quiet=quiet)
-    print(f"\n[{len(DEMO_RUNS) + 1}/{len(DEMO_RUNS) + 1}] memcircuits compare")
+    steps = len(DEMO_RUNS) + 2
+    print(f"\n[{steps - 1}/{steps}] memcircuits calcium {out / 'cerebellum'}")
+    run_experiment("calcium", out / "calcium",
+                   overrides=[f"run_dir={json.dumps(str(out / 'cerebellum'))}"], quiet=quiet)
+    print(f"\n[{steps}/{steps}] memcircuits compare")
     compare_runs([out / name for name, _, _ in DEMO_RUNS], out / "report")
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; open "
           f"{(out / 'report' / 'report.md').resolve()}")
