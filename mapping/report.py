@@ -67,6 +67,20 @@ _KIND_TITLES = {
 }
 
 
+_KIND_NOTES = {
+    "cerebellum": (
+        "Effective beta here is fitted from this run's own reads against its written keys: "
+        "random keys rarely fall within the radius of each other, so only the few distances "
+        "in the table's last row are fitted. `memcircuits figures cerebellum-beta` measures "
+        "every distance at several coding levels (include its run directory here)."),
+    "hippocampus": (
+        "Both betas multiply the cosine of key and query. TEM-t's is its learned softmax "
+        "inverse temperature b log(1 + N) on the same walk (shipped checkpoint); the memory "
+        "neurons' is fitted from their spike counts (log count on similarity, per-step "
+        "intercept)."),
+}
+
+
 def _labels(runs: Sequence[RunInputs]) -> list[str]:
     """Short unique labels: the directory name, with parents added where names clash."""
     labels = [r.path.name for r in runs]
@@ -144,6 +158,8 @@ def _kind_section(kind: str, labels: list[str], metrics: list[dict[str, Any]]) -
     header = ["measure", *[f"`{label}`" for label in labels]]
     rows = [[title, *[m.get(key) for m in metrics]] for key, title in rows_spec]
     parts += [_table(header, rows), ""]
+    if kind in _KIND_NOTES:
+        parts += [_KIND_NOTES[kind], ""]
     return "\n".join(parts)
 
 
