@@ -38,3 +38,28 @@ def test_million_bench_small():
                           capture_output=True, text=True, check=True, cwd=ROOT / "bench")
     assert "read bit accuracy 1.0000" in proc.stdout
     assert "memory guard estimate" in proc.stdout
+
+
+def test_all_benchmarks_table_reads_each_result(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import importlib
+
+    bench_all = importlib.import_module("all")
+    rows = bench_all.rows_from({
+        "cerebellum": {"circuit_over_minimal": 1.18, "runtime_over_standalone": 40.5},
+        "sweep": {"ratio": 1.59, "runs": 8},
+        "standalone_reuse": {"ratio": 2.6},
+        "sdm_packed": {"cpu": {"dense_over_packed_batch1": 130.0,
+                               "dense_over_packed_batch1024": 3.0}},
+    })
+    table = {name: ratio for name, ratio, _ in rows}
+    assert table["cerebellar circuit / minimal network (run time)"] == "1.18"
+    assert table["8 sweep runs: serial / 2-worker LocalCluster (wall)"] == "1.59"
+    assert table["dense / packed SDM read, CPU, batch 1024"] == "3.00"
+    assert table["N builds / N runs from one build (wall)"] == "2.60"
+    failed = {name: ratio for name, ratio, _ in bench_all.rows_from({"sweep": None})}
+    assert failed["8 sweep runs: serial / 2-worker LocalCluster (wall)"] == "failed"
+    assert set(bench_all.BENCHMARKS) == {"cerebellum", "sweep", "standalone_reuse",
+                                         "sdm_packed"}
+    for script, _, _ in bench_all.BENCHMARKS.values():
+        assert (ROOT / "bench" / script).is_file()
