@@ -67,30 +67,17 @@ def run_circuit(args, backend: str, steps: int) -> dict:
 def run_tem_t(args) -> dict:
     import torch
 
-    from models.tem_training import load_model
+    from mapping.hippocampus import tem_t_on_walk
     from models.worlds import visited_before
 
     torch.set_num_threads(1)
     world, walk = _walk(args)
-    model, _ = load_model("default", world_kind=world.kind, device="cpu")
-    model.eval()
-    actions = torch.as_tensor(walk.actions)[None]
-    observations = torch.as_tensor(walk.observations)[None]
-    start = time.perf_counter()
-    hits = []
-    with torch.no_grad():
-        state = model.begin(observations[:, 0])
-        for t0 in range(0, args.steps, 50):
-            output = model(state, actions[:, t0:t0 + 50], observations[:, t0 + 1:t0 + 51])
-            state = output.state
-            hits.append(output.logits.argmax(-1) == observations[:, t0 + 1:t0 + 51])
-    run = time.perf_counter() - start
-    correct = torch.cat(hits, 1)[0].numpy()
+    tem = tem_t_on_walk(world, walk)  # the shipped checkpoint, windows of 50 steps
     visited = visited_before(walk)  # (T,): steps 1..T, like the predictions
-    return {"steps": args.steps, "memory_neurons": args.steps + 1, "wall_s": run,
-            "build_s": 0.0, "run_s": run, "peak_rss_simulation_mib": None,
+    return {"steps": args.steps, "memory_neurons": args.steps + 1, "wall_s": tem.wall_s,
+            "build_s": 0.0, "run_s": tem.wall_s, "peak_rss_simulation_mib": None,
             "path_integration_accuracy": None,
-            "accuracy_visited": float(correct[visited].mean())}
+            "accuracy_visited": float(tem.correct[visited].mean())}
 
 
 def child(args) -> None:

@@ -163,17 +163,12 @@ def _kind_section(kind: str, labels: list[str], metrics: list[dict[str, Any]]) -
     return "\n".join(parts)
 
 
+#: figure panels, in order: one per kind of run present
+_PANEL_ORDER = ("cerebellum", "cerebellum-beta", "cerebellum-capacity", "hippocampus")
+
+
 def _panels(kinds: dict[str, list[tuple[str, Path, dict[str, Any]]]]) -> list[str]:
-    panels = []
-    if "cerebellum" in kinds:
-        panels.append("cerebellum")
-    if "cerebellum-beta" in kinds:
-        panels.append("cerebellum-beta")
-    if "cerebellum-capacity" in kinds:
-        panels.append("cerebellum-capacity")
-    if "hippocampus" in kinds:
-        panels.append("hippocampus")
-    return panels
+    return [kind for kind in _PANEL_ORDER if kind in kinds]
 
 
 def _figure(kinds: dict[str, list[tuple[str, Path, dict[str, Any]]]]) -> Any:

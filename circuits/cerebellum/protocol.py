@@ -252,6 +252,41 @@ def granule_active_sets(params: CerebellumParams, patterns: Any, *,
     return [np.unique(i[which == k]) for k in range(len(patterns))]
 
 
+def check_schedule(params: CerebellumParams, schedule: Sequence[tuple[str, Any, Any]]
+                   ) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """Validate a write/read schedule: ``(kind, patterns, values)`` entries as uint8 arrays.
+
+    Raises one ``ValueError`` naming the entry: not a triple, unknown kind, a read with
+    values, keys and values of different lengths, bad patterns, or an empty schedule.
+    """
+    batches: list[tuple[str, np.ndarray, np.ndarray | None]] = []
+    for k, entry in enumerate(schedule):
+        if not isinstance(entry, tuple | list) or len(entry) != 3:
+            raise ValueError(f"schedule[{k}] must be (kind, patterns, values), "
+                             f"got {entry!r:.60}")
+        kind, patterns, values = entry
+        if kind == "write":
+            keys = check_patterns(f"schedule[{k}] keys", patterns, params.address_bits,
+                                  "address_bits")
+            values = check_patterns(f"schedule[{k}] values", values, params.value_bits,
+                                    "value_bits")
+            if len(keys) != len(values):
+                raise ValueError(f"schedule[{k}]: keys and values must have the same "
+                                 f"number of rows, got {len(keys)} and {len(values)}")
+            batches.append(("write", keys, values))
+        elif kind == "read":
+            if values is not None:
+                raise ValueError(f"schedule[{k}]: a read takes no values")
+            batches.append(("read", check_patterns(f"schedule[{k}] queries", patterns,
+                                                   params.address_bits, "address_bits"),
+                            None))
+        else:
+            raise ValueError(f"schedule[{k}]: kind must be 'write' or 'read', got {kind!r}")
+    if not batches:
+        raise ValueError("schedule is empty")
+    return batches
+
+
 class CerebellarSDM:
     """The cerebellar cortex as a spiking sparse distributed memory.
 
@@ -435,32 +470,7 @@ class CerebellarSDM:
             whole schedule compiles and runs once (a capacity sweep that reads after every
             load costs one build, not one per entry).
         """
-        batches = []
-        for k, entry in enumerate(schedule):
-            if not isinstance(entry, tuple | list) or len(entry) != 3:
-                raise ValueError(f"schedule[{k}] must be (kind, patterns, values), "
-                                 f"got {entry!r:.60}")
-            kind, patterns, values = entry
-            if kind == "write":
-                keys = check_patterns(f"schedule[{k}] keys", patterns,
-                                      self.params.address_bits, "address_bits")
-                values = check_patterns(f"schedule[{k}] values", values,
-                                        self.params.value_bits, "value_bits")
-                if len(keys) != len(values):
-                    raise ValueError(f"schedule[{k}]: keys and values must have the same "
-                                     f"number of rows, got {len(keys)} and {len(values)}")
-                batches.append(("write", keys, values))
-            elif kind == "read":
-                if values is not None:
-                    raise ValueError(f"schedule[{k}]: a read takes no values")
-                batches.append(("read", check_patterns(f"schedule[{k}] queries", patterns,
-                                                       self.params.address_bits,
-                                                       "address_bits"), None))
-            else:
-                raise ValueError(f"schedule[{k}]: kind must be 'write' or 'read', "
-                                 f"got {kind!r}")
-        if not batches:
-            raise ValueError("schedule is empty")
+        batches = check_schedule(self.params, schedule)
         if self.params.backend != "cpp_standalone":
             return [self._present(self._make_batch(kind, x, v)) for kind, x, v in batches]
         for kind, x, v in batches:

@@ -60,7 +60,7 @@ from circuits.cerebellum.network import (
     random_wiring,
 )
 from circuits.cerebellum.params import CerebellumParams
-from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, check_patterns
+from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, check_schedule
 
 __all__ = ["StandaloneRunner", "collect_readouts", "default_cache_dir", "input_arrays",
            "schedule_batches", "spike_table"]
@@ -108,30 +108,8 @@ def schedule_batches(params: CerebellumParams, wiring: GranuleWiring,
     wiring=wiring).present(schedule)`` makes them.
     """
     sdm = CerebellarSDM(params, seed=seed, wiring=wiring, record=record)
-    for k, entry in enumerate(schedule):
-        if not isinstance(entry, tuple | list) or len(entry) != 3:
-            raise ValueError(f"schedule[{k}] must be (kind, patterns, values), "
-                             f"got {entry!r:.60}")
-        kind, patterns, values = entry
-        if kind == "write":
-            keys = check_patterns(f"schedule[{k}] keys", patterns, params.address_bits,
-                                  "address_bits")
-            values = check_patterns(f"schedule[{k}] values", values, params.value_bits,
-                                    "value_bits")
-            if len(keys) != len(values):
-                raise ValueError(f"schedule[{k}]: keys and values must have the same "
-                                 f"number of rows, got {len(keys)} and {len(values)}")
-            sdm._batches.append(sdm._make_batch("write", keys, values))
-        elif kind == "read":
-            if values is not None:
-                raise ValueError(f"schedule[{k}]: a read takes no values")
-            queries = check_patterns(f"schedule[{k}] queries", patterns,
-                                     params.address_bits, "address_bits")
-            sdm._batches.append(sdm._make_batch("read", queries, None))
-        else:
-            raise ValueError(f"schedule[{k}]: kind must be 'write' or 'read', got {kind!r}")
-    if not sdm._batches:
-        raise ValueError("schedule is empty")
+    for kind, patterns, values in check_schedule(params, schedule):
+        sdm._batches.append(sdm._make_batch(kind, patterns, values))
     return sdm
 
 

@@ -47,7 +47,7 @@ from mapping.measures import (
     theoretical_beta,
     write_inputs,
 )
-from models.intersection import binary_intersection, fit_beta, fit_beta_line
+from models.intersection import binary_intersection, fit_beta_line
 from models.patterns import flip_exact, random_binary
 from models.rundir import RunDirectory, atomic_path, atomic_write_json
 from models.seeding import child_seed
@@ -119,7 +119,8 @@ def memory_weights(circuit: CerebellarSDM, write: CerebellumReadout,
     n, cells, radius = params.address_bits, params.granule.n, circuit.derived.radius
     if radius is None:
         return {}, {}
-    _, last = weight_error(*normalised_weights(n, radius, fit_beta(n, radius)), weight_mass)
+    line = fit_beta_line(n, radius, cells)  # log E(d) ~ beta cos(d) + b over 0..radius-1
+    _, last = weight_error(*normalised_weights(n, radius, line.beta), weight_mass)
     overlaps, distances = [], []
     for readout in reads.values():
         overlaps.append(pair_overlaps(readout.active_granule, write.active_granule, cells))
@@ -133,7 +134,6 @@ def memory_weights(circuit: CerebellarSDM, write: CerebellumReadout,
         out["effective_beta"] = effective_beta(stats["mean"], n, usable).beta
         out["theoretical_beta"] = theoretical_beta(n, radius, usable)
         out["effective_beta_ratio"] = out["effective_beta"] / out["theoretical_beta"]
-    line = fit_beta_line(n, radius, cells)  # log E(d) ~ beta cos(d) + b over 0..radius-1
     table = {"n": n, "radius": radius, "n_granule": cells,
              "theoretical_beta_full_range": line.beta,
              "theoretical_intercept_full_range": line.intercept,

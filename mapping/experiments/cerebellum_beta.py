@@ -87,8 +87,9 @@ class Config:
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         for level in self.coding_levels:
-            self.level_params(level).validate()
-            derive(self.level_params(level))  # raises for an impossible level
+            params = self.level_params(level)
+            params.validate()
+            derive(params)  # raises for an impossible level
 
     def level_params(self, level: float) -> CerebellumParams:
         """The circuit with granule coding level ``level``."""
@@ -108,7 +109,8 @@ def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, s
     Returns the per-distance statistics and the fitted numbers (see the module docstring).
     """
     n, cells = params.address_bits, params.granule.n
-    radius = derive(params).radius
+    derived = derive(params)
+    radius = derived.radius
     theory = fit_beta(n, radius)
     _, last = weight_error(*normalised_weights(n, radius, theory), weight_mass)
     max_distance = max(last, radius - 1)
@@ -122,7 +124,7 @@ def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, s
     return {
         "radius": radius,
         "coding_level": float(np.mean([len(a) for a in active]) / cells),
-        "coding_level_expected": derive(params).expected_coding_level,
+        "coding_level_expected": derived.expected_coding_level,
         "effective_beta": fit.beta,
         "theoretical_beta": theory,
         "effective_beta_ratio": fit.beta / theory,
