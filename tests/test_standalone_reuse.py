@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from brian2 import Hz, TimedArray, ms, second
+from brian2 import Hz, TimedArray, ms, pA, second
 
 from circuits.backend import brian_backend
-from circuits.cerebellum.network import build_network, random_wiring
-from circuits.cerebellum.params import CerebellumParams, GranuleParams
+from circuits.cerebellum.network import build_network, golgi_weights, random_wiring
+from circuits.cerebellum.params import CerebellumParams, GolgiParams, GranuleParams
 from circuits.cerebellum.protocol import CerebellarSDM
 from circuits.cerebellum.standalone import (
     StandaloneRunner,
@@ -93,6 +93,53 @@ def test_spike_tables_replay_the_spike_generators_exactly():
         assert_same(a, b)
 
 
+def test_golgi_run_parameters_replace_a_rebuild():
+    """A spike-table network whose one-value Golgi TimedArrays hold other values gives the
+    readouts of a circuit built with those values (numpy runtime): what lets a standalone
+    build run with new Golgi parameters. The changed values change the coding level, so
+    the comparison can fail."""
+    params = small()
+    changed = replace(params, golgi=replace(params.golgi, inhibition=0.1 * params.golgi.inhibition,
+                                            feedback_drive=0.5 * params.golgi.feedback_drive))
+    wiring = random_wiring(params, 4)
+    sched = schedule(2)
+    reference = CerebellarSDM(changed, seed=4, wiring=wiring, record=RECORD).present(sched)
+    baseline = CerebellarSDM(params, seed=4, wiring=wiring, record=RECORD).present(sched)
+    assert (len(reference[0].spikes["granule"].indices)
+            != len(baseline[0].spikes["granule"].indices))  # the values matter
+
+    sdm = schedule_batches(params, wiring, sched, seed=4, record=RECORD)
+    duration = sdm._batches[-1].onset + sdm._batches[-1].duration + 0.05
+    per_rail = (20, 4)
+    with brian_backend("numpy", dt=params.protocol.dt):
+        net = build_network(params, wiring, seed=4, record=RECORD, spike_tables=per_rail)
+        mossy, climbing, gate = input_arrays(sdm, 64, 8, per_rail, round(duration * 1000) + 1)
+        net.namespace["mossy_table"].values[:] = mossy
+        net.namespace["climbing_table"].values[:] = climbing
+        net.namespace["plastic_gate"] = TimedArray(gate, dt=1 * ms)
+        for key, value in golgi_weights(changed).items():
+            net.namespace[f"{key}_value"].values[:] = float(value)
+        net.network.run(duration * second, namespace={})
+        readouts = collect_readouts(sdm, net)
+    for a, b in zip(readouts, reference, strict=True):
+        assert_same(a, b)
+
+
+def test_runner_refuses_structural_run_parameters(tmp_path):
+    """Only the Golgi loop's values can change per run; the refusal names the problem and
+    happens before anything runs (the check needs no compiled project)."""
+    runner = StandaloneRunner.__new__(StandaloneRunner)  # the checks read params and weights
+    runner.params = small(golgi=GolgiParams(feedback_drive=0.0))
+    runner._weights = {"w_ff": None, "I_goc": None}
+    with pytest.raises(ValueError, match=r"'granule\.n' cannot change without a new build"):
+        runner.run_parameters({"granule.n": 500})
+    with pytest.raises(ValueError, match=r"golgi\.feedback_drive was 0\.0 at build time"):
+        runner.run_parameters({"golgi.feedback_drive": 0.05})
+    with pytest.raises(ValueError, match="golgi"):
+        runner.run_parameters({"golgi.inhibition": -5 * pA})
+    assert runner.run_parameters({"golgi.inhibition": 40 * pA}).golgi.inhibition == 40 * pA
+
+
 def test_runner_rejects_a_bad_layout_before_building(tmp_path):
     with pytest.raises(ValueError, match="layout"):
         StandaloneRunner(small(), [("erase", 2)], cache_dir=tmp_path)
@@ -120,6 +167,19 @@ def test_runs_from_one_build_equal_fresh_builds(tmp_path):
     # the second run presented its own inputs (not a replay of the first)
     assert not np.array_equal(first[1].weights_after, second_run[1].weights_after)
 
+    # new Golgi parameters through run_args: the readouts of a build with those values
+    golgi = replace(params.golgi, inhibition=0.1 * params.golgi.inhibition)  # weak Golgi
+    with StandaloneRunner(params, layout, seed=5, record=RECORD,
+                          cache_dir=tmp_path / "cache") as runner:
+        assert not runner.compiled  # the run parameters are not part of the structure
+        weaker = runner.run(schedule(10), parameters={"golgi.inhibition": golgi.inhibition})
+    fresh = CerebellarSDM(replace(params, golgi=golgi), seed=5, record=RECORD,
+                          directory=tmp_path / "fresh_golgi").present(schedule(10))
+    for a, b in zip(weaker, fresh, strict=True):
+        assert_same(a, b)
+    assert (len(weaker[0].spikes["granule"].indices)
+            > len(first[0].spikes["granule"].indices))  # more granule spikes
+
     # the cache survives the runner: a new one compiles nothing and gives the same readout
     with StandaloneRunner(params, layout, seed=5, record=RECORD,
                           cache_dir=tmp_path / "cache") as again:
@@ -127,3 +187,40 @@ def test_runs_from_one_build_equal_fresh_builds(tmp_path):
         assert main.stat().st_mtime_ns == built
         for a, b in zip(again.run(schedule(10)), first, strict=True):
             assert_same(a, b)
+
+
+def test_reuse_build_needs_the_standalone_backend(tmp_path):
+    from mapping.cli import run_experiment
+
+    with pytest.raises(ValueError, match=r"reuse_build = true needs circuit\.backend"):
+        run_experiment("cerebellum", tmp_path / "run", overrides=["reuse_build=true"],
+                       quiet=True)
+
+
+@pytest.mark.standalone
+def test_cerebellum_command_reusing_a_build_measures_what_fresh_builds_do(tmp_path,
+                                                                          monkeypatch):
+    """``memcircuits cerebellum --set reuse_build=true`` (what a sweep worker runs) gives
+    the metrics of fresh builds; a second run with new inputs over the same circuit
+    (``circuit_seed`` fixed) compiles nothing."""
+    from mapping.cli import run_experiment
+
+    monkeypatch.setenv("MEMCIRCUITS_CACHE", str(tmp_path / "cache"))
+    sets = ['circuit.backend="cpp_standalone"', "circuit.address_bits=32",
+            "circuit.value_bits=8", "circuit.granule.n=300",
+            "circuit.granule.coding_level=0.055", "patterns=3", "circuit_seed=7"]
+    fresh = run_experiment("cerebellum", tmp_path / "fresh", overrides=sets, seed=0,
+                           quiet=True)
+    reused = [run_experiment("cerebellum", tmp_path / f"reuse{seed}", seed=seed, quiet=True,
+                             overrides=[*sets, "reuse_build=true"]) for seed in (0, 1)]
+    timing = {"build_s", "build_reused", "wall_time_s", "simulation_wall_s"}
+    assert {k: v for k, v in reused[0].items() if k not in timing} == \
+        {k: v for k, v in fresh.items() if k not in timing}
+    assert reused[0]["build_reused"] is False and reused[0]["build_s"] > 0
+    assert reused[1]["build_reused"] is True and reused[1]["build_s"] == 0.0
+    assert reused[1]["bit_accuracy_vs_stored"] > 0.9
+    from mapping.measures import check_same_inputs, read_inputs
+
+    check_same_inputs([read_inputs(tmp_path / "fresh"), read_inputs(tmp_path / "reuse0")])
+    with pytest.raises(ValueError, match="inputs differ"):  # the second run had new inputs
+        check_same_inputs([read_inputs(tmp_path / "reuse0"), read_inputs(tmp_path / "reuse1")])

@@ -39,9 +39,11 @@ from circuits.cerebellum.params import CerebellumParams, Derived, derive
 from models.seeding import numpy_rng
 
 __all__ = [
+    "RUN_PARAMETERS",
     "CerebellarNetwork",
     "GranuleWiring",
     "build_network",
+    "golgi_weights",
     "initialise_pf_synapses",
     "pf_purkinje_synapses",
     "purkinje_group",
@@ -267,6 +269,33 @@ def initialise_pf_synapses(synapses: Synapses, params: CerebellumParams) -> None
         synapses.t_pf = -1e3 * second
 
 
+#: Parameters a spike-table network (``build_network(spike_tables=...)``) reads at run time
+#: from one-value TimedArrays, so that a compiled standalone project runs with new values
+#: through ``run_args`` (:meth:`circuits.cerebellum.standalone.StandaloneRunner.run`): the
+#: Golgi loop that sets the granule coding level. Their being zero or not is structural
+#: (a zero drive builds no synapses).
+RUN_PARAMETERS = ("golgi.inhibition", "golgi.mf_drive", "golgi.feedback_drive")
+
+
+def golgi_weights(params: CerebellumParams) -> dict[str, brian2.Quantity]:
+    r"""The Golgi loop's synaptic weights.
+
+    .. math:: w_{ff} = \frac{\text{mf\_drive}\,(V_{th} - E_L)}{n_{active}}, \quad
+              w_{fb} = \text{feedback\_drive}\,(V_{th} - E_L), \quad
+              I_{GoC} = \text{inhibition}
+
+    with :math:`n_{active}` the rails active in one volley (``n`` of ``2n`` with two rails,
+    ``n * activity`` with one): ``w_ff`` per mossy spike and ``w_fb`` per granule spike onto
+    a Golgi cell's potential, ``I_goc`` per Golgi spike onto a granule cell's inhibitory
+    current.
+    """
+    go, n = params.golgi, params.address_bits
+    threshold = go.V_th - go.E_L
+    active_rails = n if params.mossy.rails == "two" else n * params.mossy.activity
+    return {"w_ff": go.mf_drive * threshold / active_rails,
+            "w_fb": go.feedback_drive * threshold, "I_goc": go.inhibition}
+
+
 def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None, *,
                   seed: int | None = 0, record: tuple[str, ...] | None = None,
                   layers: str = "all",
@@ -291,7 +320,9 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
         ``(k_mossy, k_climbing)``: they replay spike tables of at most that many spikes per
         fibre (:func:`spike_table_group`; the TimedArrays are ``namespace["mossy_table"]``
         and ``namespace["climbing_table"]``), so that a built standalone project can run new
-        inputs through ``run_args`` (:mod:`circuits.cerebellum.standalone`).
+        inputs through ``run_args`` (:mod:`circuits.cerebellum.standalone`); the Golgi
+        weights (:data:`RUN_PARAMETERS`, :func:`golgi_weights`) are then one-value
+        TimedArrays ``namespace["w_ff_value"]``, ``["w_fb_value"]``, ``["I_goc_value"]``.
 
     Returns
     -------
@@ -335,25 +366,36 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
                                        "V_reset": go.V_reset}, name="golgi*")
         golgi.v = go.E_L
         groups["golgi"] = golgi
-        threshold = go.V_th - go.E_L
+        weights = golgi_weights(params)
+
+        def weight(key: str) -> tuple[str, dict]:
+            """The expression and namespace of one Golgi weight: a constant, or (spike-table
+            mode) a one-value TimedArray that ``run_args`` can change."""
+            if spike_tables is None:
+                return key, {key: weights[key]}
+            value = weights[key]
+            table = brian2.TimedArray(np.array([float(value)]) * brian2.get_unit(value.dim),
+                                      dt=1 * second, name=f"{key}_value")
+            tables[f"{key}_value"] = table
+            return f"{key}_value(t)", {f"{key}_value": table}
+
         if go.feedforward and go.mf_drive > 0:
-            # rails active in one volley: exactly n of 2n (two rails), n*activity (one rail)
-            active_rails = n if two else n * params.mossy.activity
-            w_ff = go.mf_drive * threshold / active_rails
-            mf_goc = Synapses(mossy, golgi, on_pre="v_post += w", delay=go.mf_delay,
-                              namespace={"w": w_ff}, name="mf_golgi*")
+            expr, space = weight("w_ff")
+            mf_goc = Synapses(mossy, golgi, on_pre=f"v_post += {expr}", delay=go.mf_delay,
+                              namespace=space, name="mf_golgi*")
             mf_goc.connect()
             synapses["mossy_golgi"] = mf_goc
         per_granule = min(go.inputs_per_granule, d.n_golgi)
         chosen = choose_golgi(rng, r, d.n_golgi, per_granule)
         if go.feedback and go.feedback_drive > 0:
-            w_fb = go.feedback_drive * threshold
-            grc_goc = Synapses(granule, golgi, on_pre="v_post += w", delay=go.grc_delay,
-                               namespace={"w": w_fb}, name="granule_golgi*")
+            expr, space = weight("w_fb")
+            grc_goc = Synapses(granule, golgi, on_pre=f"v_post += {expr}", delay=go.grc_delay,
+                               namespace=space, name="granule_golgi*")
             grc_goc.connect(i=np.repeat(np.arange(r), per_granule), j=chosen.ravel())
             synapses["granule_golgi"] = grc_goc
-        goc_grc = Synapses(golgi, granule, on_pre="I_i_post += I_goc",
-                           delay=go.inhibition_delay, namespace={"I_goc": go.inhibition},
+        expr, space = weight("I_goc")
+        goc_grc = Synapses(golgi, granule, on_pre=f"I_i_post += {expr}",
+                           delay=go.inhibition_delay, namespace=space,
                            name="golgi_granule*")
         goc_grc.connect(i=chosen.ravel(), j=np.repeat(np.arange(r), per_granule))
         synapses["golgi_granule"] = goc_grc

@@ -428,6 +428,8 @@ class CerebellarSDM:
                  "climbing": p.value_bits, "nuclei": p.value_bits}
         if p.golgi.enabled:
             sizes["golgi"] = d.n_golgi
+        if p.purkinje.pf_connectivity >= 1:  # sparse: pools depend on the drawn connectivity
+            sizes["interneuron"] = d.n_interneurons
         return sizes
 
     @property

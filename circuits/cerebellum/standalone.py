@@ -12,6 +12,12 @@ without recompiling::
     write, read = runner.run([("write", keys, values), ("read", queries, None)])
     runner.build_s, read.timings["run_s"]
 
+A run may also change the parameters of the Golgi loop that sets the granule coding level
+(:data:`~circuits.cerebellum.network.RUN_PARAMETERS`: ``golgi.inhibition``,
+``golgi.mf_drive``, ``golgi.feedback_drive``), which the build reads from one-value
+TimedArrays: ``runner.run(schedule, parameters={"golgi.inhibition": 25 * pA})`` gives the
+readouts of a circuit built with that value; every other parameter is part of the structure.
+
 What changes between runs is data only: SpikeGeneratorGroup spikes are read-only for
 ``run_args`` (and their size is fixed at build time), so the mossy and climbing fibres
 replay per-fibre *spike tables* (TimedArrays, ``build_network(spike_tables=...)``); the
@@ -54,18 +60,57 @@ import numpy as np
 from brian2 import ms, second
 
 from circuits.cerebellum.network import (
+    RUN_PARAMETERS,
     CerebellarNetwork,
     GranuleWiring,
     build_network,
+    golgi_weights,
     random_wiring,
 )
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, check_schedule
 
 __all__ = ["StandaloneRunner", "collect_readouts", "default_cache_dir", "input_arrays",
-           "schedule_batches", "spike_table"]
+           "process_runner", "schedule_batches", "spike_table", "structural_params"]
 
-_FORMAT = 1  # bump when the generated project changes for the same structure
+_FORMAT = 2  # bump when the generated project changes for the same structure
+
+
+def structural_params(params: CerebellumParams) -> CerebellumParams:
+    """``params`` with the run parameters neutralised: what a build depends on (of a drive,
+    only whether it is zero)."""
+    go = params.golgi
+    return replace(params, backend="cpp_standalone", golgi=replace(
+        go, inhibition=0 * brian2.amp, mf_drive=float(go.mf_drive > 0),
+        feedback_drive=float(go.feedback_drive > 0)))
+
+
+_PROCESS_RUNNER: dict[str, Any] = {}  # the open runner of this process and its key
+
+
+def process_runner(params: CerebellumParams, layout: Sequence[tuple[str, int]], *,
+                   seed: int | None = 0, record: tuple[str, ...] | None = None,
+                   memory_budget_gib: float | None = None) -> StandaloneRunner:
+    """This process's :class:`StandaloneRunner` for a structure, kept open between calls.
+
+    Brian2 holds one standalone project per process, so a process (a sweep's worker)
+    keeps one runner: a call with the same structure, layout, seed and record returns it
+    (no code generation, no compilation; run parameters may differ); any other call
+    closes it and opens a new one (from the on-disk cache when that structure was built
+    before). Set the values of the run parameters per run with ``run(parameters=...)``.
+    """
+    key = repr((structural_params(params), seed, record,
+                [(k, int(c)) for k, c in layout]))
+    runner = _PROCESS_RUNNER.get("runner")
+    if runner is not None and _PROCESS_RUNNER.get("key") == key and runner._holds_device():
+        return runner
+    if runner is not None:
+        runner.close()
+        _PROCESS_RUNNER.clear()
+    runner = StandaloneRunner(params, layout, seed=seed, record=record,
+                              memory_budget_gib=memory_budget_gib)
+    _PROCESS_RUNNER.update(runner=runner, key=key)
+    return runner
 
 
 def default_cache_dir() -> Path:
@@ -278,7 +323,8 @@ class StandaloneRunner:
         """Hex digest of everything the compiled program depends on (not the inputs)."""
         h = hashlib.sha256()
         for part in (f"format={_FORMAT}", f"brian2={brian2.__version__}",
-                     repr(self.params), f"seed={self.seed}", f"record={self.record}",
+                     repr(structural_params(self.params)), f"seed={self.seed}",
+                     f"record={self.record}",
                      f"steps={round(self.duration / self._dt)}",
                      f"tables={self.max_spikes_per_rail}"):
             h.update(part.encode() + b"\0")
@@ -339,20 +385,64 @@ class StandaloneRunner:
         self.build_s = time.perf_counter() - start
         self.compiled = before is None or main.stat().st_mtime_ns != before
         self._net = net
+        self._reference._net = net  # population sizes and PF indices of this build
         self._tables = (net.namespace["mossy_table"], net.namespace["climbing_table"],
                         net.namespace["plastic_gate"])
+        self._weights = {key: net.namespace[f"{key}_value"]
+                         for key in ("w_ff", "w_fb", "I_goc") if f"{key}_value" in net.namespace}
+
+    @property
+    def reference(self) -> CerebellarSDM:
+        """The circuit this runner was built from (never run): params, derived quantities,
+        wiring and population sizes for analysis code written for :class:`CerebellarSDM`."""
+        return self._reference
 
     # ------------------------------------------------------------------ running
-    def run_args(self, sdm: CerebellarSDM) -> dict:
-        """The ``run_args`` presenting ``sdm``'s batches: spike tables and plasticity gate."""
+    def run_parameters(self, parameters: dict[str, Any] | None = None) -> CerebellumParams:
+        """The build's parameters with ``parameters`` (names of :data:`RUN_PARAMETERS`, e.g.
+        ``{"golgi.inhibition": 25 * pA}``) changed, validated against the build.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a run parameter (one that would change the compiled
+            program), an invalid value, or a drive set non-zero whose synapses the build
+            lacks (it was built with that drive at zero).
+        """
+        parameters = dict(parameters or {})
+        unknown = sorted(set(parameters) - set(RUN_PARAMETERS))
+        if unknown:
+            raise ValueError(f"run parameters: {unknown[0]!r} cannot change without a new "
+                             f"build; a run can set {', '.join(RUN_PARAMETERS)}")
+        golgi = replace(self.params.golgi, **{name.split(".", 1)[1]: value
+                                              for name, value in parameters.items()})
+        params = replace(self.params, golgi=golgi)
+        params.validate()
+        built = self.params.golgi
+        for field_name, key in (("mf_drive", "w_ff"), ("feedback_drive", "w_fb")):
+            if getattr(golgi, field_name) > 0 and key not in self._weights:
+                raise ValueError(f"run parameters: golgi.{field_name} was "
+                                 f"{getattr(built, field_name)} at build time, so this build "
+                                 f"has no synapses for it; build with a non-zero value")
+        return params
+
+    def run_args(self, sdm: CerebellarSDM, params: CerebellumParams | None = None) -> dict:
+        """The ``run_args`` presenting ``sdm``'s batches (spike tables and plasticity gate)
+        with the Golgi weights of ``params`` (default: the build's)."""
         mossy_table, climbing_table, gate_table = self._tables
         mossy, climbing, gate = input_arrays(sdm, mossy_table.values.shape[1],
                                              climbing_table.values.shape[1],
                                              self.max_spikes_per_rail, self._gate_len)
-        return {mossy_table: mossy, climbing_table: climbing, gate_table: gate}
+        args = {mossy_table: mossy, climbing_table: climbing, gate_table: gate}
+        weights = golgi_weights(self.params if params is None else params)
+        for key, table in self._weights.items():
+            value = weights[key]
+            args[table] = np.array([float(value)]) * brian2.get_unit(value.dim)
+        return args
 
     def run(self, schedule: Sequence[tuple[str, Any, Any]], *,
-            input_seed: int | None = None) -> list[CerebellumReadout]:
+            input_seed: int | None = None,
+            parameters: dict[str, Any] | None = None) -> list[CerebellumReadout]:
         """Run a schedule of writes and reads from a fresh start, without recompiling.
 
         Parameters
@@ -363,6 +453,10 @@ class StandaloneRunner:
         input_seed
             Seed of the Poisson mossy-fibre spikes (default: the runner's ``seed``, which
             gives the spikes of ``CerebellarSDM(params, seed=seed).present(schedule)``).
+        parameters
+            New values of run parameters for this run (:meth:`run_parameters`; the others
+            keep the build's values): the readouts equal ``CerebellarSDM`` built with
+            those values.
 
         Returns
         -------
@@ -374,6 +468,7 @@ class StandaloneRunner:
         if not self._holds_device():
             raise RuntimeError("this runner is closed, or another standalone build in this "
                                "process reset Brian2's device; create a new runner")
+        run_params = self.run_parameters(parameters)
         sdm = schedule_batches(self.params, self.wiring, schedule,
                                seed=self.seed if input_seed is None else input_seed,
                                record=self.record)
@@ -382,7 +477,7 @@ class StandaloneRunner:
             raise ValueError(f"the schedule lasts {end:.4g} s but the build simulates "
                              f"{self.duration:.4g} s (layout {self.layout})")
         start = time.perf_counter()
-        args = self.run_args(sdm)
+        args = self.run_args(sdm, run_params)
         try:
             self._device.run(directory=str(self.directory), with_output=False,
                              run_args=args)
@@ -419,6 +514,8 @@ class StandaloneRunner:
             brian2.defaultclock.dt = dt
         self._device = None
         self._net = self._tables = None  # free the Brian2 objects (and their names)
+        if getattr(self, "_reference", None) is not None:
+            self._reference._net = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
