@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from circuits.cerebellum.network import RUN_PARAMETERS
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
 from mapping.cerebellum import abstract_sdm, compare_read, counter_error
@@ -68,6 +69,13 @@ class Config:
     #: refuse configurations estimated above this many GiB (None: 80% of physical memory)
     memory_budget_gib: float | None = None
     seed: int = 0  #: seeds patterns, noise and the circuit (child seeds by name)
+    #: seeds the circuit (wiring, connectivity, Poisson spikes) instead of ``seed``; fix it
+    #: to sweep inputs over one circuit
+    circuit_seed: int | None = None
+    #: cpp_standalone only: run through this process's StandaloneRunner (one build per
+    #: structure, cached on disk; the Golgi run parameters and the inputs change per run
+    #: without recompiling), e.g. every run of a sweep worker after its first
+    reuse_build: bool = False
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -81,7 +89,21 @@ class Config:
             raise ValueError(f"weight_mass must lie in (0, 1], got {self.weight_mass}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.circuit_seed is not None and self.circuit_seed < 0:
+            raise ValueError(f"circuit_seed must be >= 0, got {self.circuit_seed}")
         self.circuit.validate()
+        if self.reuse_build and self.circuit.backend != "cpp_standalone":
+            raise ValueError(f"reuse_build = true needs circuit.backend = 'cpp_standalone' "
+                             f"(got {self.circuit.backend!r}): only a compiled standalone "
+                             f"build can be reused")
+
+
+def _field(params: CerebellumParams, name: str) -> Any:
+    """The value of a dotted parameter name (``"golgi.inhibition"``)."""
+    value: Any = params
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _spike_populations(circuit: CerebellarSDM, readouts: list[CerebellumReadout]
@@ -257,14 +279,30 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     noisy = flip_exact(torch.as_tensor(keys), flips,
                        seed=child_seed(config.seed, "query_noise")).numpy()
 
-    circuit = CerebellarSDM(params, seed=child_seed(config.seed, "circuit"),
-                            report="text" if progress else None,
-                            memory_budget_gib=config.memory_budget_gib)
-    write = circuit.write(keys, values)
-    reads: dict[str, CerebellumReadout] = {}
-    if config.read_clean:
-        reads["clean"] = circuit.read(keys)
-    reads["noisy"] = circuit.read(noisy)
+    circuit_seed = (child_seed(config.seed, "circuit") if config.circuit_seed is None
+                    else config.circuit_seed)
+    labels = ["clean", "noisy"] if config.read_clean else ["noisy"]
+    build: dict[str, Any] = {}
+    if config.reuse_build:
+        from circuits.cerebellum.standalone import process_runner
+
+        runner = process_runner(params, [("write", len(keys)), ("read", len(keys) * len(labels))],
+                                seed=circuit_seed, memory_budget_gib=config.memory_budget_gib)
+        build["build_reused"] = runner.runs > 0 or not runner.compiled
+        schedule = [("write", keys, values),
+                    *[("read", keys if label == "clean" else noisy, None) for label in labels]]
+        out = runner.run(schedule, parameters={name: _field(params, name)
+                                               for name in RUN_PARAMETERS})
+        circuit, write, reads = runner.reference, out[0], dict(zip(labels, out[1:], strict=True))
+        build["build_s"] = float(write.timings["build_s"])  # one run: every readout holds it
+    else:
+        circuit = CerebellarSDM(params, seed=circuit_seed, report="text" if progress else None,
+                                memory_budget_gib=config.memory_budget_gib)
+        write = circuit.write(keys, values)
+        reads = {label: circuit.read(keys if label == "clean" else noisy) for label in labels}
+        if params.backend == "cpp_standalone":  # one build per call
+            build["build_s"] = float(sum(r.timings.get("build_s", 0.0)
+                                         for r in [write, *reads.values()]))
 
     model = abstract_sdm(circuit)
     model.write(torch.as_tensor(keys), torch.as_tensor(values))
@@ -301,6 +339,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     metrics["simulated_s"] = simulated
     metrics["simulation_wall_s"] = wall
     metrics["backend"] = params.backend
+    metrics.update(build)
     weight_metrics, weight_table = memory_weights(circuit, write, reads, keys,
                                                   weight_mass=config.weight_mass)
     metrics.update(weight_metrics)
