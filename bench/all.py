@@ -25,6 +25,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,12 +45,19 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
 }
 
 
-def run_one(script: str, argv: list[str]) -> tuple[dict | None, float, str]:
-    """Run one benchmark script; its last RESULT dict (or None), wall time, output tail."""
+def run_one(script: str, argv: list[str],
+            log: Path | None = None) -> tuple[dict | None, float, str]:
+    """Run one benchmark script; its last RESULT dict (or None), wall time, output tail.
+    With ``log``, the script's whole output is written there (its own tables)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(HERE / script), *argv], capture_output=True,
                           text=True, check=False, cwd=HERE)
     wall = time.perf_counter() - start
+    if log is not None:
+        from models.rundir import atomic_write_text
+
+        atomic_write_text(log, f"$ python {script} {' '.join(argv)}\n{proc.stdout}"
+                               f"{proc.stderr}")
     result = None
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -99,7 +107,13 @@ def main(argv: list[str] | None = None) -> dict:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
     parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="write each script's full output to LOGS/<name>.txt (default: "
+                             "a new temporary directory, printed)")
     args = parser.parse_args(argv)
+    logs = args.logs or Path(tempfile.mkdtemp(prefix="memcircuits-bench-"))
+    logs.mkdir(parents=True, exist_ok=True)
+    print(f"full outputs: {logs}", flush=True)
     names = list(BENCHMARKS) if not args.only else args.only.split(",")
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
@@ -111,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{name}: {script} missing, skipped", flush=True)
             continue
         print(f"running {script} {' '.join(quick if args.quick else full)} ...", flush=True)
-        result, wall, tail = run_one(script, quick if args.quick else full)
+        result, wall, tail = run_one(script, quick if args.quick else full,
+                                     logs / f"{name}.txt")
         results[name] = result
         status = f"{wall:.0f} s" if result is not None else "FAILED:\n" + tail
         print(f"  {status}", flush=True)

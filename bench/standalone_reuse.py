@@ -1,7 +1,9 @@
 """N runs from one cpp_standalone build against N builds, side by side.
 
 The cerebellar SDM (``--granule`` cells) presents ``--writes`` writes then ``--reads``
-reads of new random keys/values/queries in each of ``--runs`` runs. Each measurement runs in
+reads of new random keys/values/queries in each of ``--runs`` runs, each run with its own
+Golgi inhibition (``GOLGI_FACTORS`` times the default: new inputs *and* parameters). Each
+measurement runs in
 its own Python subprocess (fresh Brian2 state):
 
 1. ``fresh``: ``CerebellarSDM(cpp_standalone)`` in a new build directory per run (code
@@ -42,6 +44,17 @@ def bench_params(args):
                             granule=replace(GranuleParams(), n=args.granule))
 
 
+#: Golgi inhibition of run k, as a multiple of the default: every run after the first has
+#: new parameters too (through run_args for the runner, a build with them for CerebellarSDM)
+GOLGI_FACTORS = (1.0, 0.5, 1.5, 0.75, 1.25)
+
+
+def run_params(params, run: int):
+    """The parameters of run ``run``: the Golgi inhibition scaled by ``GOLGI_FACTORS``."""
+    inhibition = GOLGI_FACTORS[run % len(GOLGI_FACTORS)] * params.golgi.inhibition
+    return replace(params, golgi=replace(params.golgi, inhibition=inhibition))
+
+
 def schedule(args, run: int):
     """New random keys/values per run; the reads query stored keys."""
     rng = np.random.default_rng([args.seed, run])
@@ -74,7 +87,8 @@ def child(args) -> dict:
             sched, expected = schedule(args, k)
             directory = (shared if args.part == "same_dir"
                          else tempfile.mkdtemp(prefix="bench-reuse-fresh-"))
-            sdm = CerebellarSDM(params, seed=args.seed, directory=directory, record=record)
+            sdm = CerebellarSDM(run_params(params, k), seed=args.seed, directory=directory,
+                                record=record)
             out = sdm.present(sched)
             builds.append(sdm.timings["build_s"])
             runs.append(sdm.timings["run_s"])
@@ -87,7 +101,8 @@ def child(args) -> dict:
         compiled = runner.compiled
         for k in range(args.runs):
             sched, expected = schedule(args, k)
-            out = runner.run(sched)
+            out = runner.run(sched, parameters={
+                "golgi.inhibition": run_params(params, k).golgi.inhibition})
             runs.append(out[0].timings["run_s"] + out[0].timings["collect_s"])
             digests.append(digest(out))
             accuracy.append(float((out[1].bits == expected).mean()))
@@ -128,7 +143,8 @@ def main() -> None:
              "reuse_cached": "0 compiles + N runs (StandaloneRunner, cached)"}
     print()
     print(f"{args.granule} granule cells, {args.purkinje} Purkinje cells, {args.writes} writes "
-          f"+ {args.reads} reads per run, N = {args.runs} runs with new random inputs")
+          f"+ {args.reads} reads per run, N = {args.runs} runs with new random inputs and "
+          f"Golgi inhibition x {', '.join(str(GOLGI_FACTORS[k % 5]) for k in range(args.runs))}")
     print(f"{'':50s} {'builds':>6s} {'build s':>8s} {'run s':>8s} {'total s':>8s} "
           f"{'fresh / this':>12s}")
     base = results["fresh"]["total_s"]

@@ -1,7 +1,8 @@
 """Sweep runs on a 2-worker Dask LocalCluster against the same runs one after the other.
 
-The same grid (default: 8 seeds of a small cerebellar write/read, numpy target, each run a
-few seconds of CPU) runs twice in one invocation, side by side:
+The same grid (default: 8 seeds of a small cerebellar write/read, numpy target, 16 patterns
+written and read twice, about 50 s of CPU per run) runs twice in one invocation, side by
+side:
 
 1. ``serial``: every run in this process, one after the other (``execute_run`` in a loop);
 2. ``dask``: ``memcircuits sweep`` machinery on a ``LocalCluster`` of ``--workers``
@@ -11,8 +12,13 @@ Both write ordinary run directories (in temporary folders); the printed ratio is
 wall time / Dask wall time (goal >= 1.6 with 2 workers on 2 cores). Results are compared:
 every run's metrics must be equal between the two.
 
-    python bench/sweep_parallel.py              # 8 runs, 2 workers
-    python bench/sweep_parallel.py --runs 4     # quicker
+Every worker process pays a fixed start-up (imports of Brian2, torch, matplotlib, pynwb and
+first-use caches: about 15 s here) that the serial side pays once; with runs of ~25 s
+(``--patterns 8``) it costs about a tenth of the ideal speed-up, with ~50 s runs half that.
+
+    python bench/sweep_parallel.py                   # 8 runs of ~50 s, 2 workers
+    python bench/sweep_parallel.py --patterns 8      # 8 runs of ~25 s
+    python bench/sweep_parallel.py --runs 4          # quicker
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import time
 from pathlib import Path
 
 SMALL = {"circuit.address_bits": 32, "circuit.value_bits": 8, "circuit.granule.n": 600,
-         "circuit.granule.coding_level": 0.055, "patterns": 8}
+         "circuit.granule.coding_level": 0.055, "patterns": 16}
 
 
 def main() -> None:
@@ -32,11 +38,13 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--patterns", type=int, default=SMALL["patterns"],
+                        help="patterns written and read per run (sets the run's length)")
     args = parser.parse_args()
 
     from mapping.sweep import SweepSpec, execute_run, expand, run_sweep
 
-    spec = SweepSpec(command="cerebellum", base=dict(SMALL),
+    spec = SweepSpec(command="cerebellum", base={**SMALL, "patterns": args.patterns},
                      grid={"seed": list(range(args.runs))})
     runs = expand(spec)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
