@@ -77,6 +77,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "DEFAULT_CHECKPOINTS",
     "MODEL_TYPES",
+    "NAMED_CHECKPOINTS",
     "Checkpoint",
     "Evaluation",
     "TrainConfig",
@@ -87,6 +88,7 @@ __all__ = [
     "export_checkpoint",
     "load_checkpoint",
     "load_model",
+    "named_checkpoint_path",
     "train",
     "visited_mask",
 ]
@@ -105,6 +107,13 @@ MODEL_TYPES: dict[str, tuple[type[WalkModel], type]] = {
 DEFAULT_CHECKPOINTS: dict[str, str] = {
     "square": "tem_t_default.pt",
     "hexagonal": "tem_t_hex.pt",
+}
+
+#: checkpoint name -> world kind -> file in models/checkpoints/ ("cyclic": TEM-t with cyclic
+#: grid modules, whose learned shifts drive the spiking MEC; see models/checkpoints/README.md)
+NAMED_CHECKPOINTS: dict[str, dict[str, str]] = {
+    "default": DEFAULT_CHECKPOINTS,
+    "cyclic": {"square": "tem_t_cyclic.pt"},  # no hexagonal one: see the README there
 }
 
 _TRAIN_SQUARES = ("square:4x4", "square:5x5", "square:6x6", "square:7x7", "square:8x8",
@@ -314,10 +323,31 @@ def default_checkpoint_path(world_kind: str = "square") -> Path:
     return Path(__file__).resolve().parent / "checkpoints" / DEFAULT_CHECKPOINTS[world_kind]
 
 
+def named_checkpoint_path(name: str, world_kind: str = "square") -> Path:
+    """Path of the shipped checkpoint ``name`` (a key of :data:`NAMED_CHECKPOINTS`) for
+    worlds of ``world_kind``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a name with no shipped file for ``world_kind``.
+    """
+    if name not in NAMED_CHECKPOINTS:
+        raise ValueError(f"checkpoint: no shipped checkpoint called {name!r}; there are: "
+                         f"{', '.join(NAMED_CHECKPOINTS)} (or give a path)")
+    files = NAMED_CHECKPOINTS[name]
+    path = Path(__file__).resolve().parent / "checkpoints" / files.get(world_kind, "")
+    if world_kind not in files or not path.is_file():
+        raise ValueError(f"checkpoint: no shipped {name!r} checkpoint for {world_kind!r} "
+                         f"worlds")
+    return path
+
+
 def load_model(checkpoint: str | Path = "default", *, expected_type: str | None = None,
                world_kind: str = "square",
                device: torch.device | str | None = None) -> tuple[WalkModel, Checkpoint]:
-    """Load a model from a checkpoint path, or ``"default"`` for the shipped TEM-t.
+    """Load a model from a checkpoint path, or a shipped one by name: ``"default"`` (the
+    pretrained TEM-t for ``world_kind``) or ``"cyclic"`` (TEM-t with cyclic grid modules).
 
     Returns
     -------
@@ -326,6 +356,8 @@ def load_model(checkpoint: str | Path = "default", *, expected_type: str | None 
     """
     if isinstance(checkpoint, str) and checkpoint == "default":
         checkpoint = default_checkpoint_path(world_kind)
+    elif isinstance(checkpoint, str) and checkpoint in NAMED_CHECKPOINTS:
+        checkpoint = named_checkpoint_path(checkpoint, world_kind)
     ckpt = load_checkpoint(checkpoint, expected_type=expected_type)
     return ckpt.build(device=device), ckpt
 
