@@ -16,6 +16,7 @@ Prints a table and the ratios per step. Use::
 
     python bench/hippocampus_walk.py                       # 2000 steps, 8x8, 2001 memories
     python bench/hippocampus_walk.py --steps 300 --small-steps 100      # quick
+    python bench/hippocampus_walk.py --mec-source tem-t   # MEC driven by the cyclic TEM-t
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def run_circuit(args, backend: str, steps: int) -> dict:
     walk = Walk(nodes=walk.nodes[:steps + 1], actions=walk.actions[:steps],
                 observations=walk.observations[:steps + 1])
     base = HippocampusParams(backend=backend)
-    params = replace(base, memory=replace(base.memory, n=max(args.memory, steps + 1)))
+    params = replace(base, memory=replace(base.memory, n=max(args.memory, steps + 1)),
+                     mec=replace(base.mec, source=args.mec_source,
+                                 checkpoint=args.mec_checkpoint))
     directory = tempfile.mkdtemp(prefix="bench-hippocampus-")
     start = time.perf_counter()
     out = run_walk(params, world, walk, seed=args.seed, directory=directory)
@@ -72,7 +75,9 @@ def run_tem_t(args) -> dict:
 
     torch.set_num_threads(1)
     world, walk = _walk(args)
-    tem = tem_t_on_walk(world, walk)  # the shipped checkpoint, windows of 50 steps
+    # the shipped checkpoint (the one driving the MEC with --mec-source tem-t), windows of 50
+    checkpoint = args.mec_checkpoint if args.mec_source == "tem-t" else "default"
+    tem = tem_t_on_walk(world, walk, checkpoint=checkpoint)
     visited = visited_before(walk)  # (T,): steps 1..T, like the predictions
     return {"steps": args.steps, "memory_neurons": args.steps + 1, "wall_s": tem.wall_s,
             "build_s": 0.0, "run_s": tem.wall_s, "peak_rss_simulation_mib": None,
@@ -103,6 +108,11 @@ def main() -> None:
                         help="steps of the numpy-runtime measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parts", default="standalone,runtime,tem-t")
+    parser.add_argument("--mec-source", default="analytic", choices=("analytic", "tem-t"),
+                        help="grid modules of the MEC: analytic, or the learned shifts of a "
+                             "TEM-t with cyclic modules (then also the TEM-t compared)")
+    parser.add_argument("--mec-checkpoint", default="cyclic",
+                        help="with --mec-source tem-t: shipped checkpoint name or .pt path")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:
@@ -115,7 +125,8 @@ def main() -> None:
         results[part] = measure(__file__, part, argv)
         print("  " + json.dumps(results[part]), flush=True)
     print()
-    print(f"{args.world}, one walk of {args.steps} steps (runtime: first {args.small_steps})")
+    print(f"{args.world}, one walk of {args.steps} steps (runtime: first {args.small_steps}); "
+          f"MEC modules: {args.mec_source}")
     print(f"{'':34s} {'steps':>6s} {'memories':>9s} {'build s':>8s} {'run s':>8s} "
           f"{'ms/step':>8s} {'PI acc':>7s} {'acc visited':>12s} {'RSS MiB':>8s}")
     names = {"standalone": "spiking loop, cpp_standalone", "runtime": "spiking loop, numpy runtime",

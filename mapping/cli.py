@@ -105,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
 #: Command-specific options, each a shorthand for one ``--set key=value``.
 SHORTCUTS: dict[str, tuple[tuple[str, str, type, str], ...]] = {
     "hippocampus": (("--world", "world", str, "world spec, e.g. square:8x8 or hex:6x6"),
-                    ("--steps", "steps", int, "steps of the main walk")),
+                    ("--steps", "steps", int, "steps of the main walk"),
+                    ("--mec-source", "circuit.mec.source", str,
+                     "grid modules of the MEC: analytic or tem-t (a trained TEM-t's shifts)"),
+                    ("--mec-checkpoint", "circuit.mec.checkpoint", str,
+                     "with --mec-source tem-t: a shipped checkpoint name (cyclic) or a path")),
     "calcium": (("RUN_DIR", "run_dir", str, "run directory of a circuit command (spikes.nwb)"),
                 ("--indicator", "synthesis.indicator", str,
                  "indicator preset: GCaMP6f, GCaMP6s, jGCaMP7f or jGCaMP8m"),
@@ -114,9 +118,27 @@ SHORTCUTS: dict[str, tuple[tuple[str, str, type, str], ...]] = {
 }
 
 
+#: ``--set`` key prefixes a command accepts without their parent table (``hippocampus``:
+#: ``mec.source=tem-t`` means ``circuit.mec.source=tem-t``).
+SET_ALIASES: dict[str, dict[str, str]] = {
+    "hippocampus": {"mec": "circuit.mec", "memory": "circuit.memory",
+                    "timing": "circuit.timing", "backend": "circuit.backend"},
+}
+
+
 def _shortcut_overrides(args: argparse.Namespace) -> list[str]:
-    """``--set`` overrides with the command's shortcut options appended (they win)."""
-    overrides = list(args.overrides)
+    """``--set`` overrides (aliases resolved) with the command's shortcut options appended
+    (they win)."""
+    aliases = SET_ALIASES.get(args.command, {})
+    overrides = []
+    for text in args.overrides:
+        head, dot, rest = text.partition(".")
+        key = text.split("=", 1)[0].strip()
+        if head in aliases and dot:
+            text = f"{aliases[head]}.{rest}"
+        elif key in aliases and "." not in key:  # e.g. backend=cython
+            text = f"{aliases[key]}={text.split('=', 1)[1]}"
+        overrides.append(text)
     for _flag, key, _kind, _text in SHORTCUTS.get(args.command, ()):
         value = getattr(args, f"shortcut_{key}", None)
         if value is not None:  # strings and booleans as TOML (JSON's spelling is valid TOML)

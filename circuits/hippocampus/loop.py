@@ -3,7 +3,9 @@ r"""The entorhinal-hippocampal loop as a spiking TEM-t (Brian2).
 Populations (one walk step per slot; see :mod:`circuits.hippocampus.params`):
 
 - ``grid`` (MEC, query): one cell per phase of each grid module
-  (:mod:`models.grid_codes`); the cells of the current phases fire at each slot onset.
+  (:mod:`models.grid_codes`: analytic modules, or with ``mec.source = "tem-t"`` the cyclic
+  modules and learned action shifts of a trained TEM-t, :func:`mec_modules`); the cells of
+  the current phases fire at each slot onset.
 - ``hold`` (MEC, hold): the same cells a few ms later; a ramp gate makes the cell with the
   most input in each module fire first and a module interneuron silences the rest
   (winner-take-all). Input: the query spike of the same phase (path integration) and, with
@@ -46,15 +48,17 @@ Populations (one walk step per slot; see :mod:`circuits.hippocampus.params`):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import brian2
 import numpy as np
 from brian2 import NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, Synapses, ms, second
 
 from circuits.backend import brian_backend, run_network
-from circuits.hippocampus.params import HippocampusParams
-from models.grid_codes import GridModules, make_grid_modules
+from circuits.hippocampus.params import HippocampusParams, MECParams
+from models.grid_codes import GridModules, cyclic_modules, make_grid_modules
 from models.seeding import numpy_rng
 from models.worlds import Walk, World
 
@@ -64,6 +68,7 @@ __all__ = [
     "bump_connectivity",
     "full_similarity",
     "lec_codes",
+    "mec_modules",
     "prepare_inputs",
     "run_walk",
 ]
@@ -111,6 +116,61 @@ def full_similarity(modules: GridModules, pre: np.ndarray, post: np.ndarray,
     return float(sum(self_overlap[module_of == m].max() for m in range(modules.n_modules)))
 
 
+@functools.lru_cache(maxsize=8)
+def _checkpoint_shifts(path: str, mtime: float) -> tuple[tuple[int, ...], np.ndarray,
+                                                         tuple[str, ...]]:
+    """Module sizes, quantised shifts and action names of a cyclic TEM-t checkpoint."""
+    del mtime  # part of the cache key only: a rewritten file is read again
+    from models.grid_codes import quantised_shifts
+    from models.tem_training import load_checkpoint
+
+    ckpt = load_checkpoint(path, expected_type="tem-t")
+    sizes, shifts = quantised_shifts(ckpt.build(device="cpu"))
+    return sizes, shifts, tuple(ckpt.action_names)
+
+
+def mec_modules(mec: MECParams, world: World) -> GridModules:
+    """The MEC's grid modules for ``world``: analytic (``mec.spacings``) or, with
+    ``mec.source = "tem-t"``, the quantised shifts of a TEM-t with cyclic modules.
+
+    Raises
+    ------
+    ValueError
+        (source ``"tem-t"``) a missing or unknown checkpoint, a checkpoint of another model
+        type or transition parametrisation, actions that differ from the world's, or
+        learned shifts that are not path-consistent on the world or do not tell its nodes
+        apart; the message starts with ``mec.checkpoint``.
+    """
+    if mec.source == "analytic":
+        return make_grid_modules(world, mec.spacings)
+    from models.tem_training import NAMED_CHECKPOINTS, named_checkpoint_path
+
+    try:
+        if mec.checkpoint in NAMED_CHECKPOINTS:
+            path = named_checkpoint_path(mec.checkpoint, world.kind)
+        else:
+            path = Path(mec.checkpoint).expanduser()
+            if path.is_dir():
+                path = path / "checkpoint.pt"
+            if not path.is_file():
+                raise ValueError(f"no such file {path} (and not a shipped checkpoint name: "
+                                 f"{', '.join(NAMED_CHECKPOINTS)})")
+        sizes, shifts, actions = _checkpoint_shifts(str(path.resolve()), path.stat().st_mtime)
+        if actions and actions != tuple(world.action_names):
+            raise ValueError(f"{path.name} was trained with the actions "
+                             f"({', '.join(actions)}); the {world.kind} world has "
+                             f"({', '.join(world.action_names)})")
+        if shifts.shape[1] != world.n_actions:
+            raise ValueError(f"{path.name} has {shifts.shape[1]} actions, the {world.kind} "
+                             f"world {world.n_actions}")
+        return cyclic_modules(world, sizes, shifts)
+    except ValueError as exc:
+        message = str(exc)
+        for prefix in ("checkpoint: ", "model: ", "shifts: "):
+            message = message.removeprefix(prefix)
+        raise ValueError(f"mec.checkpoint: {message}") from None
+
+
 @dataclass
 class LoopInputs:
     """Everything presented to the loop for one walk (all spike times in seconds)."""
@@ -130,7 +190,7 @@ def prepare_inputs(params: HippocampusParams, world: World, walk: Walk,
                    seed: int | None) -> LoopInputs:
     """Grid modules, LEC codes, drift and recruitment for ``walk`` (validated)."""
     params.validate()
-    modules = make_grid_modules(world, params.mec.spacings)
+    modules = mec_modules(params.mec, world)
     steps = len(walk.actions)
     if len(walk.nodes) != steps + 1:
         raise ValueError("walk: nodes must have one more entry than actions")

@@ -31,15 +31,27 @@ from circuits._fields import check_int_at_least as _int_at_least
 from circuits._fields import check_positive as _positive
 from circuits._fields import quantity_field as _q
 
-__all__ = ["HippocampusParams", "LoopTiming", "MECParams", "MemoryParams"]
+__all__ = ["MEC_SOURCES", "HippocampusParams", "LoopTiming", "MECParams", "MemoryParams"]
+
+
+MEC_SOURCES = ("analytic", "tem-t")
 
 
 @dataclass(frozen=True)
 class MECParams:
-    """Medial entorhinal cortex: analytic grid modules, path-integrated by action-gated
-    conjunctive cells."""
+    """Medial entorhinal cortex: grid modules, path-integrated by action-gated conjunctive
+    cells.
 
-    spacings: tuple[int, ...] = (3, 4, 5, 6)  # lambda_m: module spacings
+    ``source="analytic"``: modules of the given ``spacings``
+    (:func:`models.grid_codes.make_grid_modules`). ``source="tem-t"``: the cyclic modules of a
+    trained TEM-t (``checkpoint``), whose learned, quantised action shifts drive the
+    conjunctive cells (:func:`models.grid_codes.grid_modules_from_tem_t`; the checkpoint must
+    be path-consistent and tell every node of the world apart).
+    """
+
+    source: str = "analytic"  # where the modules come from: "analytic" or "tem-t"
+    checkpoint: str = "cyclic"  # source "tem-t": a shipped checkpoint's name or a .pt path
+    spacings: tuple[int, ...] = (3, 4, 5, 6)  # lambda_m: module spacings (source "analytic")
     bump_peak: int = 3  # spikes of a module's current-phase cell in the bump code
     bump_side: int = 1  # spikes of each cell one action away (graded key . query)
     drift: float = 0.0  # probability per step and module of a wrong phase update
@@ -49,6 +61,10 @@ class MECParams:
     # phase override it (one or two stray spikes at a first visit must not)
 
     def validate(self) -> None:
+        _choice("mec.source", self.source, MEC_SOURCES)
+        if not isinstance(self.checkpoint, str) or not self.checkpoint:
+            raise ValueError("mec.checkpoint must name a shipped checkpoint (e.g. 'cyclic') "
+                             "or give a path to a .pt file")
         if not self.spacings or min(self.spacings) < 2:
             raise ValueError("mec.spacings must list module spacings >= 2")
         _int_at_least("mec.bump_peak", self.bump_peak, 1)

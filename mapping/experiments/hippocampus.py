@@ -104,10 +104,10 @@ def behaviour(readout: HippocampusReadout) -> dict[str, Any]:
             "curve": evaluation.curve(bins=10)}
 
 
-def _tem_t_metrics(world: World, walk: Walk) -> dict[str, Any]:
-    """The shipped TEM-t on the circuit's own walk: its softmax beta and accuracy."""
+def _tem_t_metrics(world: World, walk: Walk, checkpoint: str = "default") -> dict[str, Any]:
+    """A shipped TEM-t on the circuit's own walk: its softmax beta and accuracy."""
     try:
-        tem = tem_t_on_walk(world, walk)
+        tem = tem_t_on_walk(world, walk, checkpoint=checkpoint)
     except ValueError as exc:  # no checkpoint for this kind of world
         return {"tem_t_note": str(exc)}
     visited = visited_before(walk)
@@ -170,7 +170,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
                     walk, seed=child_seed(config.seed, "circuit"), report=report)
 
     metrics: dict[str, Any] = {"world": config.world, "steps": config.steps,
-                               "memory_neurons": mem.n}
+                               "memory_neurons": mem.n, "mec_source": params.mec.source,
+                               "mec_module_sizes": ",".join(map(str, main.inputs.modules.sizes))}
     metrics["path_integration_accuracy"] = float(
         (main.decoded_phase == main.inputs.true_phases).all(1).mean())
     comparison = compare_with_attention(main)
@@ -181,7 +182,9 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     metrics["weight_spearman_steps"] = int(np.isfinite(comparison.spearman).sum())
     metrics["agreement_vs_attention"] = comparison.agreement_fraction
     metrics["effective_beta_cosine"] = effective_beta_cosine(main)
-    metrics.update(_tem_t_metrics(world, walk))
+    # the TEM-t next to the circuit: the checkpoint that drives the MEC, if one does
+    metrics.update(_tem_t_metrics(world, walk, params.mec.checkpoint
+                                  if params.mec.source == "tem-t" else "default"))
     write_inputs(run_dir, "hippocampus",
                  {"world_transitions": world.transitions,
                   "world_observations": world.observations,
@@ -283,7 +286,9 @@ def _figures(run_dir, config, main, curve, grid_maps, memory_maps, scores, compa
         ax.set_title(f"MEC cell {c}\nG = {scores[c]:.2f}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"grid cells (modules with spacings {mods.spacings}); "
+    what = (f"TEM-t modules of {mods.sizes} phases" if mods.source == "tem-t"
+            else f"modules with spacings {mods.spacings}")
+    fig.suptitle(f"grid cells ({what}); "
                  f"{np.mean(scores > 0.3):.0%} with gridness > 0.3", fontsize=9)
     fig.tight_layout()
     run_dir.save_figure(fig, "mec_rate_maps")
@@ -333,13 +338,14 @@ def summarize(metrics: dict[str, Any]) -> str:
     nan = float("nan")
     lines = [
         f"spiking TEM-t on {metrics['world']}, {metrics['steps']} steps, "
-        f"{metrics['memory_neurons']} memory neurons",
+        f"{metrics['memory_neurons']} memory neurons, MEC modules "
+        f"{metrics.get('mec_source', 'analytic')} {metrics.get('mec_module_sizes', '')}",
         f"  path integration accuracy {metrics['path_integration_accuracy']:.4f}",
         f"  retrieval vs softmax: effective beta {metrics['effective_beta']:.2f}, Spearman "
         f"(top 10) mean {metrics['weight_spearman_vs_softmax']:.3f}, predictions agree "
         f"{metrics['agreement_vs_attention']:.3f}",
         f"  effective beta on the key-query cosine {metrics['effective_beta_cosine']:.2f}; "
-        f"TEM-t (shipped checkpoint, same walk): beta {metrics.get('tem_t_beta_mean', nan):.2f} "
+        f"TEM-t (checkpoint, same walk): beta {metrics.get('tem_t_beta_mean', nan):.2f} "
         f"mean, accuracy at visited nodes {metrics.get('tem_t_accuracy_visited', nan):.3f}",
         f"  accuracy at visited nodes {metrics['accuracy_visited']:.3f}; largest gap to the "
         f"node agent past half visited {metrics['max_gap_to_node_agent_after_half']:.3f}",
