@@ -49,6 +49,7 @@ import gc
 import hashlib
 import math
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -67,13 +68,56 @@ from circuits.cerebellum.network import (
     golgi_weights,
     random_wiring,
 )
-from circuits.cerebellum.params import CerebellumParams
+from circuits.cerebellum.params import CerebellumParams, GolgiParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, check_schedule
 
 __all__ = ["StandaloneRunner", "collect_readouts", "default_cache_dir", "input_arrays",
            "process_runner", "schedule_batches", "spike_table", "structural_params"]
 
-_FORMAT = 2  # bump when the generated project changes for the same structure
+_FORMAT = 4  # bump when the generated project changes for the same structure
+
+
+#: one clock reset in Brian2's generated main.cpp (``_array_<clock>_timestep[0] = 0;``)
+_CLOCK_RESET = re.compile(r"^\s*_array_(\w*clock\w*?)_(timestep|t)\[0\] = [^;]*;\s*$")
+
+
+def canonical_main_source(text: str) -> str:
+    """``main.cpp`` with each run of consecutive clock resets sorted by clock name.
+
+    Brian2 resets the clocks of a run in the iteration order of a ``set`` of clocks, which
+    differs between processes (it follows object addresses), so the same network generates
+    two versions of ``main.cpp`` and a cached build would recompile at random. The resets
+    are independent assignments; their order does not matter.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    k = 0
+    while k < len(lines):
+        if not _CLOCK_RESET.match(lines[k]):
+            out.append(lines[k])
+            k += 1
+            continue
+        end = k
+        while end < len(lines) and _CLOCK_RESET.match(lines[end]):
+            end += 1
+
+        def order(line: str) -> tuple[str, bool]:
+            match = _CLOCK_RESET.match(line)
+            return match.group(1), match.group(2) != "timestep"
+
+        out.extend(sorted(lines[k:end], key=order))
+        k = end
+    return "\n".join(out)
+
+
+def _canonicalise_main(source: Path, previous: tuple[str, os.stat_result] | None) -> None:
+    """Rewrite a freshly generated ``main.cpp`` canonically; when that equals the previous
+    build's file, keep its modification time so that ``make`` recompiles nothing."""
+    text = canonical_main_source(source.read_text())
+    if source.read_text() != text:
+        source.write_text(text)
+    if previous is not None and previous[0] == text:
+        os.utime(source, ns=(previous[1].st_atime_ns, previous[1].st_mtime_ns))
 
 
 def structural_params(params: CerebellumParams) -> CerebellumParams:
@@ -83,6 +127,17 @@ def structural_params(params: CerebellumParams) -> CerebellumParams:
     return replace(params, backend="cpp_standalone", golgi=replace(
         go, inhibition=0 * brian2.amp, mf_drive=float(go.mf_drive > 0),
         feedback_drive=float(go.feedback_drive > 0)))
+
+
+def canonical_params(params: CerebellumParams) -> CerebellumParams:
+    """``params`` with the run parameters at the defaults of
+    :class:`~circuits.cerebellum.params.GolgiParams` (a zero drive stays zero): what a
+    runner compiles; each run sets the actual values."""
+    go, default = params.golgi, GolgiParams()
+    return replace(params, golgi=replace(
+        go, inhibition=default.inhibition,
+        mf_drive=default.mf_drive if go.mf_drive > 0 else 0.0,
+        feedback_drive=default.feedback_drive if go.feedback_drive > 0 else 0.0))
 
 
 _PROCESS_RUNNER: dict[str, Any] = {}  # the open runner of this process and its key
@@ -354,6 +409,8 @@ class StandaloneRunner:
     def _build(self) -> None:
         main = self.directory / "main"
         before = main.stat().st_mtime_ns if main.is_file() else None
+        source = self.directory / "main.cpp"
+        previous_main = (source.read_text(), source.stat()) if source.is_file() else None
         previous_target = brian2.prefs.codegen.target
         previous_dt = brian2.defaultclock.dt
         start = time.perf_counter()
@@ -363,15 +420,27 @@ class StandaloneRunner:
         self.directory.mkdir(parents=True, exist_ok=True)
         brian2.set_device("cpp_standalone", directory=str(self.directory), build_on_run=False)
         self._device = brian2.get_device()
+        # a fresh project: the generated main.cpp records every dt assignment the device saw,
+        # so without this it would depend on what this process built before (and recompile)
+        self._device.reinit()
+        self._device.activate(build_on_run=False, directory=str(self.directory))
         try:
             brian2.defaultclock.dt = self.params.protocol.dt
-            net = build_network(self.params, self.wiring, seed=self.seed, record=self.record,
+            # the run parameters' build-time values are canonical (every run sets them), so
+            # that builds differing only in them generate identical code and share the cache
+            net = build_network(canonical_params(self.params), self.wiring, seed=self.seed,
+                                record=self.record,
                                 spike_tables=self.max_spikes_per_rail)
             net.namespace["plastic_gate"] = brian2.TimedArray(np.zeros(self._gate_len),
                                                               dt=1 * ms)
             net.network.run(self.duration * second, namespace={})
-            self._device.build(directory=str(self.directory), compile=True, run=False,
+            self._device.build(directory=str(self.directory), compile=False, run=False,
                                debug=False, clean=False, with_output=False)
+            _canonicalise_main(self.directory / "main.cpp", previous_main)
+            from brian2.codegen.cpp_prefs import get_compiler_and_args
+
+            self._device.compile_source(str(self.directory), get_compiler_and_args()[0],
+                                        debug=False, clean=False)
         except BaseException:
             self._device.reinit()
             self._device.activate()
