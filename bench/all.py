@@ -68,7 +68,9 @@ def run_one(script: str, argv: list[str],
 
 def rows_from(results: dict[str, dict | None]) -> list[tuple[str, str, str]]:
     """``(comparison, ratio, goal)`` rows of the table."""
-    def fmt(value: float | None) -> str:
+    def fmt(value: float | None, name: str) -> str:
+        if name not in results:
+            return "not run"
         return "failed" if value is None else f"{value:.2f}"
 
     c = results.get("cerebellum") or {}
@@ -78,17 +80,17 @@ def rows_from(results: dict[str, dict | None]) -> list[tuple[str, str, str]]:
     batches = sorted(int(k.rsplit("batch", 1)[1]) for k in p)
     rows = [
         ("cerebellar circuit / minimal network (run time)",
-         fmt(c.get("circuit_over_minimal")), "<= 1.25"),
-        ("numpy runtime / cpp_standalone (run time)", fmt(c.get("runtime_over_standalone")),
-         "report"),
+         fmt(c.get("circuit_over_minimal"), "cerebellum"), "<= 1.25"),
+        ("numpy runtime / cpp_standalone (run time)",
+         fmt(c.get("runtime_over_standalone"), "cerebellum"), "report"),
         (f"{s.get('runs', 8)} sweep runs: serial / 2-worker LocalCluster (wall)",
-         fmt(s.get("ratio")), ">= 1.6"),
+         fmt(s.get("ratio"), "sweep"), ">= 1.6"),
         ("N builds / N runs from one build (wall)",
-         fmt(r.get("ratio")) if "standalone_reuse" in results else "not run", "report"),
+         fmt(r.get("ratio"), "standalone_reuse"), "report"),
     ]
     for b in batches[:1] + batches[-1:] if len(batches) > 1 else batches:
         rows.append((f"dense / packed SDM read, CPU, batch {b}",
-                     fmt(p.get(f"dense_over_packed_batch{b}")), "report"))
+                     fmt(p.get(f"dense_over_packed_batch{b}"), "sdm_packed"), "report"))
     rows.append(("abstract SDM read CPU / CUDA", "no GPU" if not _has_cuda() else "see "
                  "sdm_read.py", "report"))
     return rows
