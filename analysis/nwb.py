@@ -50,9 +50,22 @@ def write_spikes(path: str | Path, populations: Mapping[str, tuple[Any, Any, int
     Path
         ``path``.
     """
-    from pynwb import NWBHDF5IO, NWBFile
+    nwbfile = new_nwbfile(session_description=session_description, identifier=identifier,
+                          session_start_time=session_start_time,
+                          experiment_description=experiment_description, notes=notes)
+    add_spike_units(nwbfile, populations)
+    return write_nwbfile(path, nwbfile)
 
-    nwbfile = NWBFile(
+
+def new_nwbfile(*, session_description: str, identifier: str | None = None,
+                session_start_time: _dt.datetime | None = None,
+                experiment_description: str | None = None, notes: str | None = None,
+                **extra: Any) -> Any:
+    """An in-memory ``NWBFile`` of a memcircuits run (new identifier and the current UTC
+    time unless given; ``extra`` goes to ``NWBFile``, e.g. ``keywords``, ``subject``)."""
+    from pynwb import NWBFile
+
+    return NWBFile(
         session_description=session_description,
         identifier=identifier or str(uuid.uuid4()),
         session_start_time=session_start_time or _dt.datetime.now(_dt.timezone.utc),
@@ -60,8 +73,14 @@ def write_spikes(path: str | Path, populations: Mapping[str, tuple[Any, Any, int
         notes=notes,
         source_script="memcircuits",
         source_script_file_name="memcircuits",
+        **extra,
     )
-    add_spike_units(nwbfile, populations)
+
+
+def write_nwbfile(path: str | Path, nwbfile: Any) -> Path:
+    """Write ``nwbfile`` to ``path`` atomically (temporary name, then rename)."""
+    from pynwb import NWBHDF5IO
+
     path = Path(path)
     with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
         io.write(nwbfile)

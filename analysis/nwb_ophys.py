@@ -22,7 +22,6 @@ written atomically. :func:`read_calcium_nwb` gives the traces back.
 from __future__ import annotations
 
 import datetime as _dt
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,7 @@ import numpy as np
 
 from analysis.calcium import CalciumTraces
 from analysis.calcium_movie import RoiLayout, pixel_masks
-from analysis.nwb import add_spike_units
-from models.rundir import atomic_path
+from analysis.nwb import add_spike_units, new_nwbfile, write_nwbfile
 
 __all__ = ["ImagedPopulation", "read_calcium_nwb", "write_calcium_nwb"]
 
@@ -82,7 +80,6 @@ def write_calcium_nwb(path: str | Path, imaged: Sequence[ImagedPopulation],
     Path
         ``path``.
     """
-    from pynwb import NWBHDF5IO, NWBFile
     from pynwb.file import Subject
     from pynwb.ophys import (
         DfOverF,
@@ -96,14 +93,10 @@ def write_calcium_nwb(path: str | Path, imaged: Sequence[ImagedPopulation],
     names = [p.name for p in imaged]
     if len(set(names)) != len(names):
         raise ValueError(f"imaged: population names must be unique, got {names}")
-    nwbfile = NWBFile(
-        session_description=session_description,
-        identifier=identifier or str(uuid.uuid4()),
-        session_start_time=session_start_time or _dt.datetime.now(_dt.timezone.utc),
-        experiment_description=experiment_description,
-        notes=notes,
-        source_script="memcircuits",
-        source_script_file_name="memcircuits",
+    nwbfile = new_nwbfile(
+        session_description=session_description, identifier=identifier,
+        session_start_time=session_start_time,
+        experiment_description=experiment_description, notes=notes,
         keywords=["synthetic calcium imaging", "simulation", "memcircuits"],
         subject=Subject(subject_id="simulated", species="Mus musculus", sex="U",
                         age="P90D", description="no animal: a simulated circuit "
@@ -171,10 +164,7 @@ def write_calcium_nwb(path: str | Path, imaged: Sequence[ImagedPopulation],
                 dimension=[H, W],
                 description=f"synthetic movie of {pop.name}: first {movie.shape[0]} frames"))
     add_spike_units(nwbfile, spikes, resolution=spike_resolution)
-    path = Path(path)
-    with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
-        io.write(nwbfile)
-    return path
+    return write_nwbfile(path, nwbfile)
 
 
 def read_calcium_nwb(path: str | Path) -> dict[str, dict[str, Any]]:

@@ -51,6 +51,7 @@ from models.worlds import World
 __all__ = [
     "CyclicConsistency",
     "GridModules",
+    "action_displacements",
     "cyclic_modules",
     "cyclic_period_lattice",
     "grid_modules_from_tem_t",
@@ -166,6 +167,29 @@ def _coset_keys(coords: np.ndarray, lattice: np.ndarray) -> np.ndarray:
     return reduced[:, 0] * abs(det) + reduced[:, 1]
 
 
+def action_displacements(world: World) -> np.ndarray:
+    """``(n_actions, 2)`` lattice displacement of each action of a square or hexagonal world
+    (zero for stay and for actions the world never allows).
+
+    Raises
+    ------
+    ValueError
+        For non-lattice worlds, or an action whose displacement is not the same at every
+        node.
+    """
+    coords = lattice_coordinates(world)
+    displacement = np.zeros((world.n_actions, 2), dtype=np.int64)
+    for a in range(world.n_actions):
+        src = np.flatnonzero(world.transitions[:, a] >= 0)
+        steps = coords[world.transitions[src, a]] - coords[src]
+        if len(steps) and not (steps == steps[0]).all():
+            raise ValueError(f"world: action {world.action_names[a]!r} is not a fixed "
+                             f"lattice displacement")
+        if len(steps):
+            displacement[a] = steps[0]
+    return displacement
+
+
 def make_grid_modules(world: World, spacings: tuple[int, ...] = (3, 4, 6)) -> GridModules:
     """Grid modules with the given spacings for a square or hexagonal world.
 
@@ -179,15 +203,7 @@ def make_grid_modules(world: World, spacings: tuple[int, ...] = (3, 4, 6)) -> Gr
         raise ValueError("spacings: give at least one module spacing")
     coords = lattice_coordinates(world)
     n_actions = world.n_actions
-    displacement = np.zeros((n_actions, 2), dtype=np.int64)
-    for a in range(n_actions):
-        src = np.flatnonzero(world.transitions[:, a] >= 0)
-        steps = coords[world.transitions[src, a]] - coords[src]
-        if len(steps) and not (steps == steps[0]).all():
-            raise ValueError(f"world: action {world.action_names[a]!r} is not a fixed "
-                             f"lattice displacement")
-        if len(steps):
-            displacement[a] = steps[0]
+    displacement = action_displacements(world)
     node_phase, sizes, transitions = [], [], []
     for spacing in spacings:
         lattice = period_lattice(world.kind, spacing)
@@ -287,7 +303,12 @@ def path_consistency(world: World, sizes: tuple[int, ...],
         ``(M, n_actions)`` integer shift :math:`k_{a,m}` of each module and action.
     """
     shifts = _check_shifts(world, tuple(sizes), shifts)
-    phase = _bfs_phases(world, tuple(sizes), shifts)
+    return _consistency(world, tuple(sizes), shifts, _bfs_phases(world, tuple(sizes), shifts))
+
+
+def _consistency(world: World, sizes: tuple[int, ...], shifts: np.ndarray,
+                 phase: np.ndarray) -> CyclicConsistency:
+    """:func:`path_consistency` of checked ``shifts`` given their BFS ``phase``."""
     size = np.asarray(sizes, dtype=np.int64)
     agree, total = np.zeros(len(sizes)), 0
     every = 0
@@ -336,7 +357,8 @@ def cyclic_modules(world: World, sizes: tuple[int, ...], shifts: np.ndarray, *,
     """
     sizes = tuple(int(s) for s in sizes)
     shifts = _check_shifts(world, sizes, shifts)
-    report = path_consistency(world, sizes, shifts)
+    phase = _bfs_phases(world, sizes, shifts)
+    report = _consistency(world, sizes, shifts, phase)
     if report.consistency < min_consistency:
         worst = int(np.argmin(report.module_consistency))
         raise ValueError(
@@ -347,7 +369,6 @@ def cyclic_modules(world: World, sizes: tuple[int, ...], shifts: np.ndarray, *,
     if require_unique and not report.unique:
         raise ValueError(f"shifts: only {report.unique_codes} distinct codes for the world's "
                          f"{report.n_nodes} nodes; the modules do not tell every node apart")
-    phase = _bfs_phases(world, sizes, shifts)
     size = np.asarray(sizes, dtype=np.int64)
     transitions = tuple((np.arange(P)[:, None] + shifts[m][None, :]) % P
                         for m, P in enumerate(size))
@@ -416,23 +437,14 @@ def cyclic_period_lattice(world: World, sizes: tuple[int, ...],
     is the first length.
     """
     shifts = _check_shifts(world, tuple(sizes), shifts)
-    coords = lattice_coordinates(world)
-    # shift per unit step along each lattice axis, from actions that move along them
+    displacement = action_displacements(world)
+    # shift per unit step along each lattice axis, from the actions that move along them
     per_axis = np.zeros((len(sizes), 2), dtype=np.int64)
-    found = [False, False]
-    for a in range(world.n_actions):
-        src = np.flatnonzero(world.transitions[:, a] >= 0)
-        if not len(src):
-            continue
-        step = coords[world.transitions[src[0], a]] - coords[src[0]]
-        for axis in (0, 1):
-            unit = np.zeros(2, dtype=np.int64)
-            unit[axis] = 1
-            if not found[axis] and np.array_equal(step, unit):
-                per_axis[:, axis] = shifts[:, a]
-                found[axis] = True
-    if not all(found):
-        raise ValueError("world: no action moves one step along each lattice axis")
+    for axis, unit in enumerate(np.eye(2, dtype=np.int64)):
+        along = np.flatnonzero((displacement == unit).all(1))
+        if not len(along):
+            raise ValueError("world: no action moves one step along each lattice axis")
+        per_axis[:, axis] = shifts[:, along[0]]
     out = []
     for m, P in enumerate(sizes):
         r = np.arange(-P, P + 1)

@@ -71,10 +71,18 @@ from circuits.cerebellum.network import (
 from circuits.cerebellum.params import CerebellumParams, GolgiParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, check_schedule
 
-__all__ = ["StandaloneRunner", "collect_readouts", "default_cache_dir", "input_arrays",
-           "process_runner", "schedule_batches", "spike_table", "structural_params"]
+__all__ = [
+    "StandaloneRunner",
+    "canonical_params",
+    "collect_readouts",
+    "default_cache_dir",
+    "input_arrays",
+    "process_runner",
+    "schedule_batches",
+    "spike_table",
+]
 
-_FORMAT = 4  # bump when the generated project changes for the same structure
+_FORMAT = 5  # bump when the generated project changes for the same structure
 
 
 #: one clock reset in Brian2's generated main.cpp (``_array_<clock>_timestep[0] = 0;``)
@@ -113,28 +121,20 @@ def canonical_main_source(text: str) -> str:
 def _canonicalise_main(source: Path, previous: tuple[str, os.stat_result] | None) -> None:
     """Rewrite a freshly generated ``main.cpp`` canonically; when that equals the previous
     build's file, keep its modification time so that ``make`` recompiles nothing."""
-    text = canonical_main_source(source.read_text())
-    if source.read_text() != text:
+    generated = source.read_text()
+    text = canonical_main_source(generated)
+    if generated != text:
         source.write_text(text)
     if previous is not None and previous[0] == text:
         os.utime(source, ns=(previous[1].st_atime_ns, previous[1].st_mtime_ns))
 
 
-def structural_params(params: CerebellumParams) -> CerebellumParams:
-    """``params`` with the run parameters neutralised: what a build depends on (of a drive,
-    only whether it is zero)."""
-    go = params.golgi
-    return replace(params, backend="cpp_standalone", golgi=replace(
-        go, inhibition=0 * brian2.amp, mf_drive=float(go.mf_drive > 0),
-        feedback_drive=float(go.feedback_drive > 0)))
-
-
 def canonical_params(params: CerebellumParams) -> CerebellumParams:
     """``params`` with the run parameters at the defaults of
     :class:`~circuits.cerebellum.params.GolgiParams` (a zero drive stays zero): what a
-    runner compiles; each run sets the actual values."""
+    runner compiles and what its structure hash covers; each run sets the actual values."""
     go, default = params.golgi, GolgiParams()
-    return replace(params, golgi=replace(
+    return replace(params, backend="cpp_standalone", golgi=replace(
         go, inhibition=default.inhibition,
         mf_drive=default.mf_drive if go.mf_drive > 0 else 0.0,
         feedback_drive=default.feedback_drive if go.feedback_drive > 0 else 0.0))
@@ -154,7 +154,7 @@ def process_runner(params: CerebellumParams, layout: Sequence[tuple[str, int]], 
     closes it and opens a new one (from the on-disk cache when that structure was built
     before). Set the values of the run parameters per run with ``run(parameters=...)``.
     """
-    key = repr((structural_params(params), seed, record,
+    key = repr((canonical_params(params), seed, record,
                 [(k, int(c)) for k, c in layout]))
     runner = _PROCESS_RUNNER.get("runner")
     if runner is not None and _PROCESS_RUNNER.get("key") == key and runner._holds_device():
@@ -378,7 +378,7 @@ class StandaloneRunner:
         """Hex digest of everything the compiled program depends on (not the inputs)."""
         h = hashlib.sha256()
         for part in (f"format={_FORMAT}", f"brian2={brian2.__version__}",
-                     repr(structural_params(self.params)), f"seed={self.seed}",
+                     repr(canonical_params(self.params)), f"seed={self.seed}",
                      f"record={self.record}",
                      f"steps={round(self.duration / self._dt)}",
                      f"tables={self.max_spikes_per_rail}"):
