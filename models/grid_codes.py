@@ -52,6 +52,7 @@ __all__ = [
     "CyclicConsistency",
     "GridModules",
     "action_displacements",
+    "axis_shifts",
     "cyclic_modules",
     "cyclic_period_lattice",
     "grid_modules_from_tem_t",
@@ -376,9 +377,20 @@ def cyclic_modules(world: World, sizes: tuple[int, ...], shifts: np.ndarray, *,
                        transitions=transitions, source="tem-t", shifts=shifts)
 
 
-def quantised_shifts(model) -> tuple[tuple[int, ...], np.ndarray]:
-    """Module sizes and the most probable shift ``(M, n_actions)`` of each kernel of a TEM-t
-    with cyclic modules (:meth:`models.tem_t.TEMT.shift_kernels`).
+def axis_shifts(model) -> tuple[tuple[int, ...], np.ndarray]:
+    r"""Ring sizes and the most probable shift along every axis of a TEM-t's cyclic modules.
+
+    A module :math:`\mathbb{Z}_P^R` is the product of :math:`R` rings :math:`\mathbb{Z}_P`;
+    the most probable shift of its kernel (:meth:`models.tem_t.TEMT.shift_kernels`),
+    :math:`(k_1, \dots, k_R)` (flat index :math:`k_1 P^{R-1} + \dots + k_R`), moves ring
+    :math:`r` by :math:`k_r`. The module is path-consistent when all its rings are, so
+    :func:`path_consistency` of the result measures modules of any rank (ring :math:`r` of
+    module :math:`m` is row :math:`m R + r`).
+
+    Returns
+    -------
+    sizes, shifts
+        ``(M R,)`` ring sizes and ``(M R, n_actions)`` integer shifts.
 
     Raises
     ------
@@ -393,9 +405,31 @@ def quantised_shifts(model) -> tuple[tuple[int, ...], np.ndarray]:
         raise ValueError(f"model: this TEM-t has {config.transition!r} transitions; grid "
                          f"modules need a TEM-t trained with transition='cyclic' (dense "
                          f"transitions are not group actions)")
-    kernels = model.shift_kernels()
-    shifts = np.stack([k.detach().cpu().numpy().argmax(1) for k in kernels]).astype(np.int64)
-    return tuple(int(s) for s in config.module_sizes), shifts
+    rank = config.module_rank
+    sizes, rows = [], []
+    for kernel, P in zip(model.shift_kernels(), config.module_sizes, strict=True):
+        flat = kernel.detach().cpu().numpy().argmax(1).astype(np.int64)  # (A,)
+        for r in range(rank):  # digit r of the flat index in base P, most significant first
+            sizes.append(int(P))
+            rows.append(flat // P ** (rank - 1 - r) % P)
+    return tuple(sizes), np.stack(rows)
+
+
+def quantised_shifts(model) -> tuple[tuple[int, ...], np.ndarray]:
+    """Module sizes and the most probable shift ``(M, n_actions)`` of each kernel of a TEM-t
+    with cyclic ring modules (``module_rank=1``; :meth:`models.tem_t.TEMT.shift_kernels`).
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is not a TEM-t with ``transition="cyclic"`` and ring modules.
+    """
+    sizes, shifts = axis_shifts(model)
+    if model.config.module_rank != 1:
+        raise ValueError(f"model: this TEM-t's modules are tori (module_rank="
+                         f"{model.config.module_rank}); the spiking MEC takes ring modules "
+                         f"(module_rank=1), one shift per action and module")
+    return sizes, shifts
 
 
 def grid_modules_from_tem_t(model, world: World, *, min_consistency: float = 1.0,

@@ -69,6 +69,45 @@ fraction of modules in the same phase): a learned :math:`W_e` can ignore a modul
 nothing pushes that module to become consistent (measured: with :math:`W_e` one module of four
 stayed inconsistent after 600 steps; without, all four were consistent by step 300).
 
+Toroidal modules (``module_rank=2``): grid cells
+------------------------------------------------
+With ``module_rank`` :math:`R = 2` module :math:`m` is the torus
+:math:`\mathbb{Z}_{P_m}^2` (:math:`P_m^2` units, phases :math:`(p_1, p_2)` flattened
+row-major), its kernel a distribution over the :math:`P_m^2` two-dimensional shifts and the
+step a 2-D circular convolution (:func:`group_difference_index`). On a lattice world a
+path-consistent module maps lattice coordinates :math:`x \in \mathbb{Z}^2` to phases
+:math:`A_m x \bmod P_m`, with :math:`A_m` the shifts of the two unit lattice steps. When
+:math:`\det A_m` is invertible mod :math:`P_m` the phase of :math:`x` recurs exactly on
+:math:`x + P_m \mathbb{Z}^2`: every unit fires on a lattice of period :math:`P_m`,
+**triangular on a hexagonal world** (grid cells) and square on a square world; a degenerate
+:math:`A_m` (:math:`\det A_m \equiv 0`) uses :math:`P_m` of the :math:`P_m^2` phases and
+fires on stripes. The loss does not know :math:`A_m`; two pressures make the learned modules
+exact, invertible grids (hexagonal 4x4-9x9 worlds, 5000 steps, measured):
+
+* **Module dropout** (``module_dropout`` :math:`p`, training only): each walk leaves each
+  module out of its queries for a window with probability :math:`p`
+  (:meth:`TEMT._queries`), so every module must locate the agent with few others. Without
+  it a module that the others make redundant keeps wrong triangle relations: with modules
+  (3, 4, 5) the 3-phase module stayed at path consistency 0.68 (the product of the others'
+  periods, 20, exceeds the training worlds); with :math:`p = 0.3` all were consistent.
+* **Module sharpening** (``module_sharpening`` :math:`\gamma`): after each step
+  :math:`e_m \leftarrow e_m^\gamma / \sum_p e_m[p]^\gamma` (a bump of activity stays a
+  bump, as in attractor models of grid cells; one-hot codes are fixed points). With
+  :math:`\gamma = 1`, modules (3, 5, 7) and seed 0 learned a degenerate 7-phase module
+  (:math:`\det A \equiv 0`: stripes) with or without dropout; with :math:`\gamma = 2`
+  the 5- and 7-phase modules were consistent and invertible in all five runs ((3, 5, 7)
+  seeds 0-2, (5, 7) seeds 0-1, :math:`p = 0.6`), but the 3-phase module stayed inconsistent
+  in two of three seeds, so the shipped recipe uses (5, 7).
+
+Soft kernels leave the code inexact over long walks: without sharpening they blur it (kernel
+maxima 0.998: after 500 steps the most active phase of a module holds 0.29-0.58), with
+sharpening the bump drifts (position maps correlate 0.44 and 0.37 between two walks on
+12x12 / 16x16). :meth:`TEMT.quantise_kernels` replaces every kernel by its most probable
+shift, which makes path integration exact when those shifts are consistent; the shipped
+toroidal checkpoint is exported that way (``export_checkpoint(..., quantise=True)``).
+``kernel_temperature_final`` anneals :math:`\tau` instead (the argmax is kept), but with
+sharpening on it left the 3-phase module inconsistent in two of two seeds.
+
 Memory (hippocampus): one memory neuron per past step
 -----------------------------------------------------
 At every step the model stores a key from the position and a value from the stimulus,
@@ -143,10 +182,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from models._checks import check_bool, check_choice, check_int, check_real
-from models.seeding import SeedLike, torch_generator
+from models.seeding import SeedLike, child_seed, torch_generator
 from models.tem import N_SYMBOLS, WalkModel, WindowOutput
 
-__all__ = ["TEMT", "TEMTConfig", "TEMTState", "position_step"]
+__all__ = ["TEMT", "TEMTConfig", "TEMTState", "group_difference_index", "position_step"]
 
 _ACTIVATIONS = ("relu_norm", "tanh", "norm", "linear")
 _PARAMETRISATIONS = ("dense", "orthogonal", "cyclic")
@@ -165,13 +204,20 @@ class TEMTConfig:
     # W_a free, exp(S_a - S_a^T), or circular convolutions of cyclic modules (see docstring)
     transition: Literal["dense", "orthogonal", "cyclic"] = "dense"
     module_sizes: tuple[int, ...] = ()  # P_m of each cyclic module (transition="cyclic");
-    # their sum must equal d_position
+    # the modules' units, sum of P_m ** module_rank, must equal d_position
+    module_rank: int = 1  # R: module m is the group Z_{P_m}^R (1: a ring, 2: a torus)
     kernel_temperature: float = 1.0  # tau of the shift kernels softmax(theta / tau)
+    kernel_temperature_final: float | None = None  # tau_end: from step s_H to 2 s_H tau falls
+    # geometrically to tau_end (argmax kept: the chosen shifts become exact); None: fixed tau
     kernel_init_scale: float = 1.0  # std of the initial kernel logits theta
     kernel_entropy: float = 0.0  # lambda_H: penalty on the kernels' normalised entropy
     kernel_entropy_start: int = 0  # s_H: no entropy penalty before optimiser step s_H, then
     # a linear ramp to lambda_H over the next s_H steps (lets the loss choose the shifts first)
     key_projection: bool = True  # k = W_e e / |W_e e|; False: k = e / |e| (the code itself)
+    module_sharpening: float = 1.0  # gamma: after each step every cyclic module becomes
+    # e_m^gamma / sum(e_m^gamma) (1: none; one-hot codes are fixed points)
+    module_dropout: float = 0.0  # p_drop: in training, each module is left out of a walk's
+    # queries for a window with this probability (cyclic modules, key_projection=False)
     learn_stay: bool = False  # False: the stay action keeps e exactly (e_{t+1} = e_t)
     null_memory: bool = True  # learned null memory: the softmax may attend to nothing
     beta_init: float = 3.0  # initial scale b of beta_t = b log(1 + N_t)
@@ -200,6 +246,12 @@ class TEMTConfig:
         check_real("transition_regulariser", self.transition_regulariser, minimum=0.0)
         check_real("kernel_temperature", self.kernel_temperature, minimum=0.0,
                    strict_minimum=True)
+        if self.kernel_temperature_final is not None:
+            check_real("kernel_temperature_final", self.kernel_temperature_final, minimum=0.0,
+                       strict_minimum=True)
+            if self.transition != "cyclic":
+                raise ValueError(f"kernel_temperature_final: only used with "
+                                 f"transition='cyclic', not {self.transition!r}")
         check_real("kernel_init_scale", self.kernel_init_scale, minimum=0.0)
         check_real("kernel_entropy", self.kernel_entropy, minimum=0.0)
         check_int("kernel_entropy_start", self.kernel_entropy_start, minimum=0)
@@ -207,17 +259,39 @@ class TEMTConfig:
             raise TypeError(f"module_sizes must be a tuple of ints, got {self.module_sizes!r}")
         for i, size in enumerate(self.module_sizes):
             check_int(f"module_sizes[{i}]", size, minimum=2)
+        check_int("module_rank", self.module_rank, minimum=1, maximum=2)
+        check_real("module_sharpening", self.module_sharpening, minimum=1.0)
+        if self.module_sharpening != 1.0 and self.transition != "cyclic":
+            raise ValueError(f"module_sharpening: only used with transition='cyclic', not "
+                             f"{self.transition!r}")
+        if check_real("module_dropout", self.module_dropout, minimum=0.0) >= 1.0:
+            raise ValueError(f"module_dropout must be below 1 (the probability of leaving a "
+                             f"module out), got {self.module_dropout}")
+        if self.module_dropout and (self.transition != "cyclic" or self.key_projection
+                                    or self.position_correction):
+            raise ValueError("module_dropout: needs cyclic modules whose keys are the code "
+                             "itself, without landmark correction (transition='cyclic', "
+                             "key_projection=False, position_correction=False)")
         if self.transition == "cyclic":
             if not self.module_sizes:
                 raise ValueError("module_sizes: transition='cyclic' needs the phases of each "
                                  "module, e.g. module_sizes=(5, 7, 9, 11)")
-            if sum(self.module_sizes) != self.d_position:
-                raise ValueError(f"module_sizes: the modules' phases sum to "
-                                 f"{sum(self.module_sizes)}, but d_position is "
+            if sum(self.module_units) != self.d_position:
+                what = "phases" if self.module_rank == 1 else "units (P_m ** module_rank)"
+                raise ValueError(f"module_sizes: the modules' {what} sum to "
+                                 f"{sum(self.module_units)}, but d_position is "
                                  f"{self.d_position}; they must be equal")
         elif self.module_sizes:
             raise ValueError(f"module_sizes: only used with transition='cyclic', not "
                              f"{self.transition!r}")
+        elif self.module_rank != 1:
+            raise ValueError(f"module_rank: only used with transition='cyclic', not "
+                             f"{self.transition!r}")
+
+    @property
+    def module_units(self) -> tuple[int, ...]:
+        """Units of each cyclic module, :math:`P_m^R` (``module_rank`` = :math:`R`)."""
+        return tuple(P ** self.module_rank for P in self.module_sizes)
 
 
 @dataclass
@@ -267,6 +341,27 @@ def position_step(position: torch.Tensor, transition: torch.Tensor,
     """
     h = torch.bmm(transition, position.unsqueeze(-1)).squeeze(-1)  # (B, d)
     return _activate(h, activation)
+
+
+def group_difference_index(size: int, rank: int = 1) -> torch.Tensor:
+    r"""Index of the difference of two phases of :math:`\mathbb{Z}_P^R`, ``(P^R, P^R)``.
+
+    Phases are flattened row-major (:math:`R = 2`: :math:`(p_1, p_2) \mapsto p_1 P + p_2`);
+    entry :math:`[p, q]` is the flat index of :math:`(p - q) \bmod P`, so that
+    ``kernel[index]`` is the group convolution matrix :math:`C[p, q] = \kappa[p - q]`
+    (circulant for :math:`R = 1`, block-circulant with circulant blocks for :math:`R = 2`).
+
+    Parameters
+    ----------
+    size
+        :math:`P`, the phases per axis.
+    rank
+        :math:`R`, the number of axes.
+    """
+    phases = torch.cartesian_prod(*[torch.arange(size)] * rank).reshape(size ** rank, rank)
+    diff = (phases[:, None, :] - phases[None, :, :]) % size  # (P^R, P^R, R)
+    weights = size ** torch.arange(rank - 1, -1, -1)
+    return (diff * weights).sum(-1)
 
 
 def _activate(h: torch.Tensor, activation: str) -> torch.Tensor:
@@ -353,20 +448,39 @@ class TEMT(WalkModel):
         if config.transition == "cyclic":
             # fixed e_0: one-hot at phase 0 of every module
             e0 = torch.zeros(d, dtype=dtype)
-            offsets = [0, *itertools.accumulate(config.module_sizes)][:-1]
+            offsets = [0, *itertools.accumulate(config.module_units)][:-1]
             e0[offsets] = 1.0
             self.register_buffer("cyclic_origin", e0, persistent=False)
-            # index of (p - s) mod P of each module: circulant C[p, q] = kappa[(p - q) mod P]
-            self._circulant = [
-                (torch.arange(P)[:, None] - torch.arange(P)[None, :]) % P
-                for P in config.module_sizes]
+            self._circulant = [group_difference_index(P, config.module_rank)
+                               for P in config.module_sizes]
         self._progress = 0  # optimiser steps so far (ramps the kernel entropy penalty)
+        if config.kernel_temperature_final is not None:  # annealed tau, saved with the model
+            self.register_buffer("kernel_tau", torch.tensor(float(config.kernel_temperature)))
+        # module dropout draws from (seed, step): reproducible and unchanged by a resume
+        self._dropout_seed = child_seed(seed, "tem-t", "module-dropout")
         if device is not None:
             self.to(device)
 
     def set_progress(self, step: int) -> None:
-        """Optimiser steps taken so far (switches on :math:`\\lambda_H` of cyclic modules)."""
+        """Optimiser steps taken so far (switches on :math:`\\lambda_H` of cyclic modules and
+        anneals their kernel temperature)."""
         self._progress = int(step)
+        final = self.config.kernel_temperature_final
+        if final is not None:
+            start = self.config.kernel_entropy_start
+            ramp = min(1.0, max(0.0, (step - start) / start)) if start else 1.0
+            tau = self.config.kernel_temperature * (final / self.config.kernel_temperature) ** ramp
+            self.kernel_tau.fill_(tau)
+
+    @property
+    def kernel_temperature(self) -> float:
+        r"""The shift kernels' temperature now: :math:`\tau` or, with
+        ``kernel_temperature_final``, :math:`\tau (\tau_\mathrm{end} / \tau)^{r}` with
+        :math:`r = \operatorname{clip}((s - s_H) / s_H, 0, 1)` at optimiser step :math:`s`
+        (stored with the model, so a loaded checkpoint keeps its final temperature)."""
+        if self.config.kernel_temperature_final is None:
+            return self.config.kernel_temperature
+        return float(self.kernel_tau)
 
     # ------------------------------------------------------------------ pieces
     def shift_kernels(self) -> list[torch.Tensor]:
@@ -383,14 +497,37 @@ class TEMT(WalkModel):
             raise ValueError(f"shift kernels exist only for transition='cyclic', this model "
                              f"has {self.config.transition!r} transitions")
         out = []
-        for logits in torch.split(self.transitions, list(self.config.module_sizes), dim=1):
-            kernel = torch.softmax(logits / self.config.kernel_temperature, dim=1)  # (A, P)
+        for logits in torch.split(self.transitions, list(self.config.module_units), dim=1):
+            kernel = torch.softmax(logits / self.kernel_temperature, dim=1)  # (A, P)
             if not self.config.learn_stay:
                 stay = torch.zeros_like(kernel[:1])
                 stay[:, 0] = 1.0
                 kernel = torch.cat([stay, kernel[1:]], dim=0)
             out.append(kernel)
         return out
+
+    @torch.no_grad()
+    def quantise_kernels(self) -> None:
+        r"""Make every shift kernel one-hot at its most probable shift (in place).
+
+        Afterwards each action is an exact group action :math:`p \mapsto p + k_{a,m}` at any
+        temperature (logits 0 at the shift, :math:`-10^4` elsewhere); a one-hot code stays
+        one-hot, so sharpening does nothing. Used to export a trained checkpoint whose
+        learned shifts are path-consistent (:func:`models.tem_training.export_checkpoint`).
+
+        Raises
+        ------
+        ValueError
+            If the model's transitions are not ``"cyclic"``.
+        """
+        kernels = self.shift_kernels()
+        logits = torch.full_like(self.transitions, -1e4)
+        offset = 0
+        for kernel, units in zip(kernels, self.config.module_units, strict=True):
+            rows = torch.arange(kernel.shape[0], device=logits.device)
+            logits[rows, offset + kernel.argmax(1)] = 0.0
+            offset += units
+        self.transitions.copy_(logits)
 
     def _cyclic_matrices(self) -> torch.Tensor:
         """``(A, d, d)`` block-diagonal circulant matrices of the shift kernels."""
@@ -403,10 +540,20 @@ class TEMT(WalkModel):
         r"""Mean normalised entropy :math:`H(\kappa_{a,m}) / \log P_m` over the moving actions
         and the modules (0: every kernel one-hot, i.e. exact shifts)."""
         terms = []
-        for kernel, P in zip(self.shift_kernels(), self.config.module_sizes, strict=True):
+        for kernel, units in zip(self.shift_kernels(), self.config.module_units, strict=True):
             k = kernel[1:]
-            terms.append(-(k * torch.log(k.clamp_min(1e-12))).sum(1) / math.log(P))
+            terms.append(-(k * torch.log(k.clamp_min(1e-12))).sum(1) / math.log(units))
         return torch.cat(terms).mean()
+
+    def _sharpen(self, position: torch.Tensor) -> torch.Tensor:
+        r"""Module sharpening :math:`e_m \leftarrow e_m^\gamma / \sum_p e_m[p]^\gamma` of
+        cyclic modules (``module_sharpening`` :math:`\gamma`; identity for :math:`\gamma = 1`
+        and for one-hot modules)."""
+        gamma = self.config.module_sharpening
+        if gamma == 1.0:
+            return position
+        blocks = torch.split(position.clamp_min(0.0), list(self.config.module_units), dim=-1)
+        return torch.cat([F.normalize(b ** gamma, p=1, dim=-1) for b in blocks], dim=-1)
 
     @property
     def _activation(self) -> str:
@@ -450,6 +597,28 @@ class TEMT(WalkModel):
             return F.normalize(position, dim=-1)
         return F.normalize(position @ self.key_proj.T, dim=-1)
 
+    def _queries(self, keys: torch.Tensor) -> torch.Tensor:
+        r"""Queries of a window, ``(B, W, d)``: the keys, with module dropout in training.
+
+        With ``module_dropout`` :math:`p` (training only), each walk keeps each module with
+        probability :math:`1 - p` for the window (at least one module is kept) and the query
+        is :math:`q = (k \odot m) / \bar m`, with :math:`m` the kept modules' units and
+        :math:`\bar m` the fraction of modules kept: :math:`q \cdot k` is the fraction of
+        *kept* modules in the same phase, 1 at the stored position as without dropout.
+        """
+        p = self.config.module_dropout
+        if not (p and self.training):
+            return keys
+        B, M = keys.shape[0], len(self.config.module_sizes)
+        gen = torch_generator(self._dropout_seed, self._progress)
+        keep = torch.rand(B, M, generator=gen) >= p
+        keep[torch.arange(B), torch.randint(M, (B,), generator=gen)] = True  # keep at least one
+        keep = keep.to(keys.device)
+        units = torch.tensor(self.config.module_units, device=keys.device)
+        mask = torch.repeat_interleave(keep.to(keys.dtype), units, dim=1)  # (B, d)
+        scale = M / keep.sum(1, keepdim=True).to(keys.dtype)  # 1 / fraction kept
+        return keys * (mask * scale).unsqueeze(1)
+
     def values(self, observations: torch.Tensor) -> torch.Tensor:
         """Values :math:`v = W_x \\mathbf{x}` of integer symbols, ``(..., d_value)``."""
         return self.value_embed[observations]
@@ -460,7 +629,7 @@ class TEMT(WalkModel):
         out = []
         e = position
         for t in range(actions.shape[1]):
-            moved = position_step(e, mats[actions[:, t]], self._activation)
+            moved = self._sharpen(position_step(e, mats[actions[:, t]], self._activation))
             if not self.config.learn_stay:  # stay: e_{t+1} = e_t exactly
                 moved = torch.where((actions[:, t] == 0).unsqueeze(-1), e, moved)
             e = moved
@@ -507,7 +676,7 @@ class TEMT(WalkModel):
         keys = torch.cat([state.keys, new_keys], dim=1)  # (B, N + W, d_key)
         values = torch.cat([state.values, new_values], dim=1)  # (B, N + W, d_value)
         N = state.n_memories
-        scores = new_keys @ keys.transpose(1, 2)  # (B, W, N + W) cosine q . k
+        scores = self._queries(new_keys) @ keys.transpose(1, 2)  # (B, W, N + W) cosine q . k
         # query i (predicting x_{t+i+1}) sees the N earlier memories and window memories < i
         causal = torch.ones(W, N + W, dtype=torch.bool, device=scores.device)
         causal[:, N:] = torch.ones(W, W, dtype=torch.bool, device=scores.device).tril(-1)
@@ -577,7 +746,7 @@ class TEMT(WalkModel):
         e = state.position
         for t in range(W):
             a, x = actions[:, t], observations[:, t]
-            e_pi = position_step(e, mats[a], act)
+            e_pi = self._sharpen(position_step(e, mats[a], act))
             if not self.config.learn_stay:
                 e_pi = torch.where((a == 0).unsqueeze(-1), e, e_pi)
             q = self.keys(e_pi)  # (B, d_key)

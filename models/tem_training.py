@@ -114,6 +114,8 @@ DEFAULT_CHECKPOINTS: dict[str, str] = {
 NAMED_CHECKPOINTS: dict[str, dict[str, str]] = {
     "default": DEFAULT_CHECKPOINTS,
     "cyclic": {"square": "tem_t_cyclic.pt"},  # no hexagonal one: see the README there
+    # toroidal modules learned on hexagonal worlds: triangular grid cells
+    "torus": {"hexagonal": "tem_t_torus_hex.pt"},
 }
 
 _TRAIN_SQUARES = ("square:4x4", "square:5x5", "square:6x6", "square:7x7", "square:8x8",
@@ -347,7 +349,8 @@ def load_model(checkpoint: str | Path = "default", *, expected_type: str | None 
                world_kind: str = "square",
                device: torch.device | str | None = None) -> tuple[WalkModel, Checkpoint]:
     """Load a model from a checkpoint path, or a shipped one by name: ``"default"`` (the
-    pretrained TEM-t for ``world_kind``) or ``"cyclic"`` (TEM-t with cyclic grid modules).
+    pretrained TEM-t for ``world_kind``), ``"cyclic"`` (TEM-t with cyclic grid modules,
+    square worlds) or ``"torus"`` (toroidal grid modules, hexagonal worlds).
 
     Returns
     -------
@@ -363,14 +366,26 @@ def load_model(checkpoint: str | Path = "default", *, expected_type: str | None 
 
 
 def export_checkpoint(source: str | Path, target: str | Path, *,
-                      metadata: dict[str, Any] | None = None) -> Path:
+                      metadata: dict[str, Any] | None = None, quantise: bool = False) -> Path:
     """Write an inference-only copy of a checkpoint (no optimiser state) with ``metadata``.
 
     Used to make the shipped pretrained checkpoint small; ``metadata`` (e.g. the exact
-    training command and wall time) is merged into the checkpoint's ``metadata``.
+    training command and wall time) is merged into the checkpoint's ``metadata``. With
+    ``quantise=True`` (TEM-t with cyclic modules only) every shift kernel is replaced by its
+    most probable shift (:meth:`models.tem_t.TEMT.quantise_kernels`) and the metadata records
+    ``"quantised": true``.
     """
     ckpt = load_checkpoint(source)
-    payload = _payload(ckpt.model_type, ckpt.model_config, ckpt.model_state,
+    state = ckpt.model_state
+    if check_bool("quantise", quantise):
+        model = ckpt.build()
+        if getattr(model.config, "transition", None) != "cyclic":
+            raise ValueError(f"quantise: only TEM-t with cyclic modules has shift kernels; "
+                             f"{source} holds a {ckpt.model_type} model without them")
+        model.quantise_kernels()
+        state = model.state_dict()
+        metadata = {**(metadata or {}), "quantised": True}
+    payload = _payload(ckpt.model_type, ckpt.model_config, state,
                        train_config=ckpt.train_config, step=ckpt.step, episode=ckpt.episode,
                        wall_time_s=ckpt.wall_time_s, world_kind=ckpt.world_kind,
                        action_names=ckpt.action_names, history=ckpt.history,
