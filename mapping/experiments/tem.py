@@ -59,7 +59,7 @@ __all__ = [
 class EvaluateConfig:
     """``memcircuits tem evaluate``: checkpoint, world and analysis sizes."""
 
-    checkpoint: str = "default"  # checkpoint path, or "default" (shipped TEM-t for the world)
+    checkpoint: str = "default"  # checkpoint path, or a shipped name (default, cyclic, torus)
     world: str = "square:8x8"  # structure to test on (parse_world spec); symbols are fresh
     n_worlds: int = 16  # fresh worlds (walks) scored for behaviour
     steps: int = 0  # walk length of the behaviour test (0: 6 steps per node)
@@ -468,9 +468,11 @@ def add_tem_parser(commands: Any) -> argparse.ArgumentParser:
     ev = which.add_parser("evaluate", help="evaluate a checkpoint on fresh worlds",
                           description="Accuracy vs node/edge agents, rate maps, gridness, "
                                       "spatial information and remapping on fresh worlds.")
-    ev.add_argument("--checkpoint", metavar="PATH|default", default=None,
-                    help="checkpoint file or run directory; 'default' (the default) is the "
-                         "shipped pretrained TEM-t for the world's kind")
+    ev.add_argument("--checkpoint", metavar="PATH|NAME", default=None,
+                    help="checkpoint file or run directory, or a shipped checkpoint: "
+                         "'default' (the default: the pretrained TEM-t for the world's "
+                         "kind), 'cyclic' (ring grid modules, square worlds), 'torus' "
+                         "(toroidal grid modules, hexagonal worlds)")
     ev.add_argument("--world", help="world structure, e.g. square:8x8, square:10x10, hex:8x8")
     ev.add_argument("--config", metavar="FILE.toml", type=Path,
                     help="TOML file of EvaluateConfig values")
