@@ -108,7 +108,10 @@ walks on hex 12x12 / 16x16). ``kernel_temperature_final`` fixes this: from step
 :math:`\tau_\mathrm{end}`, which keeps every kernel's most probable shift and makes it
 one-hot (normalised kernel entropy below :math:`10^{-6}` at step 5000 with
 :math:`\tau_\mathrm{end} = 0.005`); the shipped toroidal checkpoint, trained that way, is
-exact on its own (accuracy 1.000 on hex 12x12 and 16x16, seeds 0 and 1 both). With modules
+exact on its own (accuracy 1.000 on hex 12x12 and 16x16, seeds 0 and 1). It is not yet
+reliable: seed 2 of the same recipe ended with the 7-phase module inconsistent (0.67), and
+with a later anneal (steps 4000-8000) seed 2 was consistent at step 4367 but lost it while
+the temperature fell (the logits keep learning), while seed 3 ended exact. With modules
 (3, 5, 7) annealing left the 3-phase module inconsistent in two of two seeds.
 :meth:`TEMT.quantise_kernels` makes the kernels one-hot after training instead
 (``export_checkpoint(..., quantise=True)``).

@@ -225,3 +225,31 @@ def test_the_shipped_torus_checkpoint_has_triangular_grid_cells_on_unseen_sizes(
             > metrics["position_gridness_fraction_shuffled"] + 0.4)
     with pytest.raises(ValueError, match="no shipped 'torus' checkpoint for 'square' worlds"):
         load_model("torus", world_kind="square")
+
+
+@pytest.mark.slow
+def test_the_shipped_recipe_learns_exact_triangular_grids_from_scratch(tmp_path):
+    """The training of ``tem_t_torus_hex.pt`` (its exact configuration, seed 0, about 3-4
+    minutes on one thread): shifts start random and inconsistent; after 5000 steps both
+    modules are path-consistent and invertible mod P on a hex 12x12 world it never saw, with
+    one-hot kernels (193.7 s measured). The recipe works for seeds 0 and 1, not 2 (see
+    models/checkpoints/README.md); training is seeded and deterministic on a given CPU and
+    torch build."""
+    from models.config import from_dict
+    from models.tem_training import TrainConfig, load_checkpoint, named_checkpoint_path, train
+
+    shipped = load_checkpoint(named_checkpoint_path("torus", "hexagonal"))
+    config = from_dict(TrainConfig, shipped.train_config)
+    assert config.steps == 5000 and config.seed == 0 and config.tem_t.module_sizes == (5, 7)
+    world = parse_world("hex:12x12", seed=0)
+    untrained = TEMT(config.tem_t, seed=0)
+    assert path_consistency(world, *axis_shifts(untrained)).consistency < 0.9
+    model = train(config, tmp_path / "run", progress=False).model
+    sizes, rings = axis_shifts(model)
+    report = path_consistency(world, sizes, rings)
+    assert report.consistency == 1.0 and report.unique
+    disp = action_displacements(world)
+    axes = [int(np.flatnonzero((disp == unit).all(1))[0]) for unit in ([1, 0], [0, 1])]
+    for m, P in enumerate(model.config.module_sizes):
+        assert round(np.linalg.det(rings[2 * m:2 * m + 2][:, axes])) % P != 0
+    assert float(model.kernel_entropy().detach()) < 1e-3
