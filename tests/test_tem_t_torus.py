@@ -197,6 +197,19 @@ def test_export_can_quantise_a_cyclic_checkpoint_and_refuses_dense_ones(tmp_path
         export_checkpoint(tmp_path / "dense", tmp_path / "d.pt", quantise=True)
 
 
+def assert_exact_invertible_tori(model: TEMT, world) -> None:
+    """Every torus module path-consistent on ``world`` (each node its own code) and its map
+    A (the shifts of the unit lattice steps) invertible mod P: triangular grid fields."""
+    sizes, rings = axis_shifts(model)
+    report = path_consistency(world, sizes, rings)
+    assert report.consistency == 1.0 and report.unique, report
+    disp = action_displacements(world)
+    axes = [int(np.flatnonzero((disp == unit).all(1))[0]) for unit in ([1, 0], [0, 1])]
+    for m, P in enumerate(model.config.module_sizes):
+        A = rings[2 * m:2 * m + 2][:, axes]
+        assert round(np.linalg.det(A)) % P != 0, (P, A)
+
+
 def test_the_shipped_torus_checkpoint_has_triangular_grid_cells_on_unseen_sizes():
     """``tem_t_torus_hex.pt`` (trained on hex 4x4-9x9): its learned shifts are one-hot,
     consistent and invertible mod P on a 12x12 world it never saw, so path integration is
@@ -211,14 +224,7 @@ def test_the_shipped_torus_checkpoint_has_triangular_grid_cells_on_unseen_sizes(
     # annealed in training: the learned kernels are one-hot, path integration is exact
     assert all(float(k[1:].detach().max(1).values.min()) > 0.999 for k in model.shift_kernels())
     world = parse_world("hex:12x12", seed=0)
-    sizes, rings = axis_shifts(model)
-    report = path_consistency(world, sizes, rings)
-    assert report.consistency == 1.0 and report.unique
-    disp = action_displacements(world)
-    axes = [int(np.flatnonzero((disp == unit).all(1))[0]) for unit in ([1, 0], [0, 1])]
-    for m, P in enumerate(model.config.module_sizes):
-        A = rings[2 * m:2 * m + 2][:, axes]
-        assert round(np.linalg.det(A)) % P != 0, (P, A)  # invertible: triangular lattice
+    assert_exact_invertible_tori(model, world)
     metrics = spatial_analysis(model, world, analysis_worlds=2, steps_per_node=10)["metrics"]
     assert metrics["position_gridness_fraction"] > 0.6
     assert (metrics["position_gridness_fraction"]
@@ -245,11 +251,5 @@ def test_the_shipped_recipe_learns_exact_triangular_grids_from_scratch(tmp_path)
     untrained = TEMT(config.tem_t, seed=0)
     assert path_consistency(world, *axis_shifts(untrained)).consistency < 0.9
     model = train(config, tmp_path / "run", progress=False).model
-    sizes, rings = axis_shifts(model)
-    report = path_consistency(world, sizes, rings)
-    assert report.consistency == 1.0 and report.unique
-    disp = action_displacements(world)
-    axes = [int(np.flatnonzero((disp == unit).all(1))[0]) for unit in ([1, 0], [0, 1])]
-    for m, P in enumerate(model.config.module_sizes):
-        assert round(np.linalg.det(rings[2 * m:2 * m + 2][:, axes])) % P != 0
+    assert_exact_invertible_tori(model, world)
     assert float(model.kernel_entropy().detach()) < 1e-3
