@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,9 +59,11 @@ __all__ = [
     "grid_modules_from_tem_t",
     "lattice_coordinates",
     "make_grid_modules",
+    "modules_from_axis_shifts",
     "path_consistency",
     "period_lattice",
     "quantised_shifts",
+    "torus_modules",
 ]
 
 _SQRT3_2 = math.sqrt(3) / 2
@@ -432,6 +435,53 @@ def quantised_shifts(model) -> tuple[tuple[int, ...], np.ndarray]:
     return sizes, shifts
 
 
+def torus_modules(world: World, sizes: tuple[int, ...], shifts: np.ndarray, *,
+                  min_consistency: float = 1.0, require_unique: bool = True) -> GridModules:
+    r"""Grid modules :math:`\mathbb{Z}_{P_m}^2` whose actions add fixed 2-D shifts.
+
+    Module :math:`m` has :math:`P_m^2` phases (grid cells), :math:`(p_1, p_2)` flattened to
+    :math:`p_1 P_m + p_2`; action :math:`a` moves it by :math:`(k_{a,m,1}, k_{a,m,2})`.
+    Checked like :func:`cyclic_modules` on its two rings (a torus is consistent when both
+    are).
+
+    Parameters
+    ----------
+    world
+        The world the modules are used on.
+    sizes
+        :math:`P_m` of each module.
+    shifts
+        ``(M, n_actions, 2)`` integer 2-D shifts.
+    min_consistency, require_unique
+        As in :func:`cyclic_modules`.
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, path consistency below ``min_consistency``, or duplicate node codes.
+    """
+    sizes = tuple(int(s) for s in sizes)
+    shifts = np.asarray(shifts)
+    if shifts.shape != (len(sizes), world.n_actions, 2):
+        raise ValueError(f"shifts: expected shape (modules, actions, 2) = "
+                         f"({len(sizes)}, {world.n_actions}, 2) for this {world.kind} world, "
+                         f"got {shifts.shape}")
+    rings = cyclic_modules(world, tuple(P for P in sizes for _ in range(2)),
+                           shifts.transpose(0, 2, 1).reshape(2 * len(sizes), -1),
+                           min_consistency=min_consistency, require_unique=require_unique)
+    size = np.asarray(sizes, dtype=np.int64)
+    ring_phase = rings.node_phase.reshape(world.n_nodes, len(sizes), 2)
+    phase = ring_phase[..., 0] * size + ring_phase[..., 1]
+    k = shifts.astype(np.int64) % size[:, None, None]
+    transitions = []
+    for m, P in enumerate(sizes):
+        p1, p2 = np.divmod(np.arange(P * P), P)
+        transitions.append(((p1[:, None] + k[m, :, 0]) % P) * P + (p2[:, None] + k[m, :, 1]) % P)
+    return GridModules(spacings=sizes, sizes=tuple(P * P for P in sizes), node_phase=phase,
+                       transitions=tuple(transitions), source="tem-t",
+                       shifts=k[..., 0] * size[:, None] + k[..., 1])
+
+
 def grid_modules_from_tem_t(model, world: World, *, min_consistency: float = 1.0,
                             require_unique: bool = True) -> GridModules:
     """Grid modules whose transitions are a TEM-t's learned (quantised) shifts.
@@ -439,7 +489,8 @@ def grid_modules_from_tem_t(model, world: World, *, min_consistency: float = 1.0
     Parameters
     ----------
     model
-        A :class:`models.tem_t.TEMT` with ``transition="cyclic"``.
+        A :class:`models.tem_t.TEMT` with ``transition="cyclic"`` (ring modules give
+        :func:`cyclic_modules`, toroidal ones :func:`torus_modules`).
     world
         World with the model's actions (same count and order).
     min_consistency, require_unique
@@ -451,13 +502,26 @@ def grid_modules_from_tem_t(model, world: World, *, min_consistency: float = 1.0
         Another model or transition type, a different number of actions, path consistency
         below ``min_consistency``, or duplicate node codes.
     """
-    sizes, shifts = quantised_shifts(model)
+    sizes, shifts = axis_shifts(model)
     if model.n_actions != world.n_actions:
         raise ValueError(f"world: a {world.kind} world has {world.n_actions} actions "
                          f"({', '.join(world.action_names)}) but the model was trained with "
                          f"{model.n_actions}")
-    return cyclic_modules(world, sizes, shifts.astype(np.int64),
-                          min_consistency=min_consistency, require_unique=require_unique)
+    return modules_from_axis_shifts(world, sizes, shifts, model.config.module_rank,
+                                    min_consistency=min_consistency,
+                                    require_unique=require_unique)
+
+
+def modules_from_axis_shifts(world: World, sizes: tuple[int, ...], shifts: np.ndarray,
+                             rank: int, **checks: Any) -> GridModules:
+    """:func:`cyclic_modules` (``rank`` 1) or :func:`torus_modules` (``rank`` 2) from the
+    ring sizes and shifts of :func:`axis_shifts`; ``checks`` as in :func:`cyclic_modules`."""
+    shifts = np.asarray(shifts, dtype=np.int64)
+    if rank == 1:
+        return cyclic_modules(world, tuple(sizes), shifts, **checks)
+    return torus_modules(world, tuple(sizes[::rank]),
+                         shifts.reshape(len(sizes) // rank, rank, -1).transpose(0, 2, 1),
+                         **checks)
 
 
 def cyclic_period_lattice(world: World, sizes: tuple[int, ...],

@@ -14,9 +14,10 @@ from models.grid_codes import (
     grid_modules_from_tem_t,
     path_consistency,
     quantised_shifts,
+    torus_modules,
 )
 from models.tem_t import TEMT, TEMTConfig, group_difference_index
-from models.worlds import parse_world
+from models.worlds import parse_world, random_walk
 
 SIZES = (3, 4, 5)
 
@@ -133,13 +134,23 @@ def test_bad_torus_configs_are_one_clear_error(kwargs, message):
         torus_config(**kwargs).validate()
 
 
-def test_the_spiking_mec_refuses_torus_modules():
+def test_torus_grid_modules_for_the_spiking_mec_integrate_exactly():
+    """grid_modules_from_tem_t turns torus modules into GridModules of P^2 cells whose
+    transitions add the learned 2-D shifts; path integration reproduces every node's phase;
+    quantised_shifts (one shift per module) refuses them."""
     world = parse_world("hex:6x6", seed=0)
     model = exact_hexagonal_model(world)
+    modules = grid_modules_from_tem_t(model, world)
+    assert modules.sizes == tuple(P * P for P in SIZES) and modules.source == "tem-t"
+    assert len({tuple(p) for p in modules.node_phase}) == world.n_nodes
+    walk = random_walk(world, 300, seed=1)
+    np.testing.assert_array_equal(
+        modules.integrate(modules.node_phase[walk.nodes[0]], walk.actions),
+        modules.node_phase[walk.nodes])
     with pytest.raises(ValueError, match="modules are tori"):
         quantised_shifts(model)
-    with pytest.raises(ValueError, match="modules are tori"):
-        grid_modules_from_tem_t(model, world)
+    with pytest.raises(ValueError, match=r"expected shape \(modules, actions, 2\)"):
+        torus_modules(world, SIZES, np.zeros((3, 7), dtype=int))
 
 
 def test_sharpening_keeps_one_hot_codes_and_concentrates_blurred_ones():
@@ -253,3 +264,31 @@ def test_the_shipped_recipe_learns_exact_triangular_grids_from_scratch(tmp_path)
     model = train(config, tmp_path / "run", progress=False).model
     assert_exact_invertible_tori(model, world)
     assert float(model.kernel_entropy().detach()) < 1e-3
+
+
+def test_spiking_loop_path_integrates_exactly_with_learned_torus_modules():
+    """The shipped torus checkpoint drives the spiking MEC on a hexagonal world: every
+    step's decoded phase is the learned transition's (49-phase modules need a longer action
+    time than the default slot, refused with one error naming timing.action)."""
+    from brian2 import ms
+
+    from circuits.hippocampus.loop import prepare_inputs, run_walk
+    from circuits.hippocampus.params import (
+        HippocampusParams,
+        LoopTiming,
+        MECParams,
+        MemoryParams,
+    )
+
+    world = parse_world("hex:4x4", seed=3)
+    walk = random_walk(world, 24, repeat_bias=0.25, seed=4)
+    mec = MECParams(source="tem-t", checkpoint="torus")
+    with pytest.raises(ValueError, match=r"timing.action must come after .*49 phases"):
+        prepare_inputs(HippocampusParams(mec=mec, memory=MemoryParams(n=25)), world, walk,
+                       seed=0)
+    params = HippocampusParams(mec=mec, memory=MemoryParams(n=25),
+                               timing=LoopTiming(step=24 * ms, action=21 * ms))
+    out = run_walk(params, world, walk, seed=5)
+    assert out.inputs.modules.source == "tem-t" and out.inputs.modules.sizes == (25, 49)
+    np.testing.assert_array_equal(out.decoded_phase, out.inputs.true_phases)
+    np.testing.assert_array_equal(out.hold_phase, out.inputs.true_phases)

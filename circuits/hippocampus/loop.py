@@ -58,7 +58,7 @@ from brian2 import NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, Synapses, ms,
 
 from circuits.backend import brian_backend, run_network
 from circuits.hippocampus.params import HippocampusParams, MECParams
-from models.grid_codes import GridModules, cyclic_modules, make_grid_modules
+from models.grid_codes import GridModules, make_grid_modules, modules_from_axis_shifts
 from models.seeding import numpy_rng
 from models.worlds import Walk, World
 
@@ -118,20 +118,23 @@ def full_similarity(modules: GridModules, pre: np.ndarray, post: np.ndarray,
 
 @functools.lru_cache(maxsize=8)
 def _checkpoint_shifts(path: str, mtime: float) -> tuple[tuple[int, ...], np.ndarray,
-                                                         tuple[str, ...]]:
-    """Module sizes, quantised shifts and action names of a cyclic TEM-t checkpoint."""
+                                                         tuple[str, ...], int]:
+    """Ring sizes, quantised shifts (:func:`models.grid_codes.axis_shifts`), action names and
+    module rank of a cyclic TEM-t checkpoint."""
     del mtime  # part of the cache key only: a rewritten file is read again
-    from models.grid_codes import quantised_shifts
+    from models.grid_codes import axis_shifts
     from models.tem_training import load_checkpoint
 
     ckpt = load_checkpoint(path, expected_type="tem-t")
-    sizes, shifts = quantised_shifts(ckpt.build(device="cpu"))
-    return sizes, shifts, tuple(ckpt.action_names)
+    model = ckpt.build(device="cpu")
+    sizes, shifts = axis_shifts(model)
+    return sizes, shifts, tuple(ckpt.action_names), model.config.module_rank
 
 
 def mec_modules(mec: MECParams, world: World) -> GridModules:
     """The MEC's grid modules for ``world``: analytic (``mec.spacings``) or, with
-    ``mec.source = "tem-t"``, the quantised shifts of a TEM-t with cyclic modules.
+    ``mec.source = "tem-t"``, the quantised shifts of a TEM-t with cyclic modules (rings, or
+    tori: ``--mec-checkpoint torus`` on hexagonal worlds).
 
     Raises
     ------
@@ -155,7 +158,8 @@ def mec_modules(mec: MECParams, world: World) -> GridModules:
             if not path.is_file():
                 raise ValueError(f"no such file {path} (and not a shipped checkpoint name: "
                                  f"{', '.join(NAMED_CHECKPOINTS)})")
-        sizes, shifts, actions = _checkpoint_shifts(str(path.resolve()), path.stat().st_mtime)
+        sizes, shifts, actions, rank = _checkpoint_shifts(str(path.resolve()),
+                                                          path.stat().st_mtime)
         if actions and actions != tuple(world.action_names):
             raise ValueError(f"{path.name} was trained with the actions "
                              f"({', '.join(actions)}); the {world.kind} world has "
@@ -163,7 +167,7 @@ def mec_modules(mec: MECParams, world: World) -> GridModules:
         if shifts.shape[1] != world.n_actions:
             raise ValueError(f"{path.name} has {shifts.shape[1]} actions, the {world.kind} "
                              f"world {world.n_actions}")
-        return cyclic_modules(world, sizes, shifts)
+        return modules_from_axis_shifts(world, sizes, shifts, rank)
     except ValueError as exc:
         message = str(exc)
         for prefix in ("checkpoint: ", "model: ", "shifts: "):
