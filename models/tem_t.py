@@ -96,8 +96,9 @@ exact, invertible grids (hexagonal 4x4-9x9 worlds, 5000 steps, measured):
   :math:`\gamma = 1`, modules (3, 5, 7) and seed 0 learned a degenerate 7-phase module
   (:math:`\det A \equiv 0`: stripes) with or without dropout; with :math:`\gamma = 2`
   the 5- and 7-phase modules were consistent and invertible in all five runs ((3, 5, 7)
-  seeds 0-2, (5, 7) seeds 0-1, :math:`p = 0.6`), but the 3-phase module stayed inconsistent
-  in two of three seeds, so the shipped recipe uses (5, 7).
+  seeds 0-2, (5, 7) seeds 0-1, :math:`p = 0.6`), but the 3-phase module ended inconsistent in
+  one of three seeds (0.84 of the edges; two of three at about step 4000), so the shipped
+  recipe uses (5, 7).
 
 Soft kernels leave the code inexact over long walks: without sharpening they blur it (kernel
 maxima 0.998: after 500 steps the most active phase of a module holds 0.29-0.58), with
