@@ -430,8 +430,8 @@ def quantised_shifts(model) -> tuple[tuple[int, ...], np.ndarray]:
     sizes, shifts = axis_shifts(model)
     if model.config.module_rank != 1:
         raise ValueError(f"model: this TEM-t's modules are tori (module_rank="
-                         f"{model.config.module_rank}); the spiking MEC takes ring modules "
-                         f"(module_rank=1), one shift per action and module")
+                         f"{model.config.module_rank}), with a 2-D shift per action and "
+                         f"module; use axis_shifts or grid_modules_from_tem_t")
     return sizes, shifts
 
 
@@ -444,21 +444,8 @@ def torus_modules(world: World, sizes: tuple[int, ...], shifts: np.ndarray, *,
     Checked like :func:`cyclic_modules` on its two rings (a torus is consistent when both
     are).
 
-    Parameters
-    ----------
-    world
-        The world the modules are used on.
-    sizes
-        :math:`P_m` of each module.
-    shifts
-        ``(M, n_actions, 2)`` integer 2-D shifts.
-    min_consistency, require_unique
-        As in :func:`cyclic_modules`.
-
-    Raises
-    ------
-    ValueError
-        Wrong shapes, path consistency below ``min_consistency``, or duplicate node codes.
+    Parameters and errors as in :func:`cyclic_modules`, except ``shifts``:
+    ``(M, n_actions, 2)`` integer 2-D shifts.
     """
     sizes = tuple(int(s) for s in sizes)
     shifts = np.asarray(shifts)

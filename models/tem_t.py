@@ -476,10 +476,15 @@ class TEMT(WalkModel):
         self._progress = int(step)
         final = self.config.kernel_temperature_final
         if final is not None:
-            start = self.config.kernel_entropy_start
-            ramp = min(1.0, max(0.0, (step - start) / start)) if start else 1.0
-            tau = self.config.kernel_temperature * (final / self.config.kernel_temperature) ** ramp
-            self.kernel_tau.fill_(tau)
+            tau = self.config.kernel_temperature
+            self.kernel_tau.fill_(tau * (final / tau) ** self._ramp())
+
+    def _ramp(self) -> float:
+        r""":math:`r = \operatorname{clip}((s - s_H) / s_H, 0, 1)` at the current optimiser step
+        :math:`s` (1 when :math:`s_H = 0`): how far the entropy penalty and the temperature
+        annealing have come."""
+        start = self.config.kernel_entropy_start
+        return min(1.0, max(0.0, (self._progress - start) / start)) if start else 1.0
 
     @property
     def kernel_temperature(self) -> float:
@@ -494,7 +499,7 @@ class TEMT(WalkModel):
     # ------------------------------------------------------------------ pieces
     def shift_kernels(self) -> list[torch.Tensor]:
         r"""Shift kernels :math:`\kappa_{a,m} = \mathrm{softmax}(\theta_{a,m} / \tau)` of the
-        cyclic modules: one ``(n_actions, P_m)`` tensor per module (stay: one-hot at shift 0
+        cyclic modules: one ``(n_actions, P_m^R)`` tensor per module (stay: one-hot at shift 0
         unless ``learn_stay``).
 
         Raises
@@ -507,7 +512,7 @@ class TEMT(WalkModel):
                              f"has {self.config.transition!r} transitions")
         out = []
         for logits in torch.split(self.transitions, list(self.config.module_units), dim=1):
-            kernel = torch.softmax(logits / self.kernel_temperature, dim=1)  # (A, P)
+            kernel = torch.softmax(logits / self.kernel_temperature, dim=1)  # (A, P^R)
             if not self.config.learn_stay:
                 stay = torch.zeros_like(kernel[:1])
                 stay[:, 0] = 1.0
@@ -546,7 +551,7 @@ class TEMT(WalkModel):
                             for a in range(self.config.n_actions)])
 
     def kernel_entropy(self) -> torch.Tensor:
-        r"""Mean normalised entropy :math:`H(\kappa_{a,m}) / \log P_m` over the moving actions
+        r"""Mean normalised entropy :math:`H(\kappa_{a,m}) / \log P_m^R` over the moving actions
         and the modules (0: every kernel one-hot, i.e. exact shifts)."""
         terms = []
         for kernel, units in zip(self.shift_kernels(), self.config.module_units, strict=True):
@@ -728,10 +733,7 @@ class TEMT(WalkModel):
             terms["transition"] = float(penalty.detach())
             loss = loss + penalty
         if self.config.transition == "cyclic" and self.config.kernel_entropy > 0:
-            start = self.config.kernel_entropy_start
-            ramp = min(1.0, max(0.0, (self._progress - start) / start)) if start else 1.0
-            weight = self.config.kernel_entropy * ramp
-            penalty = weight * self.kernel_entropy()
+            penalty = self.config.kernel_entropy * self._ramp() * self.kernel_entropy()
             terms["kernel_entropy"] = float(penalty.detach())
             loss = loss + penalty
         out = WindowOutput(logits=logits, loss=loss, state=state, terms=terms)

@@ -75,7 +75,7 @@ def test_one_hot_torus_kernels_add_two_dimensional_shifts():
     np.testing.assert_array_equal(rings, shifts.transpose(0, 2, 1).reshape(6, 5))
 
 
-def exact_hexagonal_model(world) -> TEMT:
+def exact_lattice_model(world) -> TEMT:
     """Torus modules whose shifts are the world's lattice displacements (mod P)."""
     model = TEMT(torus_config(n_actions=world.n_actions), seed=0)
     set_shifts(model, np.stack([action_displacements(world)] * len(SIZES)))
@@ -88,7 +88,7 @@ def test_path_consistent_torus_modules_are_triangular_grids_on_hexagonal_worlds(
     node-shuffled control; on a square world the same modules give square lattices, which
     Sargolini's score rejects (90-degree symmetry)."""
     hexagonal = parse_world("hex:10x10", seed=0)
-    model = exact_hexagonal_model(hexagonal)
+    model = exact_lattice_model(hexagonal)
     report = path_consistency(hexagonal, *axis_shifts(model))
     assert report.consistency == 1.0 and report.unique
     metrics = spatial_analysis(model, hexagonal, analysis_worlds=2,
@@ -96,9 +96,8 @@ def test_path_consistent_torus_modules_are_triangular_grids_on_hexagonal_worlds(
     assert metrics["position_gridness_fraction"] > 0.9
     assert metrics["position_gridness_fraction_shuffled"] < 0.4
     square = parse_world("square:10x10", seed=0)
-    model = TEMT(torus_config(n_actions=square.n_actions), seed=0)
-    set_shifts(model, np.stack([action_displacements(square)] * len(SIZES)))
-    metrics = spatial_analysis(model, square, analysis_worlds=2, steps_per_node=10)["metrics"]
+    metrics = spatial_analysis(exact_lattice_model(square), square, analysis_worlds=2,
+                               steps_per_node=10)["metrics"]
     assert metrics["position_gridness_fraction"] < 0.1
 
 
@@ -139,7 +138,7 @@ def test_torus_grid_modules_for_the_spiking_mec_integrate_exactly():
     transitions add the learned 2-D shifts; path integration reproduces every node's phase;
     quantised_shifts (one shift per module) refuses them."""
     world = parse_world("hex:6x6", seed=0)
-    model = exact_hexagonal_model(world)
+    model = exact_lattice_model(world)
     modules = grid_modules_from_tem_t(model, world)
     assert modules.sizes == tuple(P * P for P in SIZES) and modules.source == "tem-t"
     assert len({tuple(p) for p in modules.node_phase}) == world.n_nodes
