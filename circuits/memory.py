@@ -25,30 +25,31 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from circuits.cerebellum.params import CerebellumParams, derive
+from models._memory import GIB, MemoryBudgetError, budget_bytes, default_budget_bytes
 
 __all__ = [
+    "GIB",
+    "MAX_STEPS",
     "Footprint",
     "MemoryBudgetError",
     "cerebellum_footprint",
     "check_budget",
+    "check_cerebellum",
     "default_budget_bytes",
 ]
 
-GIB = 1024 ** 3
 #: spikes of an active granule cell per presentation assumed for the monitor estimate
 SPIKES_PER_PRESENTATION = 2.0
 #: resident memory of a Python process with Brian2, numpy, torch imported and code generated
 PYTHON_BASELINE_GIB = 0.45
-
-
-class MemoryBudgetError(ValueError):
-    """A configuration's estimated memory exceeds the budget; nothing was allocated."""
+#: runs of more time steps are refused: even a tiny network costs Brian2 >= ~10 us a step
+#: (numpy target), so 10^10 steps would take more than a day
+MAX_STEPS = 10 ** 10
 
 
 @dataclass(frozen=True)
@@ -70,22 +71,6 @@ class Footprint:
         """``total (largest: a 1.2 GiB, b 0.3 GiB, ...)``."""
         parts = ", ".join(f"{name} {b / GIB:.2f} GiB" for name, b in self.largest(k))
         return f"{self.total / GIB:.2f} GiB (largest: {parts})"
-
-
-def default_budget_bytes() -> int:
-    """``MEMCIRCUITS_MEMORY_BUDGET_GIB`` if set, else 80% of physical memory."""
-    env = os.environ.get("MEMCIRCUITS_MEMORY_BUDGET_GIB")
-    if env:
-        try:
-            value = float(env)
-        except ValueError:
-            raise MemoryBudgetError(f"MEMCIRCUITS_MEMORY_BUDGET_GIB must be a number of GiB, "
-                                    f"got {env!r}") from None
-        if not value > 0:
-            raise MemoryBudgetError(f"MEMCIRCUITS_MEMORY_BUDGET_GIB must be > 0, got {env!r}")
-        return int(value * GIB)
-    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return int(0.8 * pages)
 
 
 _SIZES: dict[str, dict[str, float]] = {}
@@ -199,6 +184,13 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
             int(count * sizes.get(f"syn:{name}", 16.0))
             for name, count in _synapse_counts(params).items())
     items["Python, Brian2 and code generation"] = int(PYTHON_BASELINE_GIB * GIB)
+    # the granule wiring (random_wiring, then CerebellarSDM._check_wiring), drawn before
+    # anything else: full design, (r, n) uint8 addresses plus two (r, n) bool masks of the
+    # binary check; selected design, an (r, n) float64 draw and its int64 argsort, then
+    # (r, k) int64 coordinates and uint8 targets
+    n_bits = params.address_bits
+    items["granule wiring"] = int(3 * r * n_bits if params.granule.design == "full"
+                                  else 16 * r * n_bits + 9 * r * params.granule.inputs)
     # connect(i=..., j=...) index arrays (int64) and the draws behind them, in Python
     items["construction (transient)"] = int(total_syn * 16 + r * params.address_bits * 8
                                             + v * r * 9 * (params.purkinje.pf_connectivity
@@ -211,7 +203,8 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
 
 
 def check_budget(footprint: Footprint, budget_gib: float | None = None, *,
-                 what: str = "this configuration") -> None:
+                 what: str = "this configuration", field: str | None = None,
+                 value: object = None) -> None:
     """Raise :class:`MemoryBudgetError` if the estimate exceeds the budget.
 
     Parameters
@@ -219,14 +212,57 @@ def check_budget(footprint: Footprint, budget_gib: float | None = None, *,
     footprint
         The estimate (:func:`cerebellum_footprint`).
     budget_gib
-        Budget in GiB; default :func:`default_budget_bytes`.
+        Budget in GiB (the field ``memory_budget_gib``); default
+        :func:`default_budget_bytes`. Non-finite, non-positive or absurd budgets are refused.
+    what
+        What needs the memory (named in the message).
+    field, value
+        The size field that drives the estimate and its value: the message starts with
+        ``field = value``.
     """
-    if budget_gib is not None and not budget_gib > 0:
-        raise MemoryBudgetError(f"memory budget must be > 0 GiB, got {budget_gib}")
-    budget = default_budget_bytes() if budget_gib is None else int(budget_gib * GIB)
+    budget, source = budget_bytes(budget_gib)
     if footprint.total > budget:
+        head = f"{field} = {value}: " if field else ""
         raise MemoryBudgetError(
-            f"{what} needs an estimated {footprint.describe()}, above the memory budget of "
-            f"{budget / GIB:.2f} GiB; reduce granule.n, purkinje.pf_connectivity or the "
-            f"recorded populations, or raise the budget (MEMCIRCUITS_MEMORY_BUDGET_GIB or "
-            f"memory_budget_gib)")
+            f"{head}{what} needs an estimated {footprint.describe()}, above the memory budget "
+            f"of {budget / GIB:.2f} GiB ({source}); reduce granule.n, "
+            f"purkinje.pf_connectivity or the recorded populations, or raise the budget "
+            f"(MEMCIRCUITS_MEMORY_BUDGET_GIB or memory_budget_gib)")
+
+
+def check_cerebellum(params: CerebellumParams, *, presentations: int, duration_s: float,
+                     budget_gib: float | None = None, prefix: str = "",
+                     presentations_field: str = "presentations") -> Footprint:
+    """Refuse a cerebellar run whose estimate exceeds the budget, before anything is drawn.
+
+    Checks the number of time steps (``duration_s / protocol.dt`` at most :data:`MAX_STEPS`)
+    and the footprint (:func:`cerebellum_footprint`; the granule wiring included). The
+    message names the field that drives the largest component: ``{prefix}granule.n`` for
+    synapses, neurons and wiring, ``presentations_field`` for the monitors. Returns the
+    footprint.
+    """
+    dt = float(params.protocol.dt / _second())
+    steps = duration_s / dt
+    if steps > MAX_STEPS:
+        raise MemoryBudgetError(
+            f"{prefix}protocol.dt = {params.protocol.dt} gives {steps:.3g} time steps for "
+            f"{duration_s:.3g} s of simulation, more than the {MAX_STEPS:.0e} this simulator "
+            f"accepts (>= ~10 us a step: days of wall time); raise {prefix}protocol.dt")
+    footprint = cerebellum_footprint(params, presentations=presentations,
+                                     duration_s=duration_s)
+    scaling = {k: v for k, v in footprint.items.items() if not k.startswith("Python")}
+    largest = max(scaling, key=scaling.__getitem__)  # the largest that a size field sets
+    if "monitor" in largest:
+        field, value = presentations_field, presentations
+    else:
+        field, value = f"{prefix}granule.n", params.granule.n
+    check_budget(footprint, budget_gib, field=field, value=value,
+                 what=f"the cerebellar circuit ({presentations} presentations, "
+                      f"{duration_s:.3g} s simulated)")
+    return footprint
+
+
+def _second():
+    from brian2 import second
+
+    return second

@@ -28,6 +28,12 @@ and the training history. :func:`train` on a ``DIR`` that holds a checkpoint res
 so an interrupted run loses at most one checkpoint interval and continues exactly as an
 uninterrupted run would (same data, same optimiser moments).
 
+A checkpoint holds plain data only (tensors, numbers, strings, lists, tuples, dicts; anything
+else given as ``metadata`` is converted, e.g. ``torch.__version__`` to ``str``, or refused),
+and :func:`load_checkpoint` reads it with ``torch.load(weights_only=True)``: a file that names
+anything else (a class, a function) is refused with a ``ValueError``, and nothing in a
+checkpoint is ever imported or called.
+
 Evaluation
 ----------
 :func:`evaluate` runs a model on fresh worlds (new symbols, walks never seen) and scores every
@@ -45,7 +51,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import pickle
+import re
 import time
+import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +198,41 @@ class TrainConfig:
         if self.model_config().n_actions != n_actions:
             raise ValueError(f"{self.model_key()}.n_actions must be {n_actions} for "
                              f"{structures[0].kind} worlds, got {self.model_config().n_actions}")
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Refuse a batch or walk length over the memory budget before anything is drawn.
+
+        Estimate of one episode, ``B = batch_size`` walks of up to ``T = walk_length[1]``
+        steps, window ``W``: the walks (``random_walk``'s Python lists, ~180 bytes a step);
+        TEM-t's memory (float32 keys, values, positions of every step, copied by the
+        ``torch.cat`` of each window: ``8 (d_key + d_value + d_position + 2)`` bytes a step)
+        and the attention kept for backpropagation (scores and softmax of the retrieval and
+        the correction, the symbol match: ~6 float32 over ``T`` memories at each of the
+        ``W`` steps of a window); TEM's Hebbian matrices (``(B, d_p, d_p)`` float32, a new one
+        per step kept over the window, with the retrieval's ~2 more). The budget is
+        ``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or 80% of physical memory.
+        """
+        from models._memory import refuse_over_budget
+
+        batch, (_, longest), window = self.batch_size, self.walk_lengths(), self.window
+        cfg = self.model_config()
+        walks = 180 * batch * longest
+        if self.model == "tem-t":
+            model = (8 * batch * longest * (cfg.d_key + cfg.d_value + cfg.d_position + 2)
+                     + 6 * 4 * batch * window * longest)
+            what = "TEM-t memories and attention"
+        else:
+            d_p = sum(cfg.g_subsampled) * cfg.n_compressed
+            model = 3 * 4 * batch * window * d_p * d_p
+            what = f"TEM Hebbian matrices ({d_p} x {d_p})"
+        if self.batch_size / 16 >= longest / 600:  # the field furthest above its default
+            field, value = "batch_size", self.batch_size
+        else:
+            field, value = "walk_length", self.walk_length
+        refuse_over_budget(field, value, walks + model,
+                           f"{batch} walks of up to {longest} steps, window {window}: walks "
+                           f"{walks / 2**30:.3g} GiB, {what} {model / 2**30:.3g} GiB")
 
     def model_key(self) -> str:
         """Name of the field holding the model's sizes (``"tem_t"`` or ``"tem"``)."""
@@ -253,7 +299,11 @@ class Checkpoint:
     def build(self, *, device: torch.device | str | None = None) -> WalkModel:
         """The model with the checkpoint's weights, in evaluation mode."""
         model = build_model(self.model_type, self.model_config, device=device)
-        model.load_state_dict(self.model_state)
+        try:
+            model.load_state_dict(self.model_state)
+        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
+            raise ValueError(f"checkpoint: {self.path} field 'model_state' does not fit its "
+                             f"'model_config' ({_first_line(exc)})") from None
         model.set_progress(self.step)  # TEM: the eta/lambda/trust ramps it was trained with
         model.eval()
         return model
@@ -281,40 +331,134 @@ def load_checkpoint(path: str | Path, *, expected_type: str | None = None,
     FileNotFoundError
         If there is no such file.
     ValueError
-        If the file is not a TEM/TEM-t checkpoint, or holds another model type.
+        One line starting with ``checkpoint: <path>``: the file is not a torch file, holds
+        objects that are not plain data (a pickle that would import or call something: it
+        is refused, never run), is not a TEM/TEM-t checkpoint, lacks a field or holds one of
+        the wrong type (the message names it), or holds another model type.
+
+    Notes
+    -----
+    The file is read with ``torch.load(weights_only=True)``: torch's restricted unpickler
+    builds tensors, numbers, strings, lists, tuples and dicts and nothing else, so a crafted
+    file cannot run code.
     """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint: no such file {path}")
+    return _checkpoint_from_payload(path, _read_payload(path, map_location), expected_type)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of ``exc``'s message (terminal escapes removed), or its type."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines()]
+    return next((line for line in lines if line), type(exc).__name__)
+
+
+def _read_payload(path: Path, map_location: torch.device | str) -> Any:
+    """What ``path`` holds, read with torch's weights-only unpickler (never runs code)."""
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # any unreadable file gets the same message
-        raise ValueError(f"checkpoint: {path} is not a readable torch file ({exc})") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickles it did not write
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # one line, never torch's advice to load with weights_only=False
+        message = str(exc)
+        reason = message.rsplit("WeightsUnpickler error:", 1)[-1].split("Check the docum")[0]
+        if isinstance(exc, pickle.UnpicklingError) and re.search(
+                r"GLOBAL|Can only|blocked", reason):  # a class or function: never imported
+            named = re.search(r"GLOBAL (\S+)", reason)
+            what = f" (it names {named.group(1)})" if named else ""
+            raise ValueError(f"checkpoint: {path} holds objects that are not plain "
+                             f"data{what}; refusing to load it (memcircuits never executes "
+                             f"code from a checkpoint)") from None
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"checkpoint: {path} is not a torch file (torch.save writes a "
+                             f"zip archive)") from None
+        detail = _first_line(ValueError(reason)) if reason.strip() else _first_line(exc)
+        raise ValueError(f"checkpoint: {path} is not a readable torch file "
+                         f"({detail})") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checkpoint_from_payload(path: Path, payload: Any,
+                             expected_type: str | None) -> Checkpoint:
+    """Check every field of a loaded checkpoint ``payload``; one ``ValueError`` naming the
+    first missing or ill-typed one."""
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint: {path} is not a memcircuits TEM/TEM-t checkpoint")
-    if payload.get("format_version", 0) > CHECKPOINT_VERSION:
-        raise ValueError(f"checkpoint: {path} has format version {payload['format_version']}, "
-                         f"newer than this memcircuits reads ({CHECKPOINT_VERSION})")
+
+    def bad(name: str, wanted: str) -> ValueError:
+        return ValueError(f"checkpoint: {path} field {name!r} must be {wanted}, got "
+                          f"{type(payload[name]).__name__}")
+
+    for name in ("model_type", "model_config", "model_state"):
+        if name not in payload:
+            raise ValueError(f"checkpoint: {path} has no {name!r} field (a damaged or "
+                             f"incomplete checkpoint)")
+    version = payload.get("format_version", 0)
+    if not _is_int(version):
+        raise bad("format_version", "an int")
+    if version > CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint: {path} has format version {version}, newer than this "
+                         f"memcircuits reads ({CHECKPOINT_VERSION})")
     model_type = payload["model_type"]
+    if not isinstance(model_type, str):
+        raise bad("model_type", "a string")
     if model_type not in MODEL_TYPES:
         raise ValueError(f"checkpoint: {path} holds an unknown model type {model_type!r}")
     if expected_type is not None and model_type != expected_type:
         raise ValueError(f"checkpoint: {path} holds a {model_type!r} model, not a "
                          f"{expected_type!r} model")
+    if not isinstance(payload["model_config"], dict):
+        raise bad("model_config", "a dict")
     _, config_cls = MODEL_TYPES[model_type]
+    try:
+        model_config = from_dict(config_cls, payload["model_config"], where="model_config")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint: {path} field 'model_config' is not a valid "
+                         f"{config_cls.__name__} ({_first_line(exc)})") from None
+    state = payload["model_state"]
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"checkpoint: {path} field 'model_state' must be a dict of tensors "
+                         f"by parameter name")
+    # optional fields: (checker, what it must be, default)
+    optional: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
+        "train_config": (lambda v: isinstance(v, dict), "a dict", {}),
+        "step": (lambda v: _is_int(v) and v >= 0, "an int >= 0", 0),
+        "episode": (lambda v: _is_int(v) and v >= 0, "an int >= 0", 0),
+        "wall_time_s": (lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+                        "a number", 0.0),
+        "world_kind": (lambda v: isinstance(v, str), "a string", ""),
+        "action_names": (lambda v: isinstance(v, list | tuple)
+                         and all(isinstance(a, str) for a in v), "a list of strings", ()),
+        "history": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v),
+                    "a list of dicts", []),
+        "optimizer_state": (lambda v: v is None or isinstance(v, dict), "a dict or None",
+                            None),
+        "rng_state": (lambda v: v is None or isinstance(v, torch.Tensor), "a tensor or None",
+                      None),
+        "metadata": (lambda v: isinstance(v, dict), "a dict", {}),
+    }
+    fields: dict[str, Any] = {}
+    for name, (ok, wanted, default) in optional.items():
+        if name not in payload:
+            fields[name] = default
+        elif not ok(payload[name]):
+            raise bad(name, wanted)
+        else:
+            fields[name] = payload[name]
     return Checkpoint(
-        path=path, model_type=model_type,
-        model_config=from_dict(config_cls, payload["model_config"]),
-        model_state=payload["model_state"], train_config=payload.get("train_config", {}),
-        step=int(payload.get("step", 0)), episode=int(payload.get("episode", 0)),
-        wall_time_s=float(payload.get("wall_time_s", 0.0)),
-        world_kind=payload.get("world_kind", ""),
-        action_names=tuple(payload.get("action_names", ())),
-        history=list(payload.get("history", [])),
-        optimizer_state=payload.get("optimizer_state"),
-        rng_state=payload.get("rng_state"), metadata=dict(payload.get("metadata", {})))
+        path=path, model_type=model_type, model_config=model_config, model_state=state,
+        train_config=fields["train_config"], step=fields["step"], episode=fields["episode"],
+        wall_time_s=float(fields["wall_time_s"]), world_kind=fields["world_kind"],
+        action_names=tuple(fields["action_names"]), history=list(fields["history"]),
+        optimizer_state=fields["optimizer_state"], rng_state=fields["rng_state"],
+        metadata=dict(fields["metadata"]))
 
 
 def default_checkpoint_path(world_kind: str = "square") -> Path:
@@ -399,16 +543,63 @@ def _payload(model_type: str, model_config: Any, model_state: dict[str, torch.Te
              optimizer_state: dict[str, Any] | None = None,
              rng_state: torch.Tensor | None = None,
              metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The dict a checkpoint file holds, plain data only (:func:`_plain`), so that
+    ``torch.load(weights_only=True)`` reads back every checkpoint written here."""
     return {
         "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
-        "model_type": model_type, "model_config": to_dict(model_config),
-        "model_state": {k: v.detach().cpu() for k, v in model_state.items()},
-        "train_config": train_config, "step": step, "episode": episode,
-        "wall_time_s": wall_time_s, "world_kind": world_kind,
-        "action_names": list(action_names), "history": history,
-        "optimizer_state": optimizer_state, "rng_state": rng_state,
-        "metadata": metadata or {},
+        "model_type": str(model_type),
+        "model_config": _plain(to_dict(model_config), "model_config"),
+        "model_state": {str(k): v.detach().cpu() for k, v in model_state.items()},
+        "train_config": _plain(train_config, "train_config"),
+        "step": int(step), "episode": int(episode), "wall_time_s": float(wall_time_s),
+        "world_kind": str(world_kind), "action_names": [str(a) for a in action_names],
+        "history": _plain(history, "history"),
+        "optimizer_state": _plain(optimizer_state, "optimizer_state"),
+        "rng_state": _plain(rng_state, "rng_state"),
+        "metadata": _plain(metadata or {}, "metadata"),
     }
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as plain data that ``torch.load(weights_only=True)`` reads back.
+
+    Plain types pass; subclasses become their base type (``torch.__version__``, a
+    ``TorchVersion``, becomes a ``str``), numpy scalars Python numbers, paths strings,
+    tensors detached CPU tensors; dicts, lists and tuples are converted item by item.
+
+    Raises
+    ------
+    TypeError
+        For anything else, naming where it is (e.g. ``metadata['when']``).
+    """
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                raise TypeError(f"{where}: key {key!r} is a {type(key).__name__}; a "
+                                f"checkpoint's dict keys must be strings or ints")
+            out[_plain(key, where)] = _plain(item, f"{where}[{key!r}]")
+        return out
+    if isinstance(value, list | tuple):
+        items = [_plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    raise TypeError(f"{where}: a {type(value).__name__} is not plain data; a checkpoint "
+                    f"holds only strings, numbers, booleans, None, tensors, lists, tuples "
+                    f"and dicts")
 
 
 # ------------------------------------------------------------------------------- episodes

@@ -82,6 +82,7 @@ __all__ = [
     "Walk",
     "World",
     "batch_walks",
+    "check_world_size",
     "edge_agent",
     "edge_taken_before",
     "family_tree_world",
@@ -182,6 +183,31 @@ def sample_observations(n_nodes: int, n_symbols: int = N_SYMBOLS, *,
     return obs
 
 
+#: peak bytes a world takes to build, per node and per undirected edge: the networkx graph
+#: (node, adjacency and attribute dicts, the ``pos`` tuple; ~420 bytes an edge in the two
+#: adjacency dicts) next to the transition, position and observation arrays. Measured with
+#: tracemalloc on 300x300 worlds: square 1250 bytes a node (2 edges a node), hexagonal 1670
+#: (3 edges a node).
+_NODE_BYTES, _EDGE_BYTES = 410, 420
+
+
+def check_world_size(spec: str, n_nodes: int, edges_per_node: float) -> None:
+    """Refuse a world whose estimated build memory exceeds the memory budget
+    (``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or 80% of physical memory) before anything is built.
+
+    Raises
+    ------
+    models._memory.MemoryBudgetError
+        A ``ValueError`` naming the spec, its node count, the estimate and the budget.
+    """
+    from models._memory import refuse_over_budget
+
+    need = n_nodes * (_NODE_BYTES + _EDGE_BYTES * edges_per_node)
+    refuse_over_budget(f"world {spec!r}", f"{n_nodes} nodes", need,
+                       f"networkx graph and transition arrays, ~{_NODE_BYTES} bytes a node "
+                       f"and {_EDGE_BYTES} an edge")
+
+
 def _build(kind: str, transitions: np.ndarray, action_names: tuple[str, ...],
            positions: np.ndarray, n_symbols: int, seed: SeedLike, spec: str,
            extra_edges: Sequence[tuple[int, int]] = ()) -> World:
@@ -213,6 +239,7 @@ def square_world(width: int, height: int, *, n_symbols: int = N_SYMBOLS,
     width = check_int("width", width, minimum=1)
     height = check_int("height", height, minimum=1)
     n = width * height
+    check_world_size(f"square:{width}x{height}", n, 2)
     ids = np.arange(n)
     x, y = ids % width, ids // width
     t = np.full((n, len(SQUARE_ACTIONS)), -1, dtype=np.int64)
@@ -244,6 +271,7 @@ def hexagonal_world(width: int, height: int, *, n_symbols: int = N_SYMBOLS,
     width = check_int("width", width, minimum=1)
     height = check_int("height", height, minimum=1)
     n = width * height
+    check_world_size(f"hex:{width}x{height}", n, 3)
     ids = np.arange(n)
     c, r = ids % width, ids // width
     q = c - (r - (r & 1)) // 2  # odd-r offset -> axial
@@ -261,6 +289,7 @@ def hexagonal_world(width: int, height: int, *, n_symbols: int = N_SYMBOLS,
 def line_world(length: int, *, n_symbols: int = N_SYMBOLS, seed: SeedLike = None) -> World:
     """A line of ``length`` nodes (transitive inference): stay, left (``i-1``), right (``i+1``)."""
     length = check_int("length", length, minimum=1)
+    check_world_size(f"line:{length}", length, 1)
     ids = np.arange(length)
     t = np.full((length, len(LINE_ACTIONS)), -1, dtype=np.int64)
     t[:, 1] = np.where(ids >= 1, ids - 1, -1)
@@ -282,6 +311,7 @@ def family_tree_world(levels: int, *, n_symbols: int = N_SYMBOLS,
     """
     levels = check_int("levels", levels, minimum=1, maximum=20)
     n = 2**levels - 1
+    check_world_size(f"tree:{levels}", n, 1.5)
     ids = np.arange(n)
     t = np.full((n, len(TREE_ACTIONS)), -1, dtype=np.int64)
     t[:, 1] = np.where(ids >= 1, (ids - 1) // 2, -1)  # parent
@@ -380,6 +410,11 @@ def random_walk(world: World, steps: int, *, repeat_bias: float = 0.0, allow_sta
     if not isinstance(world, World):
         raise TypeError(f"world must be a World, got {type(world).__name__}")
     steps = check_int("steps", steps, minimum=1)
+    from models._memory import refuse_over_budget
+
+    # two lists of float draws (32 bytes an entry), the node and action lists (~36) and
+    # the three int64 arrays returned: ~180 bytes a step
+    refuse_over_budget("steps", steps, 180 * steps, "a random walk, ~180 bytes a step")
     rho = check_probability("repeat_bias", repeat_bias)
     allow_stay = check_bool("allow_stay", allow_stay)
     rng = numpy_rng(seed, "walk")

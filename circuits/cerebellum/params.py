@@ -326,7 +326,20 @@ class CerebellumParams:
         for part in (self.mossy, self.granule, self.golgi, self.purkinje, self.interneuron,
                      self.nuclei, self.plasticity, self.climbing, self.protocol):
             part.validate()
+        self._check_time_step()
         derive(self)  # raises for infeasible combinations
+
+    def _check_time_step(self) -> None:
+        """Refuse a ``protocol.dt`` so small that the granule calibration of :func:`derive`
+        (:func:`granule_unit_response`: ``5 granule.tau_m / protocol.dt`` samples, about four
+        float64 arrays of that length: times, two exponentials, their difference) would not
+        fit the memory budget (``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or 80% of physical memory)."""
+        from models._memory import refuse_over_budget
+
+        samples = float(5 * self.granule.tau_m / self.protocol.dt)
+        refuse_over_budget("protocol.dt", self.protocol.dt, 4 * 8 * samples,
+                           f"{samples:.3g} samples of the granule calibration, "
+                           f"5 granule.tau_m / protocol.dt")
 
     @property
     def population_names(self) -> dict[str, str]:

@@ -234,9 +234,13 @@ def granule_active_sets(params: CerebellumParams, patterns: Any, *,
     """
     params.validate()
     patterns = check_patterns("patterns", patterns, params.address_bits, "address_bits")
-    if wiring is None:
-        wiring = random_wiring(params, seed)
     slot = float(params.protocol.read_slot / second)
+    if wiring is None:  # refuse sizes over budget before the wiring is drawn
+        from circuits.memory import check_cerebellum
+
+        check_cerebellum(params, presentations=len(patterns),
+                         duration_s=slot * len(patterns))
+        wiring = random_wiring(params, seed)
     onsets = slot * np.arange(len(patterns))
     mf_i, mf_t = mossy_spike_trains(params, patterns, onsets,
                                     numpy_rng(seed, "mossy_spikes", 0))
@@ -320,6 +324,11 @@ class CerebellarSDM:
         self.params.validate()
         self.derived = derive(self.params)
         self.seed = seed
+        if wiring is None:  # refuse sizes over budget before the wiring is drawn
+            from circuits.memory import check_cerebellum
+
+            check_cerebellum(self.params, presentations=0, duration_s=0.0,
+                             budget_gib=memory_budget_gib)
         self.wiring = wiring if wiring is not None else random_wiring(self.params, seed)
         self._check_wiring(self.wiring)
         self.directory = directory
@@ -506,15 +515,11 @@ class CerebellarSDM:
 
     def _guard_memory(self, batches: list[_Batch]) -> None:
         """Refuse before building if the estimated memory of ``batches`` is over budget."""
-        from circuits.memory import cerebellum_footprint, check_budget
+        from circuits.memory import check_cerebellum
 
-        presentations = sum(len(b.patterns) for b in batches)
-        duration = sum(b.duration for b in batches)
-        check_budget(cerebellum_footprint(self.params, presentations=presentations,
-                                          duration_s=duration),
-                     self.memory_budget_gib,
-                     what=f"the cerebellar circuit ({self.params.granule.n} granule cells, "
-                          f"{presentations} presentations)")
+        check_cerebellum(self.params, presentations=sum(len(b.patterns) for b in batches),
+                         duration_s=sum(b.duration for b in batches),
+                         budget_gib=self.memory_budget_gib)
 
     def _plasticity_gate(self) -> brian2.TimedArray:
         """TimedArray (1-ms bins) that is 1 during write slots, 0 elsewhere."""

@@ -66,8 +66,10 @@ __all__ = [
     "HippocampusReadout",
     "LoopInputs",
     "bump_connectivity",
+    "check_loop_memory",
     "full_similarity",
     "lec_codes",
+    "loop_memory",
     "mec_modules",
     "prepare_inputs",
     "run_walk",
@@ -584,6 +586,7 @@ def run_walk(params: HippocampusParams, world: World, walk: Walk, *, seed: int |
              record: tuple[str, ...] = ("grid", "bump", "arbiter", "memory", "lec"),
              report: str | None = None) -> HippocampusReadout:
     """Run the loop along ``walk`` and decode MEC phases and predictions per step."""
+    check_loop_memory(params, len(walk.actions))  # before any input or object is built
     inputs = prepare_inputs(params, world, walk, seed)
     T = len(walk.actions)
     with brian_backend(params.backend, directory, dt=params.timing.dt) as info:
@@ -649,4 +652,67 @@ def decode(params: HippocampusParams, inputs: LoopInputs, spikes: dict, keys: np
                               lec_counts=lec_counts, predicted=predicted, query=query,
                               keys=keys,
                               values=values, spikes=spikes, timings=dict(timings))
+
+
+#: bytes of one all-to-all synapse of the loop: pre and post indices, N_incoming,
+#: N_outgoing (int32 each), a float64 weight or delay (24-32 bytes, as measured on the
+#: cerebellar synapses), plus ~16 bytes of the index arrays ``connect()`` builds
+_SYNAPSE_BYTES = 48
+
+
+def loop_memory(params: HippocampusParams, steps: int) -> dict[str, tuple[float, str]]:
+    """Estimated bytes of :func:`run_walk` on a walk of ``steps`` steps, per component,
+    each with the field that drives it (``(bytes, field)``; fields without prefix).
+
+    - **gates**: the ramp, recall and (loop closure) feedback TimedArrays are
+      ``(steps + 1) * timing.step / timing.dt`` float64 each, built by ``np.tile`` and
+      copied by Brian2 (two copies);
+    - **synapses**: the all-to-all projections of the memory neurons (MEC keys and exact
+      keys, loop-closure votes: ``3 n_grid`` a neuron; values and LEC->HPC: ``2 n_lec``;
+      interneuron and theta relays), :data:`_SYNAPSE_BYTES` each;
+    - **readout**: the key and value matrices (float64) and the per-step spike counts of
+      the memory neurons (``2 (steps + 1) memory.n`` int64) and LEC cells.
+
+    ``n_grid`` (grid cells of all modules) is ``sum(spacing**2)`` for analytic modules and
+    taken as 100 for a trained TEM-t's (its modules hold a few dozen phases).
+    """
+    mem, tm = params.memory, params.timing
+    slots = steps + 1
+    per_slot = float(tm.step / tm.dt)
+    n_gates = 3 if params.mec.loop_closure else 2
+    n_grid = (sum(s * s for s in params.mec.spacings) if params.mec.source == "analytic"
+              else 100)
+    per_memory = 3 * n_grid + 2 * mem.n_lec + 8
+    return {
+        "gate TimedArrays": (2 * n_gates * 8 * slots * per_slot, "timing.dt"),
+        "memory synapses": (_SYNAPSE_BYTES * mem.n * per_memory, "memory.n"),
+        "readout": (8 * (mem.n * (n_grid + mem.n_lec) + 2 * slots * mem.n
+                         + slots * mem.n_lec), "memory.n"),
+    }
+
+
+def check_loop_memory(params: HippocampusParams, steps: int, *, prefix: str = "",
+                      steps_field: str = "steps", budget_gib: float | None = None) -> None:
+    """Refuse (:class:`models._memory.MemoryBudgetError`) a walk of ``steps`` steps whose
+    estimate (:func:`loop_memory`) exceeds the memory budget, before anything is built.
+
+    The message names the field of the largest component: ``{prefix}memory.n`` for the
+    synapses and readout; for the gates ``{prefix}timing.dt`` when a slot holds more than
+    10^4 time steps (the default holds 200), else ``steps_field``.
+    """
+    from models._memory import format_bytes, refuse_over_budget
+
+    items = loop_memory(params, steps)
+    need = sum(b for b, _ in items.values())
+    _, (_, field) = max(items.items(), key=lambda kv: kv[1][0])
+    tm = params.timing
+    if field == "timing.dt" and float(tm.step / tm.dt) <= 1e4:
+        field, value = steps_field, steps
+    else:
+        value = params.timing.dt if field == "timing.dt" else params.memory.n
+        field = prefix + field
+    detail = ", ".join(f"{k} {format_bytes(b)}" for k, (b, _) in
+                       sorted(items.items(), key=lambda kv: -kv[1][0]))
+    refuse_over_budget(field, value, need, f"a walk of {steps} steps: {detail}",
+                       budget_gib=budget_gib)
 

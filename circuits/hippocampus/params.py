@@ -159,4 +159,18 @@ class HippocampusParams:
         self.mec.validate()
         self.memory.validate()
         self.timing.validate()
+        self._check_time_step()
+
+    def _check_time_step(self) -> None:
+        """Refuse a ``timing.dt`` whose gate arrays would not fit the memory budget even for
+        the shortest walk (one step: two slots). Each of the (up to) three gate TimedArrays
+        of :func:`circuits.hippocampus.loop.build_loop` holds ``timing.step / timing.dt``
+        float64 a slot, built by ``np.tile`` and copied by Brian2. The full estimate for a
+        walk is :func:`circuits.hippocampus.loop.check_loop_memory`."""
+        from models._memory import refuse_over_budget
+
+        per_slot = float(self.timing.step / self.timing.dt)
+        refuse_over_budget("timing.dt", self.timing.dt, 2 * 3 * 8 * 2 * per_slot,
+                           f"{per_slot:.3g} time steps a walk step (timing.step / timing.dt) "
+                           f"in each of three gate TimedArrays")
 

@@ -96,6 +96,17 @@ class Config:
             raise ValueError(f"reuse_build = true needs circuit.backend = 'cpp_standalone' "
                              f"(got {self.circuit.backend!r}): only a compiled standalone "
                              f"build can be reused")
+        # refuse sizes over the memory budget at load time, before anything is drawn: the
+        # run writes `patterns` keys and reads them back once per read kind
+        from circuits.memory import check_cerebellum
+
+        proto = self.circuit.protocol
+        reads = self.patterns * (2 if self.read_clean else 1)
+        check_cerebellum(self.circuit, presentations=self.patterns + reads,
+                         duration_s=float(self.patterns * proto.write_slot
+                                          + reads * proto.read_slot),
+                         budget_gib=self.memory_budget_gib, prefix="circuit.",
+                         presentations_field="patterns")
 
 
 def _field(params: CerebellumParams, name: str) -> Any:

@@ -82,8 +82,21 @@ class Config:
                 raise ValueError(f"{name} must be >= {2 if name == 'steps' else 0}")
         if not 0 <= self.drift < 1:
             raise ValueError("drift must lie in [0, 1)")
-        parse_world(self.world, seed=0)  # raises for an unknown spec
+        try:  # raises for an unknown spec or a world over the memory budget
+            parse_world(self.world, seed=0)
+        except ValueError as exc:
+            from models._memory import MemoryBudgetError
+
+            if isinstance(exc, MemoryBudgetError):  # already names the world
+                raise
+            raise type(exc)(f"world: {exc}") from None
         self.circuit.validate()
+        # refuse a walk over the memory budget at load time, before anything is built
+        from circuits.hippocampus.loop import check_loop_memory
+
+        longest = max(("steps", "drift_steps", "remap_steps"), key=lambda k: getattr(self, k))
+        check_loop_memory(self.circuit, getattr(self, longest), prefix="circuit.",
+                          steps_field=longest)
 
 
 def behaviour(readout: HippocampusReadout) -> dict[str, Any]:
