@@ -8,11 +8,18 @@ with different backends can run one after the other in one process.
 - ``"cython"``: runtime mode with compiled code objects (cached in ``~/.cython``).
 - ``"cpp_standalone"``: the whole run compiled to C++ in ``directory`` (one directory per
   worker; reused builds are cached by the compiler's object files there).
+
+Compilation never uses more than the machine's cores (:func:`compile_slot`): Brian2's
+default ``make -j`` starts one compiler per source file (about 75 for the cerebellum), and
+two concurrent builds on a 2-core machine ran about 150; here each build runs ``make -jN``
+with N the usable cores, and builds of concurrent processes take turns.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sys
 import tempfile
 import time
@@ -24,9 +31,48 @@ import brian2
 
 from models._checks import check_choice
 
-__all__ = ["BACKENDS", "BackendInfo", "brian_backend", "run_network"]
+__all__ = ["BACKENDS", "BackendInfo", "brian_backend", "compile_jobs", "compile_slot",
+           "run_network"]
 
 BACKENDS = ("numpy", "cython", "cpp_standalone")
+
+
+def compile_jobs() -> int:
+    """Parallel compiler jobs of one build: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+#: the lock file that makes concurrent builds (sweep workers, parallel runs) take turns
+COMPILE_LOCK = Path(tempfile.gettempdir()) / "memcircuits-compile.lock"
+
+
+@contextlib.contextmanager
+def compile_slot() -> Iterator[int]:
+    """Compile inside this block: at most :func:`compile_jobs` compilers machine-wide.
+
+    Sets Brian2's ``make`` arguments to ``-jN`` (N = usable cores; Brian2's default ``-j``
+    has no limit) and holds an exclusive ``flock`` on :data:`COMPILE_LOCK`, so builds of
+    concurrent processes wait for each other instead of running N compilers each. The
+    operating system releases the lock when a process ends, however it ends.
+
+    Yields
+    ------
+    int
+        N, the compiler jobs of this build.
+    """
+    jobs = compile_jobs()
+    prefs = brian2.prefs.devices.cpp_standalone
+    previous = list(prefs.extra_make_args_unix)
+    prefs.extra_make_args_unix = [f"-j{jobs}"]
+    with open(COMPILE_LOCK, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield jobs
+        finally:
+            prefs.extra_make_args_unix = previous
 
 
 @dataclass
@@ -106,8 +152,9 @@ def run_network(network: brian2.Network, duration: brian2.Quantity, info: Backen
         return
     device = brian2.get_device()
     build_start = time.perf_counter()
-    device.build(directory=str(info.directory), compile=True, run=False, debug=False,
-                 clean=False)
+    with compile_slot():
+        device.build(directory=str(info.directory), compile=True, run=False, debug=False,
+                     clean=False)
     info.timings["build_s"] = time.perf_counter() - build_start
     memory_file = info.directory / "peak_rss_mib.txt"
     previous = brian2.prefs.devices.cpp_standalone.run_cmd_unix

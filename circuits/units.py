@@ -14,6 +14,7 @@ from typing import Any
 
 import brian2.units.allunits as _allunits
 import brian2.units.stdunits as _stdunits
+import numpy as np
 from brian2.units.fundamentalunits import DimensionMismatchError, Quantity, get_dimensions
 
 from models.config import ConfigError, register_type
@@ -29,20 +30,70 @@ _UNITS: dict[str, Any] = {
 _NUMBER_THEN_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s+([A-Za-z].*)$")
 
 
+#: longest unit expression read (a guard on parsing time and recursion depth)
+MAX_EXPRESSION_LENGTH = 200
+#: largest power in a unit expression (``Hz**-1``, ``um**2``; no unit needs more)
+MAX_EXPONENT = 8
+
+
 def _evaluate(text: str) -> Any:
-    """Evaluate a unit expression using numbers, unit names, * / ** and parentheses only."""
+    """Evaluate a unit expression using numbers, unit names, * / ** and parentheses only.
+
+    The expression is walked node by node, never handed to ``eval``: numbers are floats (an
+    overflow raises instead of growing an integer without bound), powers must be plain
+    numbers of magnitude at most :data:`MAX_EXPONENT`, and every intermediate value must be
+    finite, so no input can hang the parser or yield ``inf``/``nan``.
+    """
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ValueError(f"longer than {MAX_EXPRESSION_LENGTH} characters")
     match = _NUMBER_THEN_UNIT.match(text)
     if match:
         text = f"{match.group(1)} * ({match.group(2)})"
-    tree = ast.parse(text, mode="eval")
-    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load,
-               ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
-    for node in ast.walk(tree):
-        if not isinstance(node, allowed):
-            raise ValueError(f"unsupported syntax {type(node).__name__}")
-        if isinstance(node, ast.Name) and node.id not in _UNITS:
+    return _node_value(ast.parse(text, mode="eval").body)
+
+
+def _finite(value: Any) -> Any:
+    if not np.all(np.isfinite(np.asarray(value, dtype=float))):
+        raise ValueError("not a finite value")
+    return value
+
+
+def _node_value(node: ast.AST) -> Any:
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            raise ValueError(f"unsupported constant {node.value!r}")
+        try:
+            return _finite(float(node.value))
+        except OverflowError as exc:
+            raise ValueError("a number beyond the floating-point range") from exc
+    if isinstance(node, ast.Name):
+        if node.id not in _UNITS:
             raise ValueError(f"unknown unit {node.id!r}")
-    return eval(compile(tree, "<quantity>", "eval"), {"__builtins__": {}}, dict(_UNITS))
+        return _UNITS[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _node_value(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult | ast.Div | ast.Pow):
+        left, right = _node_value(node.left), _node_value(node.right)
+        try:
+            if isinstance(node.op, ast.Mult):
+                return _finite(left * right)
+            if isinstance(node.op, ast.Div):
+                return _finite(left / right)
+            if isinstance(right, Quantity) and not get_dimensions(right).is_dimensionless:
+                raise ValueError("a power must be a plain number")
+            if abs(float(right)) > MAX_EXPONENT:
+                raise ValueError(f"a power beyond +-{MAX_EXPONENT}")
+            return _finite(left ** float(right))
+        except OverflowError as exc:
+            raise ValueError("a value beyond the floating-point range") from exc
+    raise ValueError(f"unsupported syntax {type(node).__name__}")
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
 
 
 def parse_quantity(where: str, value: Any, default: Any = None) -> Any:
@@ -56,15 +107,20 @@ def parse_quantity(where: str, value: Any, default: Any = None) -> Any:
     if isinstance(value, Quantity):
         quantity = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not np.isfinite(float(value)):
+            raise ConfigError(f"{where}: expected a finite quantity, got {_shown(value)}")
         quantity = Quantity(value)
     elif isinstance(value, str):
         try:
             quantity = _evaluate(value)
-        except (SyntaxError, ValueError, TypeError, ZeroDivisionError) as exc:
-            raise ConfigError(f"{where}: cannot read {value!r} as a quantity ({exc}); "
+        except (SyntaxError, ValueError, TypeError, ZeroDivisionError, RecursionError,
+                MemoryError) as exc:
+            raise ConfigError(f"{where}: cannot read {_shown(value)} as a quantity ({exc}); "
                               f"write e.g. '10 ms'") from exc
     else:
-        raise ConfigError(f"{where}: expected a quantity such as '10 ms', got {value!r}")
+        raise ConfigError(f"{where}: expected a quantity such as '10 ms', got {_shown(value)}")
+    if not np.all(np.isfinite(np.asarray(quantity, dtype=float))):
+        raise ConfigError(f"{where}: expected a finite quantity, got {_shown(value)}")
     if default is not None:
         try:
             expected = get_dimensions(default)
@@ -72,7 +128,7 @@ def parse_quantity(where: str, value: Any, default: Any = None) -> Any:
                 raise DimensionMismatchError("", expected, get_dimensions(quantity))
         except DimensionMismatchError as exc:
             unit = format_quantity(default).split(" ", 1)[-1]
-            raise ConfigError(f"{where}: {value!r} has the wrong dimensions; expected units "
+            raise ConfigError(f"{where}: {_shown(value)} has the wrong dimensions; expected units "
                               f"like {unit!r}") from exc
     return quantity
 

@@ -25,7 +25,12 @@ from typing import Any
 import numpy as np
 
 from mapping.measures import RunInputs, check_same_inputs, read_inputs
-from models.rundir import RunDirectory, atomic_write_text
+from models.rundir import (
+    atomic_write_text,
+    check_out_apart,
+    claim_run_directory,
+    require_finished_run,
+)
 
 __all__ = ["KIND_TABLES", "compare_runs"]
 
@@ -246,18 +251,27 @@ def _figure(kinds: dict[str, list[tuple[str, Path, dict[str, Any]]]]) -> Any:
     return fig
 
 
-def compare_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
+def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, *,
+                 overwrite: bool = False) -> dict[str, Any]:
     """Compare run directories; write ``metrics.json``, the figure and ``report.md``.
+
+    ``out`` is a run directory of its own, apart from every input: it never lies inside
+    one of them, and one holding another run is replaced only with ``overwrite``.
 
     Raises
     ------
     FileNotFoundError
         If a directory, its ``metrics.json`` or its ``inputs.json`` is missing.
+    models.rundir.RunDirectoryError
+        If a directory is not a finished run, or ``out`` overlaps an input or holds a run.
     mapping.measures.InputsDiffer
         If two runs of one kind were fed different inputs.
     """
     if not run_dirs:
         raise ValueError("compare needs at least one run directory")
+    for path in run_dirs:
+        require_finished_run(path, what="compare")
+    check_out_apart(out, run_dirs)
     runs = [read_inputs(p) for p in run_dirs]
     check_same_inputs(runs)
     labels = _labels(runs)
@@ -274,12 +288,14 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, A
         for key, value in metrics.items():
             if value is None or isinstance(value, bool | int | float | str):
                 flat[f"{label}.{key}"] = value
-    out_dir = RunDirectory(out)
-    out_dir.write_config({"runs": [str(r.path.resolve()) for r in runs]}, seed=None)
-    if _panels(kinds):
-        out_dir.save_figure(_figure(kinds), "comparison")
-    out_dir.write_metrics(flat)
-    atomic_write_text(out_dir.file("report.md"), _report(out_dir.path, labels, runs, kinds))
+    with claim_run_directory(out, run="compare",
+                             mode="overwrite" if overwrite else "new") as out_dir:
+        out_dir.write_config({"runs": [str(r.path.resolve()) for r in runs]}, seed=None)
+        if _panels(kinds):
+            out_dir.save_figure(_figure(kinds), "comparison")
+        atomic_write_text(out_dir.file("report.md"),
+                          _report(out_dir.path, labels, runs, kinds))
+        out_dir.write_metrics(flat)  # last: the report is finished
     return flat
 
 

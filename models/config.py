@@ -12,6 +12,7 @@ naming the field. This module turns user input into such a dataclass:
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -118,7 +119,13 @@ def _coerce(where: str, value: Any, annotation: Any, default: Any = None) -> Any
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if annotation is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")

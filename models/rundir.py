@@ -10,32 +10,47 @@ A run directory holds::
 Every file is written to a temporary name in the same directory and then renamed over the
 target (``os.replace``), so a reader never sees a half-written file and an interrupted run
 never corrupts what an earlier run wrote.
+
+One run owns its directory (:func:`claim_run_directory`): it holds a lock while it writes, a
+directory holding another run is refused unless the user asks to overwrite it (which clears
+it first) or the command resumes it, and ``config.json`` is written first and
+``metrics.json`` last, so a directory is a finished run exactly when it holds both
+(:func:`require_finished_run`, which ``compare`` and ``calcium`` ask of their inputs).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import fcntl
 import importlib.metadata
 import json
 import math
 import os
 import platform
+import re
+import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 __all__ = [
     "RunDirectory",
+    "RunDirectoryError",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_out_apart",
+    "claim_run_directory",
+    "directory_lock",
+    "out_path",
     "package_versions",
+    "require_finished_run",
 ]
 
 _UMASK = os.umask(0)
@@ -127,6 +142,10 @@ class RunDirectory:
     ----------
     path
         The directory; created if missing. Existing files are replaced one by one, atomically.
+        Commands open it through :func:`claim_run_directory`, which locks it and refuses a
+        directory that holds another run.
+    run
+        The command that writes it (recorded in ``config.json`` as ``"run"``).
 
     Examples
     --------
@@ -135,8 +154,9 @@ class RunDirectory:
     >>> run.write_metrics({"beta_n64_r11": 17.3})                   # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, run: str | None = None) -> None:
         self.path = Path(path)
+        self.run = run
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"out: {self.path} exists and is not a directory")
         self.path.mkdir(parents=True, exist_ok=True)
@@ -150,6 +170,7 @@ class RunDirectory:
                      command: str | None = None) -> Path:
         """Write ``config.json``: resolved configuration, seed, command, versions, time."""
         payload = {
+            "run": self.run,
             "config": dict(config),
             "seed": seed,
             "command": command if command is not None else " ".join(sys.argv),
@@ -192,3 +213,230 @@ class RunDirectory:
             figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
         plt.close(figure)
         return target
+
+
+# ------------------------------------------------------------------------------ ownership
+class RunDirectoryError(ValueError):
+    """A run directory cannot be used as asked; the message names the directory and why."""
+
+
+#: the lock file of a run (or sweep) directory: one process holds it while it writes there
+LOCK_NAME = ".lock"
+#: names left by :func:`atomic_path` (``.<stem>.<random>.tmp<suffix>``) of an interrupted run
+_TEMPORARY = re.compile(r"^\..+\.tmp(\.[^.]+)?$")
+
+RunMode = Literal["new", "overwrite", "resume"]
+
+
+def out_path(text: str | os.PathLike[str]) -> Path:
+    """``text`` as an output directory path; an empty path is refused.
+
+    ``Path("")`` means the current directory, where a run would scatter its files among the
+    user's own: an output directory must be named.
+    """
+    if not str(text).strip():
+        raise RunDirectoryError("out: an empty path; name the output directory (e.g. "
+                                "--out runs/first)")
+    return Path(text)
+
+
+@contextlib.contextmanager
+def directory_lock(path: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on directory ``path`` (created if missing) for the body.
+
+    The lock is ``fcntl.flock`` on ``path/.lock``: the operating system releases it when the
+    process ends, however it ends (``kill -9`` included), so a stale lock never blocks a
+    later run.
+
+    Raises
+    ------
+    RunDirectoryError
+        If another process holds the lock, or ``path`` cannot be created or written.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle = open(path / LOCK_NAME, "a+")
+    except FileExistsError as exc:
+        raise RunDirectoryError(f"out: {path} exists and is not a directory") from exc
+    except NotADirectoryError as exc:
+        raise RunDirectoryError(f"out: a parent of {path} is a file, not a directory"
+                                ) from exc
+    except PermissionError as exc:
+        raise RunDirectoryError(f"out: no permission to write in {path}") from exc
+    except OSError as exc:
+        raise RunDirectoryError(f"out: cannot use {path} ({exc.strerror or exc})") from exc
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RunDirectoryError(f"out: {path} is in use by another memcircuits process "
+                                    f"(it holds {path / LOCK_NAME}); wait for it to end or "
+                                    f"choose another --out") from exc
+        yield path
+    finally:
+        handle.close()  # closing the file releases the lock
+
+
+def _is_locked(path: Path) -> bool:
+    """Whether a live process holds ``path``'s lock (without taking it)."""
+    lock = path / LOCK_NAME
+    if not lock.is_file():
+        return False
+    with open(lock) as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False
+
+
+def _remove_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files interrupted atomic writes left under ``path``."""
+    removed = []
+    for item in sorted(path.rglob(".*")):
+        if item.is_file() and _TEMPORARY.match(item.name):
+            item.unlink()
+            removed.append(item)
+    return removed
+
+
+def _contents(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.name != LOCK_NAME)
+
+
+def _run_command(path: Path) -> str:
+    """The command recorded in ``path/config.json`` ("" if unreadable)."""
+    try:
+        payload = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(payload, dict):
+        return ""
+    return str(payload.get("run") or payload.get("command") or "")
+
+
+@contextlib.contextmanager
+def claim_run_directory(path: str | Path, *, run: str, mode: RunMode = "new"
+                        ) -> Iterator[RunDirectory]:
+    """Own the run directory ``path`` for one run of ``run`` (e.g. ``"cerebellum"``).
+
+    The directory is locked for the body (:func:`directory_lock`; a concurrent run into it is
+    refused) and temporary files of interrupted writes are removed. Then, by ``mode``:
+
+    - ``"new"``: the directory must be new or empty; one holding a run is refused;
+    - ``"overwrite"``: a directory holding a run (it has ``config.json``) is cleared first;
+    - ``"resume"``: a run of the same ``run`` is continued (its ``metrics.json`` is removed
+      until the run finishes again); a directory holding another command's run is refused.
+
+    A run that raises in ``"new"`` or ``"overwrite"`` mode leaves the directory as it found
+    it: empty, or absent if the run created it (nothing half-written stays to be mistaken
+    for a run; the error is what the user sees). A resumed run keeps what it wrote (its
+    checkpoints).
+
+    A non-empty directory that holds no run (no ``config.json``) is refused in every mode:
+    memcircuits never clears files it did not write. Every run writes ``config.json`` first
+    and ``metrics.json`` last, so a finished run is one with both (see
+    :func:`require_finished_run`).
+
+    Raises
+    ------
+    RunDirectoryError
+        With the directory and the reason: in use, holds another run, not empty, not a
+        directory, not writable.
+    """
+    if mode not in ("new", "overwrite", "resume"):
+        raise ValueError(f"mode must be 'new', 'overwrite' or 'resume', got {mode!r}")
+    path = out_path(path)
+    if path.exists() and not path.is_dir():
+        raise RunDirectoryError(f"out: {path} exists and is not a directory")
+    created = not path.exists()
+    with directory_lock(path):
+        _remove_temporaries(path)
+        contents = _contents(path)
+        if contents:
+            if not (path / "config.json").is_file():
+                raise RunDirectoryError(
+                    f"out: {path} is not empty and holds no memcircuits run; choose a new or "
+                    f"empty directory (memcircuits never clears files it did not write)")
+            previous = _run_command(path)
+            finished = (path / "metrics.json").is_file()
+            state = "a finished" if finished else "an unfinished"
+            if mode == "new":
+                raise RunDirectoryError(
+                    f"out: {path} already holds {state} run ({previous or 'unknown command'});"
+                    f" pass --overwrite to replace it, or choose another --out")
+            if mode == "overwrite":
+                _clear(path)
+            elif previous and previous != run and not previous.startswith(f"memcircuits {run}"):
+                raise RunDirectoryError(
+                    f"out: {path} holds a run of {previous!r}, not of {run!r}; it cannot be "
+                    f"resumed; pass --overwrite to replace it, or choose another --out")
+            else:
+                (path / "metrics.json").unlink(missing_ok=True)
+        try:
+            yield RunDirectory(path, run=run)
+        except BaseException:
+            if mode != "resume":
+                _clear(path)
+                if created:
+                    (path / LOCK_NAME).unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        path.rmdir()
+            raise
+
+
+def _clear(path: Path) -> None:
+    """Delete everything in ``path`` but its lock file."""
+    for item in _contents(path):
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
+
+
+def require_finished_run(path: str | Path, *, what: str = "run") -> Path:
+    """``path`` as a finished run directory, or one clear error saying why it is not one.
+
+    A finished run has ``config.json`` (written first) and ``metrics.json`` (written last),
+    and no process holds its lock.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    RunDirectoryError
+        If it is not a directory, not a memcircuits run, still being written, or unfinished.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what}: no such directory {path}")
+    if not path.is_dir():
+        raise RunDirectoryError(f"{what}: {path} is not a directory")
+    if not (path / "config.json").is_file():
+        raise RunDirectoryError(f"{what}: {path} is not a memcircuits run directory "
+                                f"(no config.json)")
+    if _is_locked(path):
+        raise RunDirectoryError(f"{what}: {path} is still being written by a running "
+                                f"memcircuits process")
+    if not (path / "metrics.json").is_file():
+        raise RunDirectoryError(f"{what}: {path} holds a run that did not finish (no "
+                                f"metrics.json); run it again with --overwrite")
+    return path
+
+
+def check_out_apart(out: str | Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse an output directory that is, contains or lies inside one of ``inputs``.
+
+    A command that reads run directories (``compare``, ``calcium``) must never write into
+    them: its files would mix with the run it reads, or clear it with ``--overwrite``.
+    """
+    target = Path(out).resolve()
+    for source in inputs:
+        source_path = Path(source).resolve()
+        if target == source_path or source_path in target.parents \
+                or target in source_path.parents:
+            raise RunDirectoryError(
+                f"out: {out} overlaps the input run directory {source}; write the results "
+                f"to a directory of their own")

@@ -91,7 +91,7 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, message
 
 def test_missing_run_directory_is_refused(tmp_path, capsys):
     assert main(["calcium", str(tmp_path / "nothing"), "--out", str(tmp_path / "c")]) == 2
-    assert "no spikes.nwb in" in capsys.readouterr().err
+    assert "run_dir: no such directory" in capsys.readouterr().err
 
 
 def test_help_shows_the_calcium_command(capsys):

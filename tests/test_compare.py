@@ -73,6 +73,7 @@ def test_compare_refuses_runs_fed_other_inputs(cerebellum_runs, tmp_path, capsys
 
 def test_compare_refuses_a_directory_without_inputs(tmp_path, capsys):
     run = RunDirectory(tmp_path / "old")
+    run.write_config({}, seed=0)
     run.write_metrics({"x": 1})
     assert main(["compare", str(run.path), "--out", str(tmp_path / "r")]) == 2
     assert "no inputs.json" in capsys.readouterr().err
@@ -81,6 +82,7 @@ def test_compare_refuses_a_directory_without_inputs(tmp_path, capsys):
 def test_compare_tables_for_sweeps_and_hippocampus(tmp_path):
     """Report sections of every kind, from synthetic run directories."""
     beta = RunDirectory(tmp_path / "beta")
+    beta.write_config({}, seed=0)
     write_inputs(beta, "cerebellum-beta", {"patterns_p3": np.zeros((2, 4))}, seed=0)
     beta.write_metrics({"n_granule": 100, "levels": 2, "levels_within_tolerance": 2,
                         "tolerance": 0.15,
@@ -89,6 +91,7 @@ def test_compare_tables_for_sweeps_and_hippocampus(tmp_path):
                         "p3_radius": 24, "p3_effective_beta": 3.0,
                         "p3_theoretical_beta": 3.02, "p3_effective_beta_ratio": 0.99})
     cap = RunDirectory(tmp_path / "cap")
+    cap.write_config({}, seed=0)
     write_inputs(cap, "cerebellum-capacity", {"keys": np.ones((3, 4))}, seed=0)
     cap.write_metrics({"n_granule": 100, "accuracy_level": 0.99,
                        "q0_load_at_99_circuit": 30.0, "q0_load_at_99_abstract": 30.0,
@@ -97,6 +100,7 @@ def test_compare_tables_for_sweeps_and_hippocampus(tmp_path):
         {"loads": [10, 20], "q0": {"query_noise": 0.0, "accuracy_circuit": [1.0, 0.98],
                                    "accuracy_abstract": [1.0, 0.98], "agreement": [1, 1]}}))
     hip = RunDirectory(tmp_path / "hip")
+    hip.write_config({}, seed=0)
     write_inputs(hip, "hippocampus", {"walk_nodes": np.arange(4)}, seed=0, world="square:4x4")
     hip.write_metrics({"world": "square:4x4", "effective_beta_cosine": 12.0,
                        "tem_t_beta_mean": 9.0, "tem_t_beta_final": 14.0})

@@ -60,6 +60,7 @@ import brian2
 import numpy as np
 from brian2 import ms, second
 
+from circuits.backend import compile_slot
 from circuits.cerebellum.network import (
     RUN_PARAMETERS,
     CerebellarNetwork,
@@ -314,6 +315,11 @@ class StandaloneRunner:
         self.params = replace(params, backend="cpp_standalone")
         self.params.validate()
         self.seed = seed
+        if wiring is None:  # refuse sizes over budget before the wiring is drawn
+            from circuits.memory import check_cerebellum
+
+            check_cerebellum(self.params, presentations=0, duration_s=0.0,
+                             budget_gib=memory_budget_gib)
         self.wiring = wiring if wiring is not None else random_wiring(self.params, seed)
         self.record = record
         # validates wiring and record, and makes stimuli exactly as CerebellarSDM does
@@ -367,12 +373,10 @@ class StandaloneRunner:
         return out
 
     def _guard_memory(self, writes: int, reads: int, budget: float | None) -> None:
-        from circuits.memory import cerebellum_footprint, check_budget
+        from circuits.memory import check_cerebellum
 
-        check_budget(cerebellum_footprint(self.params, presentations=writes + reads,
-                                          duration_s=self.duration), budget,
-                     what=f"the cerebellar circuit ({self.params.granule.n} granule cells, "
-                          f"{writes + reads} presentations)")
+        check_cerebellum(self.params, presentations=writes + reads, duration_s=self.duration,
+                         budget_gib=budget)
 
     def structure_hash(self) -> str:
         """Hex digest of everything the compiled program depends on (not the inputs)."""
@@ -439,8 +443,9 @@ class StandaloneRunner:
             _canonicalise_main(self.directory / "main.cpp", previous_main)
             from brian2.codegen.cpp_prefs import get_compiler_and_args
 
-            self._device.compile_source(str(self.directory), get_compiler_and_args()[0],
-                                        debug=False, clean=False)
+            with compile_slot():
+                self._device.compile_source(str(self.directory), get_compiler_and_args()[0],
+                                            debug=False, clean=False)
         except BaseException:
             self._device.reinit()
             self._device.activate()

@@ -54,7 +54,7 @@ from analysis.calcium import (
 )
 from analysis.calcium_movie import RoiLayout, random_layout, synthesize_movie
 from models._checks import check_int, check_real
-from models.rundir import RunDirectory
+from models.rundir import RunDirectory, require_finished_run
 from models.seeding import child_seed
 
 __all__ = ["DEFAULT_PRESETS", "Config", "imaged_population", "run", "summarize"]
@@ -99,6 +99,7 @@ class Config:
         if not self.run_dir:
             raise ValueError("run_dir: give the run directory of a circuit command "
                              "(memcircuits calcium RUN_DIR --out DIR)")
+        require_finished_run(self.run_dir, what="run_dir")
         spikes = Path(self.run_dir) / "spikes.nwb"
         if not spikes.is_file():
             raise FileNotFoundError(f"run_dir: no spikes.nwb in {self.run_dir} (run a "
@@ -110,6 +111,17 @@ class Config:
         check_real("dt", self.dt, minimum=0.0)
         check_real("tail", self.tail, minimum=0.0)
         check_int("seed", self.seed, minimum=0)
+
+
+#: fewest frames a synthetic recording may have (two frames give no trace and no noise level)
+MIN_FRAMES = 10
+#: measured noise level above this multiple of the target is reported (summary and metrics)
+NOISE_TOLERANCE = 1.5
+
+
+def input_directories(config: Config) -> list[Path]:
+    """The run directory this command reads (its output must lie apart from it)."""
+    return [Path(config.run_dir)]
 
 
 def _overrides(entries: tuple[str, ...]) -> dict[str, str]:
@@ -212,9 +224,16 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     spikes = read_spikes(source / "spikes.nwb")
     last = max((float(np.max(t)) for _i, t, _n in spikes.values() if len(t)), default=0.0)
     duration = simulated if simulated and simulated > last else last + config.tail
-    duration = max(duration, 2.0 / fps)
+    if frame_count(duration, fps) < MIN_FRAMES:
+        raise ValueError(f"fps: {fps:g} Hz gives {frame_count(duration, fps)} frames over the "
+                         f"{duration:.3g}-s run; synthetic imaging needs at least {MIN_FRAMES} "
+                         f"(fps >= {MIN_FRAMES / duration:.3g} Hz), or a longer run")
     n_frames = frame_count(duration, fps)
     overrides = _overrides(config.populations)
+    unknown = sorted(set(overrides) - set(spikes))
+    if unknown:
+        raise ValueError(f"populations: {unknown[0]!r} is not a population of the run; it "
+                         f"has {', '.join(sorted(spikes))}")
     metrics: dict[str, Any] = {"indicator": params.indicator, "fps": fps,
                                "noise_level_target": params.noise_level,
                                "duration_s": duration, "frames": n_frames,
@@ -271,6 +290,13 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
                                f"seed {config.seed}",
         spike_resolution=dt)
     metrics["populations_imaged"] = ",".join(p.name for p in imaged)
+    off = [p.name for p in imaged
+           if metrics[f"{p.name}_noise_level"] > NOISE_TOLERANCE * params.noise_level]
+    metrics["noise_level_warning"] = (
+        f"measured noise level above {NOISE_TOLERANCE:g}x the target in "
+        f"{', '.join(off)}: the estimator (median |dF/F difference| x sqrt(fps)) includes "
+        f"the transients when frames are few or cells fire often; raise fps or run longer"
+        if off else "")
     _figures(run_dir, examples, params)
     return metrics
 
@@ -320,5 +346,7 @@ def summarize(metrics: dict[str, Any]) -> str:
                      f"{metrics[f'{name}_rois']:5d} ROIs, nu {metrics[f'{name}_noise_level']:.2f}, "
                      f"{metrics[f'{name}_photons']:.0f} photons/frame, mean peak dF/F "
                      f"{metrics[f'{name}_dff_peak_mean']:.3f}")
+    if metrics.get("noise_level_warning"):
+        lines.append(f"  warning: {metrics['noise_level_warning']}")
     return "\n".join(lines)
 

@@ -79,7 +79,14 @@ class EvaluateConfig:
 
         if not isinstance(self.checkpoint, str) or not self.checkpoint:
             raise ValueError("checkpoint must be a path or 'default'")
-        parse_world(self.world, seed=0)
+        try:  # refuses an unknown spec, or a world over the memory budget before building it
+            world = parse_world(self.world, seed=0)
+        except ValueError as exc:
+            from models._memory import MemoryBudgetError
+
+            if isinstance(exc, MemoryBudgetError):  # already names the world
+                raise
+            raise type(exc)(f"world: {exc}") from None
         check_int("n_worlds", self.n_worlds, minimum=1)
         check_int("steps", self.steps, minimum=0)
         check_real("repeat_bias", self.repeat_bias, minimum=0.0, maximum=1.0)
@@ -90,6 +97,37 @@ class EvaluateConfig:
         check_device("device", self.device)
         check_int("seed", self.seed, minimum=0)
         check_int("num_threads", self.num_threads, minimum=0)
+        self._check_memory(world.n_nodes)
+
+    def _check_memory(self, n_nodes: int) -> None:
+        """Refuse walk sizes over the memory budget before any walk or model is made.
+
+        Per walk step: the walk (``random_walk``'s Python lists, ~180 bytes), the model's
+        memory of every step (float32 keys, values and positions, ~160 numbers, copied by
+        each window's ``torch.cat``: ~1.3 kB); the analysis walks also record the activity
+        of ``memory_neurons`` memory units and the position units (~64) in float32. Budget:
+        ``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or 80% of physical memory.
+        """
+        from models._memory import refuse_over_budget
+
+        per_step = 180 + 8 * 160
+        behaviour_steps = self.steps or max(1, round(6 * n_nodes))
+        analysis_steps = self.analysis_steps_per_node * n_nodes
+        behaviour = self.n_worlds * behaviour_steps * per_step
+        analysis = self.analysis_worlds * analysis_steps * (
+            per_step + 4 * (self.memory_neurons + 65))
+        if behaviour >= analysis:
+            field, value = (("n_worlds", self.n_worlds)
+                            if self.n_worlds / 16 >= behaviour_steps / (6 * n_nodes)
+                            else ("steps", self.steps))
+        else:
+            field, value = (("analysis_steps_per_node", self.analysis_steps_per_node)
+                            if self.analysis_steps_per_node / 20 >= self.analysis_worlds / 4
+                            else ("analysis_worlds", self.analysis_worlds))
+        refuse_over_budget(field, value, behaviour + analysis,
+                           f"behaviour: {self.n_worlds} walks of {behaviour_steps} steps, "
+                           f"{behaviour / 2**30:.3g} GiB; analysis: {self.analysis_worlds} "
+                           f"walks of {analysis_steps} steps, {analysis / 2**30:.3g} GiB")
 
 
 # ----------------------------------------------------------------------------- train
@@ -145,22 +183,34 @@ def load_train_config(path: Path | None, overrides: list[str], *, model: str | N
 
 
 def run_train(config: Any, out: Path, *, progress: bool = True,
-              command: str | None = None) -> dict[str, Any]:
+              command: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Train (or resume) into ``out``; write ``config.json``, ``metrics.json`` and figures.
+
+    ``out`` holding an earlier ``tem train`` run is resumed from its checkpoint (its
+    ``metrics.json`` is removed until training finishes again); one holding another
+    command's run is refused; ``overwrite`` clears it and starts afresh.
 
     Returns the flat metrics: ``steps``, ``episodes``, ``resumed_from_step``,
     ``wall_time_s`` (training time summed over all sessions of the run),
     ``steps_per_second``, ``final_loss`` and ``final_accuracy_visited`` (means over the last
     10 episodes: accuracy at steps whose node was visited before, on the training walks).
     """
+
+    from models.rundir import claim_run_directory
+
+    config.validate()
+    with claim_run_directory(out, run="tem train",
+                             mode="overwrite" if overwrite else "resume") as run_dir:
+        return _train_into(config, run_dir, progress=progress, command=command)
+
+
+def _train_into(config: Any, run_dir: Any, *, progress: bool,
+                command: str | None) -> dict[str, Any]:
     import numpy as np
 
     from models.config import to_dict
-    from models.rundir import RunDirectory
     from models.tem_training import train
 
-    config.validate()
-    run_dir = RunDirectory(out)
     command = command if command is not None else " ".join(["memcircuits", *sys.argv[1:]])
     run_dir.write_config(to_dict(config), seed=config.seed, command=command)
     result = train(config, run_dir.path, progress=progress,
@@ -447,6 +497,8 @@ def summarize_evaluate(metrics: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------ CLI
 def add_tem_parser(commands: Any) -> argparse.ArgumentParser:
     """Add ``tem train`` and ``tem evaluate`` to the ``memcircuits`` sub-command parsers."""
+    from mapping.cli import add_out_options
+
     tem = commands.add_parser("tem", help="train and evaluate TEM / TEM-t on graph worlds",
                               description="Train and evaluate the Tolman-Eichenbaum Machine "
                                           "(TEM, Hebbian memory) and TEM-t (softmax memory).")
@@ -462,8 +514,8 @@ def add_tem_parser(commands: Any) -> argparse.ArgumentParser:
                                               "tem_t.d_position=32 (repeatable)")
     train.add_argument("--seed", type=int, help="random seed")
     train.add_argument("--device", help="torch device (cpu, cuda)")
-    train.add_argument("--out", metavar="DIR", type=Path, required=True,
-                       help="run directory (checkpoint.pt, config.json, metrics.json)")
+    add_out_options(train, text="run directory (checkpoint.pt, config.json, metrics.json); "
+                                "a training run there is resumed")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     ev = which.add_parser("evaluate", help="evaluate a checkpoint on fresh worlds",
                           description="Accuracy vs node/edge agents, rate maps, gridness, "
@@ -480,8 +532,7 @@ def add_tem_parser(commands: Any) -> argparse.ArgumentParser:
                     dest="overrides", help="override one parameter (repeatable)")
     ev.add_argument("--seed", type=int, help="seed of the fresh worlds and walks")
     ev.add_argument("--device", help="torch device (cpu, cuda)")
-    ev.add_argument("--out", metavar="DIR", type=Path, required=True,
-                    help="run directory to write")
+    add_out_options(ev)
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     return tem
 
@@ -494,14 +545,15 @@ def run_tem_command(args: argparse.Namespace) -> dict[str, Any]:
     """Run ``memcircuits tem train|evaluate`` from parsed arguments; print a summary."""
     from mapping.cli import torch_threads
     from models.config import load_config, to_dict
-    from models.rundir import RunDirectory
+    from models.rundir import claim_run_directory
 
     if args.tem_command == "train":
         config = load_train_config(args.config, args.overrides, model=args.model,
                                    seed=args.seed, device=args.device)
         try:
             with torch_threads(config.num_threads):
-                metrics = run_train(config, args.out, progress=not args.quiet)
+                metrics = run_train(config, args.out, progress=not args.quiet,
+                                    overwrite=args.overwrite)
         except KeyboardInterrupt:
             from models.tem_training import load_checkpoint
 
@@ -524,11 +576,12 @@ def run_tem_command(args: argparse.Namespace) -> dict[str, Any]:
     if args.device is not None:
         overrides.append(f"device={_quote(args.device)}")
     config = load_config(EvaluateConfig, args.config, overrides)
-    run_dir = RunDirectory(args.out)
-    run_dir.write_config(to_dict(config), seed=config.seed)
-    with torch_threads(config.num_threads):
-        metrics = run_evaluate(config, run_dir, progress=not args.quiet)
-    run_dir.write_metrics(metrics)
+    mode = "overwrite" if args.overwrite else "new"
+    with claim_run_directory(args.out, run="tem evaluate", mode=mode) as run_dir:
+        run_dir.write_config(to_dict(config), seed=config.seed)
+        with torch_threads(config.num_threads):
+            metrics = run_evaluate(config, run_dir, progress=not args.quiet)
+        run_dir.write_metrics(metrics)
     print(summarize_evaluate(metrics))
     print(f"results: {run_dir.path.resolve()}")
     return metrics
