@@ -125,12 +125,30 @@ def add_spike_units(nwbfile: Any, populations: Mapping[str, tuple[Any, Any, int]
 
 
 def read_spikes(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
-    """Read what :func:`write_spikes` wrote: name -> ``(indices, times_s, size)``."""
+    """Read what :func:`write_spikes` wrote: name -> ``(indices, times_s, size)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    ValueError
+        If it is not a readable NWB file of spikes (corrupt, truncated, another format),
+        naming the file and the reader's reason in one line.
+    """
     from pynwb import NWBHDF5IO
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"NWB file not found: {path}")
+    try:
+        return _read_spikes(path, NWBHDF5IO)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{path}: not a readable NWB file of spikes ({reason}); write it "
+                         f"again with the circuit command") from exc
+
+
+def _read_spikes(path: Path, NWBHDF5IO) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
     indices: dict[str, list[np.ndarray]] = {}
     times: dict[str, list[np.ndarray]] = {}
     sizes: dict[str, int] = {}

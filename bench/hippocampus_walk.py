@@ -52,7 +52,8 @@ def run_circuit(args, backend: str, steps: int) -> dict:
     base = HippocampusParams(backend=backend)
     params = replace(base, memory=replace(base.memory, n=max(args.memory, steps + 1)),
                      mec=replace(base.mec, source=args.mec_source,
-                                 checkpoint=args.mec_checkpoint))
+                                 checkpoint=args.mec_checkpoint
+                                 if args.mec_source == "tem-t" else ""))
     directory = tempfile.mkdtemp(prefix="bench-hippocampus-")
     start = time.perf_counter()
     out = run_walk(params, world, walk, seed=args.seed, directory=directory)

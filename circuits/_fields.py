@@ -11,13 +11,33 @@ from dataclasses import field
 
 import numpy as np
 from brian2 import Quantity
+from brian2.units.fundamentalunits import get_dimensions
 
-__all__ = ["check_choice_field", "check_int_at_least", "check_positive", "quantity_field"]
+from models.config import LIKE
+
+__all__ = ["check_choice_field", "check_dimensions", "check_int_at_least", "check_positive",
+           "optional_quantity_field", "quantity_field"]
 
 
 def quantity_field(value: Quantity):
     """A dataclass field whose default is a quantity (quantities are unhashable arrays)."""
     return field(default_factory=lambda: value)
+
+
+def optional_quantity_field(like: Quantity):
+    """A field whose default is None and whose values must have the dimensions of ``like``.
+
+    The configuration loader checks a quantity's dimensions against the field's default;
+    with a default of None it reads them from ``like`` instead (``metadata["like"]``).
+    """
+    return field(default=None, metadata={LIKE: like})
+
+
+def check_dimensions(name: str, value, like: Quantity) -> None:
+    """Raise ``ValueError`` unless ``value`` is a quantity with the dimensions of ``like``."""
+    if not isinstance(value, Quantity) or get_dimensions(value) is not get_dimensions(like):
+        unit = like.get_best_unit() if isinstance(like, Quantity) else like
+        raise ValueError(f"{name} must be a quantity in units like {unit!s}, got {value!r}")
 
 
 def check_positive(name: str, value) -> None:

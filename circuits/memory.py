@@ -232,28 +232,34 @@ def check_budget(footprint: Footprint, budget_gib: float | None = None, *,
 
 def check_cerebellum(params: CerebellumParams, *, presentations: int, duration_s: float,
                      budget_gib: float | None = None, prefix: str = "",
-                     presentations_field: str = "presentations") -> Footprint:
+                     presentations_field: str = "presentations",
+                     presentations_value: object = None) -> Footprint:
     """Refuse a cerebellar run whose estimate exceeds the budget, before anything is drawn.
 
     Checks the number of time steps (``duration_s / protocol.dt`` at most :data:`MAX_STEPS`)
     and the footprint (:func:`cerebellum_footprint`; the granule wiring included). The
     message names the field that drives the largest component: ``{prefix}granule.n`` for
-    synapses, neurons and wiring, ``presentations_field`` for the monitors. Returns the
-    footprint.
+    synapses, neurons and wiring, ``presentations_field`` for the monitors and the time
+    steps, shown with ``presentations_value`` (default: ``presentations``; an experiment
+    whose presentations follow from a field, e.g. ``clusters``, passes that field's value).
+    Returns the footprint.
     """
+    shown = presentations if presentations_value is None else presentations_value
     dt = float(params.protocol.dt / _second())
     steps = duration_s / dt
     if steps > MAX_STEPS:
         raise MemoryBudgetError(
-            f"{prefix}protocol.dt = {params.protocol.dt} gives {steps:.3g} time steps for "
-            f"{duration_s:.3g} s of simulation, more than the {MAX_STEPS:.0e} this simulator "
-            f"accepts (>= ~10 us a step: days of wall time); raise {prefix}protocol.dt")
+            f"{presentations_field} = {shown} with {prefix}protocol.dt = "
+            f"{params.protocol.dt} gives {steps:.3g} time steps for {duration_s:.3g} s of "
+            f"simulation, more than the {MAX_STEPS:.0e} this simulator accepts (>= ~10 us a "
+            f"step: days of wall time); lower {presentations_field} or raise "
+            f"{prefix}protocol.dt")
     footprint = cerebellum_footprint(params, presentations=presentations,
                                      duration_s=duration_s)
     scaling = {k: v for k, v in footprint.items.items() if not k.startswith("Python")}
     largest = max(scaling, key=scaling.__getitem__)  # the largest that a size field sets
     if "monitor" in largest:
-        field, value = presentations_field, presentations
+        field, value = presentations_field, shown
     else:
         field, value = f"{prefix}granule.n", params.granule.n
     check_budget(footprint, budget_gib, field=field, value=value,

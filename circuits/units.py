@@ -30,6 +30,7 @@ _UNITS: dict[str, Any] = {
 _NUMBER_THEN_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s+([A-Za-z].*)$")
 
 
+_NON_FINITE = re.compile(r"\b(nan|inf|infinity)\b", re.IGNORECASE)
 #: longest unit expression read (a guard on parsing time and recursion depth)
 MAX_EXPRESSION_LENGTH = 200
 #: largest power in a unit expression (``Hz**-1``, ``um**2``; no unit needs more)
@@ -46,6 +47,8 @@ def _evaluate(text: str) -> Any:
     """
     if len(text) > MAX_EXPRESSION_LENGTH:
         raise ValueError(f"longer than {MAX_EXPRESSION_LENGTH} characters")
+    if _NON_FINITE.search(text):
+        raise ValueError("not a finite number")
     match = _NUMBER_THEN_UNIT.match(text)
     if match:
         text = f"{match.group(1)} * ({match.group(2)})"

@@ -116,6 +116,8 @@ def read_inputs(path: str | Path) -> RunInputs:
     FileNotFoundError
         If the directory or its ``inputs.json`` is missing: without a fingerprint a run can
         not be compared (runs of older versions must be re-run).
+    ValueError
+        If ``inputs.json`` is not valid JSON or not an input record (a damaged run).
     """
     path = Path(path)
     if not path.is_dir():
@@ -126,8 +128,18 @@ def read_inputs(path: str | Path) -> RunInputs:
             f"{path} has no {INPUTS_FILE}: only runs that record their inputs can be "
             f"compared (memcircuits cerebellum, hippocampus, figures cerebellum-beta, "
             f"figures cerebellum-capacity); re-run it with this version")
-    data = json.loads(file.read_text())
-    return RunInputs(path=path, kind=str(data["kind"]), digests=dict(data["digests"]),
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc}); the run directory is damaged: "
+                         f"run it again") from exc
+    if not (isinstance(data, dict) and isinstance(data.get("kind"), str)
+            and isinstance(data.get("digests"), dict)
+            and isinstance(data.get("description", {}), dict)):
+        raise ValueError(f"{file} is not an input record (a JSON object with 'kind', "
+                         f"'digests' and 'description'); the run directory is damaged: "
+                         f"run it again")
+    return RunInputs(path=path, kind=data["kind"], digests=dict(data["digests"]),
                      description=dict(data.get("description", {})))
 
 

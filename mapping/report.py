@@ -281,7 +281,14 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, *,
         file = run.path / "metrics.json"
         if not file.is_file():
             raise FileNotFoundError(f"{run.path} has no metrics.json: the run did not finish")
-        metrics = json.loads(file.read_text())
+        try:
+            metrics = json.loads(file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{file} is not valid JSON ({exc}); the run directory is "
+                             f"damaged: run it again") from exc
+        if not isinstance(metrics, dict):
+            raise ValueError(f"{file} does not hold a JSON object of metrics; the run "
+                             f"directory is damaged: run it again")
         kinds.setdefault(run.kind, []).append((label, run.path, metrics))
         flat[f"{label}.kind"] = run.kind
         flat[f"{label}.input_fingerprint"] = run.fingerprint[:16]

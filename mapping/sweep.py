@@ -194,12 +194,17 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def load_spec(path: str | Path) -> SweepSpec:
     """Read a sweep specification; unknown top-level keys are refused."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"sweep: specification {path} is a directory, not a TOML file")
     if not path.is_file():
         raise FileNotFoundError(f"sweep specification {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"sweep: {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"sweep: {path} is not valid TOML: not UTF-8 text ({exc.reason} "
+                         f"at byte {exc.start})") from exc
     unknown = set(data) - {"command", "base", "grid"}
     if unknown:
         raise ValueError(f"sweep: unknown key(s) {', '.join(sorted(unknown))} in {path}; "

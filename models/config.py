@@ -72,8 +72,9 @@ def _coerce(where: str, value: Any, annotation: Any, default: Any = None) -> Any
     if annotation in _TYPES:
         return _TYPES[annotation][0](where, value, default)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
+        if type(None) in args and (value is None or (
+                isinstance(value, str) and value.strip().lower() == "none")):
+            return None  # TOML has no null: ``none`` (as in ``--set x=none``) unsets a field
         errors = []
         for option in args:
             if option is type(None):
@@ -151,12 +152,12 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         prefix = f"{where}." if where else ""
-        raise ConfigError(f"unknown configuration key {prefix}{unknown[0]!r}; "
+        raise ConfigError(f"unknown configuration key '{prefix}{unknown[0]}'; "
                           f"known keys: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
-        kwargs[name] = _coerce(path, value, hints[name], _default(fields[name]))
+        kwargs[name] = _coerce(path, value, hints[name], _reference(fields[name]))
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):
@@ -167,6 +168,17 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
         except ValueError as exc:
             raise ConfigError(f"{where + ': ' if where else ''}{exc}") from exc
     return obj
+
+
+#: field metadata key: a value whose kind (e.g. a quantity's dimensions) an optional field's
+#: values must share, where the default (None) cannot say it
+LIKE = "like"
+
+
+def _reference(field: dataclasses.Field) -> Any:
+    """What a value of ``field`` is checked against: its default, or ``metadata["like"]``."""
+    default = _default(field)
+    return field.metadata.get(LIKE, default) if default is None else default
 
 
 def _default(field: dataclasses.Field) -> Any:
@@ -234,12 +246,17 @@ def load_config(cls: type[T], path: str | Path | None = None,
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a directory, not a TOML file")
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: not UTF-8 text "
+                              f"(byte {exc.start})") from exc
     for text in overrides:
         keys, value = parse_override(text)
         node = data

@@ -94,6 +94,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "build_model",
+    "check_resume",
     "default_checkpoint_path",
     "evaluate",
     "export_checkpoint",
@@ -161,9 +162,20 @@ class TrainConfig:
         if self.model not in MODEL_TYPES:
             raise ValueError(f"model must be one of {', '.join(map(repr, MODEL_TYPES))}, "
                              f"got {self.model!r}")
+        if isinstance(self.worlds, str) or not isinstance(self.worlds, Sequence):
+            raise TypeError(f"worlds must be a list of world specs such as ['square:8x8'], "
+                            f"got {self.worlds!r}")
         if not self.worlds:
             raise ValueError("worlds must name at least one world structure")
-        structures = [parse_world(spec, seed=0) for spec in self.worlds]
+        structures = []
+        for k, spec in enumerate(self.worlds):
+            try:  # an unknown spec, or a world over the memory budget (it names the world)
+                structures.append(parse_world(spec, seed=0))
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"worlds[{k}]: {exc}") from None
+            if structures[-1].n_nodes < 2:
+                raise ValueError(f"worlds[{k}]: {spec!r} has a single node; a walk needs two "
+                                 f"or more (e.g. square:2x2)")
         kinds = {w.kind for w in structures}
         if len(kinds) > 1 or len({w.action_names for w in structures}) > 1:
             raise ValueError(f"worlds must share one kind and action set, got {sorted(kinds)}")
@@ -485,7 +497,7 @@ def named_checkpoint_path(name: str, world_kind: str = "square") -> Path:
     path = Path(__file__).resolve().parent / "checkpoints" / files.get(world_kind, "")
     if world_kind not in files or not path.is_file():
         raise ValueError(f"checkpoint: no shipped {name!r} checkpoint for {world_kind!r} "
-                         f"worlds")
+                         f"worlds (only for {', '.join(map(repr, files))} worlds)")
     return path
 
 
@@ -505,6 +517,9 @@ def load_model(checkpoint: str | Path = "default", *, expected_type: str | None 
         checkpoint = default_checkpoint_path(world_kind)
     elif isinstance(checkpoint, str) and checkpoint in NAMED_CHECKPOINTS:
         checkpoint = named_checkpoint_path(checkpoint, world_kind)
+    elif isinstance(checkpoint, str) and not Path(checkpoint).exists():
+        raise FileNotFoundError(f"checkpoint: no such file {checkpoint} (and not a shipped "
+                                f"checkpoint name: {', '.join(NAMED_CHECKPOINTS)})")
     ckpt = load_checkpoint(checkpoint, expected_type=expected_type)
     return ckpt.build(device=device), ckpt
 
@@ -672,10 +687,37 @@ def _check_resume(config: TrainConfig, ckpt: Checkpoint, path: Path) -> None:
     for key in sorted(set(saved) | set(wanted)):
         if key in _RESUMABLE_CHANGES:
             continue
-        if saved.get(key) != wanted.get(key):
-            raise ValueError(f"out: {path} was trained with {key}={saved.get(key)!r}, not "
-                             f"{wanted.get(key)!r}; use the same configuration to resume, or "
-                             "another --out directory")
+        old, new = saved.get(key), wanted.get(key)
+        if old == new:
+            continue
+        name = key
+        if isinstance(old, dict) and isinstance(new, dict):
+            # a model's sizes: name the first differing field (tem_t.d_key), not the table
+            sub = next(k for k in sorted(set(old) | set(new), key=str)
+                       if old.get(k) != new.get(k))
+            name, old, new = f"{key}.{sub}", old.get(sub), new.get(sub)
+        raise ValueError(f"out: {path} was trained with {name}={old!r}, not {new!r}; use the "
+                         f"same configuration to resume, or another --out directory")
+
+
+def check_resume(config: TrainConfig, out: str | Path) -> Checkpoint | None:
+    """The checkpoint ``out`` holds, checked to be one :func:`train` can resume with
+    ``config``; ``None`` when ``out`` holds none.
+
+    Lets a caller refuse a resume before it writes anything into ``out``.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``out/checkpoint.pt``: not a readable checkpoint, another model type,
+        an inference-only checkpoint, or a configuration that differs (the key is named).
+    """
+    path = Path(out) / CHECKPOINT_NAME
+    if not path.exists():
+        return None
+    ckpt = load_checkpoint(path)
+    _check_resume(config, ckpt, path)
+    return ckpt
 
 
 def train(config: TrainConfig, out: str | Path, *, progress: bool = True,

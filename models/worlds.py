@@ -326,6 +326,9 @@ def family_tree_world(levels: int, *, n_symbols: int = N_SYMBOLS,
 
 
 _SPEC_RE = re.compile(r"^(square|hex|hexagonal|line|tree|family_tree):(\d+)(?:x(\d+))?$")
+#: longest spec read (a valid one is a few characters; sizes beyond the memory budget need
+#: no more than ~12 digits)
+_MAX_SPEC_LENGTH = 64
 
 
 def parse_world(spec: str, *, n_symbols: int = N_SYMBOLS, seed: SeedLike = None) -> World:
@@ -343,8 +346,11 @@ def parse_world(spec: str, *, n_symbols: int = N_SYMBOLS, seed: SeedLike = None)
     """
     if not isinstance(spec, str):
         raise TypeError(f"spec must be a string such as 'square:8x8', got {spec!r}")
-    match = _SPEC_RE.match(spec.strip().lower())
     forms = ", ".join(WORLD_SPECS)
+    if len(spec) > _MAX_SPEC_LENGTH:  # also keeps int() off numbers of thousands of digits
+        raise ValueError(f"spec {spec[:24]!r}... ({len(spec)} characters) is not a valid world "
+                         f"spec; valid forms: {forms}")
+    match = _SPEC_RE.match(spec.strip().lower())
     if match is None:
         raise ValueError(f"spec {spec!r} is not a valid world spec; valid forms: {forms}")
     kind, a, b = match.group(1), int(match.group(2)), match.group(3)

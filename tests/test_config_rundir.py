@@ -46,7 +46,7 @@ def test_unknown_key_is_refused_with_known_keys_listed(tmp_path):
         load_config(Params, None, ["nn=3"])
     path = tmp_path / "c.toml"
     path.write_text("[inner]\ntua = 1.0\n")
-    with pytest.raises(ConfigError, match="'tua'"):
+    with pytest.raises(ConfigError, match=r"'inner\.tua'"):
         load_config(Params, path)
 
 

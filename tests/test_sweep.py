@@ -209,7 +209,7 @@ class _NoCluster:
 
 
 @pytest.mark.parametrize(("grid", "match"), [
-    ('[grid]\n"circuit.granule.nn" = [1, 2]\n', r"circuit\.granule\.'nn'"),
+    ('[grid]\n"circuit.granule.nn" = [1, 2]\n', r"'circuit\.granule\.nn'"),
     ('[grid]\nseed = [1, -1]\n', "grid point seed=-1: seed must be >= 0"),
     ('[base]\npatterns = 0\n[grid]\nseed = [1]\n', "patterns must be >= 1"),
 ])

@@ -55,7 +55,7 @@ def test_n_actions_must_match_the_worlds():
 def test_config_file_rejects_unknown_keys(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("steps = 10\n[tem_t]\nd_positon = 3\n")
-    with pytest.raises(ConfigError, match=r"unknown configuration key tem_t\.'d_positon'"):
+    with pytest.raises(ConfigError, match=r"unknown configuration key 'tem_t\.d_positon'"):
         load_config(TrainConfig, path)
 
 

@@ -44,8 +44,10 @@ from scipy.stats import binom
 
 import circuits.units  # noqa: F401  (registers quantities with the config loader)
 from circuits._fields import check_choice_field as _choice
+from circuits._fields import check_dimensions as _dimensions
 from circuits._fields import check_int_at_least as _int_at_least
 from circuits._fields import check_positive as _positive
+from circuits._fields import optional_quantity_field as _optional_q
 from circuits._fields import quantity_field as _q
 
 __all__ = [
@@ -77,12 +79,15 @@ class MossyFibreParams:
     rails: str = "two"  # "two": on and off rail per bit (Kanerva 0/1 matching); "one": on only
     activity: float = 0.5  # expected fraction of 1 bits in inputs (sets one-rail expectations)
     stimulus: Quantity = _q(30 * ms)  # T_stim: how long active rails fire per presentation
-    calibration_rate: Quantity | None = None  # rate the granule weights are tuned for
-    # (None: ``rate``); Poisson input only, volleys need no rate. Set it to study inputs
+    calibration_rate: Quantity | None = _optional_q(1 * Hz)  # rate the granule weights are
+    # tuned for (None: ``rate``); Poisson input only, volleys need no rate. Set it to study inputs
     # arriving at rates the circuit was not tuned for.
 
     def validate(self) -> None:
         _positive("mossy.rate", self.rate)
+        if self.calibration_rate is not None:
+            _dimensions("mossy.calibration_rate", self.calibration_rate, Hz)
+            _positive("mossy.calibration_rate", self.calibration_rate)
         if float(self.off_rate) < 0:
             raise ValueError(f"mossy.off_rate must be >= 0 Hz, got {self.off_rate}")
         _choice("mossy.firing", self.firing, ("regular", "poisson"))
@@ -277,9 +282,12 @@ class PlasticityParams:
 class ClimbingFibreParams:
     """Climbing fibres (dopaminergic neurons in the mushroom body): one per PC."""
 
-    pairing: Quantity | None = None  # CF time after the PF volley (None: the window peak)
+    pairing: Quantity | None = _optional_q(1 * ms)  # CF time after the PF volley (None: the
+    # window peak)
 
     def validate(self) -> None:
+        if self.pairing is not None:
+            _dimensions("climbing.pairing", self.pairing, ms)
         if self.pairing is not None and float(self.pairing) < 0:
             raise ValueError("climbing.pairing must be >= 0 ms")
 

@@ -151,10 +151,11 @@ def mec_modules(mec: MECParams, world: World) -> GridModules:
     from models.tem_training import NAMED_CHECKPOINTS, named_checkpoint_path
 
     try:
-        if mec.checkpoint in NAMED_CHECKPOINTS:
-            path = named_checkpoint_path(mec.checkpoint, world.kind)
+        name = mec.checkpoint_name  # empty: the default checkpoint
+        if name in NAMED_CHECKPOINTS:
+            path = named_checkpoint_path(name, world.kind)
         else:
-            path = Path(mec.checkpoint).expanduser()
+            path = Path(name).expanduser()
             if path.is_dir():
                 path = path / "checkpoint.pt"
             if not path.is_file():
@@ -692,13 +693,16 @@ def loop_memory(params: HippocampusParams, steps: int) -> dict[str, tuple[float,
 
 
 def check_loop_memory(params: HippocampusParams, steps: int, *, prefix: str = "",
-                      steps_field: str = "steps", budget_gib: float | None = None) -> None:
+                      steps_field: str = "steps", budget_gib: float | None = None,
+                      memory_follows_steps: bool = False) -> None:
     """Refuse (:class:`models._memory.MemoryBudgetError`) a walk of ``steps`` steps whose
     estimate (:func:`loop_memory`) exceeds the memory budget, before anything is built.
 
     The message names the field of the largest component: ``{prefix}memory.n`` for the
-    synapses and readout; for the gates ``{prefix}timing.dt`` when a slot holds more than
-    10^4 time steps (the default holds 200), else ``steps_field``.
+    synapses and readout (``steps_field`` when ``memory_follows_steps``: the caller raised
+    ``memory.n`` to ``steps + 1``, one memory neuron a step); for the gates
+    ``{prefix}timing.dt`` when a slot holds more than 10^4 time steps (the default holds
+    200), else ``steps_field``.
     """
     from models._memory import format_bytes, refuse_over_budget
 
@@ -706,7 +710,8 @@ def check_loop_memory(params: HippocampusParams, steps: int, *, prefix: str = ""
     need = sum(b for b, _ in items.values())
     _, (_, field) = max(items.items(), key=lambda kv: kv[1][0])
     tm = params.timing
-    if field == "timing.dt" and float(tm.step / tm.dt) <= 1e4:
+    if ((field == "timing.dt" and float(tm.step / tm.dt) <= 1e4)
+            or (field == "memory.n" and memory_follows_steps)):
         field, value = steps_field, steps
     else:
         value = params.timing.dt if field == "timing.dt" else params.memory.n

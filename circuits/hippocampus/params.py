@@ -31,10 +31,14 @@ from circuits._fields import check_int_at_least as _int_at_least
 from circuits._fields import check_positive as _positive
 from circuits._fields import quantity_field as _q
 
-__all__ = ["MEC_SOURCES", "HippocampusParams", "LoopTiming", "MECParams", "MemoryParams"]
+__all__ = ["DEFAULT_MEC_CHECKPOINT", "MEC_SOURCES", "HippocampusParams", "LoopTiming",
+           "MECParams", "MemoryParams"]
 
 
 MEC_SOURCES = ("analytic", "tem-t")
+#: the shipped TEM-t whose modules ``mec.source = "tem-t"`` uses when ``mec.checkpoint`` is
+#: empty (cyclic modules, square worlds)
+DEFAULT_MEC_CHECKPOINT = "cyclic"
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,16 @@ class MECParams:
 
     ``source="analytic"``: modules of the given ``spacings``
     (:func:`models.grid_codes.make_grid_modules`). ``source="tem-t"``: the cyclic modules of a
-    trained TEM-t (``checkpoint``), whose learned, quantised action shifts drive the
-    conjunctive cells (:func:`models.grid_codes.grid_modules_from_tem_t`; the checkpoint must
-    be path-consistent and tell every node of the world apart).
+    trained TEM-t (``checkpoint``; empty: the shipped :data:`DEFAULT_MEC_CHECKPOINT`), whose
+    learned, quantised action shifts drive the conjunctive cells
+    (:func:`models.grid_codes.grid_modules_from_tem_t`; the checkpoint must be
+    path-consistent and tell every node of the world apart). A checkpoint with
+    ``source="analytic"`` is refused: it would be ignored.
     """
 
     source: str = "analytic"  # where the modules come from: "analytic" or "tem-t"
-    checkpoint: str = "cyclic"  # source "tem-t": a shipped checkpoint's name or a .pt path
+    checkpoint: str = ""  # source "tem-t": a shipped checkpoint's name or a .pt path
+    # (empty: DEFAULT_MEC_CHECKPOINT); must stay empty with source "analytic"
     spacings: tuple[int, ...] = (3, 4, 5, 6)  # lambda_m: module spacings (source "analytic")
     bump_peak: int = 3  # spikes of a module's current-phase cell in the bump code
     bump_side: int = 1  # spikes of each cell one action away (graded key . query)
@@ -60,11 +67,20 @@ class MECParams:
     # integrated phase holds half a vote, so > closure_votes / 2 recall spikes on another
     # phase override it (one or two stray spikes at a first visit must not)
 
+    @property
+    def checkpoint_name(self) -> str:
+        """The checkpoint of ``source="tem-t"``: ``checkpoint``, or the default if empty."""
+        return self.checkpoint or DEFAULT_MEC_CHECKPOINT
+
     def validate(self) -> None:
         _choice("mec.source", self.source, MEC_SOURCES)
-        if not isinstance(self.checkpoint, str) or not self.checkpoint:
+        if not isinstance(self.checkpoint, str):
             raise ValueError("mec.checkpoint must name a shipped checkpoint (e.g. 'cyclic') "
-                             "or give a path to a .pt file")
+                             f"or give a path to a .pt file, got {self.checkpoint!r}")
+        if self.checkpoint and self.source != "tem-t":
+            raise ValueError(f"mec.checkpoint {self.checkpoint!r} is only used with "
+                             f"mec.source 'tem-t' (--mec-source tem-t), not "
+                             f"{self.source!r}; set both, or neither")
         if not self.spacings or min(self.spacings) < 2:
             raise ValueError("mec.spacings must list module spacings >= 2")
         _int_at_least("mec.bump_peak", self.bump_peak, 1)

@@ -165,11 +165,24 @@ def _run_info(run_dir: Path) -> tuple[float | None, float | None]:
     """``(dt, simulated_s)`` of a run directory, None where unknown."""
     dt = simulated = None
     if (run_dir / "config.json").is_file():
-        dt = _find_dt(json.loads((run_dir / "config.json").read_text()).get("config", {}))
+        dt = _find_dt(_json_object(run_dir / "config.json").get("config", {}))
     if (run_dir / "metrics.json").is_file():
-        value = json.loads((run_dir / "metrics.json").read_text()).get("simulated_s")
+        value = _json_object(run_dir / "metrics.json").get("simulated_s")
         simulated = float(value) if isinstance(value, int | float) else None
     return dt, simulated
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or one ``ValueError`` naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"run_dir: {path} is not valid JSON ({exc}); the run directory is "
+                         f"damaged: run the circuit command again") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"run_dir: {path} does not hold a JSON object; the run directory "
+                         f"is damaged: run the circuit command again")
+    return data
 
 
 def imaged_population(name: str, spikes: dict[str, tuple[np.ndarray, np.ndarray, int]],

@@ -79,22 +79,71 @@ class Config:
         """Raise ``ValueError`` naming the first bad field."""
         from models.worlds import parse_world
 
+        if not self.parts:
+            raise ValueError("parts must name at least one of cerebellum, hippocampus")
         for part in self.parts:
             if part not in ("cerebellum", "hippocampus"):
                 raise ValueError(f"parts: unknown part {part!r}; known: cerebellum, "
                                  f"hippocampus")
+        if len(set(self.parts)) != len(self.parts):
+            raise ValueError(f"parts must not repeat, got {list(self.parts)}")
         check_int("acquisition_trials", self.acquisition_trials, minimum=1)
         check_int("extinction_trials", self.extinction_trials, minimum=1)
         check_real("trial_interval", self.trial_interval, minimum=0.5)
         check_int("steps", self.steps, minimum=2)
         check_real("dwell", self.dwell, minimum=0.05)
-        parse_world(self.world, seed=0)
+        try:
+            parse_world(self.world, seed=0)
+        except ValueError as exc:
+            raise ValueError(f"world: {exc}") from exc
         self.synthesis.validate()
         self.circuit.validate()
         self.hippocampus.validate()
         if self.circuit.value_bits < 2:
             raise ValueError("circuit.value_bits must be >= 2 (two Purkinje groups)")
         check_int("seed", self.seed, minimum=0)
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Refuse sizes over the memory budget (or simulations of absurd length) before
+        anything runs: the cerebellar circuit over its trials, the hippocampal loop over a
+        walk of ``steps``, and the imaging of both (frames at ``synthesis.fps``)."""
+        from models._memory import format_bytes, refuse_over_budget
+
+        trials = self.acquisition_trials + self.extinction_trials
+        if "cerebellum" in self.parts:
+            from circuits.memory import check_cerebellum
+
+            proto = self.circuit.protocol
+            field = ("acquisition_trials" if self.acquisition_trials >= self.extinction_trials
+                     else "extinction_trials")
+            check_cerebellum(self.circuit, presentations=2 * trials + 1,
+                             duration_s=float(trials * proto.write_slot
+                                              + (trials + 1) * proto.read_slot),
+                             prefix="circuit.", presentations_field=field,
+                             presentations_value=getattr(self, field))
+            frames = (2 * trials + 1) * self.trial_interval * self.synthesis.fps
+            refuse_over_budget("trial_interval", self.trial_interval,
+                               8.0 * 8 * frames * (self.circuit.granule.n
+                                                   + self.circuit.value_bits),
+                               f"{frames:.3g} imaging frames of the cerebellar protocol")
+        if "hippocampus" in self.parts:
+            from circuits.hippocampus.loop import loop_memory
+
+            # each walk recruits one memory neuron per step (memory.n = steps + 1)
+            params = replace(self.hippocampus,
+                             memory=replace(self.hippocampus.memory, n=self.steps + 1))
+            items = loop_memory(params, self.steps)
+            detail = ", ".join(f"{k} {format_bytes(b)}" for k, (b, _) in
+                               sorted(items.items(), key=lambda kv: -kv[1][0]))
+            refuse_over_budget("steps", self.steps, sum(b for b, _ in items.values()),
+                               f"a walk of {self.steps} steps, one memory neuron each: "
+                               f"{detail}")
+            frames = self.steps * self.dwell * self.synthesis.fps
+            refuse_over_budget("dwell", self.dwell,
+                               8.0 * 8 * frames * max(self.hippocampus.memory.n,
+                                                      self.steps + 1),
+                               f"{frames:.3g} imaging frames of each {self.steps}-step walk")
 
 
 # ------------------------------------------------------------------ cerebellum

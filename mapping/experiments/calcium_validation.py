@@ -74,9 +74,27 @@ class Config:
         for name in ("ar_noise_levels", "noise_levels"):
             for value in getattr(self, name):
                 check_real(name, value, minimum=0.0, strict_minimum=True)
+        for name in ("ar_noise_levels", "noise_levels", "indicators"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must list at least one value")
         for name in self.indicators:
             SynthesisParams(indicator=name).validate()
         check_int("seed", self.seed, minimum=0)
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Refuse sizes whose traces would not fit the memory budget: ``neurons`` traces of
+        ``duration * fps`` frames (float64, about ten arrays: calcium, fluorescence, noise,
+        dF/F, deconvolved...) and their Poisson spikes."""
+        from models._memory import refuse_over_budget
+
+        frames = self.duration * self.fps
+        spikes = self.duration * self.rate
+        need = 8.0 * self.neurons * (10 * frames + 2 * spikes)
+        name = "neurons" if self.neurons > max(frames, spikes) else "duration"
+        refuse_over_budget(name, getattr(self, name), need,
+                           f"{self.neurons} traces of {frames:.3g} frames at {self.fps:g} Hz "
+                           f"with {spikes:.3g} spikes each")
 
 
 def poisson_events(neurons: int, duration: float, rate: float, seed: int) -> SpikeEvents:

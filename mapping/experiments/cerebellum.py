@@ -106,7 +106,7 @@ class Config:
                          duration_s=float(self.patterns * proto.write_slot
                                           + reads * proto.read_slot),
                          budget_gib=self.memory_budget_gib, prefix="circuit.",
-                         presentations_field="patterns")
+                         presentations_field="patterns", presentations_value=self.patterns)
 
 
 def _field(params: CerebellumParams, name: str) -> Any:

@@ -88,8 +88,20 @@ class Config:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         for level in self.coding_levels:
             params = self.level_params(level)
-            params.validate()
-            derive(params)  # raises for an impossible level
+            try:
+                params.validate()
+                derive(params)  # raises for an impossible level
+            except ValueError as exc:
+                raise ValueError(f"coding_levels: {level:g}: {exc}") from exc
+        # each cluster is read at distances 0..D <= address_bits, per level: refuse sizes
+        # over the memory budget (or runs of absurd length) before anything is drawn
+        from circuits.memory import check_cerebellum
+
+        reads = self.clusters * (self.circuit.address_bits + 1)
+        check_cerebellum(self.level_params(max(self.coding_levels)), presentations=reads,
+                         duration_s=float(reads * self.circuit.protocol.read_slot),
+                         prefix="circuit.", presentations_field="clusters",
+                         presentations_value=self.clusters)
 
     def level_params(self, level: float) -> CerebellumParams:
         """The circuit with granule coding level ``level``."""

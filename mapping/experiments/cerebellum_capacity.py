@@ -61,6 +61,17 @@ class Config:
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
+        # one circuit writes max(loads) keys and reads after each load: refuse sizes over
+        # the memory budget (or runs of absurd length) before anything is drawn
+        from circuits.memory import check_cerebellum
+
+        total = max(self.loads)
+        reads = sum(min(m, self.reads_per_load) for m in self.loads) * len(self.query_noise)
+        proto = self.circuit.protocol
+        check_cerebellum(self.circuit, presentations=total + reads,
+                         duration_s=float(total * proto.write_slot + reads * proto.read_slot),
+                         prefix="circuit.", presentations_field="loads",
+                         presentations_value=total)
 
 
 def noise_label(noise: float) -> str:

@@ -45,7 +45,16 @@ class Config:
             raise ValueError("rates_hz must list at least two positive rates")
         if self.presentations < 1:
             raise ValueError("presentations must be >= 1")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
+        # one circuit per condition reads `presentations` queries: refuse sizes over the
+        # memory budget (or runs of absurd length) before anything is drawn
+        from circuits.memory import check_cerebellum
+
+        check_cerebellum(self.circuit, presentations=self.presentations,
+                         duration_s=float(self.presentations * self.circuit.protocol.read_slot),
+                         prefix="circuit.", presentations_field="presentations")
 
 
 def coding_levels(params: CerebellumParams, queries: np.ndarray, seed: int) -> np.ndarray:

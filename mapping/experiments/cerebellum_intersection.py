@@ -64,7 +64,18 @@ class Config:
             raise ValueError("weight_mass must lie in (0, 1]")
         if self.circuit.granule.design != "full":
             raise ValueError("circuit.granule.design must be 'full' (Hamming balls)")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
+        # each cluster is read at distances 0..D <= address_bits: refuse sizes over the
+        # memory budget (or runs of absurd length) before anything is drawn
+        from circuits.memory import check_cerebellum
+
+        reads = self.clusters * (self.circuit.address_bits + 1)
+        check_cerebellum(self.circuit, presentations=reads,
+                         duration_s=float(reads * self.circuit.protocol.read_slot),
+                         prefix="circuit.", presentations_field="clusters",
+                         presentations_value=self.clusters)
 
 
 def overlap_statistics(active: list[np.ndarray], patterns: np.ndarray, clusters: np.ndarray,

@@ -25,6 +25,12 @@ from models.rundir import RunDirectory, atomic_write_json
 __all__ = ["Config", "run", "summarize"]
 
 
+#: most PF-CF intervals measured (one synapse each; the default range holds 251)
+MAX_INTERVALS = 100_000
+#: largest |PF-CF interval| (ms); the LTD window lasts a few hundred ms
+MAX_INTERVAL_MS = 60_000.0
+
+
 @dataclass(frozen=True)
 class Config:
     """Parameters of the window measurement."""
@@ -41,6 +47,17 @@ class Config:
             raise ValueError("last_ms must be greater than first_ms")
         if self.step_ms <= 0:
             raise ValueError("step_ms must be > 0")
+        for name in ("first_ms", "last_ms"):
+            if abs(getattr(self, name)) > MAX_INTERVAL_MS:
+                raise ValueError(f"{name} must lie within +-{MAX_INTERVAL_MS:g} ms (each "
+                                 f"interval is simulated), got {getattr(self, name):g}")
+        count = (self.last_ms - self.first_ms) / self.step_ms + 1
+        if count > MAX_INTERVALS:
+            raise ValueError(f"step_ms = {self.step_ms:g} gives {count:.3g} PF-CF intervals "
+                             f"from first_ms to last_ms, more than {MAX_INTERVALS}; raise "
+                             f"step_ms or narrow first_ms..last_ms")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
 
 

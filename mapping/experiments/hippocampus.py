@@ -83,20 +83,33 @@ class Config:
         if not 0 <= self.drift < 1:
             raise ValueError("drift must lie in [0, 1)")
         try:  # raises for an unknown spec or a world over the memory budget
-            parse_world(self.world, seed=0)
+            world = parse_world(self.world, seed=0)
         except ValueError as exc:
             from models._memory import MemoryBudgetError
 
             if isinstance(exc, MemoryBudgetError):  # already names the world
                 raise
             raise type(exc)(f"world: {exc}") from None
+        if world.n_nodes < 2:
+            raise ValueError(f"world: {self.world!r} has a single node; a walk needs two or "
+                             f"more (e.g. square:2x2)")
         self.circuit.validate()
+        # the MEC's grid modules on this world's structure (a world without grid modules; a
+        # TEM-t checkpoint missing, unsafe, of another model or other actions), so a bad one
+        # is refused before the run directory is touched (or a sweep's workers start)
+        from circuits.hippocampus.loop import mec_modules
+
+        mec_modules(self.circuit.mec, world)
         # refuse a walk over the memory budget at load time, before anything is built
         from circuits.hippocampus.loop import check_loop_memory
 
         longest = max(("steps", "drift_steps", "remap_steps"), key=lambda k: getattr(self, k))
-        check_loop_memory(self.circuit, getattr(self, longest), prefix="circuit.",
-                          steps_field=longest)
+        steps = getattr(self, longest)
+        circuit, grown = self.circuit, steps + 1 > self.circuit.memory.n
+        if grown:  # run() recruits a memory neuron a step: memory.n grows with the walk
+            circuit = replace(circuit, memory=replace(circuit.memory, n=steps + 1))
+        check_loop_memory(circuit, steps, prefix="circuit.", steps_field=longest,
+                          memory_follows_steps=grown)
 
 
 def behaviour(readout: HippocampusReadout) -> dict[str, Any]:
@@ -196,7 +209,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     metrics["agreement_vs_attention"] = comparison.agreement_fraction
     metrics["effective_beta_cosine"] = effective_beta_cosine(main)
     # the TEM-t next to the circuit: the checkpoint that drives the MEC, if one does
-    metrics.update(_tem_t_metrics(world, walk, params.mec.checkpoint
+    metrics.update(_tem_t_metrics(world, walk, params.mec.checkpoint_name
                                   if params.mec.source == "tem-t" else "default"))
     write_inputs(run_dir, "hippocampus",
                  {"world_transitions": world.transitions,

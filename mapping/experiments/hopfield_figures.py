@@ -200,6 +200,29 @@ class Config:
         check_device("device", self.device)
         check_int("num_threads", self.num_threads, minimum=0)
         check_int("seed", self.seed, minimum=0)
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Refuse sizes whose tensors would not fit the memory budget: the classic
+        ``N x N`` weights and ``(alpha N) x N`` patterns, the modern ``(load N) x N``
+        patterns with their ``probes x load N`` similarities (float64, a few copies)."""
+        from models._memory import refuse_over_budget
+
+        big_n = max(self.classic_sizes)
+        classic = big_n * big_n + max(self.classic_loads) * big_n * big_n \
+            + self.classic_probes * big_n
+        n_mod, load = max(self.modern_sizes), max(self.modern_loads)
+        modern = load * n_mod * n_mod + self.modern_probes * load * n_mod \
+            + self.modern_probes * n_mod
+        mixture = self.mixture_clusters * self.mixture_cluster_size * self.mixture_n \
+            * (1 + len(self.mixture_betas))
+        terms = {"classic_sizes": (big_n, classic), "mixture_n": (self.mixture_n, mixture),
+                 "modern_loads" if load >= n_mod else "modern_sizes":
+                     (load if load >= n_mod else n_mod, modern)}
+        name = max(terms, key=lambda k: terms[k][1])
+        value, elements = terms[name]
+        refuse_over_budget(name, value, 4 * 8 * float(elements),
+                           f"{float(elements):.3g} float64 numbers, a few copies each")
 
 
 def _nonempty(name: str, values: tuple[Any, ...]) -> None:

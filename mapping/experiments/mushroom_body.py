@@ -53,7 +53,19 @@ class Config:
             raise ValueError("circuit.value_bits must be 2 (one output neuron per valence)")
         if not self.rate_factors or min(self.rate_factors) <= 0:
             raise ValueError("rate_factors must be positive")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
+        # the odours are written once and read twice: refuse sizes over the memory budget
+        # (or runs of absurd length) before anything is drawn
+        from circuits.memory import check_cerebellum
+
+        proto = self.circuit.protocol
+        check_cerebellum(self.circuit, presentations=3 * self.odours,
+                         duration_s=float(self.odours * (proto.write_slot
+                                                         + 2 * proto.read_slot)),
+                         prefix="circuit.", presentations_field="odours",
+                         presentations_value=self.odours)
 
 
 def odours_with_activity(count: int, n: int, activity: float,

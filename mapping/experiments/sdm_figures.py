@@ -110,6 +110,21 @@ class Config:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.num_threads < 0:
             raise ValueError(f"num_threads must be >= 0, got {self.num_threads}")
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Refuse sizes whose critical-distance sweep would not fit the memory budget:
+        ``m`` patterns and ``L * cd_trials`` queries of ``n`` bits (``L`` noise levels,
+        ``n // 2 + 1``), their ``(L * cd_trials, m)`` dot products, a few copies each."""
+        from models._memory import refuse_over_budget
+
+        queries = (self.n // 2 + 1) * self.cd_trials
+        terms = {"n": self.n * self.m + queries * self.n, "cd_trials": queries * self.m}
+        need = 4 * 8 * float(sum(terms.values()))
+        name = max(terms, key=terms.__getitem__)
+        refuse_over_budget(name, getattr(self, name), need,
+                           f"{queries:.3g} queries of {self.n} bits against m = {self.m} "
+                           f"patterns in the critical-distance sweep")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

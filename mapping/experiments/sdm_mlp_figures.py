@@ -108,6 +108,24 @@ class Config:
         check_device("device", self.device)
         check_int("num_threads", self.num_threads, minimum=0)
         check_int("seed", self.seed, minimum=0)
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Refuse sizes whose tensors would not fit the memory budget: the weights
+        ``hidden x (dim + classes)`` (with gradients and copies), the data set
+        ``samples x dim`` and its hidden activations ``samples x hidden`` (float64)."""
+        from models._memory import refuse_over_budget
+
+        task = self.task
+        samples = task.n_classes * (task.train_per_class + task.test_per_class)
+        terms = {"hidden": 4 * self.hidden * (task.dim + task.n_classes)
+                 + 2 * samples * self.hidden,
+                 "task.dim": 2 * samples * task.dim}
+        name = max(terms, key=terms.__getitem__)
+        value = self.hidden if name == "hidden" else task.dim
+        refuse_over_budget(name, value, 8 * float(sum(terms.values())),
+                           f"{samples} samples of {task.dim} inputs through {self.hidden} "
+                           f"hidden units, float64")
 
     @property
     def model_names(self) -> tuple[str, ...]:

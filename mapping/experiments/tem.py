@@ -87,6 +87,13 @@ class EvaluateConfig:
             if isinstance(exc, MemoryBudgetError):  # already names the world
                 raise
             raise type(exc)(f"world: {exc}") from None
+        if world.n_nodes < 2:
+            raise ValueError(f"world: {self.world!r} has a single node; a walk needs two or "
+                             f"more (e.g. square:2x2)")
+        from models.tem_training import NAMED_CHECKPOINTS, named_checkpoint_path
+
+        if self.checkpoint in NAMED_CHECKPOINTS:  # a shipped file for this kind of world
+            named_checkpoint_path(self.checkpoint, world.kind)
         check_int("n_worlds", self.n_worlds, minimum=1)
         check_int("steps", self.steps, minimum=0)
         check_real("repeat_bias", self.repeat_bias, minimum=0.0, maximum=1.0)
@@ -158,8 +165,8 @@ def load_train_config(path: Path | None, overrides: list[str], *, model: str | N
             import tomli as tomllib
         try:
             data = tomllib.loads(Path(path).read_text())
-        except tomllib.TOMLDecodeError:
-            data = {}  # load_config below reports the syntax error
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            data = {}  # load_config below reports the syntax or encoding error
         worlds = data.get("worlds", worlds)
         for key in ("tem_t", "tem"):
             if isinstance(data.get(key), dict) and "n_actions" in data[key]:
@@ -170,11 +177,17 @@ def load_train_config(path: Path | None, overrides: list[str], *, model: str | N
             worlds = value
         if len(keys) == 2 and keys[1] == "n_actions":
             explicit.add(keys[0])
+    if isinstance(worlds, str):
+        worlds = [worlds]
+    if not isinstance(worlds, list | tuple):
+        raise ConfigError(f"worlds must be a list of world specs such as [\"square:8x8\"], "
+                          f"got {worlds!r}")
+    if not worlds:
+        raise ConfigError("worlds must name at least one world structure (e.g. "
+                          "worlds=[\"square:8x8\"]), got an empty list")
     try:
-        if isinstance(worlds, str):
-            worlds = [worlds]
-        n_actions = parse_world(next(iter(worlds)), seed=0).n_actions
-    except (ValueError, TypeError, IndexError) as exc:
+        n_actions = parse_world(worlds[0], seed=0).n_actions
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"worlds: {exc}") from exc
     for key in ("tem_t", "tem"):
         if key not in explicit:
@@ -197,8 +210,11 @@ def run_train(config: Any, out: Path, *, progress: bool = True,
     """
 
     from models.rundir import claim_run_directory
+    from models.tem_training import check_resume
 
     config.validate()
+    if not overwrite:  # refuse a checkpoint that cannot be resumed before touching ``out``
+        check_resume(config, out)  # (claiming it to resume removes its metrics.json)
     with claim_run_directory(out, run="tem train",
                              mode="overwrite" if overwrite else "resume") as run_dir:
         return _train_into(config, run_dir, progress=progress, command=command)
