@@ -29,6 +29,7 @@ from models.rundir import (
     atomic_write_text,
     check_out_apart,
     claim_run_directory,
+    read_json_object,
     require_finished_run,
 )
 
@@ -281,14 +282,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, *,
         file = run.path / "metrics.json"
         if not file.is_file():
             raise FileNotFoundError(f"{run.path} has no metrics.json: the run did not finish")
-        try:
-            metrics = json.loads(file.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{file} is not valid JSON ({exc}); the run directory is "
-                             f"damaged: run it again") from exc
-        if not isinstance(metrics, dict):
-            raise ValueError(f"{file} does not hold a JSON object of metrics; the run "
-                             f"directory is damaged: run it again")
+        metrics = read_json_object(file, what="compare")
         kinds.setdefault(run.kind, []).append((label, run.path, metrics))
         flat[f"{label}.kind"] = run.kind
         flat[f"{label}.input_fingerprint"] = run.fingerprint[:16]

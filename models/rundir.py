@@ -50,6 +50,7 @@ __all__ = [
     "directory_lock",
     "out_path",
     "package_versions",
+    "read_json_object",
     "require_finished_run",
 ]
 
@@ -424,6 +425,27 @@ def require_finished_run(path: str | Path, *, what: str = "run") -> Path:
         raise RunDirectoryError(f"{what}: {path} holds a run that did not finish (no "
                                 f"metrics.json); run it again with --overwrite")
     return path
+
+
+def read_json_object(path: str | Path, *, what: str = "run") -> dict[str, Any]:
+    """The JSON object in ``path`` (a run's ``config.json``, ``metrics.json``, ...).
+
+    Raises
+    ------
+    ValueError
+        ``"<what>: <path> ..."`` if the file is not UTF-8 JSON or holds no object: the run
+        directory is damaged.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what}: {path} is not valid JSON ({exc}); the run directory is "
+                         f"damaged: run it again") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{what}: {path} does not hold a JSON object; the run directory is "
+                         f"damaged: run it again")
+    return data
 
 
 def check_out_apart(out: str | Path, inputs: Iterable[str | Path]) -> None:

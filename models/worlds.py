@@ -96,6 +96,7 @@ __all__ = [
     "sample_observations",
     "square_world",
     "visited_before",
+    "walk_world",
 ]
 
 N_SYMBOLS = 45  # symbols per world (TEM: 45 sensory observations; SCIENCE.md section 3)
@@ -367,6 +368,31 @@ def parse_world(spec: str, *, n_symbols: int = N_SYMBOLS, seed: SeedLike = None)
     if kind == "line":
         return line_world(a, n_symbols=n_symbols, seed=seed)
     return family_tree_world(a, n_symbols=n_symbols, seed=seed)
+
+
+def walk_world(spec: str, *, field: str = "world", seed: SeedLike = 0) -> World:
+    """The world of a configuration's ``field``: :func:`parse_world` with errors naming the
+    field, refusing a world of one node (a walk needs two).
+
+    Raises
+    ------
+    ValueError
+        ``"<field>: ..."`` for a bad spec or a one-node world; a
+        :class:`~models._memory.MemoryBudgetError` (it names the world) for one over the
+        memory budget.
+    """
+    from models._memory import MemoryBudgetError
+
+    try:
+        world = parse_world(spec, seed=seed)
+    except MemoryBudgetError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    if world.n_nodes < 2:
+        raise ValueError(f"{field}: {spec!r} has a single node; a walk needs two or more "
+                         f"(e.g. square:2x2)")
+    return world
 
 
 @dataclass(frozen=True, eq=False)

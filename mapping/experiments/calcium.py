@@ -34,7 +34,6 @@ raster over dF/F of the imaged ROIs, and example traces with their spikes).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from analysis.calcium import (
 )
 from analysis.calcium_movie import RoiLayout, random_layout, synthesize_movie
 from models._checks import check_int, check_real
-from models.rundir import RunDirectory, require_finished_run
+from models.rundir import RunDirectory, read_json_object, require_finished_run
 from models.seeding import child_seed
 
 __all__ = ["DEFAULT_PRESETS", "Config", "imaged_population", "run", "summarize"]
@@ -165,24 +164,11 @@ def _run_info(run_dir: Path) -> tuple[float | None, float | None]:
     """``(dt, simulated_s)`` of a run directory, None where unknown."""
     dt = simulated = None
     if (run_dir / "config.json").is_file():
-        dt = _find_dt(_json_object(run_dir / "config.json").get("config", {}))
+        dt = _find_dt(read_json_object(run_dir / "config.json", what="run_dir").get("config", {}))
     if (run_dir / "metrics.json").is_file():
-        value = _json_object(run_dir / "metrics.json").get("simulated_s")
+        value = read_json_object(run_dir / "metrics.json", what="run_dir").get("simulated_s")
         simulated = float(value) if isinstance(value, int | float) else None
     return dt, simulated
-
-
-def _json_object(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``, or one ``ValueError`` naming the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"run_dir: {path} is not valid JSON ({exc}); the run directory is "
-                         f"damaged: run the circuit command again") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"run_dir: {path} does not hold a JSON object; the run directory "
-                         f"is damaged: run the circuit command again")
-    return data
 
 
 def imaged_population(name: str, spikes: dict[str, tuple[np.ndarray, np.ndarray, int]],

@@ -57,6 +57,7 @@ from models.worlds import (
     parse_world,
     random_walk,
     visited_before,
+    walk_world,
 )
 
 __all__ = ["Config", "behaviour", "run", "summarize"]
@@ -82,17 +83,7 @@ class Config:
                 raise ValueError(f"{name} must be >= {2 if name == 'steps' else 0}")
         if not 0 <= self.drift < 1:
             raise ValueError("drift must lie in [0, 1)")
-        try:  # raises for an unknown spec or a world over the memory budget
-            world = parse_world(self.world, seed=0)
-        except ValueError as exc:
-            from models._memory import MemoryBudgetError
-
-            if isinstance(exc, MemoryBudgetError):  # already names the world
-                raise
-            raise type(exc)(f"world: {exc}") from None
-        if world.n_nodes < 2:
-            raise ValueError(f"world: {self.world!r} has a single node; a walk needs two or "
-                             f"more (e.g. square:2x2)")
+        world = walk_world(self.world)
         self.circuit.validate()
         # the MEC's grid modules on this world's structure (a world without grid modules; a
         # TEM-t checkpoint missing, unsafe, of another model or other actions), so a bad one

@@ -75,21 +75,11 @@ class EvaluateConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
         from models._checks import check_device, check_int, check_real
-        from models.worlds import parse_world
+        from models.worlds import walk_world
 
         if not isinstance(self.checkpoint, str) or not self.checkpoint:
             raise ValueError("checkpoint must be a path or 'default'")
-        try:  # refuses an unknown spec, or a world over the memory budget before building it
-            world = parse_world(self.world, seed=0)
-        except ValueError as exc:
-            from models._memory import MemoryBudgetError
-
-            if isinstance(exc, MemoryBudgetError):  # already names the world
-                raise
-            raise type(exc)(f"world: {exc}") from None
-        if world.n_nodes < 2:
-            raise ValueError(f"world: {self.world!r} has a single node; a walk needs two or "
-                             f"more (e.g. square:2x2)")
+        world = walk_world(self.world)
         from models.tem_training import NAMED_CHECKPOINTS, named_checkpoint_path
 
         if self.checkpoint in NAMED_CHECKPOINTS:  # a shipped file for this kind of world
