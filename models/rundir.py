@@ -389,8 +389,13 @@ def claim_run_directory(path: str | Path, *, run: str, mode: RunMode = "new"
 
 
 def _clear(path: Path) -> None:
-    """Delete everything in ``path`` but its lock file."""
-    for item in _contents(path):
+    """Delete everything in ``path`` but its lock file, ``config.json`` last.
+
+    A process killed while clearing leaves ``config.json`` (an unfinished run, which
+    ``--overwrite`` may clear again), never data files without it (which memcircuits would
+    refuse to clear as not its own).
+    """
+    for item in sorted(_contents(path), key=lambda p: p.name == "config.json"):
         if item.is_dir() and not item.is_symlink():
             shutil.rmtree(item)
         else:

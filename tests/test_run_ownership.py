@@ -294,3 +294,30 @@ def test_a_run_refused_mid_way_leaves_nothing(tmp_path, capsys):
                  'populations=["foo=soma"]']) == 2
     assert "populations: 'foo' is not a population of the run" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_run_killed_while_clearing_stays_overwritable(tmp_path):
+    """``config.json`` goes last: whatever a kill interrupts, the directory still holds an
+    (unfinished) run that ``--overwrite`` may clear, never bare data files."""
+    from models import rundir
+
+    run = _finished(tmp_path / "r")
+    for name in ("spikes.nwb", "inputs.json", "zz.npz"):
+        (run / name).write_bytes(b"data")
+    deleted = []
+    real_unlink = Path.unlink
+
+    def unlink_then_die(self, *args, **kwargs):
+        real_unlink(self, *args, **kwargs)
+        deleted.append(self.name)
+        if len(deleted) == 2:
+            raise KeyboardInterrupt  # killed mid-clear
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(Path, "unlink", unlink_then_die), \
+            pytest.raises(KeyboardInterrupt):
+        rundir._clear(run)
+    assert "config.json" not in deleted and (run / "config.json").is_file()
+    with claim_run_directory(run, run="x", mode="overwrite"):
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]
