@@ -38,10 +38,12 @@ itself inside an annulus around its centre:
 
 Annulus: the inner radius excludes the central peak (the first radius at which the ring-mean
 autocorrelation falls to ``inner_threshold``, default 0); the outer radius runs from
-``inner + min_width`` bins to the largest circle inside the autocorrelogram, in steps of one
-bin, and the maximum score is kept (the "max over annuli" of Langston et al. 2010 and Brandon
-et al. 2011). A perfect hexagonal grid scores about 1.3-2; place fields, stripes and square
-grids score near or below 0.
+``max(inner + min_width, 2 inner)`` bins (room for the ring of peaks around the central one)
+to the largest circle inside the valid autocorrelogram, in steps of one bin, and the maximum
+score is kept (the "max over annuli" of Langston et al. 2010 and Brandon et al. 2011). A map
+with nothing beyond its central peak (a single broad field, a ramp, a flat map) scores 0; see
+:func:`gridness_details`. A perfect hexagonal grid scores about 1.3-2; place fields, stripes
+and square grids score near or below 0.
 """
 
 from __future__ import annotations
@@ -477,17 +479,29 @@ def autocorrelogram(rate_map: Any, *, min_overlap: int = 20) -> np.ndarray:
 class GridnessResult:
     """Gridness score with the quantities it was computed from."""
 
-    score: float  # G = min(r60, r120) - max(r30, r90, r150) at the best annulus; NaN if none
-    correlations: dict[int, float]  # angle (deg) -> Pearson r at the best annulus
-    inner_radius: float  # bins; excludes the central peak
-    outer_radius: float  # bins; the annulus' outer radius that maximised G
+    # G = min(r60, r120) - max(r30, r90, r150) at the best annulus; 0.0 where the map has no
+    # structure beyond its central peak (see gridness_details); NaN only for too little data
+    score: float
+    correlations: dict[int, float]  # angle (deg) -> Pearson r at the best annulus (NaN: none)
+    inner_radius: float  # bins; excludes the central peak (NaN: no peak boundary found)
+    outer_radius: float  # bins; the annulus' outer radius that maximised G (NaN: none scored)
+
+
+_FLAT_STD = 1e-9  # an annulus of autocorrelations (|r| <= 1) with a smaller std is constant
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r of two annuli; NaN-safe for constant ones (:func:`gridness_details`, rule 3)."""
     a = a - a.mean()
     b = b - b.mean()
+    flat_a = np.sqrt((a * a).mean()) <= _FLAT_STD
+    flat_b = np.sqrt((b * b).mean()) <= _FLAT_STD
+    if flat_a and flat_b:
+        return 1.0  # a constant annulus equals every rotation of itself
+    if flat_a or flat_b:
+        return 0.0  # a constant cannot covary with anything
     den = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / den) if den > 0 else np.nan
+    return float(np.clip((a * b).sum() / den, -1.0, 1.0))
 
 
 def _rotate(image: np.ndarray, angle_deg: float) -> np.ndarray:
@@ -513,7 +527,31 @@ def gridness_details(rate_map: Any, *, kind: str = "rate_map", inner_radius: flo
 
     where :math:`r_\theta` is the Pearson correlation, over the bins of the annulus
     :math:`r_\mathrm{in} \le |\tau| \le r_\mathrm{out}` valid in both, of the autocorrelogram
-    and its rotation by :math:`\theta`.
+    and its rotation by :math:`\theta`. The annulus excludes the central peak and must reach
+    the ring of six peaks around it (Sargolini et al. 2006); the outer radius expands and the
+    best score is kept (Langston et al. 2010; Brandon et al. 2011).
+
+    Rules for maps without a ring of peaks (a single field, a ramp, a flat map):
+
+    1. The central peak ends at :math:`r_\mathrm{in}`, the first radius whose ring-mean
+       autocorrelation is :math:`\le` ``inner_threshold``. The neighbouring peaks of a lattice
+       have the same shape as the central one, so their centres lie at
+       :math:`|\tau| \ge 2 r_\mathrm{in}`: outer radii start at
+       :math:`\max(r_\mathrm{in} + \text{min\_width},\ 2 r_\mathrm{in})`. This keeps a single
+       field's annulus off the sparse fringe of large lags, where a few overlapping bins
+       correlate at random (a field near the edge of a 19 x 24 map scored 0.95 without it).
+    2. If the central peak fills the autocorrelogram (no radius reaches ``inner_threshold``:
+       a field as broad as the arena, a ramp) or leaves no room for that annulus inside the
+       valid autocorrelogram (a small field near a wall: lags that miss it are flat), nothing
+       periodic surrounds the peak and :math:`G = 0` ("no evidence of a grid"; correlations
+       NaN). A flat map (zero variance; its autocorrelogram is undefined) also scores 0, with
+       every :math:`r_\theta = 1`. BNT/opexebo return NaN in these cases; 0 keeps fractions
+       and medians over units defined.
+    3. An annulus that is constant (std :math:`\le 10^{-9}`) equals every rotation of itself:
+       :math:`r_\theta = 1` if the rotated annulus is constant too, else 0.
+
+    The score is NaN only when there is too little data: no valid autocorrelation beyond the
+    centre (e.g. fewer than ``min_overlap`` valid bins), or no annulus with ``min_bins``.
 
     Parameters
     ----------
@@ -522,15 +560,23 @@ def gridness_details(rate_map: Any, *, kind: str = "rate_map", inner_radius: flo
     kind
         ``"rate_map"`` or ``"autocorrelogram"``.
     inner_radius
-        Radius (bins) of the excluded central peak. Default: the first integer radius whose
-        ring-mean autocorrelation is <= ``inner_threshold``.
+        Radius (bins) of the excluded central peak. Default: rule 1.
     outer_radii
-        Outer radii (bins) to try. Default: ``inner + min_width`` up to the largest circle
-        inside the autocorrelogram, in steps of 1.
+        Outer radii (bins) to try. Default: rule 1's start up to the largest circle inside the
+        autocorrelogram, in steps of 1.
+    inner_threshold
+        Ring-mean autocorrelation that ends the central peak (rule 1).
+    min_width
+        Narrowest annulus (bins) tried by default.
     min_bins
         An annulus with fewer valid bin pairs gives no score.
     min_overlap
         Passed to :func:`autocorrelogram`.
+
+    References
+    ----------
+    Sargolini F. et al. (2006) Science 312:758-762. Langston R. F. et al. (2010) Science
+    328:1576-1580. Brandon M. P. et al. (2011) Science 332:595-599.
     """
     if kind not in ("rate_map", "autocorrelogram"):
         raise ValueError(f"kind must be 'rate_map' or 'autocorrelogram', got {kind!r}")
@@ -545,9 +591,17 @@ def gridness_details(rate_map: Any, *, kind: str = "rate_map", inner_radius: flo
     yy, xx = np.mgrid[0:ny, 0:nx]
     radius = np.hypot(yy - cy, xx - cx)
     r_max = float(min(cy, cx))
-    nan = GridnessResult(score=np.nan, correlations={a: np.nan for a in GRIDNESS_ANGLES},
-                         inner_radius=np.nan, outer_radius=np.nan)
+    no_corr = {a: np.nan for a in GRIDNESS_ANGLES}
+    nan = GridnessResult(score=np.nan, correlations=no_corr, inner_radius=np.nan,
+                         outer_radius=np.nan)
+    finite_map = arr[np.isfinite(arr)]
+    if kind == "rate_map" and finite_map.size and np.ptp(finite_map) == 0:
+        # rule 2: a flat map is invariant under every rotation; no grid
+        return GridnessResult(score=0.0, correlations={a: 1.0 for a in GRIDNESS_ANGLES},
+                              inner_radius=np.nan, outer_radius=np.nan)
     valid = np.isfinite(acorr)
+    if not (valid & (radius >= 1.0)).any():
+        return nan  # too little data for any autocorrelation beyond the centre
     if inner_radius is None:
         ring = np.rint(radius).astype(np.int64)
         counts = np.bincount(ring[valid], minlength=int(r_max) + 2)
@@ -557,12 +611,17 @@ def gridness_details(rate_map: Any, *, kind: str = "rate_map", inner_radius: flo
             if counts[r] and sums[r] / counts[r] <= inner_threshold:
                 inner = float(r)
                 break
-        if inner is None:
-            return nan
+        if inner is None:  # rule 2: the central peak fills the autocorrelogram
+            return GridnessResult(score=0.0, correlations=no_corr, inner_radius=np.nan,
+                                  outer_radius=np.nan)
     else:
         inner = _real("inner_radius", inner_radius, minimum=0.0)
     if outer_radii is None:
-        outer = np.arange(inner + min_width, r_max + 1e-9, 1.0)
+        r_top = min(r_max, float(radius[valid].max()))  # larger lags: no valid pairs
+        outer = np.arange(max(inner + min_width, 2.0 * inner), r_top + 1e-9, 1.0)  # rule 1
+        if outer.size == 0:  # rule 2: no room for a ring of peaks around the central one
+            return GridnessResult(score=0.0, correlations=no_corr, inner_radius=inner,
+                                  outer_radius=np.nan)
     else:
         outer = _array("outer_radii", outer_radii, ndim=(0, 1), finite=True).ravel()
         if (outer <= inner).any():
@@ -587,8 +646,9 @@ def gridness_details(rate_map: Any, *, kind: str = "rate_map", inner_radius: flo
 def gridness(rate_map: Any, *, kind: str = "rate_map", **kwargs: Any) -> float | np.ndarray:
     """Gridness score(s): a float for a ``(ny, nx)`` map, a ``(U,)`` array for ``(U, ny, nx)``.
 
-    See :func:`gridness_details` for the definition and the keyword arguments. NaN where no
-    annulus qualifies (e.g. a flat map).
+    See :func:`gridness_details` for the definition and the keyword arguments. 0.0 for a map
+    with nothing beyond its central peak (a single broad field, a ramp, a flat map); NaN only
+    where there is too little data for any annulus.
     """
     arr = _array("rate_map", rate_map.rate if isinstance(rate_map, RateMap) else rate_map,
                  ndim=(2, 3), allow_nan=False)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -83,7 +84,71 @@ def test_gridness_with_masked_bins() -> None:
     grid[:, :10] = np.nan  # and a wall never reached
     g = gridness(grid)
     assert g > 1.0  # the NaN-aware autocorrelogram keeps the grid visible (measured ~1.4)
-    assert np.isnan(gridness(np.ones((30, 30))))  # a flat map has no autocorrelogram
+    assert gridness(np.ones((30, 30))) == 0.0  # a flat map: no grid (documented rule 2)
+    assert np.isnan(gridness(np.full((30, 30), np.nan)))  # no data at all: undefined
+
+
+# Reference maps (60 x 60 bins). Scores before the fix -> after; opexebo 0.7.2
+# (autocorrelation + grid_score, compared outside the test suite) in brackets.
+def _gauss(cx: float, cy: float, sigma: float) -> np.ndarray:
+    return np.exp(-((XX - cx) ** 2 + (YY - cy) ** 2) / (2 * sigma**2))
+
+
+@pytest.mark.parametrize(("theta_deg", "bound"), [(0.0, 0.8), (15.0, 0.3)])
+def test_reference_hexagonal_grid(theta_deg: float, bound: float) -> None:
+    # three cosine plane waves 60 degrees apart: 1.40 / 1.42 before and after [1.37 / 1.39]
+    d = gridness_details(ideal_grid(XX, YY, 12, np.deg2rad(theta_deg)))
+    assert d.score > max(bound, 1.2), d
+    assert d.outer_radius >= 12  # the annulus reaches the six peaks at one spacing
+
+
+@pytest.mark.parametrize(("cx", "cy", "sigma"), [
+    (30, 30, 6), (30, 30, 10), (25, 33, 8), (20, 40, 15),  # -0.12..-1.22 -> -0.57..0.0
+    (10, 10, 10), (5, 30, 20),  # NaN -> 0.0 [-1.42, -0.25]
+])
+def test_reference_single_broad_field(cx: float, cy: float, sigma: float) -> None:
+    d = gridness_details(_gauss(cx, cy, sigma))
+    assert np.isfinite(d.score) and d.score <= 0.0, d  # nothing periodic around the peak
+    assert np.isnan(d.outer_radius) or d.outer_radius >= 2 * d.inner_radius  # rule 1
+
+
+@pytest.mark.parametrize(("shape", "centre", "sigma"), [
+    ((19, 24), (12.2, -3.5), 4.6),  # 0.95 before the fix (annulus on the sparse fringe)
+    ((12, 16), (9.1, 0.4), 2.1),  # 0.61 before
+    ((22, 21), (21.9, 20.8), 4.0),  # 0.32 before
+])
+def test_single_field_near_a_wall_of_a_small_map(shape: tuple[int, int],
+                                                  centre: tuple[float, float],
+                                                  sigma: float) -> None:
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    field = np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * sigma**2))
+    g = gridness(field)
+    assert np.isfinite(g) and g < 0.3, g  # after: 0.0 (no room for a ring of peaks)
+
+
+def test_reference_square_lattice_and_stripes() -> None:
+    square = np.cos(2 * np.pi * XX / 12) + np.cos(2 * np.pi * YY / 12)
+    assert gridness(square) < 0.0  # -0.94 before and after [-0.23]
+    stripes = np.cos(2 * np.pi * XX / 12)
+    assert gridness(stripes) < 0.3  # 0.16 before and after [0.36]
+
+
+@pytest.mark.parametrize("kind", ["constant", "ramp", "very broad"])
+def test_smooth_maps_score_zero_without_warnings(kind: str) -> None:
+    smooth = {"constant": np.full((60, 60), 3.0), "ramp": XX + 0.5 * YY,
+              "very broad": _gauss(5, 30, 200)}[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = gridness_details(smooth)  # NaN before the fix [opexebo: NaN]
+    assert d.score == 0.0, d  # documented rule 2: the central peak fills the map
+    if kind == "constant":
+        assert all(r == 1.0 for r in d.correlations.values())
+
+
+def test_constant_annulus_is_rotation_invariant() -> None:
+    flat = np.ones((41, 41))  # an autocorrelogram equal to 1 at every lag (a ramp's)
+    d = gridness_details(flat, kind="autocorrelogram", inner_radius=3.0)
+    assert d.score == 0.0 and all(r == 1.0 for r in d.correlations.values())
 
 
 # ---------------------------------------------------------------------------- autocorrelogram
