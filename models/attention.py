@@ -17,12 +17,48 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from models._checks import check_batch, check_bool, check_int, check_matrix, check_real
 from models.intersection import fit_beta
 
-__all__ = ["attention", "attention_weights", "beta_for_radius"]
+__all__ = ["attention", "attention_weights", "beta_for_radius", "beta_softmax"]
+
+
+def beta_softmax(scores: Any, beta: Any = None, dim: int = -1) -> Any:
+    r"""Softmax with inverse temperature, :math:`w_i = e^{\beta s_i} / \sum_j e^{\beta s_j}`.
+
+    The one softmax-with-:math:`\beta` of the library: attention, the modern Hopfield update
+    and the per-distance weights of the mapping all call it.
+
+    Parameters
+    ----------
+    scores
+        Scores :math:`s` (a torch tensor, or anything numpy takes).
+    beta
+        Inverse temperature :math:`\beta`: a float or a tensor/array that broadcasts against
+        ``scores``; ``None``: the scores are the logits already (no multiplication).
+    dim
+        Axis over which the weights sum to 1.
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        Weights of the shape of ``scores``: ``torch.softmax(beta * scores, dim)`` for a
+        tensor; for numpy, max-shifted exponentials in which non-finite logits (e.g. the
+        :math:`-\infty` log of an empty intersection) get weight 0.
+    """
+    logits = scores if beta is None else beta * scores
+    if isinstance(logits, torch.Tensor):
+        return torch.softmax(logits, dim=dim)
+    logits = np.asarray(logits, dtype=float)
+    finite = np.isfinite(logits)
+    if not bool(finite.any(axis=dim).all()):
+        raise ValueError("scores must have a finite logit along dim")
+    peak = np.max(np.where(finite, logits, -np.inf), axis=dim, keepdims=True)
+    weights = np.where(finite, np.exp(logits - peak), 0.0)
+    return weights / weights.sum(axis=dim, keepdims=True)
 
 
 def _check_real_matrix(name: str, value: Any) -> tuple[torch.Tensor, bool]:
@@ -89,8 +125,7 @@ def attention_weights(queries: Any, keys: Any, beta: float | torch.Tensor, *,
     if normalize:
         queries = _normalise("queries", queries)
         keys = _normalise("keys", keys)
-    scores = beta_t * (queries @ keys.T)  # (batch, m)
-    weights = torch.softmax(scores, dim=1)
+    weights = beta_softmax(queries @ keys.T, beta_t, dim=1)  # (batch, m)
     return weights[0] if squeeze else weights
 
 

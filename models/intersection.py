@@ -1,4 +1,4 @@
-r"""Exact Hamming-ball and hyperspherical-cap intersections, the fitted softmax beta, optimal radii.
+r"""Exact Hamming-ball and hyperspherical-cap intersections, the fitted softmax beta.
 
 Sparse distributed memory (Kanerva 1988) reads a stored pattern with a weight equal to the
 number of hard locations (neurons) that lie within Hamming radius :math:`d` of both the
@@ -18,8 +18,8 @@ balls of radius :math:`d` whose centres are :math:`d_v` apart. This module compu
   :math:`\beta` for which :math:`\mathrm{softmax}(\beta \cos)` approximates the normalised
   intersection weights (Bricken & Pehlevan 2021), and the Taylor lower bound
   :func:`taylor_beta_bound`;
-- :func:`optimal_radius`: the radius that maximises the signal-to-noise ratio, the memory
-  capacity, or the critical distance (query noise tolerated by iterated reads).
+- :func:`snr_squared` / :func:`memory_capacity`: the read signal-to-noise ratio and the
+  memory capacity of a radius (:func:`models.radius.optimal_radius` picks the best radius).
 
 Hamming distance and cosine similarity of the corresponding bipolar, L2-normalised vectors
 are related by :math:`\cos = 1 - 2 d_v / n` (:func:`hamming_to_cosine`).
@@ -40,7 +40,6 @@ from scipy import integrate, special, stats
 from models._checks import check_choice, check_int, check_real
 
 __all__ = [
-    "CRITERIA",
     "BetaFit",
     "activation_probability",
     "ball_size",
@@ -58,15 +57,11 @@ __all__ = [
     "log_continuous_intersection",
     "log_continuous_intersection_from_hamming",
     "memory_capacity",
-    "optimal_radius",
     "retrieval_z_score",
     "snr_optimal_probability",
     "snr_squared",
     "taylor_beta_bound",
 ]
-
-#: The criteria :func:`optimal_radius` knows.
-CRITERIA = ("snr", "memory", "critical_distance")
 
 _LOG2 = math.log(2.0)
 
@@ -748,79 +743,3 @@ def memory_capacity(n: int, radius: int, neurons: int | float | None = None, *,
     p = Fraction(_ball_sizes(n)[radius], 1 << n)
     value = _memory_capacity_exact(p, r, z)
     return _ratio_to_float(value.numerator, value.denominator)
-
-
-def _optimal_snr(n: int, m: int, r: Fraction) -> int:
-    log_target = -(math.log(2 * m) + math.log(r.numerator) - math.log(r.denominator)) / 3.0
-    log_p = np.array([math.log(b) - n * _LOG2 for b in _ball_sizes(n)])
-    gaps = np.abs(log_p - log_target)
-    return int(np.argmin(gaps))  # ties: the smaller radius (first minimum)
-
-
-def _optimal_memory(n: int, r: Fraction, retrieval_probability: float) -> int:
-    z = Fraction(retrieval_z_score(n, retrieval_probability))
-    best, best_value = None, None
-    for radius, ball in enumerate(_ball_sizes(n)):
-        value = _memory_capacity_exact(Fraction(ball, 1 << n), r, z)
-        if value > 0 and (best_value is None or value > best_value):
-            best, best_value = radius, value
-    if best is None:
-        raise ValueError(f"neurons: no radius lets even one pattern reach the required "
-                         f"signal-to-noise ratio (z = {float(z):.3g}); use more neurons")
-    return best
-
-
-def optimal_radius(n: int, m: int, neurons: int | float | None, criterion: str,
-                   **options: Any) -> int:
-    r"""The Hamming radius that is optimal for ``m`` stored random patterns.
-
-    Parameters
-    ----------
-    n
-        Address length (bits).
-    m
-        Number of stored patterns.
-    neurons
-        Number of random hard locations :math:`r` (``None``: :math:`r = 2^n`).
-    criterion
-        - ``"snr"``: the radius whose activation probability
-          :math:`p = P(\mathrm{Bin}(n, 1/2) \le d)` is nearest in log to
-          :math:`p^* = (2 m r)^{-1/3}` (ties: the smaller radius).
-        - ``"memory"``: the radius that maximises :math:`m_\max(p)` of
-          :func:`memory_capacity` over integer :math:`d` (exact rationals; ties: the smaller
-          radius; ``m`` is not used). Option ``retrieval_probability`` (default 0.5).
-        - ``"critical_distance"``: the radius with the largest critical distance, computed
-          numerically by iterated pattern-based reads
-          (:func:`models.pattern_sdm.critical_distance_sweep`, which see for the definition
-          and the tie-breaking). Options: ``radii`` (default ``0..n//2``), ``trials``,
-          ``max_iterations``, ``threshold``, ``seed``, ``sample_neurons``, ``device``.
-
-    Returns
-    -------
-    int
-        The optimal radius.
-    """
-    n = check_int("n", n, minimum=1)
-    m = check_int("m", m, minimum=1)
-    r = _neuron_count(n, neurons)
-    check_choice("criterion", criterion, CRITERIA)
-    allowed = {
-        "snr": set(),
-        "memory": {"retrieval_probability"},
-        "critical_distance": {"radii", "trials", "max_iterations", "threshold", "seed",
-                              "sample_neurons", "device", "noise_levels"},
-    }[criterion]
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
-        raise ValueError(f"options: unknown option {unknown[0]!r} for criterion "
-                         f"{criterion!r}; known: {known}")
-    if criterion == "snr":
-        return _optimal_snr(n, m, r)
-    if criterion == "memory":
-        return _optimal_memory(n, r, options.get("retrieval_probability", 0.5))
-    # Imported here: models.pattern_sdm imports this module.
-    from models.pattern_sdm import critical_distance_sweep
-
-    sweep = critical_distance_sweep(n, m, options.pop("radii", None), neurons, **options)
-    return sweep.optimal_radius

@@ -42,6 +42,9 @@ Backends for the distances (``backend=``):
   by it (with a warning) if it fails.
 
 Counter sums use a sparse (CSR, scipy) product on the CPU and ``index_add_`` elsewhere.
+The bit packing and :func:`popcount64` live in :mod:`models.bit_packing`, the counter reads
+and writes (:func:`gather_sums`, :func:`scatter_add`) in :mod:`models.sdm_packed_counters`;
+this module re-exports them.
 Addresses are stored *word-major*, ``(W, r)``: word ``w`` of every neuron is one contiguous
 row, so a block of neurons is a contiguous slice of each word row.
 
@@ -52,7 +55,6 @@ Memory: packed addresses take :math:`8 r W` bytes (:math:`r \lceil n/64 \rceil \
 
 from __future__ import annotations
 
-import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -60,7 +62,21 @@ from typing import Literal
 import numpy as np
 import torch
 
-from models._checks import check_binary, check_choice, check_int
+from models._checks import check_choice, check_int
+from models.bit_packing import (
+    _BUDGET,
+    _INT64_MAX,
+    _LANE_WORDS,
+    WORD_BITS,
+    _byte_counts,
+    _lane_sum,
+    n_words,
+    pack_addresses,
+    pack_bits,
+    popcount64,
+    unpack_bits,
+)
+from models.sdm_packed_counters import footprint_bytes, gather_sums, scatter_add
 
 __all__ = [
     "BACKENDS",
@@ -80,161 +96,19 @@ __all__ = [
     "scatter_add",
     "unpack_bits",
 ]
-
-#: Bits per packed word (int64).
-WORD_BITS = 64
-
 #: Distance backends (see the module docstring).
 BACKENDS: tuple[str, ...] = ("numpy", "torch", "jiterator")
 
 #: Type of the ``backend`` arguments.
 Backend = Literal["numpy", "torch", "jiterator"]
-
-#: Default bound on the elements of one (queries x neurons) intermediate.
-_BUDGET = 2**26
-
 #: Elements of one numpy block (queries x neurons): the uint64 XOR buffer (256 KiB) and the
 #: counts stay in a core's L2 cache.
 _NUMPY_BLOCK = 2**15
 
-# SWAR masks; all below 2**63, so they are ordinary non-negative int64 values.
-_INT64_MAX = 0x7FFFFFFFFFFFFFFF
-_M1 = 0x5555555555555555
-_M2 = 0x3333333333333333
-_M4 = 0x0F0F0F0F0F0F0F0F
-_M8 = 0x00FF00FF00FF00FF
-_M16 = 0x0000FFFF0000FFFF
-_M32 = 0x00000000FFFFFFFF
-
-#: Words whose byte-lane counts (each <= 8) can be added before a lane could reach 128.
-_LANE_WORDS = 15
-
-
-def n_words(n: int) -> int:
-    r"""Words per packed address, :math:`W = \lceil n / 64 \rceil`."""
-    n = check_int("n", n, minimum=1)
-    return -(-n // WORD_BITS)
-
 
 # ---------------------------------------------------------------------------------------------
-# packing
+# Hamming distances
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_little_endian() -> None:
-    if sys.byteorder != "little":  # pragma: no cover - every supported CPU/GPU is little
-        raise RuntimeError("bit packing views bytes as int64 words and needs a little-endian "
-                           "host")
-
-
-def pack_bits(bits: torch.Tensor) -> torch.Tensor:
-    r"""Pack binary vectors into int64 words, 64 bits per word.
-
-    Bit :math:`i` of a vector becomes bit :math:`i \bmod 64` of word :math:`\lfloor i/64
-    \rfloor`; the padding bits of the last word are 0, so XOR-ing two packed vectors never
-    counts them.
-
-    Parameters
-    ----------
-    bits
-        ``(..., n)`` binary tensor (0/1, any dtype), on any device.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(..., ceil(n / 64))`` int64 words on the device of ``bits``.
-    """
-    bits = check_binary("bits", bits)
-    if bits.dim() < 1 or bits.shape[-1] < 1:
-        raise ValueError(f"bits must have a non-empty last dimension, got shape "
-                         f"{tuple(bits.shape)}")
-    _check_little_endian()
-    lead, n = tuple(bits.shape[:-1]), int(bits.shape[-1])
-    words = n_words(n)
-    flat = bits.reshape(-1, n)
-    out = torch.empty((flat.shape[0], words), dtype=torch.int64, device=bits.device)
-    weights = torch.tensor([1 << i for i in range(8)], dtype=torch.int32, device=bits.device)
-    # rows in chunks: the padded uint8 copy and the byte products stay below ~2^26 elements
-    rows = max(1, _BUDGET // (words * WORD_BITS))
-    for start in range(0, flat.shape[0], rows):
-        block = flat[start:start + rows]
-        padded = torch.zeros((block.shape[0], words * WORD_BITS), dtype=torch.uint8,
-                             device=bits.device)
-        padded[:, :n] = block
-        # (rows, 8 W, 8) bits -> (rows, 8 W) bytes, bit i of a byte weighted 2^i
-        packed = (padded.view(block.shape[0], words * 8, 8) * weights).sum(dim=2)
-        out[start:start + rows] = packed.to(torch.uint8).view(torch.int64)
-    return out.reshape(*lead, words)
-
-
-def unpack_bits(words: torch.Tensor, n: int) -> torch.Tensor:
-    """Inverse of :func:`pack_bits`: ``(..., W)`` int64 words to ``(..., n)`` uint8 bits."""
-    n = check_int("n", n, minimum=1)
-    if words.dtype != torch.int64:
-        raise TypeError(f"words must be int64, got {words.dtype}")
-    if words.dim() < 1 or words.shape[-1] != n_words(n):
-        raise ValueError(f"words must have last dimension ceil(n/64)={n_words(n)}, got shape "
-                         f"{tuple(words.shape)}")
-    _check_little_endian()
-    lead, width = tuple(words.shape[:-1]), int(words.shape[-1])
-    flat = words.reshape(-1, width).contiguous()
-    out = torch.empty((flat.shape[0], n), dtype=torch.uint8, device=words.device)
-    shifts = torch.arange(8, dtype=torch.uint8, device=words.device)
-    rows = max(1, _BUDGET // (width * WORD_BITS))
-    for start in range(0, flat.shape[0], rows):
-        block = flat[start:start + rows]
-        # flat view first: a (rows, 1) slice may carry a non-unit last stride
-        block = block.reshape(-1).view(torch.uint8).view(block.shape[0], width * 8)
-        bits = (block.unsqueeze(-1) >> shifts) & 1  # (rows, 8 W, 8)
-        out[start:start + rows] = bits.reshape(block.shape[0], width * WORD_BITS)[:, :n]
-    return out.reshape(*lead, n)
-
-
-def pack_addresses(addresses: torch.Tensor) -> torch.Tensor:
-    """``(r, n)`` binary addresses to word-major ``(W, r)`` int64 words (contiguous rows)."""
-    return pack_bits(addresses).T.contiguous()
-
-
-# ---------------------------------------------------------------------------------------------
-# popcount and Hamming distances
-# ---------------------------------------------------------------------------------------------
-
-
-def _byte_counts(x: torch.Tensor) -> torch.Tensor:
-    """Per-byte popcounts (each <= 7) of non-negative int64 ``x`` (sign bit already 0)."""
-    x = (x & _M1) + ((x >> 1) & _M1)  # 2-bit lanes <= 2
-    x = (x & _M2) + ((x >> 2) & _M2)  # 4-bit lanes <= 4
-    return (x & _M4) + ((x >> 4) & _M4)  # 8-bit lanes <= 8 (the top lane <= 7)
-
-
-def _lane_sum(x: torch.Tensor) -> torch.Tensor:
-    """Sum of the eight byte lanes of non-negative int64 ``x`` (each lane < 128)."""
-    x = (x & _M8) + ((x >> 8) & _M8)
-    x = (x & _M16) + ((x >> 16) & _M16)
-    return (x & _M32) + (x >> 32)
-
-
-def popcount64(x: torch.Tensor) -> torch.Tensor:
-    r"""Number of set bits of every int64 word (SWAR, torch bitwise ops, any device).
-
-    The sign bit is counted apart, :math:`\operatorname{popcount}(x) = [x < 0] +
-    \operatorname{popcount}(x \wedge (2^{63} - 1))`, so every intermediate stays in
-    :math:`[0, 2^{63})`: arithmetic right shifts then equal logical ones and no addition can
-    overflow.
-
-    Parameters
-    ----------
-    x
-        int64 tensor of any shape.
-
-    Returns
-    -------
-    torch.Tensor
-        int64 tensor of the shape of ``x``, values in ``[0, 64]``.
-    """
-    if x.dtype != torch.int64:
-        raise TypeError(f"x must be int64, got {x.dtype}")
-    return _lane_sum(_byte_counts(x & _INT64_MAX)) + (x < 0)
 
 
 def _hamming_torch(queries: torch.Tensor, addresses: torch.Tensor) -> torch.Tensor:
@@ -573,157 +447,3 @@ def active_pairs(query_words: torch.Tensor, address_words: torch.Tensor, *,
         empty = torch.zeros(0, dtype=torch.int64, device=address_words.device)
         return empty, empty.clone()
     return torch.cat(rows), torch.cat(cols)
-
-
-# ---------------------------------------------------------------------------------------------
-# sparse counter reads and writes
-# ---------------------------------------------------------------------------------------------
-
-
-def _accumulator(bound: int) -> torch.dtype:
-    """int32 when every partial sum stays within int32, else int64."""
-    return torch.int32 if bound < 2**31 else torch.int64
-
-
-def _csr(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], dtype: np.dtype) -> object:
-    """CSR matrix of ones at (rows, cols); rows sorted ascending."""
-    from scipy import sparse
-
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-    return sparse.csr_matrix((np.ones(len(cols), dtype=dtype), cols, indptr), shape=shape)
-
-
-def gather_sums(counters: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, batch: int, *,
-                max_abs: int | None = None, budget: int = _BUDGET) -> torch.Tensor:
-    r"""Sums of the active counters, :math:`s_b = \sum_{(b, j)} C_j`, exactly.
-
-    Parameters
-    ----------
-    counters
-        ``(r, v)`` integer counters :math:`C`.
-    rows, cols
-        int64 active pairs (query ``rows[i]`` activates neuron ``cols[i]``), each pair once.
-    batch
-        Number of queries ``b`` (rows without pairs sum to 0).
-    max_abs
-        Bound on :math:`|C_{jv}|` (``None``: computed, one pass over ``counters``). With the
-        largest number of pairs of one query it bounds every partial sum and picks an int32
-        or int64 accumulator.
-    budget
-        Elements of one gathered ``(pairs, v)`` block on non-CPU devices.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(b, v)`` int64 sums.
-    """
-    batch = check_int("batch", batch, minimum=0)
-    r, v = counters.shape
-    if max_abs is None:
-        max_abs = int(counters.abs().max()) if counters.numel() else 0
-    if rows.numel() == 0:
-        return torch.zeros((batch, v), dtype=torch.int64, device=counters.device)
-    if counters.device.type == "cpu":
-        # numpy and scipy only (see _pairs_numpy on torch ops for small arrays)
-        r_np, c_np = rows.numpy(), cols.numpy()
-        if r_np.size > 1 and bool((r_np[1:] < r_np[:-1]).any()):
-            order = np.argsort(r_np, kind="stable")
-            r_np, c_np = r_np[order], c_np[order]
-        acc_np = np.int32 if _accumulator(int(np.bincount(r_np).max()) * max_abs
-                                          ) == torch.int32 else np.int64
-        c = counters.contiguous().numpy()
-        if c.dtype == acc_np:
-            # (b, r) CSR of ones times C: scipy's loop adds C rows straight into the result
-            out = _csr(r_np, c_np, (batch, r), acc_np) @ c
-        else:
-            # widen only the active rows: compact the columns to the distinct neurons
-            unique, inverse = np.unique(c_np, return_inverse=True)
-            out = _csr(r_np, inverse.reshape(-1), (batch, len(unique)), acc_np
-                       ) @ c[unique].astype(acc_np)
-        return torch.from_numpy(np.ascontiguousarray(out, dtype=np.int64))
-    acc = _accumulator(int(torch.bincount(rows, minlength=batch).max()) * max_abs)
-    out = torch.zeros((batch, v), dtype=acc, device=counters.device)
-    step = max(1, budget // max(1, v))
-    for start in range(0, rows.numel(), step):
-        out.index_add_(0, rows[start:start + step],
-                       counters[cols[start:start + step]].to(acc))
-    return out.to(torch.int64)
-
-
-def scatter_add(counters: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                values: torch.Tensor, *, budget: int = _BUDGET) -> None:
-    r"""In place, :math:`C_j \mathrel{+}= \sum_{i : \mathrm{cols}_i = j} V_{\mathrm{rows}_i}`.
-
-    Only the listed neurons' counters change. The caller guarantees that no counter leaves
-    the range of its dtype (every intermediate lies between the old and the new value's
-    bounds, :math:`|C| + \#\text{keys}`), so the result is exact.
-
-    Parameters
-    ----------
-    counters
-        ``(r, v)`` integer counters, updated in place.
-    rows, cols
-        int64 pairs: key ``rows[i]`` activates neuron ``cols[i]``, each pair once.
-    values
-        ``(m, v)`` integer increments per key (e.g. bipolar values :math:`2 p_v - 1`).
-    budget
-        Elements of one gathered ``(pairs, v)`` block on non-CPU devices.
-    """
-    if rows.numel() == 0:
-        return
-    v = counters.shape[1]
-    if counters.device.type == "cpu":
-        c = counters.numpy()  # shares memory: updates land in `counters`
-        unique, inverse = np.unique(cols.numpy(), return_inverse=True)
-        inverse = inverse.reshape(-1)
-        order = np.argsort(inverse, kind="stable")  # pairs grouped by neuron (CSR rows)
-        # every increment is a sum of at most (keys per neuron) values
-        values_np = values.numpy()
-        bound = int(np.bincount(inverse).max()) * int(np.abs(values_np).max())
-        acc_np = np.int32 if bound < 2**31 else np.int64
-        increments = _csr(inverse[order], rows.numpy()[order], (len(unique), values.shape[0]),
-                          acc_np) @ values_np.astype(acc_np, copy=False)
-        c[unique] = (c[unique].astype(np.int64) + increments).astype(c.dtype)
-        return
-    step = max(1, budget // max(1, v))
-    for start in range(0, rows.numel(), step):
-        counters.index_add_(0, cols[start:start + step],
-                            values[rows[start:start + step]].to(counters.dtype))
-
-
-# ---------------------------------------------------------------------------------------------
-# memory
-# ---------------------------------------------------------------------------------------------
-
-
-def footprint_bytes(r: int, n: int, value_dim: int | None = None, *,
-                    counter_dtype: torch.dtype = torch.int32,
-                    path: str = "packed") -> dict[str, int]:
-    r"""Bytes held by a binary SDM of ``r`` neurons x ``n`` bits (excluding transients).
-
-    - ``"packed"``: addresses :math:`8 r \lceil n/64 \rceil` (int64 words), counters
-      :math:`r v \cdot` element size.
-    - ``"dense"``: uint8 addresses :math:`r n`, the cached float32 bipolar copy :math:`4 r n`
-      (float64 when :math:`n \ge 2^{24}`), counters, and the float copy of the counters each
-      dense read makes (:math:`4 r v`, float32).
-
-    Returns
-    -------
-    dict
-        ``addresses``, ``counters``, ``extra`` (dense cache and read copy) and ``total``.
-    """
-    r = check_int("r", r, minimum=1)
-    n = check_int("n", n, minimum=1)
-    v = n if value_dim is None else check_int("value_dim", value_dim, minimum=1)
-    path = check_choice("path", path, ("packed", "dense"))
-    element = torch.empty((), dtype=counter_dtype).element_size()
-    counters = r * v * element
-    if path == "packed":
-        addresses, extra = r * n_words(n) * 8, 0
-    else:
-        addresses = r * n
-        extra = r * n * (4 if n < 2**24 else 8) + r * v * 4
-    return {"addresses": addresses, "counters": counters, "extra": extra,
-            "total": addresses + counters + extra}
-

@@ -13,26 +13,23 @@ Every world stores a transition table ``transitions[node, action] -> next node``
 the action is not available) together with the ``networkx`` graph it encodes. Action 0 is
 always ``"stay"`` (the next node is the current node). Node ids run ``0 .. n_nodes - 1``.
 
-========== ===================================================== ===========================
-kind       nodes and actions                                     positions
-========== ===================================================== ===========================
-square     ``width x height`` grid, node ``y * width + x``;      ``(x, y)``
-           stay, north (y+1), east (x+1), south (y-1), west (x-1)
-hexagonal  ``width x height`` patch of a triangular lattice       ``(c + (r mod 2) / 2,
-           (every node has 6 neighbours at distance 1 in the      r sqrt(3) / 2)``
-           interior), rows ``r`` of ``width`` nodes, odd rows
-           shifted by half a step ("odd-r" offset layout), node
-           ``r * width + c``; stay, east, northeast, northwest,
-           west, southwest, southeast
-line       ``length`` nodes in a row (transitive inference);     ``(i, 0)``
-           stay, left (i-1), right (i+1)
-family_tree complete binary tree with ``levels`` levels,          leaves 1 apart on the
-           heap numbering (root 0, children of ``i`` are          bottom row, each parent
-           ``2i+1`` and ``2i+2``); stay, parent, left_child,       centred above its children,
-           right_child, sibling (the other child of the same      root on top (``y = levels-1``)
-           parent); the graph holds parent-child and sibling
-           edges
-========== ===================================================== ===========================
+``square``
+    ``width x height`` grid, node ``y * width + x``; stay, north (y+1), east (x+1), south
+    (y-1), west (x-1). Positions ``(x, y)``.
+``hexagonal``
+    ``width x height`` patch of a triangular lattice (every node has 6 neighbours at distance
+    1 in the interior), rows ``r`` of ``width`` nodes, odd rows shifted by half a step
+    ("odd-r" offset layout), node ``r * width + c``; stay, east, northeast, northwest, west,
+    southwest, southeast. Positions ``(c + (r mod 2) / 2, r sqrt(3) / 2)``.
+``line``
+    ``length`` nodes in a row (transitive inference); stay, left (i-1), right (i+1).
+    Positions ``(i, 0)``.
+``family_tree``
+    complete binary tree with ``levels`` levels, heap numbering (root 0, children of ``i``
+    are ``2i+1`` and ``2i+2``); stay, parent, left_child, right_child, sibling (the other
+    child of the same parent); the graph holds parent-child and sibling edges. Positions:
+    leaves 1 apart on the bottom row, each parent centred above its children, root on top
+    (``y = levels-1``).
 
 No world wraps around (no torus): actions that would leave the world are unavailable (``-1``).
 Every non-stay action is invertible: north/south, east/west and the three hexagonal axes are

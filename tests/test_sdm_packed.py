@@ -12,7 +12,8 @@ import torch
 
 from models import sdm_packed
 from models.patterns import hamming_distance, random_binary
-from models.sdm import _AUTO_MIN_BITS_CPU, READ_PATHS, SDM, top_k_mask
+from models.sdm import READ_PATHS, SDM, top_k_mask
+from models.sdm_neuron import _AUTO_MIN_BITS_CPU
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
@@ -258,9 +259,9 @@ def test_batched_packed_write_equals_single_writes() -> None:
 def test_kanerva_shape_with_chunked_queries(monkeypatch: pytest.MonkeyPatch) -> None:
     # n = 1000 at the activation probability ~0.001 radius (451, ~5 of 5000 neurons active),
     # with a small element budget so that reads and writes run in chunks of 3 queries
-    import models.sdm
+    import models.sdm_neuron
 
-    monkeypatch.setattr(models.sdm, "_ELEMENT_BUDGET", 3 * 5000)
+    monkeypatch.setattr(models.sdm_neuron, "_ELEMENT_BUDGET", 3 * 5000)
     dense, packed = _pair("cpu", 5000, 1000, 13, radius=451)
     assert packed._chunk() == 3
     patterns = random_binary(8, 1000, seed=14)
@@ -378,10 +379,10 @@ def test_cuda_backends_agree() -> None:
 
 
 def test_random_packed_draws_the_dense_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
-    import models.sdm
+    import models.sdm_constructors
 
     # blocks of 3 rows: the packed draw comes in many pieces, the dense one at once
-    monkeypatch.setattr(models.sdm, "_RANDOM_BLOCK_BITS", 3 * 70)
+    monkeypatch.setattr(models.sdm_constructors, "_RANDOM_BLOCK_BITS", 3 * 70)
     for read_path in ("packed", "auto"):
         packed = SDM.random(20, 70, radius=30, seed=21, read_path=read_path)
         dense = SDM.random(20, 70, radius=30, seed=21, read_path="dense")
