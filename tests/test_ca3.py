@@ -155,7 +155,7 @@ def test_online_hebbian_write_equals_offline_storage():
         reference = hebbian_weights(torch.as_tensor(sets[b]), dtype=torch.float64).numpy()
         np.testing.assert_allclose(circuit.weights[b], reference, rtol=0, atol=1e-12)
     # one clamp spike per +1 entry of every written pattern, nothing else
-    assert len(written.spikes.times) == sum(int((p > 0).sum()) for p in sets)
+    assert len(written.spikes["pyramidal"].times) == sum(int((p > 0).sum()) for p in sets)
     # a second write adds to the first (Hebbian sums), like a second offline store
     more = [random_bipolar(1, n, seed=8).numpy().astype(np.int8) for _ in range(2)]
     circuit.write(more)

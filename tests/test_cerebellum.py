@@ -24,7 +24,7 @@ from circuits.cerebellum.params import (
 )
 from circuits.cerebellum.plasticity import measure_window
 from circuits.cerebellum.protocol import CerebellarSDM, granule_active_sets
-from mapping.cerebellum import abstract_sdm, compare_read, counter_error
+from mapping.cerebellum_vs_sdm import abstract_sdm, compare_read, counter_error
 from mapping.experiments.mushroom_body import expected_sparseness, odours_with_activity
 from models.patterns import flip_exact, random_binary
 

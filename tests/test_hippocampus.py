@@ -9,7 +9,7 @@ import pytest
 
 from circuits.hippocampus.loop import prepare_inputs, run_walk
 from circuits.hippocampus.params import HippocampusParams, LoopTiming, MECParams, MemoryParams
-from mapping.hippocampus import compare_with_attention, stored_symbols
+from mapping.hippocampus_vs_tem_t import compare_with_attention, stored_symbols
 from models.worlds import Walk, parse_world, random_walk, square_world, visited_before
 
 STEPS = 60

@@ -7,15 +7,15 @@ It does not run anything; :mod:`circuits.cerebellum.protocol` presents inputs.
 
 Populations (cerebellum name / mushroom-body name):
 
-=========  ==========  =====================================================
-``mossy``   MF / PN     spike generators, one per rail
-``granule`` GrC / KC    LIF, current-based MF input and Golgi inhibition
-``golgi``   GoC / APL   LIF, voltage-jump MF (feedforward) and GrC (feedback) input
-``interneuron`` MLI     linear relays of PF input (one spike per PF spike)
-``purkinje`` PC / MBON  tonic LIF, current-based PF and MLI input, CF event
-``climbing`` CF / DAN   spike generators, one per Purkinje cell
-``nuclei``  DCN / OUT   pause detectors: reset by each Purkinje spike
-=========  ==========  =====================================================
+===============  ==========  ==========================================================
+``mossy``        MF / PN     spike generators, one per rail
+``granule``      GrC / KC    LIF, current-based MF input and Golgi inhibition
+``golgi``        GoC / APL   LIF, voltage-jump MF (feedforward) and GrC (feedback) input
+``interneuron``  MLI         linear relays of PF input (one spike per PF spike)
+``purkinje``     PC / MBON   tonic LIF, current-based PF and MLI input, CF event
+``climbing``     CF / DAN    spike generators, one per Purkinje cell
+``nuclei``       DCN / OUT   pause detectors: reset by each Purkinje spike
+===============  ==========  ==========================================================
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from circuits.cerebellum.network import (
     random_wiring,
 )
 from circuits.cerebellum.params import CerebellumParams, derive
+from circuits.spikes import SpikeTrains
 from models.seeding import numpy_rng
 
 __all__ = [
@@ -53,22 +54,6 @@ __all__ = [
 POPULATIONS = ("mossy", "granule", "golgi", "interneuron", "purkinje", "climbing", "nuclei")
 
 
-@dataclass(frozen=True)
-class SpikeTrains:
-    """Spikes of one population: neuron indices and times (seconds), sorted by time."""
-
-    indices: np.ndarray
-    times: np.ndarray
-
-    def counts(self, n: int, windows: np.ndarray) -> np.ndarray:
-        """Spike counts ``(len(windows), n)`` in half-open windows ``[start, stop)`` (s)."""
-        out = np.zeros((len(windows), n), dtype=np.int64)
-        for k, (start, stop) in enumerate(windows):
-            sel = (self.times >= start) & (self.times < stop)
-            out[k] = np.bincount(self.indices[sel], minlength=n)
-        return out
-
-
 @dataclass
 class CerebellumReadout:
     """What one ``write`` or ``read`` call produced.
@@ -82,7 +67,8 @@ class CerebellumReadout:
     patterns, values
         What was presented: keys or queries ``(P, n)``, and the value bits of writes.
     spikes
-        Population name -> :class:`SpikeTrains` within this call's time span.
+        Population name -> :class:`~circuits.spikes.SpikeTrains` within this call's time
+        span (``analysis.nwb.write_spikes(path, readout.spikes, ...)`` writes them to NWB).
     bits
         ``(P, v)`` decoded bits: 1 where the nuclear cell fired in the decode window.
     nuclei_counts, purkinje_counts
@@ -442,6 +428,44 @@ class CerebellarSDM:
         return sizes
 
     @property
+    def network(self) -> brian2.Network:
+        """The circuit's ``brian2.Network`` (numpy and cython backends; built on first use).
+
+        Every group, synapse and monitor of the circuit is in it (:attr:`groups`); add
+        monitors of your own before :meth:`write` / :meth:`read` and they record every later
+        call (the simulation continues from call to call)::
+
+            sdm = CerebellarSDM(params, seed=0)
+            mon = SpikeMonitor(sdm.groups["granule"])
+            sdm.network.add(mon)
+            sdm.write(keys, values)
+
+        A monitor never changes the simulation. With ``cpp_standalone`` every call compiles
+        and runs the whole history in a fresh C++ project, so there is no network to add
+        to: a ``RuntimeError`` says so.
+        """
+        return self._built().network
+
+    @property
+    def groups(self) -> dict[str, brian2.Group]:
+        """Population name -> Brian2 group (``mossy``, ``granule``, ``golgi``,
+        ``interneuron``, ``purkinje``, ``climbing``, ``nuclei``; see
+        :mod:`circuits.cerebellum.network`). Built on first use, as :attr:`network`."""
+        return self._built().groups
+
+    def _built(self) -> CerebellarNetwork:
+        if self.params.backend == "cpp_standalone":
+            raise RuntimeError("CerebellarSDM.network needs the numpy or cython backend: "
+                               "with cpp_standalone every call builds a fresh C++ project")
+        if self._net is None:
+            if not self._batches:
+                self._guard_memory([])
+            with brian_backend(self.params.backend, dt=self.params.protocol.dt):
+                self._net = build_network(self.params, self.wiring, seed=self.seed,
+                                          record=self.record)
+        return self._net
+
+    @property
     def history(self) -> list[CerebellumReadout]:
         """Readouts of every call so far, in order."""
         return list(self._readouts)
@@ -498,12 +522,13 @@ class CerebellarSDM:
             (readout,) = self._simulate_standalone(new=1)
         else:
             before = (self._readouts[-1].weights_after.copy() if self._readouts else None)
-            if self._net is None:
+            if not self._batches:
                 self._guard_memory([batch])
             with brian_backend(backend, dt=self.params.protocol.dt) as info:
                 if self._net is None:
                     self._net = build_network(self.params, self.wiring, seed=self.seed,
                                               record=self.record)
+                if before is None:
                     before = self._net.synapses["pf_purkinje"].w[:].copy()
                 self._batches.append(batch)
                 self._run_batch(self._net, batch, info)
@@ -585,7 +610,8 @@ class CerebellarSDM:
             t = np.asarray(monitor.t[:] / second)
             i = np.asarray(monitor.i[:])
             sel = (t >= start - 1e-12) & (t < stop - 1e-12)
-            spikes[name] = SpikeTrains(indices=i[sel].astype(np.int64), times=t[sel])
+            spikes[name] = SpikeTrains(indices=i[sel].astype(np.int64), times=t[sel],
+                                       size=len(net.groups[name]), name=name)
         onsets = batch.onsets
         v = self.params.value_bits
         decode = float(self.params.protocol.decode_window / second)

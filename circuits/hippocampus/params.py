@@ -180,9 +180,9 @@ class HippocampusParams:
     def _check_time_step(self) -> None:
         """Refuse a ``timing.dt`` whose gate arrays would not fit the memory budget even for
         the shortest walk (one step: two slots). Each of the (up to) three gate TimedArrays
-        of :func:`circuits.hippocampus.loop.build_loop` holds ``timing.step / timing.dt``
+        of :func:`circuits.hippocampus.network.present_walk` holds ``timing.step / timing.dt``
         float64 a slot, built by ``np.tile`` and copied by Brian2. The full estimate for a
-        walk is :func:`circuits.hippocampus.loop.check_loop_memory`."""
+        walk is :func:`circuits.hippocampus.protocol.check_loop_memory`."""
         from models._memory import refuse_over_budget
 
         per_slot = float(self.timing.step / self.timing.dt)
