@@ -71,7 +71,7 @@ def run_circuit(args, backend: str, steps: int) -> dict:
 def run_tem_t(args) -> dict:
     import torch
 
-    from mapping.hippocampus import tem_t_on_walk
+    from mapping.hippocampus_vs_tem_t import tem_t_on_walk
     from models.worlds import visited_before
 
     torch.set_num_threads(1)

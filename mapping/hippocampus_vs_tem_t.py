@@ -20,6 +20,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from circuits.hippocampus.loop import HippocampusReadout
+from models.attention import beta_softmax
 from models.worlds import Walk, World
 
 __all__ = [
@@ -131,9 +132,7 @@ def compare_with_attention(readout: HippocampusReadout, *, top: int = 10,
     attention = np.full(T1, -1)
     for j, k in enumerate(steps):
         stored = np.unique(slot[:k])
-        logits = beta * similarity[k, stored]
-        weights = np.exp(logits - logits.max())
-        weights /= weights.sum()
+        weights = beta_softmax(similarity[k, stored], beta)
         votes = np.bincount(symbols[stored].clip(0), weights=weights,
                             minlength=readout.inputs.world.n_symbols)
         attention[k] = int(votes.argmax())

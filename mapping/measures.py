@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from models.attention import beta_softmax
 from models.intersection import BetaFit, hamming_to_cosine, log_binary_intersection
 from models.rundir import RunDirectory, atomic_write_json
 
 __all__ = [
+    "AGS_ALPHA_C",
     "INPUTS_FILE",
     "DistanceWeights",
     "InputsDiffer",
@@ -44,14 +47,19 @@ __all__ = [
     "agreement",
     "array_digest",
     "check_same_inputs",
+    "clustered_patterns",
     "distance_weights",
     "effective_beta",
+    "estimate_alpha_c",
     "load_at_accuracy",
+    "normalised_weights",
     "overlap_by_distance",
+    "overlap_statistics",
     "pair_overlaps",
     "read_inputs",
     "sums_similarity",
     "theoretical_beta",
+    "weight_error",
     "write_inputs",
 ]
 
@@ -330,17 +338,11 @@ class DistanceWeights:
         return float(np.max(np.abs(self.spiking - self.exact)))
 
 
-def _normalised(logits: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(logits)
-    w = np.where(finite, np.exp(logits - np.max(logits[finite])), 0.0)
-    return w / w.sum()
-
-
 def distance_weights(mean_overlap: Any, n: int, radius: int, beta: float) -> DistanceWeights:
     """Spiking, exact and softmax per-memory weights over the measured distances ``0..D``.
 
     ``D = len(mean_overlap) - 1``; choose it as the distances holding 99% of the exact
-    weight (:func:`mapping.experiments.sdm_figures.weight_error`) to measure the largest
+    weight (:func:`weight_error`) to measure the largest
     error where the weight is.
     """
     mean = np.asarray(mean_overlap, dtype=float)
@@ -348,8 +350,8 @@ def distance_weights(mean_overlap: Any, n: int, radius: int, beta: float) -> Dis
     if last < 0 or not np.all(np.isfinite(mean)):
         raise ValueError("mean_overlap must be a finite weight for every distance 0..D")
     everywhere = np.arange(n + 1)
-    exact = _normalised(log_binary_intersection(n, radius, everywhere))
-    softmax = _normalised(beta * hamming_to_cosine(everywhere, n))
+    exact = beta_softmax(log_binary_intersection(n, radius, everywhere))
+    softmax = beta_softmax(hamming_to_cosine(everywhere, n), beta)
     mass = exact[: last + 1].sum()
     total = mean.sum()
     if total <= 0:
@@ -383,3 +385,105 @@ def load_at_accuracy(loads: Any, accuracy: Any, level: float = 0.99) -> float:
         return float("nan")
     x0, x1, y0, y1 = x[k - 1], x[k], y[k - 1], y[k]
     return float(x0 + (y0 - level) / (y0 - y1) * (x1 - x0))
+
+
+# ------------------------------------------------- per-memory weights: exact vs softmax
+def normalised_weights(n: int, radius: int, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""SDM and softmax weights for one pattern at each distance :math:`d_v = 0..n`.
+
+    Returns ``(w_I, w_S)``, each summing to 1 over :math:`d_v`: :math:`w_I \propto I(d_v)`
+    (exact intersection, via its log) and :math:`w_S \propto e^{\beta (1 - 2 d_v / n)}`.
+    """
+    distances = np.arange(n + 1)
+    w_sdm = beta_softmax(log_binary_intersection(n, radius, distances))
+    w_softmax = beta_softmax(hamming_to_cosine(distances, n), beta)
+    return w_sdm, w_softmax
+
+
+def weight_error(w_sdm: np.ndarray, w_softmax: np.ndarray, mass: float) -> tuple[float, int]:
+    """``max |w_I - w_S|`` over the distances holding ``mass`` of ``w_I``; and that last
+    distance ``D`` (``w_I`` is non-increasing, so these are ``0..D``)."""
+    cumulative = np.cumsum(w_sdm)
+    last = int(np.searchsorted(cumulative, mass * (1.0 - 1e-12)))
+    last = min(last, len(w_sdm) - 1)
+    return float(np.max(np.abs(w_sdm[: last + 1] - w_softmax[: last + 1]))), last
+
+
+# ------------------------------------------------ granule-cell overlaps by distance
+def clustered_patterns(n: int, clusters: int, max_distance: int, seed: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``clusters`` random base patterns, each with one variant at every distance
+    ``0..max_distance``: ``(patterns, cluster index)``."""
+    from models.patterns import flip_exact, random_binary
+    from models.seeding import child_seed
+
+    bases = random_binary(clusters, n, seed=child_seed(seed, "bases"))
+    patterns, labels = [], []
+    for c in range(clusters):
+        for distance in range(max_distance + 1):
+            variant = flip_exact(bases[c], distance, seed=child_seed(seed, c, distance))
+            patterns.append(variant.numpy())
+            labels.append(c)
+    return np.stack(patterns), np.array(labels)
+
+
+def overlap_statistics(active: list[np.ndarray], patterns: np.ndarray, clusters: np.ndarray,
+                       n_granule: int, max_distance: int) -> dict[str, np.ndarray]:
+    """Mean, standard error and count of ``|A_i & A_j|`` per Hamming distance ``0..D``.
+
+    Only pairs within the same cluster are used; distance 0 holds each pattern with itself
+    (``|A_i|``). Binning: :func:`mapping.measures.overlap_by_distance`.
+    """
+    overlaps, distances = [], []
+    for c in np.unique(clusters):
+        members = np.flatnonzero(clusters == c)
+        sets = [active[k] for k in members]
+        overlap = pair_overlaps(sets, sets, n_granule)
+        distance = (patterns[members, None, :] != patterns[None, members, :]).sum(-1)
+        iu = np.triu_indices(len(members), 0)  # diagonal: each pattern with itself
+        overlaps.append(overlap[iu])
+        distances.append(distance[iu])
+    return overlap_by_distance(np.concatenate(overlaps), np.concatenate(distances),
+                               max_distance)
+
+
+# ------------------------------------------------------------- Hopfield capacity
+#: Amit, Gutfreund & Sompolinsky (1985): critical load for N -> infinity (reference line).
+AGS_ALPHA_C = 0.138
+
+
+def estimate_alpha_c(loads: Any, mean_overlaps: Any, threshold: float = 0.9) -> float:
+    r"""Load at which the mean final overlap first drops below ``threshold``.
+
+    Scans the loads in increasing order; at the first grid load whose overlap is below the
+    threshold, interpolates linearly between it and the previous load:
+
+    .. math:: \alpha_c = \alpha_{k-1} + (\alpha_k - \alpha_{k-1})
+              \frac{\bar m_{k-1} - \theta}{\bar m_{k-1} - \bar m_k}
+
+    Parameters
+    ----------
+    loads
+        Increasing loads :math:`\alpha_k`.
+    mean_overlaps
+        Mean final overlaps :math:`\bar m_k` at those loads.
+    threshold
+        :math:`\theta`.
+
+    Returns
+    -------
+    float
+        The estimate, or NaN when the overlap never drops below the threshold or is already
+        below it at the first load.
+    """
+    alphas = np.asarray(loads, dtype=float)
+    overlaps = np.asarray(mean_overlaps, dtype=float)
+    if alphas.shape != overlaps.shape or alphas.ndim != 1:
+        raise ValueError(f"mean_overlaps must match loads in shape, got {overlaps.shape} "
+                         f"and {alphas.shape}")
+    below = np.nonzero(overlaps < threshold)[0]
+    if below.size == 0 or below[0] == 0:
+        return math.nan
+    k = int(below[0])
+    m0, m1 = overlaps[k - 1], overlaps[k]
+    return float(alphas[k - 1] + (alphas[k] - alphas[k - 1]) * (m0 - threshold) / (m0 - m1))

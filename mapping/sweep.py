@@ -74,7 +74,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = ["SWEEP_FORMAT", "SweepRun", "SweepSpec", "check_runs", "expand", "load_spec",
-           "run_id", "run_sweep"]
+           "run_id", "run_sweep", "sweep_file"]
 
 #: version of the sweep directory's layout and of the run ids; part of every run id
 SWEEP_FORMAT = 2
@@ -301,7 +301,7 @@ def execute_run(command: str, run_dir: str, overrides: Sequence[str]) -> dict[st
     _import_brian2_on_a_worker_thread()
     import torch
 
-    from mapping.cli import run_experiment
+    from mapping.runner import run_experiment
 
     torch.set_num_threads(1)  # one thread per worker process (see SINGLE_THREADED)
 
@@ -563,3 +563,27 @@ def _progress(total: int, done: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=done, desc="sweep", unit="run")
+
+
+def sweep_file(spec: str | Path, out: str | Path, *, scheduler: str | None = None,
+               workers: int = 2, quiet: bool = False, overwrite: bool = False) -> int:
+    """``memcircuits sweep``: run the sweep of specification file ``spec`` into ``out``
+    (:func:`run_sweep`); print a summary, and the failed runs to stderr.
+
+    Returns the exit status: 0, or 1 if a run failed (``out/failed.json`` says why).
+    """
+    out = Path(out)
+    summary = run_sweep(load_spec(spec), out, scheduler=scheduler, workers=workers,
+                        progress=not quiet, overwrite=overwrite)
+    print(f"sweep: {summary['completed']}/{summary['runs']} runs done "
+          f"({summary['skipped_completed']} already done, {summary['failed']} "
+          f"failed) in {summary['wall_s']:.1f} s; "
+          f"results: {(out / RESULTS_FILE).resolve()}")
+    if summary["failed"]:
+        print(f"memcircuits: error: sweep: {summary['failed']} of {summary['runs']} "
+              f"runs failed (errors, parameters and logs: "
+              f"{(out / FAILED_FILE).resolve()}):", file=sys.stderr)
+        for rid, error in summary["failed_runs"].items():
+            print(f"  {rid}: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -28,7 +28,7 @@ def _one_torch_thread():
     The tests' tensors are small, and on a machine whose cores are shared torch's default (a
     thread per core) is slower: tests/test_sdm_agreement.py took 6.9-8.8 s with one thread
     and 13.0-14.1 s with two (2-core machine, another process busy). Same reason as the
-    ``num_threads = 1`` default of the figure commands (see ``mapping.cli.torch_threads``).
+    ``num_threads = 1`` default of the figure commands (see ``mapping.runner.torch_threads``).
     """
     import torch
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from models import attention, hopfield, intersection, pattern_sdm, sdm, sdm_mlp
+from models import attention, hopfield, intersection, pattern_sdm, radius, sdm, sdm_mlp
 from models.patterns import random_binary, random_bipolar
 
 KEYS = random_binary(5, 8, seed=0)  # (m, n) = (5, 8) binary
@@ -26,7 +26,7 @@ CASES = [
     # ---- radius > n --------------------------------------------------------------------
     ("intersection", "radius > n", lambda: intersection.binary_intersection(10, 11, 0),
      ValueError, r"^radius must be <= n \(10\)"),
-    ("intersection", "radius > n", lambda: intersection.optimal_radius(
+    ("intersection", "radius > n", lambda: radius.optimal_radius(
         16, 3, None, "critical_distance", radii=[17]), ValueError, r"^radii\[0\] must be <= 16"),
     ("pattern_sdm", "radius > n", lambda: pattern_sdm.PatternSDM(KEYS, KEYS, 9), ValueError,
      r"^radius must be <= 8"),
@@ -43,7 +43,7 @@ CASES = [
     # ---- negative sizes ----------------------------------------------------------------
     ("intersection", "negative n", lambda: intersection.binary_intersection(-5, 3, 0),
      ValueError, r"^n must be >= 1"),
-    ("intersection", "negative m", lambda: intersection.optimal_radius(64, -3, None, "snr"),
+    ("intersection", "negative m", lambda: radius.optimal_radius(64, -3, None, "snr"),
      ValueError, r"^m must be >= 1"),
     ("intersection", "negative neurons", lambda: intersection.fit_beta(64, 5, -1), ValueError,
      r"^neurons must be > 0"),
@@ -116,12 +116,12 @@ CASES = [
     ("sdm_mlp", "boolean input", lambda: sdm_mlp.SDMMLP(8, 20, 3, 2)(
         torch.ones(2, 8, dtype=torch.bool)), TypeError, r"^x must hold real numbers"),
     # ---- unknown option or criterion ---------------------------------------------------
-    ("intersection", "unknown criterion", lambda: intersection.optimal_radius(
+    ("intersection", "unknown criterion", lambda: radius.optimal_radius(
         64, 10, None, "fastest"), ValueError,
      r"^criterion must be one of 'snr', 'memory', 'critical_distance'"),
     ("intersection", "unknown estimator", lambda: intersection.fit_beta(
         64, 5, estimator="mle"), ValueError, r"^estimator must be one of"),
-    ("intersection", "option of another criterion", lambda: intersection.optimal_radius(
+    ("intersection", "option of another criterion", lambda: radius.optimal_radius(
         64, 10, None, "snr", trials=3), ValueError, r"^options: unknown option 'trials'"),
     ("pattern_sdm", "sample_neurons not a flag", lambda: pattern_sdm.PatternSDM(
         KEYS, KEYS, 2, sample_neurons="yes"), TypeError, r"^sample_neurons must be True or"),

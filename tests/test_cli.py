@@ -82,7 +82,7 @@ def test_models_import_without_brian2():
 def test_torch_threads_applies_and_restores_the_thread_count():
     import torch
 
-    from mapping.cli import torch_threads
+    from mapping.runner import torch_threads
 
     old = torch.get_num_threads()
     target = 1 if old != 1 else 2

@@ -12,9 +12,10 @@ import shutil
 import numpy as np
 import pytest
 
-from mapping.cli import main, run_experiment
+from mapping.cli import main
 from mapping.measures import read_inputs, write_inputs
 from mapping.report import compare_runs
+from mapping.runner import run_experiment
 from models.rundir import RunDirectory
 
 SMALL = ("circuit.address_bits=32", "circuit.value_bits=8", "circuit.granule.n=300",

@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from mapping.cli import run_experiment
-from mapping.experiments.hopfield_figures import Config, estimate_alpha_c, summarize
+from mapping.experiments.hopfield_figures import Config, summarize
+from mapping.measures import estimate_alpha_c
+from mapping.runner import run_experiment
 from models.config import ConfigError, load_config
 
 #: a reduced configuration: two classic sizes, three modern sizes, three mixture betas

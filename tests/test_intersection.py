@@ -9,7 +9,6 @@ import pytest
 from scipy import stats
 
 from models.intersection import (
-    CRITERIA,
     activation_probability,
     ball_size,
     binary_intersection,
@@ -24,11 +23,11 @@ from models.intersection import (
     log_continuous_intersection,
     log_continuous_intersection_from_hamming,
     memory_capacity,
-    optimal_radius,
     retrieval_z_score,
     snr_optimal_probability,
     taylor_beta_bound,
 )
+from models.radius import CRITERIA, optimal_radius
 
 # --------------------------------------------------------------------------------------------
 # exact binary intersection

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mapping.experiments.cerebellum_intersection import overlap_statistics
 from mapping.measures import (
     InputsDiffer,
     agreement,
@@ -15,6 +14,7 @@ from mapping.measures import (
     effective_beta,
     load_at_accuracy,
     overlap_by_distance,
+    overlap_statistics,
     pair_overlaps,
     read_inputs,
     sums_similarity,

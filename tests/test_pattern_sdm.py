@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.intersection import binary_intersection, log_binary_intersection, optimal_radius
+from models.intersection import binary_intersection, log_binary_intersection
 from models.pattern_sdm import (
     PatternSDM,
     critical_distance,
@@ -17,6 +17,7 @@ from models.pattern_sdm import (
     pattern_weights,
 )
 from models.patterns import flip_exact, random_binary
+from models.radius import optimal_radius
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 

@@ -12,9 +12,11 @@ import pytest
 from scipy import stats
 
 from mapping.experiments import load_experiment
-from mapping.experiments.sdm_figures import Config, normalised_weights, run, summarize, weight_error
+from mapping.experiments.sdm_figures import Config, run, summarize
+from mapping.measures import normalised_weights, weight_error
 from models.config import ConfigError, from_dict, load_config, to_dict
-from models.intersection import fit_beta, optimal_radius, taylor_beta_bound
+from models.intersection import fit_beta, taylor_beta_bound
+from models.radius import optimal_radius
 from models.rundir import RunDirectory
 
 FAST = dict(m=256, cd_trials=16, cd_max_iterations=6, cd_radii=(5, 9, 11, 13, 15, 17))

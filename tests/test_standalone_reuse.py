@@ -196,7 +196,7 @@ def test_runs_from_one_build_equal_fresh_builds(tmp_path):
 
 
 def test_reuse_build_needs_the_standalone_backend(tmp_path):
-    from mapping.cli import run_experiment
+    from mapping.runner import run_experiment
 
     with pytest.raises(ValueError, match=r"reuse_build = true needs circuit\.backend"):
         run_experiment("cerebellum", tmp_path / "run", overrides=["reuse_build=true"],
@@ -209,7 +209,7 @@ def test_cerebellum_command_reusing_a_build_measures_what_fresh_builds_do(tmp_pa
     """``memcircuits cerebellum --set reuse_build=true`` (what a sweep worker runs) gives
     the metrics of fresh builds; a second run with new inputs over the same circuit
     (``circuit_seed`` fixed) compiles nothing."""
-    from mapping.cli import run_experiment
+    from mapping.runner import run_experiment
 
     monkeypatch.setenv("MEMCIRCUITS_CACHE", str(tmp_path / "cache"))
     sets = ['circuit.backend="cpp_standalone"', "circuit.address_bits=32",

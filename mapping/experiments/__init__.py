@@ -7,9 +7,22 @@ Every experiment module defines
   the :class:`~models.rundir.RunDirectory`, and returns the flat metrics dict;
 - ``summarize(metrics) -> str``: the few lines printed at the end.
 
-:data:`EXPERIMENTS` maps a command name to its module path; modules are imported only when
-their command runs, so ``memcircuits --help`` stays fast and abstract experiments never
-import Brian2.
+:data:`EXPERIMENTS` (``memcircuits figures NAME``) and :data:`COMMANDS` (``memcircuits
+NAME``) map a command name to its module path; :func:`mapping.runner.run_experiment` runs
+them. Modules are imported only when their command runs, so ``memcircuits --help`` stays
+fast and abstract experiments never import Brian2.
+
+A command with its own arguments and sub-actions (``memcircuits tem train|evaluate``) is
+listed in :data:`ACTION_COMMANDS`; its module defines
+
+- ``add_arguments(parser)``: adds the command's arguments (sub-action parsers included) to
+  the ``argparse`` parser :mod:`mapping.cli` made for it (and may set its description);
+- ``run_command(args)``: runs the parsed command and prints its summary; errors a user can
+  cause are raised as :class:`models.config.ConfigError`, ``ValueError`` or ``OSError``.
+
+Its module is imported when the parser is built (keep its module-level imports light).
+No experiment module imports another: shared helpers live in library modules
+(:mod:`mapping.measures`, :mod:`mapping.imaging`, ``models``).
 """
 
 from __future__ import annotations
@@ -17,7 +30,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["COMMANDS", "EXPERIMENTS", "load_experiment"]
+__all__ = ["ACTION_COMMANDS", "COMMANDS", "EXPERIMENTS", "load_command", "load_experiment"]
 
 #: figure name -> (module, one-line description)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -60,6 +73,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calcium": ("mapping.experiments.calcium",
                 "synthetic calcium imaging (dF/F, movie, NWB) of a circuit run's spikes"),
 }
+
+
+#: top-level command with sub-actions -> (module, one-line description); the module defines
+#: ``add_arguments(parser)`` and ``run_command(args)``
+ACTION_COMMANDS: dict[str, tuple[str, str]] = {
+    "tem": ("mapping.experiments.tem", "train and evaluate TEM / TEM-t on graph worlds"),
+}
+
+
+def load_command(name: str) -> ModuleType:
+    """Import the module of command ``name`` of :data:`ACTION_COMMANDS`."""
+    if name not in ACTION_COMMANDS:
+        raise ValueError(f"unknown command {name!r}; known: {', '.join(ACTION_COMMANDS)}")
+    return importlib.import_module(ACTION_COMMANDS[name][0])
 
 
 def load_experiment(name: str) -> ModuleType:

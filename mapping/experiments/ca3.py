@@ -40,7 +40,7 @@ Measures
   :func:`models.hopfield.classic_retrieve` (the AGS dynamics) on the same patterns and cues.
 - **Breakdown load** :math:`\alpha_b`: where the mean final overlap first drops below
   ``overlap_threshold``, interpolated linearly
-  (:func:`mapping.experiments.hopfield_figures.estimate_alpha_c`). The default 0.967 is the
+  (:func:`mapping.measures.estimate_alpha_c`). The default 0.967 is the
   overlap of the AGS retrieval state at :math:`\alpha_c = 0.138` (1.65% wrong bits), the
   last retrieval state of the infinite network; the 0.9 criterion of ``figures hopfield``
   is reported as well (``_m0.9``). Finite :math:`N` smooths the transition and moves the
@@ -88,7 +88,7 @@ from circuits.hippocampus.ca3 import (
     stimulus_prior,
     two_hot_codes,
 )
-from mapping.experiments.hopfield_figures import AGS_ALPHA_C, estimate_alpha_c
+from mapping.measures import AGS_ALPHA_C, estimate_alpha_c
 from models._checks import check_int, check_probability, check_real
 from models.hopfield import classic_retrieve, hebbian_weights, sync_update
 from models.patterns import flip_exact, random_bipolar
@@ -514,7 +514,7 @@ def _figure(run_dir: RunDirectory, rows: list[dict], metrics: dict[str, Any], co
     n = config.circuit.n_units
     shown = min(n, 60)
     stop = readout.onsets[1] if len(readout.onsets) > 1 else math.inf
-    spikes = readout.spikes
+    spikes = readout.spikes["pyramidal"]
     sel = ((spikes.indices // n == target) & (spikes.indices % n < shown)
            & (spikes.times < stop))
     cells, times = spikes.indices[sel] % n, spikes.times[sel] * 1e3

@@ -7,16 +7,16 @@ fluorescence, neuropil, dF/F at the requested noise level :math:`\nu`, optionall
 
 Population presets (:data:`analysis.calcium.POPULATION_PRESETS`), by population name:
 
-======================  =====================================================================
-``GrC``, ``KC``         ``granule_soma``
-``PC``                  ``purkinje_dendrite``: driven by the complex spikes of the climbing
-                        fibre with the same index (``CF``); simple spikes add no dendritic
-                        calcium
-``HPC``                 ``place_cell`` (the loop's memory neurons)
-``MF``, ``CF``, ``PN``,  not imaged (input axons)
+========================  =====================================================================
+``GrC``, ``KC``           ``granule_soma``
+``PC``                    ``purkinje_dendrite``: driven by the complex spikes of the climbing
+                          fibre with the same index (``CF``); simple spikes add no dendritic
+                          calcium
+``HPC``                   ``place_cell`` (the loop's memory neurons)
+``MF``, ``CF``, ``PN``,    not imaged (input axons)
 ``DAN``
-anything else           ``soma``
-======================  =====================================================================
+anything else             ``soma``
+========================  =====================================================================
 
 ``populations = ["NAME=preset", "NAME=none"]`` overrides the table. Each population is one
 field of view of at most ``max_rois`` neurons (a random subset when larger) and never more
@@ -52,11 +52,12 @@ from analysis.calcium import (
     synthesize,
 )
 from analysis.calcium_movie import RoiLayout, random_layout, synthesize_movie
+from mapping.imaging import imaged_population
 from models._checks import check_int, check_real
 from models.rundir import RunDirectory, read_json_object, require_finished_run
 from models.seeding import child_seed
 
-__all__ = ["DEFAULT_PRESETS", "Config", "imaged_population", "run", "summarize"]
+__all__ = ["DEFAULT_PRESETS", "Config", "run", "summarize"]
 
 #: population name -> (preset, partner population or "", imaging location (Allen CCF term))
 DEFAULT_PRESETS: dict[str, tuple[str, str, str]] = {
@@ -169,33 +170,6 @@ def _run_info(run_dir: Path) -> tuple[float | None, float | None]:
         value = read_json_object(run_dir / "metrics.json", what="run_dir").get("simulated_s")
         simulated = float(value) if isinstance(value, int | float) else None
     return dt, simulated
-
-
-def imaged_population(name: str, spikes: dict[str, tuple[np.ndarray, np.ndarray, int]],
-                      preset_name: str, partner: str, rows: np.ndarray) -> SpikeEvents:
-    """Events of the imaged neurons ``rows`` of population ``name`` (indices 0..len(rows)-1):
-    own spikes times the preset's ``spike_weight``, partner spikes (same neuron index) times
-    ``partner_weight``."""
-    preset = get_preset(preset_name)
-    position = np.full(spikes[name][2], -1, dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    parts = []
-    sources = [(name, preset.spike_weight)]
-    if partner and preset.partner_weight:
-        if partner not in spikes:
-            raise ValueError(f"populations: {name} ({preset_name}) needs the spikes of "
-                             f"{partner}, which the run does not hold")
-        sources.append((partner, preset.partner_weight))
-    for source, weight in sources:
-        if weight == 0:
-            continue
-        i, t, _size = spikes[source]
-        i = np.asarray(i, dtype=np.int64)
-        ok = i < len(position)
-        keep = np.zeros(len(i), bool)
-        keep[ok] = position[i[ok]] >= 0
-        parts.append(SpikeEvents.of(position[i[keep]], np.asarray(t)[keep], weight))
-    return SpikeEvents.concat(parts)
 
 
 def _layout(n: int, sigma_um: tuple[float, float], movie_frames: int | None,

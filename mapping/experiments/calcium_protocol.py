@@ -45,7 +45,7 @@ from analysis.calcium import SynthesisParams, frame_count, synthesize
 from analysis.spatial import node_rate_map, remapping
 from circuits.cerebellum.params import CerebellumParams, GranuleParams
 from circuits.hippocampus.params import HippocampusParams
-from mapping.experiments.calcium import imaged_population
+from mapping.imaging import imaged_population
 from models._checks import check_int, check_real
 from models.rundir import RunDirectory
 from models.seeding import child_seed

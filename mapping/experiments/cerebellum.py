@@ -4,7 +4,7 @@ Protocol: ``patterns`` random key/value pairs are written (keys on the mossy fib
 bits on the climbing fibres), then the stored keys are read back (``read_clean``) and noisy
 copies with ``round(query_noise * n)`` bits flipped. The same keys, values and queries go
 through the abstract neuron-based SDM built on the circuit's own granule cells
-(:func:`mapping.cerebellum.abstract_sdm`).
+(:func:`mapping.cerebellum_vs_sdm.abstract_sdm`).
 
 Metrics (``metrics.json``):
 
@@ -39,13 +39,14 @@ import torch
 from circuits.cerebellum.network import RUN_PARAMETERS
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
-from mapping.cerebellum import abstract_sdm, compare_read, counter_error
-from mapping.experiments.sdm_figures import normalised_weights, weight_error
+from mapping.cerebellum_vs_sdm import abstract_sdm, compare_read, counter_error
 from mapping.measures import (
     effective_beta,
+    normalised_weights,
     overlap_by_distance,
     pair_overlaps,
     theoretical_beta,
+    weight_error,
     write_inputs,
 )
 from models.intersection import binary_intersection, fit_beta_line

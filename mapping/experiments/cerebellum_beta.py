@@ -42,9 +42,15 @@ from circuits.cerebellum.params import (
     derive,
 )
 from circuits.cerebellum.protocol import granule_active_sets
-from mapping.experiments.cerebellum_intersection import clustered_patterns, overlap_statistics
-from mapping.experiments.sdm_figures import normalised_weights, weight_error
-from mapping.measures import distance_weights, effective_beta, write_inputs
+from mapping.measures import (
+    clustered_patterns,
+    distance_weights,
+    effective_beta,
+    normalised_weights,
+    overlap_statistics,
+    weight_error,
+    write_inputs,
+)
 from models.intersection import binary_intersection, fit_beta
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
@@ -64,7 +70,7 @@ class Config:
     coding_levels: tuple[float, ...] = (0.002, 0.004, 0.008, 0.016, 0.03)
     clusters: int = 8  #: base patterns, each with variants at distances 0..D
     weight_mass: float = 0.99  #: exact-weight mass defining the distances 0..D of the error
-    tolerance: float = 0.15  #: |effective / theoretical - 1| counted as a match
+    tolerance: float = 0.15  #: ``abs(effective / theoretical - 1)`` counted as a match
     seed: int = 0
 
     def validate(self) -> None:

@@ -4,7 +4,7 @@ Protocol: random key/value pairs are written into the spiking cerebellum in incr
 to each load in ``loads``; after each increment up to ``reads_per_load`` of the keys stored
 so far (a random sample) are read back at every ``query_noise`` level (that fraction of key
 bits flipped). The abstract SDM on the circuit's own granule cells
-(:func:`mapping.cerebellum.abstract_sdm`) is written and read with the same keys, values
+(:func:`mapping.cerebellum_vs_sdm.abstract_sdm`) is written and read with the same keys, values
 and queries. With ``cpp_standalone`` the whole schedule is one build and one run
 (:meth:`circuits.cerebellum.protocol.CerebellarSDM.present`).
 
@@ -25,7 +25,7 @@ import torch
 
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM
-from mapping.cerebellum import abstract_sdm
+from mapping.cerebellum_vs_sdm import abstract_sdm
 from mapping.measures import agreement, load_at_accuracy, write_inputs
 from models.patterns import flip_exact, random_binary
 from models.rundir import RunDirectory, atomic_write_json

@@ -34,14 +34,17 @@ from circuits.cerebellum.params import (
     derive,
 )
 from circuits.cerebellum.protocol import granule_active_sets
-from mapping.experiments.sdm_figures import normalised_weights, weight_error
-from mapping.measures import overlap_by_distance, pair_overlaps
+from mapping.measures import (
+    clustered_patterns,
+    normalised_weights,
+    overlap_statistics,
+    weight_error,
+)
 from models.intersection import binary_intersection, fit_beta
-from models.patterns import flip_exact, random_binary
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
 
-__all__ = ["Config", "clustered_patterns", "overlap_statistics", "run", "summarize"]
+__all__ = ["Config", "run", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -76,40 +79,6 @@ class Config:
                          duration_s=float(reads * self.circuit.protocol.read_slot),
                          prefix="circuit.", presentations_field="clusters",
                          presentations_value=self.clusters)
-
-
-def overlap_statistics(active: list[np.ndarray], patterns: np.ndarray, clusters: np.ndarray,
-                       n_granule: int, max_distance: int) -> dict[str, np.ndarray]:
-    """Mean, standard error and count of ``|A_i & A_j|`` per Hamming distance ``0..D``.
-
-    Only pairs within the same cluster are used; distance 0 holds each pattern with itself
-    (``|A_i|``). Binning: :func:`mapping.measures.overlap_by_distance`.
-    """
-    overlaps, distances = [], []
-    for c in np.unique(clusters):
-        members = np.flatnonzero(clusters == c)
-        sets = [active[k] for k in members]
-        overlap = pair_overlaps(sets, sets, n_granule)
-        distance = (patterns[members, None, :] != patterns[None, members, :]).sum(-1)
-        iu = np.triu_indices(len(members), 0)  # diagonal: each pattern with itself
-        overlaps.append(overlap[iu])
-        distances.append(distance[iu])
-    return overlap_by_distance(np.concatenate(overlaps), np.concatenate(distances),
-                               max_distance)
-
-
-def clustered_patterns(n: int, clusters: int, max_distance: int, seed: int
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """``clusters`` random base patterns, each with one variant at every distance
-    ``0..max_distance``: ``(patterns, cluster index)``."""
-    bases = random_binary(clusters, n, seed=child_seed(seed, "bases"))
-    patterns, labels = [], []
-    for c in range(clusters):
-        for distance in range(max_distance + 1):
-            variant = flip_exact(bases[c], distance, seed=child_seed(seed, c, distance))
-            patterns.append(variant.numpy())
-            labels.append(c)
-    return np.stack(patterns), np.array(labels)
 
 
 def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict[str, Any]:

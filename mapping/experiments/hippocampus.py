@@ -10,7 +10,7 @@ Runs the spiking TEM-t (:mod:`circuits.hippocampus.loop`) along a random walk an
   map gave the node at its first visit (drift before a first visit shifts the map itself,
   which no memory can undo; ``wrong_modules_vs_truth_*`` counts modules off the true
   phase), and the prediction accuracy at visited nodes of each;
-- **retrieval is attention** (:func:`mapping.hippocampus.compare_with_attention`):
+- **retrieval is attention** (:func:`mapping.hippocampus_vs_tem_t.compare_with_attention`):
   ``effective_beta`` fitted from the spikes, ``weight_spearman_vs_softmax`` (mean over steps
   of the Spearman correlation of normalised memory-neuron spike counts with
   :math:`\mathrm{softmax}(\beta k \cdot q)` over the 10 strongest memories; ``_median``),
@@ -43,7 +43,11 @@ from analysis.spatial import (
 )
 from circuits.hippocampus.loop import HippocampusReadout, run_walk
 from circuits.hippocampus.params import HippocampusParams
-from mapping.hippocampus import compare_with_attention, effective_beta_cosine, tem_t_on_walk
+from mapping.hippocampus_vs_tem_t import (
+    compare_with_attention,
+    effective_beta_cosine,
+    tem_t_on_walk,
+)
 from mapping.measures import write_inputs
 from models.rundir import RunDirectory
 from models.seeding import child_seed

@@ -86,6 +86,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from mapping.measures import AGS_ALPHA_C, estimate_alpha_c
 from models._checks import (
     check_choice,
     check_device,
@@ -104,10 +105,8 @@ from models.patterns import flip_bits, flip_exact, random_bipolar
 from models.rundir import RunDirectory, atomic_write_text
 from models.seeding import child_seed
 
-__all__ = ["AGS_ALPHA_C", "Config", "estimate_alpha_c", "run", "summarize"]
+__all__ = ["Config", "run", "summarize"]
 
-#: Amit, Gutfreund & Sompolinsky (1985): critical load for N -> infinity (reference line).
-AGS_ALPHA_C = 0.138
 
 
 @dataclass(frozen=True)
@@ -237,43 +236,6 @@ def _key(value: float) -> str:
 # ----------------------------------------------------------------------------------------
 # estimators
 # ----------------------------------------------------------------------------------------
-
-
-def estimate_alpha_c(loads: Any, mean_overlaps: Any, threshold: float = 0.9) -> float:
-    r"""Load at which the mean final overlap first drops below ``threshold``.
-
-    Scans the loads in increasing order; at the first grid load whose overlap is below the
-    threshold, interpolates linearly between it and the previous load:
-
-    .. math:: \alpha_c = \alpha_{k-1} + (\alpha_k - \alpha_{k-1})
-              \frac{\bar m_{k-1} - \theta}{\bar m_{k-1} - \bar m_k}
-
-    Parameters
-    ----------
-    loads
-        Increasing loads :math:`\alpha_k`.
-    mean_overlaps
-        Mean final overlaps :math:`\bar m_k` at those loads.
-    threshold
-        :math:`\theta`.
-
-    Returns
-    -------
-    float
-        The estimate, or NaN when the overlap never drops below the threshold or is already
-        below it at the first load.
-    """
-    alphas = np.asarray(loads, dtype=float)
-    overlaps = np.asarray(mean_overlaps, dtype=float)
-    if alphas.shape != overlaps.shape or alphas.ndim != 1:
-        raise ValueError(f"mean_overlaps must match loads in shape, got {overlaps.shape} "
-                         f"and {alphas.shape}")
-    below = np.nonzero(overlaps < threshold)[0]
-    if below.size == 0 or below[0] == 0:
-        return math.nan
-    k = int(below[0])
-    m0, m1 = overlaps[k - 1], overlaps[k]
-    return float(alphas[k - 1] + (alphas[k] - alphas[k - 1]) * (m0 - threshold) / (m0 - m1))
 
 
 def _interp_or_nan(x: float, xs: np.ndarray, ys: np.ndarray) -> float:

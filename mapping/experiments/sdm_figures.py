@@ -33,22 +33,22 @@ from typing import Any
 
 import numpy as np
 
+from mapping.measures import normalised_weights, weight_error
+from models.attention import beta_softmax
 from models.intersection import (
     fit_beta_line,
-    hamming_to_cosine,
     log_activation_probability,
-    log_binary_intersection,
     log_continuous_intersection_from_hamming,
     memory_capacity,
-    optimal_radius,
     snr_optimal_probability,
     snr_squared,
     taylor_beta_bound,
 )
 from models.pattern_sdm import CriticalDistanceCurve, critical_distance_sweep
+from models.radius import optimal_radius
 from models.rundir import RunDirectory
 
-__all__ = ["Config", "normalised_weights", "run", "summarize", "weight_error"]
+__all__ = ["Config", "run", "summarize"]
 
 #: Range of betas learned by key-query-normalised transformers (SCIENCE.md §1: 90 heads,
 #: about 10 to 25, mean ~15.7; Henry et al. 2020 as analysed by Bricken & Pehlevan 2021).
@@ -127,34 +127,6 @@ class Config:
                            f"patterns in the critical-distance sweep")
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(logits)
-    shifted = np.where(finite, logits - np.max(logits[finite]), -np.inf)
-    weights = np.exp(shifted)
-    return weights / weights.sum()
-
-
-def normalised_weights(n: int, radius: int, beta: float) -> tuple[np.ndarray, np.ndarray]:
-    r"""SDM and softmax weights for one pattern at each distance :math:`d_v = 0..n`.
-
-    Returns ``(w_I, w_S)``, each summing to 1 over :math:`d_v`: :math:`w_I \propto I(d_v)`
-    (exact intersection, via its log) and :math:`w_S \propto e^{\beta (1 - 2 d_v / n)}`.
-    """
-    distances = np.arange(n + 1)
-    w_sdm = _softmax(log_binary_intersection(n, radius, distances))
-    w_softmax = _softmax(beta * hamming_to_cosine(distances, n))
-    return w_sdm, w_softmax
-
-
-def weight_error(w_sdm: np.ndarray, w_softmax: np.ndarray, mass: float) -> tuple[float, int]:
-    """``max |w_I - w_S|`` over the distances holding ``mass`` of ``w_I``; and that last
-    distance ``D`` (``w_I`` is non-increasing, so these are ``0..D``)."""
-    cumulative = np.cumsum(w_sdm)
-    last = int(np.searchsorted(cumulative, mass * (1.0 - 1e-12)))
-    last = min(last, len(w_sdm) - 1)
-    return float(np.max(np.abs(w_sdm[: last + 1] - w_softmax[: last + 1]))), last
-
-
 def _progress_bar(total: int, enabled: bool, description: str) -> Any:
     if not enabled:
         return None
@@ -197,7 +169,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         panels.append({"d": d, "ols": ols, "bricken": bricken, "continuous": continuous,
                        "taylor": taylor, "w_sdm": w_sdm, "w_soft": w_soft,
                        "w_soft_bricken": w_soft_bricken, "w_soft_taylor": w_soft_taylor,
-                       "w_cont": _softmax(log_cont), "last": last})
+                       "w_cont": beta_softmax(log_cont), "last": last})
 
     # ---- optimal radii ----------------------------------------------------------------------
     d_snr = optimal_radius(n, m, neurons, "snr")

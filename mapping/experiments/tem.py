@@ -44,10 +44,10 @@ from typing import Any
 
 __all__ = [
     "EvaluateConfig",
-    "add_tem_parser",
+    "add_arguments",
     "load_train_config",
+    "run_command",
     "run_evaluate",
-    "run_tem_command",
     "run_train",
     "spatial_analysis",
     "summarize_evaluate",
@@ -501,13 +501,13 @@ def summarize_evaluate(metrics: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------ CLI
-def add_tem_parser(commands: Any) -> argparse.ArgumentParser:
-    """Add ``tem train`` and ``tem evaluate`` to the ``memcircuits`` sub-command parsers."""
-    from mapping.cli import add_out_options
+def add_arguments(tem: argparse.ArgumentParser) -> None:
+    """Add the actions ``train`` and ``evaluate`` and their options to the parser of
+    ``memcircuits tem`` (the command hook of :data:`mapping.experiments.ACTION_COMMANDS`)."""
+    from mapping.arguments import add_out_options
 
-    tem = commands.add_parser("tem", help="train and evaluate TEM / TEM-t on graph worlds",
-                              description="Train and evaluate the Tolman-Eichenbaum Machine "
-                                          "(TEM, Hebbian memory) and TEM-t (softmax memory).")
+    tem.description = ("Train and evaluate the Tolman-Eichenbaum Machine (TEM, Hebbian "
+                       "memory) and TEM-t (softmax memory).")
     which = tem.add_subparsers(dest="tem_command", metavar="ACTION", required=True)
     train = which.add_parser("train", help="train a model (resumes if DIR has a checkpoint)",
                              description="Train TEM-t or TEM across many worlds with "
@@ -540,16 +540,16 @@ def add_tem_parser(commands: Any) -> argparse.ArgumentParser:
     ev.add_argument("--device", help="torch device (cpu, cuda)")
     add_out_options(ev)
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
-    return tem
 
 
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def run_tem_command(args: argparse.Namespace) -> dict[str, Any]:
-    """Run ``memcircuits tem train|evaluate`` from parsed arguments; print a summary."""
-    from mapping.cli import torch_threads
+def run_command(args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``memcircuits tem train|evaluate`` from parsed arguments; print a summary (the
+    command hook of :data:`mapping.experiments.ACTION_COMMANDS`)."""
+    from mapping.runner import torch_threads
     from models.config import load_config, to_dict
     from models.rundir import claim_run_directory
 
