@@ -22,6 +22,7 @@ from models.hopfield_common import (
     _StoredPatterns,
     _unsqueeze_result,
     _weights,
+    iterate_to_fixed_point,
     overlaps,
 )
 from models.seeding import SeedLike, torch_generator
@@ -272,25 +273,14 @@ def classic_retrieve(weights: Any, probes: Any, *, mode: str = "async", max_swee
     x, squeeze = _states("probes", probes, w.shape[0], like=w, bipolar=True)
     n_units = w.shape[0]
     generator = torch_generator(seed, "classic_retrieve") if mode == "async" else None
-    state = x.clone()
-    batch = state.shape[0]
-    sweeps = torch.zeros(batch, dtype=torch.int64, device=w.device)
-    converged = torch.zeros(batch, dtype=torch.bool, device=w.device)
-    active = torch.arange(batch, device=w.device)
-    for _ in range(max_sweeps):
-        current = state[active]                            # (active, N)
+    def step(current: torch.Tensor) -> torch.Tensor:          # (active, N)
         if generator is not None:
             order = torch.randperm(n_units, generator=generator).to(w.device)
-            new = _async_sweep(w, current, order)
-        else:
-            new = _sync_step(w, current)
-        changed = (new != current).any(dim=1)
-        state[active] = new
-        sweeps[active[changed]] += 1
-        converged[active[~changed]] = True
-        active = active[changed]
-        if active.numel() == 0:
-            break
+            return _async_sweep(w, current, order)
+        return _sync_step(w, current)
+
+    state, sweeps, converged = iterate_to_fixed_point(
+        x.clone(), step, lambda new, old: (new != old).any(dim=1), max_sweeps)
     states, sweeps, converged = _unsqueeze_result(squeeze, state, sweeps, converged)
     return ClassicRetrieval(states=states, sweeps=sweeps, converged=converged)
 

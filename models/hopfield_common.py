@@ -6,6 +6,7 @@ holds the ``(m, N)`` pattern buffer of both networks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -89,6 +90,44 @@ def _beta(beta: Any) -> float:
 
 def _unsqueeze_result(squeeze: bool, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(t[0] for t in tensors) if squeeze else tensors
+
+
+def iterate_to_fixed_point(state: torch.Tensor, step: Callable[[torch.Tensor], torch.Tensor],
+                           moved: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                           max_steps: int) -> tuple[torch.Tensor, ...]:
+    """Apply ``step`` to the rows of ``state`` that still move, at most ``max_steps`` times.
+
+    Parameters
+    ----------
+    state
+        ``(batch, N)`` states, updated in place.
+    step
+        One update of a ``(k, N)`` block of states.
+    moved
+        ``moved(new, old) -> (k,)`` bool: which rows the update changed.
+    max_steps
+        Most updates of any row.
+
+    Returns
+    -------
+    (state, counts, converged)
+        The states; per row, the updates that changed it; whether it reached a fixed point.
+    """
+    batch = state.shape[0]
+    counts = torch.zeros(batch, dtype=torch.int64, device=state.device)
+    converged = torch.zeros(batch, dtype=torch.bool, device=state.device)
+    active = torch.arange(batch, device=state.device)
+    for _ in range(max_steps):
+        current = state[active]
+        new = step(current)
+        changed = moved(new, current)
+        state[active] = new
+        counts[active[changed]] += 1
+        converged[active[~changed]] = True
+        active = active[changed]
+        if active.numel() == 0:
+            break
+    return state, counts, converged
 
 
 def overlaps(states: Any, patterns: Any, *, cosine: bool = False) -> torch.Tensor:

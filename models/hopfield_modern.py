@@ -16,7 +16,14 @@ from models._checks import (
     check_real,
 )
 from models.attention import beta_softmax
-from models.hopfield_common import _beta, _patterns, _states, _StoredPatterns, _unsqueeze_result
+from models.hopfield_common import (
+    _beta,
+    _patterns,
+    _states,
+    _StoredPatterns,
+    _unsqueeze_result,
+    iterate_to_fixed_point,
+)
 
 __all__ = [
     "ModernHopfield",
@@ -192,21 +199,9 @@ def modern_retrieve(patterns: Any, probes: Any, beta: float, *, tol: float = 1e-
     x = _patterns("patterns", patterns, bipolar=False)
     xi, squeeze = _states("probes", probes, x.shape[1], like=x, bipolar=False)
     threshold = tol * float(x.norm(dim=1).max())
-    state = xi.clone()
-    batch = state.shape[0]
-    iterations = torch.zeros(batch, dtype=torch.int64, device=x.device)
-    converged = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    active = torch.arange(batch, device=x.device)
-    for _ in range(max_iter):
-        current = state[active]
-        new = _modern_step(x, current, beta)
-        moved = (new - current).norm(dim=1) > threshold
-        state[active] = new
-        iterations[active[moved]] += 1
-        converged[active[~moved]] = True
-        active = active[moved]
-        if active.numel() == 0:
-            break
+    state, iterations, converged = iterate_to_fixed_point(
+        xi.clone(), lambda current: _modern_step(x, current, beta),
+        lambda new, old: (new - old).norm(dim=1) > threshold, max_iter)
     states, iterations, converged = _unsqueeze_result(squeeze, state, iterations, converged)
     return ModernRetrieval(states=states, iterations=iterations, converged=converged)
 
