@@ -18,13 +18,9 @@ from typing import Any
 import numpy as np
 
 from models._checks import check_choice, check_int
-from models.intersection import (
-    _ball_sizes,
-    _memory_capacity_exact,
-    _neuron_count,
-    retrieval_z_score,
-)
+from models.intersection_binary import _ball_sizes
 from models.pattern_sdm import critical_distance_sweep
+from models.sdm_capacity import _memory_capacity_exact, _neuron_count, retrieval_z_score
 
 __all__ = ["CRITERIA", "optimal_radius"]
 

@@ -130,7 +130,7 @@ def test_the_graph_sees_every_kind_of_import():
     assert len(MODULES) > 40
     assert "mapping.runner" in GRAPH["mapping.cli"]  # module level
     assert "mapping.runner" in GRAPH["mapping.sweep"]  # inside a function
-    assert "models.intersection" in GRAPH["models.pattern_sdm"]  # from X import name
+    assert "models.intersection_binary" in GRAPH["models.pattern_sdm"]  # from X import name
     assert "brian2" in EXTERNAL["circuits.cerebellum.protocol"]
 
 
