@@ -36,3 +36,21 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def small_cerebellum_run(tmp_path_factory):
+    """One finished ``memcircuits cerebellum`` run of ``small_runs.SMALL_CEREBELLUM`` (seed
+    0), made once per session through the command line and shared by the tests that need
+    such a run (tests/test_cerebellum.py, tests/test_compare.py, tests/test_run_ownership.py).
+
+    Read-only: a test that writes into a run, or whose check depends on the directory's
+    files, works on a copy (``shutil.copytree``, which keeps every file as it is).
+    """
+    from small_runs import SMALL_CEREBELLUM
+
+    from mapping.cli import main
+
+    out = tmp_path_factory.mktemp("small_cerebellum") / "run"
+    assert main(["cerebellum", "--out", str(out), *SMALL_CEREBELLUM]) == 0
+    return out

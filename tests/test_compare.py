@@ -1,7 +1,8 @@
 """``memcircuits compare`` and the runs it reads: report, metrics, refusal of other inputs.
 
-The cerebellar runs are small (32-bit addresses, 300 granule cells, numpy target) so the
-file stays fast; the full-size numbers come from the commands in the README.
+The cerebellar runs are small (32-bit addresses, 400 granule cells, 3 patterns, numpy
+target; one of them the session's shared run of tests/conftest.py) so the file stays fast;
+the full-size numbers come from the commands in the README.
 """
 
 from __future__ import annotations
@@ -11,24 +12,23 @@ import shutil
 
 import numpy as np
 import pytest
+from small_runs import SMALL_CEREBELLUM
 
 from mapping.cli import main
 from mapping.measures import read_inputs, write_inputs
 from mapping.report import compare_runs
-from mapping.runner import run_experiment
 from models.rundir import RunDirectory
-
-SMALL = ("circuit.address_bits=32", "circuit.value_bits=8", "circuit.granule.n=300",
-         "circuit.granule.coding_level=0.055", "patterns=4")
 
 
 @pytest.fixture(scope="module")
-def cerebellum_runs(tmp_path_factory):
+def cerebellum_runs(tmp_path_factory, small_cerebellum_run):
+    """Runs a (the session's shared small run, seed 0), b (a copy of a: the circuit is
+    deterministic given the seed) and other_seed (the same command with seed 1)."""
     root = tmp_path_factory.mktemp("runs")
-    for name, seed in (("a", 0), ("other_seed", 1)):
-        run_experiment("cerebellum", root / name, overrides=SMALL, seed=seed, quiet=True)
-    # a second run of the same inputs (a copy: the circuit is deterministic given the seed)
-    shutil.copytree(root / "a", root / "b")
+    shutil.copytree(small_cerebellum_run, root / "a")
+    shutil.copytree(small_cerebellum_run, root / "b")
+    assert main(["cerebellum", "--out", str(root / "other_seed"), *SMALL_CEREBELLUM,
+                 "--seed", "1"]) == 0
     return root
 
 
@@ -39,7 +39,7 @@ def test_cerebellum_run_records_inputs_and_spike_measures(cerebellum_runs):
     assert set(inputs.digests) == {"keys", "values", "queries"}
     assert metrics["bit_agreement_vs_sdm"] == pytest.approx(1.0)
     assert metrics["sums_cosine_noisy"] > 0.99
-    assert metrics["weight_pairs"] == 2 * 4 * 4  # clean and noisy reads x written keys
+    assert metrics["weight_pairs"] == 2 * 3 * 3  # clean and noisy reads x written keys
 
 
 def test_compare_writes_report_metrics_and_figure(cerebellum_runs, tmp_path, capsys):

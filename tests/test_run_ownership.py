@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from small_runs import SMALL_CEREBELLUM
 
 from mapping.cli import main
 from models.rundir import (
@@ -27,11 +29,6 @@ from models.rundir import (
     out_path,
     require_finished_run,
 )
-
-#: a small cerebellar run (a few seconds with the numpy backend)
-SMALL_CEREBELLUM = ("--quiet", "--set", "circuit.address_bits=32", "--set",
-                    "circuit.value_bits=8", "--set", "circuit.granule.n=400", "--set",
-                    "circuit.granule.coding_level=0.055", "--set", "patterns=3")
 
 
 def _finished(path: Path, run: str = "x") -> Path:
@@ -175,9 +172,10 @@ def test_out_apart_from_inputs(tmp_path):
 
 
 # -------------------------------------------------------------------- through the CLI
-def test_compare_and_calcium_never_write_into_their_inputs(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["cerebellum", "--out", str(run), *SMALL_CEREBELLUM]) == 0
+def test_compare_and_calcium_never_write_into_their_inputs(tmp_path, capsys,
+                                                          small_cerebellum_run):
+    # a copy of the session's finished `cerebellum SMALL_CEREBELLUM` run (tests/conftest.py)
+    run = shutil.copytree(small_cerebellum_run, tmp_path / "run")
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
     capsys.readouterr()
     for argv in (["compare", str(run), "--out", str(run)],
@@ -193,9 +191,10 @@ def test_compare_and_calcium_never_write_into_their_inputs(tmp_path, capsys):
     assert after == before
 
 
-def test_a_second_run_into_a_finished_directory_is_refused(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["cerebellum", "--out", str(run), *SMALL_CEREBELLUM]) == 0
+def test_a_second_run_into_a_finished_directory_is_refused(tmp_path, capsys,
+                                                           small_cerebellum_run):
+    # a copy of the session's finished `cerebellum SMALL_CEREBELLUM` run (tests/conftest.py)
+    run = shutil.copytree(small_cerebellum_run, tmp_path / "run")
     config = (run / "config.json").read_text()
     capsys.readouterr()
     assert main(["cerebellum", "--out", str(run), *SMALL_CEREBELLUM, "--seed", "3"]) == 2
@@ -221,12 +220,12 @@ def _memcircuits(*argv: str) -> subprocess.Popen:
                             env={**os.environ, "MPLBACKEND": "Agg"})
 
 
-def test_concurrent_and_killed_runs(tmp_path, capsys):
+def test_concurrent_and_killed_runs(tmp_path, capsys, small_cerebellum_run):
     """(d) A run in progress holds its directory: a concurrent run is refused; killed with
     ``kill -9`` after ``--overwrite`` cleared the finished run, it leaves a directory that
     neither ``compare`` nor ``calcium`` accepts."""
-    run = tmp_path / "run"
-    assert main(["cerebellum", "--out", str(run), *SMALL_CEREBELLUM]) == 0
+    # a copy of the session's finished `cerebellum SMALL_CEREBELLUM` run (tests/conftest.py)
+    run = shutil.copytree(small_cerebellum_run, tmp_path / "run")
     first = _memcircuits("cerebellum", "--out", str(run), "--overwrite", *SMALL_CEREBELLUM)
     try:
         deadline = time.monotonic() + 120
@@ -283,11 +282,11 @@ def test_a_failed_run_leaves_its_directory_as_it_found_it(tmp_path):
     assert (resumed / "config.json").is_file()  # a resumed run keeps its files
 
 
-def test_a_run_refused_mid_way_leaves_nothing(tmp_path, capsys):
+def test_a_run_refused_mid_way_leaves_nothing(tmp_path, capsys, small_cerebellum_run):
     """An input error found only while running (a population the run does not have) leaves
     no directory behind, so the corrected command needs no --overwrite."""
-    run = tmp_path / "run"
-    assert main(["cerebellum", "--out", str(run), *SMALL_CEREBELLUM]) == 0
+    # a copy of the session's finished `cerebellum SMALL_CEREBELLUM` run (tests/conftest.py)
+    run = shutil.copytree(small_cerebellum_run, tmp_path / "run")
     capsys.readouterr()
     out = tmp_path / "ca"
     assert main(["calcium", str(run), "--out", str(out), "--set",
