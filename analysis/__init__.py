@@ -1,5 +1,6 @@
-"""Analysis of model and circuit output: figures, spatial metrics and synthetic calcium
-imaging. Never imports Brian2 or ``circuits``.
+"""Analysis of model and circuit output: figures, spatial metrics, synthetic calcium imaging.
+
+Never imports Brian2 or ``circuits``.
 
 Modules (imported on use, so ``import analysis`` stays light):
 

@@ -52,7 +52,7 @@ def ar_calcium(counts: Any, g: Sequence[float]) -> np.ndarray:
 
 
 def noise_level(dff: Any, fps: float) -> np.ndarray:
-    r"""CASCADE noise level of each row (dF/F as a fraction):
+    r"""CASCADE noise level of each row (dF/F as a fraction).
 
     .. math:: \nu = \mathrm{median}_t |\Delta F/F_{t+1} - \Delta F/F_t| / \sqrt{f_s} \times 100
 

@@ -1,5 +1,4 @@
-r"""Validation helpers: smoothed spike-train correlation and OASIS deconvolution.
-"""
+r"""Validation helpers: smoothed spike-train correlation and OASIS deconvolution."""
 
 from __future__ import annotations
 

@@ -37,13 +37,13 @@ def check_frame_rate(fps: Any, dt: float | None = None) -> float:
 
 
 def frame_count(duration: float, fps: float) -> int:
-    """Frames covering ``[0, duration)``: :math:`\\lceil \\mathrm{duration}\\, f_s \\rceil`."""
+    r"""Frames covering ``[0, duration)``: :math:`\lceil \mathrm{duration}\, f_s \rceil`."""
     duration = check_real("duration", duration, minimum=0.0)
     return math.ceil(duration * fps - 1e-9)
 
 
 def frame_indices(times: Any, fps: float) -> np.ndarray:
-    """Frame of each time: :math:`\\lfloor t f_s \\rfloor` (int64)."""
+    r"""Frame of each time: :math:`\lfloor t f_s \rfloor` (int64)."""
     return np.floor(np.asarray(times, dtype=float) * fps).astype(np.int64)
 
 
@@ -90,6 +90,7 @@ class SpikeEvents:
         return np.ones(self.indices.size) if self.weights is None else self.weights
 
     def __len__(self) -> int:
+        """Number of events."""
         return int(self.indices.size)
 
 

@@ -160,7 +160,7 @@ class KernelFit:
 
 
 def _kernel_peak(tau_r: float, tau_d: float) -> tuple[float, float]:
-    """Time of the maximum of :math:`e^{-t/\\tau_d} - e^{-t/\\tau_r}` and the maximum."""
+    r"""Time of the maximum of :math:`e^{-t/\tau_d} - e^{-t/\tau_r}` and the maximum."""
     tp = tau_r * tau_d / (tau_d - tau_r) * math.log(tau_d / tau_r)
     return tp, math.exp(-tp / tau_d) - math.exp(-tp / tau_r)
 

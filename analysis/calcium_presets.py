@@ -1,5 +1,4 @@
-r"""Population presets: indicator, firing and imaging parameters per recorded population.
-"""
+r"""Population presets: indicator, firing and imaging parameters per recorded population."""
 
 from __future__ import annotations
 

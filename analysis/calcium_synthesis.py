@@ -125,8 +125,10 @@ _THREAD = threading.local()
 
 
 def _thread_buffer(size: int) -> np.ndarray:
-    """A float64 buffer of ``size`` elements owned by the calling thread, reused between
-    blocks (so their memory is not returned to the system and faulted in again)."""
+    """A float64 buffer of ``size`` elements owned by the calling thread.
+
+    Reused between blocks, so their memory is not returned to the system and faulted in again.
+    """
     buffer = getattr(_THREAD, "buffer", None)
     if buffer is None or buffer.size < size:
         buffer = _THREAD.buffer = np.empty(size)
@@ -136,10 +138,10 @@ def _thread_buffer(size: int) -> np.ndarray:
 def _calcium_block(idx: np.ndarray, times: np.ndarray, weights: np.ndarray, lo: int, n: int,
                    T: int, fps: float, kernel: KernelFit, *,
                    spare: list[np.ndarray] | None = None) -> np.ndarray:
-    """Kernel sum :math:`\\sum_k w_k h(t_j - t_k)` of neurons ``lo..lo+n-1`` (float64).
+    r"""Kernel sum :math:`\sum_k w_k h(t_j - t_k)` of neurons ``lo..lo+n-1`` (float64).
 
     Both exponentials are exact between frames, so the sum obeys the AR(2) recursion
-    :math:`c_j = (d + r) c_{j-1} - d r\\, c_{j-2} + v_j` with a sparse input
+    :math:`c_j = (d + r) c_{j-1} - d r\, c_{j-2} + v_j` with a sparse input
     :math:`v_j` (spikes of frames :math:`j` and :math:`j - 1`), built with one
     ``np.bincount`` and filtered with one ``lfilter`` over the block. With ``spare`` (a list)
     the input lives in the thread's reused buffer and is handed back, free once filtered,
@@ -203,11 +205,11 @@ def measure_transient(times: np.ndarray, dff: np.ndarray) -> dict[str, float]:
 
 def _maximin_bins(f: np.ndarray, fps: float, window: float,
                   bin_s: float) -> tuple[np.ndarray, int]:
-    """suite2p-style maximin baseline on bin means: ``(n, bins)`` and the bin length.
+    r"""suite2p-style maximin baseline on bin means: ``(n, bins)`` and the bin length.
 
     Bin means of ``bin_s`` seconds (the last bin may be shorter), a minimum filter and then
     a maximum filter over ``window`` seconds; frame :math:`j` takes the value of its bin
-    :math:`\\lfloor j / B \\rfloor`.
+    :math:`\lfloor j / B \rfloor`.
     """
     n, T = f.shape
     B = min(T, max(1, round(bin_s * fps)))
@@ -233,17 +235,19 @@ def _divide_by_baseline(f: np.ndarray, base: np.ndarray, B: int) -> None:
 
 
 def _shot_rng(seed: int) -> np.random.Generator:
-    """Generator of the shot noise: SFC64, 20-25% faster than PCG64 for normal draws (the
-    largest single cost of the synthesis)."""
+    """Generator of the shot noise: SFC64.
+
+    SFC64 is 20-25% faster than PCG64 for normal draws (the largest single cost of the synthesis).
+    """
     return np.random.Generator(np.random.SFC64(seed))
 
 
 def _shot(lam: np.ndarray, rest: np.ndarray, threshold: float, rng: np.random.Generator,
           scratch: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Photon counts of mean ``lam``, in place.
+    r"""Photon counts of mean ``lam``, in place.
 
     Rows whose resting mean is below ``threshold`` get exact Poisson counts; the others the
-    normal approximation :math:`\\lambda + \\sqrt{\\lambda}\\, z` (not rounded: at 50
+    normal approximation :math:`\lambda + \sqrt{\lambda}\, z` (not rounded: at 50
     photons or more the skewness is below 0.15 and rounding would add a variance of 1/12).
     ``scratch``: two C-contiguous float32 arrays of ``lam``'s shape to work in.
     """
@@ -398,7 +402,7 @@ def _initial_photons(params: SynthesisParams) -> float:
 
 def _calibrate_photons(ev, shared: _Shared, n: int, params: SynthesisParams,
                        seed: int | None) -> tuple[float, float, int]:
-    """Fixed point :math:`F \\leftarrow F (\\nu/\\nu^*)^2` on a random subset of ROIs.
+    r"""Fixed point :math:`F \leftarrow F (\nu/\nu^*)^2` on a random subset of ROIs.
 
     The same noise draws are used in every iteration; a population of at most
     ``calibration_neurons`` (and one block) is calibrated on the draws of the synthesis

@@ -61,8 +61,11 @@ def new_nwbfile(*, session_description: str, identifier: str | None = None,
                 session_start_time: _dt.datetime | None = None,
                 experiment_description: str | None = None, notes: str | None = None,
                 **extra: Any) -> Any:
-    """An in-memory ``NWBFile`` of a memcircuits run (new identifier and the current UTC
-    time unless given; ``extra`` goes to ``NWBFile``, e.g. ``keywords``, ``subject``)."""
+    """An in-memory ``NWBFile`` of a memcircuits run.
+
+    A new identifier and the current UTC time unless given; ``extra`` goes to ``NWBFile``, e.g.
+    ``keywords``, ``subject``.
+    """
     from pynwb import NWBFile
 
     return NWBFile(
@@ -89,8 +92,9 @@ def write_nwbfile(path: str | Path, nwbfile: Any) -> Path:
 
 def add_spike_units(nwbfile: Any, populations: Mapping[str, tuple[Any, Any, int]], *,
                     resolution: float | None = None) -> None:
-    """Add every population's spikes to ``nwbfile``'s ``Units`` table (what
-    :func:`write_spikes` stores; :func:`read_spikes` reads it back from any file).
+    """Add every population's spikes to ``nwbfile``'s ``Units`` table.
+
+    This is what :func:`write_spikes` stores; :func:`read_spikes` reads it back from any file.
 
     One row per neuron that fired, with columns ``population`` and ``population_index``;
     population sizes go to scratch data ``population_size_<name>``. ``resolution`` (s), the
@@ -126,6 +130,18 @@ def add_spike_units(nwbfile: Any, populations: Mapping[str, tuple[Any, Any, int]
 
 def read_spikes(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
     """Read what :func:`write_spikes` wrote: name -> ``(indices, times_s, size)``.
+
+    Parameters
+    ----------
+    path
+        An NWB file written by :func:`write_spikes` (or any file whose ``Units`` table has
+        its ``population`` and ``population_index`` columns).
+
+    Returns
+    -------
+    dict[str, tuple[numpy.ndarray, numpy.ndarray, int]]
+        Population name -> ``(indices, times_s, size)``: int64 neuron indices and float64
+        spike times (s), sorted by time, and the population size.
 
     Raises
     ------

@@ -168,9 +168,11 @@ def write_calcium_nwb(path: str | Path, imaged: Sequence[ImagedPopulation],
 
 
 def read_calcium_nwb(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Population -> ``{"dff", "fluorescence", "neuropil"}`` ``(N, T)`` arrays,
-    ``"population_index"`` ``(N,)``, ``"rate"`` and ``"starting_time"``, as written by
-    :func:`write_calcium_nwb` (spikes: :func:`analysis.nwb.read_spikes`)."""
+    """Read back the calcium imaging that :func:`write_calcium_nwb` wrote, per population.
+
+    Population -> ``{"dff", "fluorescence", "neuropil"}`` ``(N, T)`` arrays, ``"population_index"``
+    ``(N,)``, ``"rate"`` and ``"starting_time"`` (spikes: :func:`analysis.nwb.read_spikes`).
+    """
     from pynwb import NWBHDF5IO
 
     path = Path(path)

@@ -1,5 +1,7 @@
-"""Spiking memory circuits in Brian2: the cerebellar cortex as a sparse distributed memory
-and the entorhinal-hippocampal loop as TEM-t.
+"""Spiking memory circuits in Brian2: the cerebellum as SDM, the hippocampal loop as TEM-t.
+
+The cerebellar cortex acts as a sparse distributed memory and the entorhinal-hippocampal loop as
+TEM-t.
 
 Every circuit has one API shape: it is built from a frozen parameter dataclass and a seed,
 exposes its ``brian2.Network`` (``.network``, with the populations in ``.groups``, so you

@@ -77,9 +77,11 @@ _SIZES: dict[str, dict[str, float]] = {}
 
 
 def _bytes_per_element(params: CerebellumParams) -> dict[str, float]:
-    """Bytes per synapse (``syn:<name>``) and per neuron (``group:<name>``) of every
-    Brian2 object of the network, measured on a tiny copy with the numpy target (cached
-    per parameter set; parameters hold unhashable quantities, so the key is their repr)."""
+    """Bytes per synapse and per neuron of every Brian2 object of the network.
+
+    Keys ``syn:<name>`` and ``group:<name>``. Measured on a tiny copy with the numpy target (cached
+    per parameter set; parameters hold unhashable quantities, so the key is their repr).
+    """
     key = repr(params)
     if key not in _SIZES:
         _SIZES[key] = _measure_sizes(params)

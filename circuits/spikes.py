@@ -57,6 +57,7 @@ class SpikeTrains:
     name: str = ""
 
     def __post_init__(self) -> None:
+        """Check and normalise the arrays (int64 indices, float64 times, both 1-D)."""
         indices = np.asarray(self.indices, dtype=np.int64)
         times = np.asarray(self.times, dtype=np.float64)
         if indices.shape != times.shape or indices.ndim != 1:
@@ -93,6 +94,7 @@ class SpikeTrains:
         return len(self.indices)
 
     def __repr__(self) -> str:
+        """Name, population size and spike count."""
         return (f"SpikeTrains(name={self.name!r}, size={self.size}, "
                 f"spikes={len(self.indices)})")
 
@@ -112,8 +114,10 @@ class SpikeTrains:
         return SpikeTrains(self.indices[sel], self.times[sel], self.size, self.name)
 
     def counts(self, n: int | None, windows: np.ndarray) -> np.ndarray:
-        """Spike counts ``(len(windows), n)`` in half-open windows ``[start, stop)`` (s);
-        ``n`` None: the population size."""
+        """Spike counts ``(len(windows), n)`` in half-open windows ``[start, stop)`` (s).
+
+        ``n`` None: the population size.
+        """
         n = self.size if n is None else n
         out = np.zeros((len(windows), n), dtype=np.int64)
         for k, (start, stop) in enumerate(windows):
@@ -124,7 +128,9 @@ class SpikeTrains:
 
 def as_populations(spikes: Mapping[str, SpikeTrains]
                    ) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
-    """Name -> plain ``(indices, times_s, size)`` tuples (what :mod:`analysis.nwb` reads
-    back), e.g. for ``numpy.savez`` or a comparison with :func:`analysis.nwb.read_spikes`."""
+    """Name -> plain ``(indices, times_s, size)`` tuples (what :mod:`analysis.nwb` reads back).
+
+    E.g. for ``numpy.savez`` or a comparison with :func:`analysis.nwb.read_spikes`.
+    """
     return {name: (trains.indices, trains.times, trains.size)
             for name, trains in spikes.items()}

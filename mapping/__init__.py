@@ -1,2 +1,4 @@
-"""Runs one input through the spiking circuits and the abstract models and compares them;
-experiment protocols and the ``memcircuits`` command line."""
+"""Run one input through the spiking circuits and the abstract models and compare them.
+
+Also the experiment protocols and the ``memcircuits`` command line.
+"""

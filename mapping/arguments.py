@@ -34,8 +34,10 @@ def add_out_options(parser: argparse.ArgumentParser, *, required: bool = True,
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, out_required: bool = True) -> None:
-    """``--config``, ``--set``, ``--seed``, ``--out``/``--overwrite`` and ``--quiet`` of an
-    experiment command."""
+    """Add the common options of an experiment command.
+
+    ``--config``, ``--set``, ``--seed``, ``--out``/``--overwrite`` and ``--quiet``.
+    """
     parser.add_argument("--config", metavar="FILE.toml", type=Path,
                         help="TOML file with parameter values (unknown keys are refused)")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],

@@ -135,8 +135,10 @@ SET_ALIASES: dict[str, dict[str, str]] = {
 
 
 def _shortcut_overrides(args: argparse.Namespace) -> list[str]:
-    """``--set`` overrides (aliases resolved) with the command's shortcut options appended
-    (they win)."""
+    """``--set`` overrides (aliases resolved) with the command's shortcut options appended.
+
+    The shortcut options come last, so they win.
+    """
     aliases = SET_ALIASES.get(args.command, {})
     overrides = []
     for text in args.overrides:

@@ -83,8 +83,10 @@ def memory_similarity(readout: HippocampusReadout, *, cosine: bool = False) -> n
 
 def _pooled_beta(similarity: np.ndarray, counts: np.ndarray, slot: np.ndarray,
                  min_memories: int, min_count: int) -> tuple[float, list[int]]:
-    """Least squares of log spike count on similarity with a per-step intercept; and the
-    steps with enough memories and at least one memory spike."""
+    """Least squares of log spike count on similarity with a per-step intercept.
+
+    Also returns the steps with enough memories and at least one memory spike.
+    """
     xs, ys = [], []
     steps = []
     for k in range(counts.shape[0]):
@@ -106,8 +108,10 @@ def _pooled_beta(similarity: np.ndarray, counts: np.ndarray, slot: np.ndarray,
 
 def effective_beta_cosine(readout: HippocampusReadout, *, min_memories: int = 3,
                           min_count: int = 3) -> float:
-    """The memory neurons' effective beta in cosine units (see :func:`memory_similarity`),
-    fitted exactly as in :func:`compare_with_attention`."""
+    """The memory neurons' effective beta in cosine units (see :func:`memory_similarity`).
+
+    Fitted exactly as in :func:`compare_with_attention`.
+    """
     beta, _ = _pooled_beta(memory_similarity(readout, cosine=True), readout.memory_counts,
                            readout.inputs.memory_slot, min_memories, min_count)
     return beta

@@ -17,9 +17,11 @@ __all__ = ["imaged_population"]
 
 def imaged_population(name: str, spikes: dict[str, tuple[np.ndarray, np.ndarray, int]],
                       preset_name: str, partner: str, rows: np.ndarray) -> SpikeEvents:
-    """Events of the imaged neurons ``rows`` of population ``name`` (indices 0..len(rows)-1):
-    own spikes times the preset's ``spike_weight``, partner spikes (same neuron index) times
-    ``partner_weight``."""
+    """Events of the imaged neurons ``rows`` of population ``name``.
+
+    Indices 0..len(rows)-1: own spikes times the preset's ``spike_weight``, partner spikes (same
+    neuron index) times ``partner_weight``.
+    """
     preset = get_preset(preset_name)
     position = np.full(spikes[name][2], -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))

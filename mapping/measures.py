@@ -226,8 +226,10 @@ def sums_similarity(circuit: Any, abstract: Any) -> tuple[float, float]:
 # --------------------------------------------------------------------------- weights
 def pair_overlaps(active_queries: Sequence[np.ndarray], active_memories: Sequence[np.ndarray],
                   n_cells: int) -> np.ndarray:
-    r"""Spiking per-memory weights: cells active for both query :math:`i` and memory
-    :math:`\mu`, :math:`|A_i \cap A_\mu|` as a ``(queries, memories)`` count matrix."""
+    r"""Spiking per-memory weights as a ``(queries, memories)`` count matrix.
+
+    Cells active for both query :math:`i` and memory :math:`\mu`, :math:`|A_i \cap A_\mu|`.
+    """
     def _mask(sets: Sequence[np.ndarray]) -> np.ndarray:
         mask = np.zeros((len(sets), n_cells), dtype=np.float32)
         for k, cells in enumerate(sets):
@@ -265,8 +267,9 @@ def overlap_by_distance(overlaps: Any, distances: Any, max_distance: int
 
 
 def effective_beta(mean_weight: Any, n: int, distances: Sequence[int]) -> BetaFit:
-    r"""The circuit's effective beta: least squares of :math:`\log \bar w(d)` on
-    :math:`\cos(d) = 1 - 2d/n` over the given distances.
+    r"""The circuit's effective beta: least squares of :math:`\log \bar w(d)` on :math:`\cos(d)`.
+
+    With :math:`\cos(d) = 1 - 2d/n`, over the given distances.
 
     .. math::
 
@@ -306,8 +309,11 @@ def effective_beta(mean_weight: Any, n: int, distances: Sequence[int]) -> BetaFi
 
 
 def theoretical_beta(n: int, radius: int, distances: Sequence[int]) -> float:
-    """The same regression as :func:`effective_beta` on the exact intersection
-    :math:`I(n, d_r, d)` at the same distances: what a perfect circuit would give."""
+    """The same regression as :func:`effective_beta` on the exact intersection.
+
+    The exact intersection :math:`I(n, d_r, d)` at the same distances: what a perfect circuit would
+    give.
+    """
     d = np.unique(np.asarray(distances, dtype=np.int64))
     exact = np.exp(log_binary_intersection(n, radius, np.arange(n + 1)))
     return effective_beta(exact, n, d).beta
@@ -329,12 +335,12 @@ class DistanceWeights:
 
     @property
     def max_error_vs_softmax(self) -> float:
-        """Largest :math:`|w_\\mathrm{spiking} - w_\\mathrm{softmax}|` over ``0..D``."""
+        r"""Largest :math:`|w_\mathrm{spiking} - w_\mathrm{softmax}|` over ``0..D``."""
         return float(np.max(np.abs(self.spiking - self.softmax)))
 
     @property
     def max_error_vs_exact(self) -> float:
-        """Largest :math:`|w_\\mathrm{spiking} - w_\\mathrm{exact}|` over ``0..D``."""
+        r"""Largest :math:`|w_\mathrm{spiking} - w_\mathrm{exact}|` over ``0..D``."""
         return float(np.max(np.abs(self.spiking - self.exact)))
 
 
@@ -401,8 +407,10 @@ def normalised_weights(n: int, radius: int, beta: float) -> tuple[np.ndarray, np
 
 
 def weight_error(w_sdm: np.ndarray, w_softmax: np.ndarray, mass: float) -> tuple[float, int]:
-    """``max |w_I - w_S|`` over the distances holding ``mass`` of ``w_I``; and that last
-    distance ``D`` (``w_I`` is non-increasing, so these are ``0..D``)."""
+    """``max |w_I - w_S|`` over the distances holding ``mass`` of ``w_I``, and that distance.
+
+    That last distance is ``D`` (``w_I`` is non-increasing, so these are ``0..D``).
+    """
     cumulative = np.cumsum(w_sdm)
     last = int(np.searchsorted(cumulative, mass * (1.0 - 1e-12)))
     last = min(last, len(w_sdm) - 1)
@@ -412,8 +420,10 @@ def weight_error(w_sdm: np.ndarray, w_softmax: np.ndarray, mass: float) -> tuple
 # ------------------------------------------------ granule-cell overlaps by distance
 def clustered_patterns(n: int, clusters: int, max_distance: int, seed: int
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """``clusters`` random base patterns, each with one variant at every distance
-    ``0..max_distance``: ``(patterns, cluster index)``."""
+    """``clusters`` random base patterns, each with one variant at every distance.
+
+    Distances ``0..max_distance``; returns ``(patterns, cluster index)``.
+    """
     from models.patterns import flip_exact, random_binary
     from models.seeding import child_seed
 

@@ -59,6 +59,35 @@ def run_experiment(name: str, out: Path, *, config_path: Path | None = None,
     The configuration is resolved (and every input checked) before ``out`` is touched; then
     the run owns ``out`` (:func:`models.rundir.claim_run_directory`): a directory holding
     another run is refused unless ``overwrite``, which clears it first.
+
+    Parameters
+    ----------
+    name
+        An experiment of :data:`mapping.experiments.COMMANDS` or
+        :data:`~mapping.experiments.EXPERIMENTS`, e.g. ``"cerebellum"``.
+    out
+        The run directory: ``config.json`` is written first, ``metrics.json`` last.
+    config_path
+        A TOML file of parameter values (unknown keys are refused).
+    overrides
+        ``KEY=VALUE`` strings applied after ``config_path`` (as ``--set``).
+    seed
+        Overrides the configuration's ``seed``.
+    quiet
+        No progress bars.
+    overwrite
+        Clear a directory that holds another run instead of refusing it.
+
+    Returns
+    -------
+    dict[str, Any]
+        The metrics written to ``out/metrics.json`` (with ``wall_time_s``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown experiment; :class:`models.config.ConfigError` for a wrong
+        configuration; :class:`models.rundir.RunDirectoryError` for an unusable ``out``.
     """
     from mapping.experiments import load_experiment
 
@@ -91,8 +120,10 @@ DEMO_RUNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 
 def run_demo(out: Path, *, quiet: bool = False, overwrite: bool = False) -> None:
-    """The demo: a cerebellar write/read, a short hippocampal walk, the synthetic calcium
-    imaging of the cerebellar run (NWB), and the comparison with the equations (report.md).
+    """Run the demo: cerebellar write/read, hippocampal walk, calcium imaging, comparison.
+
+    A cerebellar write/read, a short hippocampal walk, the synthetic calcium imaging of the
+    cerebellar run (NWB), and the comparison with the equations (report.md).
 
     ``out`` is a run directory of its own (``config.json`` first, ``metrics.json`` last)
     holding the four runs; a finished demo is replaced only with ``overwrite``.
@@ -123,8 +154,10 @@ def run_demo(out: Path, *, quiet: bool = False, overwrite: bool = False) -> None
 
 
 def run_compare(runs: Sequence[Path], out: Path, *, overwrite: bool = False) -> None:
-    """Compare run directories into ``out`` (:func:`mapping.report.compare_runs`); print
-    where the report is."""
+    """Compare run directories into ``out`` (:func:`mapping.report.compare_runs`).
+
+    Prints where the report is.
+    """
     from mapping.report import compare_runs
 
     compare_runs(runs, out, overwrite=overwrite)

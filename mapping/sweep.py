@@ -134,8 +134,10 @@ class SweepSpec:
                 raise ValueError(f"sweep: {key} is in both [base] and [grid]")
 
     def identity(self) -> dict[str, Any]:
-        """What every run of this sweep shares and its id covers besides its grid point:
-        command, ``base``, memcircuits version and :data:`SWEEP_FORMAT`."""
+        """What every run of this sweep shares and its id covers besides its grid point.
+
+        Command, ``base``, memcircuits version and :data:`SWEEP_FORMAT`.
+        """
         return {"format": SWEEP_FORMAT, "memcircuits": _memcircuits_version(),
                 "command": self.command, "base": dict(sorted(self.base.items()))}
 
@@ -414,8 +416,11 @@ def _spec_differences(previous: Any, identity: Mapping[str, Any]) -> list[str]:
 
 
 def _claim_sweep_directory(out: Path, spec: SweepSpec, overwrite: bool) -> None:
-    """Refuse a directory of another sweep (unless ``overwrite``: delete its files) or of
-    anything else; the caller holds the directory's lock."""
+    """Refuse a directory of another sweep or of anything else.
+
+    A directory of another sweep is accepted with ``overwrite`` (its files are deleted); the caller
+    holds the directory's lock.
+    """
     from models.rundir import LOCK_NAME, RunDirectoryError
 
     spec_file = out / SPEC_FILE
@@ -567,8 +572,9 @@ def _progress(total: int, done: int, enabled: bool) -> Any:
 
 def sweep_file(spec: str | Path, out: str | Path, *, scheduler: str | None = None,
                workers: int = 2, quiet: bool = False, overwrite: bool = False) -> int:
-    """``memcircuits sweep``: run the sweep of specification file ``spec`` into ``out``
-    (:func:`run_sweep`); print a summary, and the failed runs to stderr.
+    """``memcircuits sweep``: run the sweep of specification file ``spec`` into ``out``.
+
+    Runs :func:`run_sweep`; prints a summary, and the failed runs to stderr.
 
     Returns the exit status: 0, or 1 if a run failed (``out/failed.json`` says why).
     """

@@ -21,10 +21,12 @@ ENV = "MEMCIRCUITS_MEMORY_BUDGET_GIB"
 
 
 class MemoryBudgetError(ValueError):
-    """A configuration's estimated memory exceeds the budget (or the budget is absurd);
-    nothing was allocated. A ``ValueError`` (the configuration loader wraps it in a
-    :class:`~models.config.ConfigError` naming the table): the command line prints it in
-    one line and exits with status 2."""
+    """A configuration's estimated memory exceeds the budget (or the budget is absurd).
+
+    Nothing was allocated. A ``ValueError`` (the configuration loader wraps it in a
+    :class:`~models.config.ConfigError` naming the table): the command line prints it in one line
+    and exits with status 2.
+    """
 
 
 def _check_gib(name: str, value: float) -> float:

@@ -70,10 +70,10 @@ _SQRT3_2 = math.sqrt(3) / 2
 
 
 def lattice_coordinates(world: World) -> np.ndarray:
-    """Integer lattice coordinates ``(n_nodes, 2)`` of a square or hexagonal world.
+    r"""Integer lattice coordinates ``(n_nodes, 2)`` of a square or hexagonal world.
 
     Square worlds: the node positions themselves. Hexagonal worlds: coordinates in the
-    basis :math:`e_1 = (1, 0)`, :math:`e_2 = (1/2, \\sqrt{3}/2)` of the triangular lattice.
+    basis :math:`e_1 = (1, 0)`, :math:`e_2 = (1/2, \sqrt{3}/2)` of the triangular lattice.
 
     Raises
     ------
@@ -105,15 +105,15 @@ def period_lattice(kind: str, spacing: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class GridModules:
-    """Grid modules of one world: phases per node and exact phase transitions per action.
+    r"""Grid modules of one world: phases per node and exact phase transitions per action.
 
     Attributes
     ----------
     spacings
-        :math:`\\lambda_m` of each module (modules learned by TEM-t: their number of phases
+        :math:`\lambda_m` of each module (modules learned by TEM-t: their number of phases
         :math:`P_m`, see ``source``).
     sizes
-        Number of phases (grid cells) of each module, :math:`|\\det \\Lambda_m|`.
+        Number of phases (grid cells) of each module, :math:`|\det \Lambda_m|`.
     node_phase
         ``(n_nodes, M)`` phase of each node in each module.
     transitions
@@ -162,8 +162,10 @@ class GridModules:
 
 
 def _coset_keys(coords: np.ndarray, lattice: np.ndarray) -> np.ndarray:
-    """A canonical integer key per coset of ``lattice`` (x and y are in the same coset iff
-    adj(L) x == adj(L) y mod det L)."""
+    """A canonical integer key per coset of ``lattice``.
+
+    x and y are in the same coset iff adj(L) x == adj(L) y mod det L.
+    """
     det = round(np.linalg.det(lattice))
     adj = np.array([[lattice[1, 1], -lattice[0, 1]], [-lattice[1, 0], lattice[0, 0]]],
                    dtype=np.int64)
@@ -172,8 +174,9 @@ def _coset_keys(coords: np.ndarray, lattice: np.ndarray) -> np.ndarray:
 
 
 def action_displacements(world: World) -> np.ndarray:
-    """``(n_actions, 2)`` lattice displacement of each action of a square or hexagonal world
-    (zero for stay and for actions the world never allows).
+    """``(n_actions, 2)`` lattice displacement of each action of a square or hexagonal world.
+
+    Zero for stay and for actions the world never allows.
 
     Raises
     ------
@@ -265,8 +268,11 @@ class CyclicConsistency:
 
 
 def _bfs_phases(world: World, sizes: tuple[int, ...], shifts: np.ndarray) -> np.ndarray:
-    """Phases ``(n_nodes, M)`` by breadth-first search from node 0 (phase 0) over the world
-    graph, applying ``shifts`` ``(M, n_actions)``; unreachable nodes keep -1."""
+    """Phases ``(n_nodes, M)`` by breadth-first search from node 0 (phase 0).
+
+    The search runs over the world graph, applying ``shifts`` ``(M, n_actions)``; unreachable nodes
+    keep -1.
+    """
     phase = np.full((world.n_nodes, len(sizes)), -1, dtype=np.int64)
     phase[0] = 0
     queue = [0]
@@ -419,8 +425,10 @@ def axis_shifts(model) -> tuple[tuple[int, ...], np.ndarray]:
 
 
 def quantised_shifts(model) -> tuple[tuple[int, ...], np.ndarray]:
-    """Module sizes and the most probable shift ``(M, n_actions)`` of each kernel of a TEM-t
-    with cyclic ring modules (``module_rank=1``; :meth:`models.tem_t.TEMT.shift_kernels`).
+    """Module sizes and the most probable shift of each kernel of a TEM-t with ring modules.
+
+    The shifts are ``(M, n_actions)``; the modules must be cyclic rings (``module_rank=1``;
+    :meth:`models.tem_t.TEMT.shift_kernels`).
 
     Raises
     ------
@@ -501,8 +509,11 @@ def grid_modules_from_tem_t(model, world: World, *, min_consistency: float = 1.0
 
 def modules_from_axis_shifts(world: World, sizes: tuple[int, ...], shifts: np.ndarray,
                              rank: int, **checks: Any) -> GridModules:
-    """:func:`cyclic_modules` (``rank`` 1) or :func:`torus_modules` (``rank`` 2) from the
-    ring sizes and shifts of :func:`axis_shifts`; ``checks`` as in :func:`cyclic_modules`."""
+    """:func:`cyclic_modules` (``rank`` 1) or :func:`torus_modules` (``rank`` 2).
+
+    Built from the ring sizes and shifts of :func:`axis_shifts`; ``checks`` as in
+    :func:`cyclic_modules`.
+    """
     shifts = np.asarray(shifts, dtype=np.int64)
     if rank == 1:
         return cyclic_modules(world, tuple(sizes), shifts, **checks)
@@ -513,9 +524,10 @@ def modules_from_axis_shifts(world: World, sizes: tuple[int, ...], shifts: np.nd
 
 def cyclic_period_lattice(world: World, sizes: tuple[int, ...],
                           shifts: np.ndarray) -> list[np.ndarray]:
-    r"""Reduced basis (columns, lattice coordinates) of each module's field lattice
-    :math:`\{x : k \cdot x \equiv 0 \pmod P\}` on a square or hexagonal world, with
-    :math:`k` the shift per unit lattice step (from the world's action displacements).
+    r"""Reduced basis of each module's field lattice on a square or hexagonal world.
+
+    The basis is in columns, in lattice coordinates, of :math:`\{x : k \cdot x \equiv 0 \pmod P\}`,
+    with :math:`k` the shift per unit lattice step (from the world's action displacements).
 
     The basis is the shortest nonzero vector and the shortest one not parallel to it: equal
     lengths at 60 degrees would be a triangular (hexagonal) grid; the spacing of the fields

@@ -40,7 +40,11 @@ from models._checks import (
     check_int,
     check_probability,
 )
-from models.intersection import _check_neurons, binary_intersection, log_binary_intersection
+from models.intersection_binary import (
+    _check_neurons,
+    binary_intersection,
+    log_binary_intersection,
+)
 from models.patterns import flip_exact, random_binary
 from models.seeding import SeedLike, child_seed, torch_generator
 
@@ -82,8 +86,9 @@ def _bipolar32(bits: torch.Tensor) -> torch.Tensor:
 
 
 def _dot_indices(queries: torch.Tensor, keys_bipolar: torch.Tensor) -> torch.Tensor:
-    r"""``(B, n)`` binary x ``(m, n)`` bipolar -> ``(B, m)`` int64 indices :math:`s_\xi \cdot
-    s_k + n`.
+    r"""``(B, n)`` binary x ``(m, n)`` bipolar -> ``(B, m)`` int64 indices.
+
+    The indices are :math:`s_\xi \cdot s_k + n`.
 
     The Hamming distance is :math:`d_H = (n - s_\xi \cdot s_k) / 2`; tables indexed by
     ``dot + n`` (see :func:`_by_dot`) skip that arithmetic on the ``(B, m)`` matrix.

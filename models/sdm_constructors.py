@@ -35,7 +35,7 @@ class SDMConstructors:
                value_dim: int | None = None, saturation: int | None = None,
                counter_dtype: torch.dtype = torch.int32, seed: SeedLike | torch.Generator = None,
                device: torch.device | str = "cpu", read_path: str = "auto") -> Self:
-        """Full-address SDM with ``r`` uniformly random addresses in :math:`\\{0,1\\}^n`.
+        r"""Full-address SDM with ``r`` uniformly random addresses in :math:`\{0,1\}^n`.
 
         Addresses are drawn on the CPU from the child seed ``(seed, "sdm_addresses")`` and
         moved to ``device``, so one seed gives the same neurons on every device. Other

@@ -320,6 +320,7 @@ class SDMMLP(_CountedHidden):
         self.activity_counts.zero_()
 
     def extra_repr(self) -> str:
+        """The layer sizes, ``k`` and the GABA switch settings, for ``repr``."""
         return (f"in_features={self.in_features}, hidden={self.hidden}, "
                 f"out_features={self.out_features}, k={self.k}, "
                 f"switch_activations={self.switch_activations:g}, gaba={self.gaba}, "

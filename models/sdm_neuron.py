@@ -268,8 +268,10 @@ class SDM(SDMConstructors):
 
     @property
     def counters(self) -> torch.Tensor:
-        """``(r, value_dim)`` integer counters :math:`C` (a view; change them only through
-        :meth:`write` or :meth:`set_counters`)."""
+        """``(r, value_dim)`` integer counters :math:`C`.
+
+        A view; change them only through :meth:`write` or :meth:`set_counters`.
+        """
         return self._counters.detach()
 
     @property
@@ -320,9 +322,11 @@ class SDM(SDMConstructors):
                                               and batch <= _AUTO_SMALL_BATCH)
 
     def memory_bytes(self) -> dict[str, int]:
-        """Bytes held now: ``addresses`` (uint8 or packed words), ``dense_cache`` (float
-        bipolar copy, 0 until a dense read builds it), ``counters``, ``write_counts`` and
-        ``total``."""
+        """Bytes held now, per kind and in total.
+
+        ``addresses`` (uint8 or packed words), ``dense_cache`` (float bipolar copy, 0 until a dense
+        read builds it), ``counters``, ``write_counts`` and ``total``.
+        """
         def size(tensor: torch.Tensor | None) -> int:
             return 0 if tensor is None else tensor.numel() * tensor.element_size()
 
@@ -357,6 +361,7 @@ class SDM(SDMConstructors):
                      / 2**k)
 
     def __repr__(self) -> str:
+        """Design, sizes, activation rule, counter state and device."""
         rule = (f"radius={self.radius}" if self.design == "full" else
                 f"k={self.k}, mismatches={self.mismatches}")
         if self.activation == "top_k":
@@ -484,6 +489,12 @@ class SDM(SDMConstructors):
             ``(m, n)`` (or ``(n,)``) binary keys :math:`p_a`.
         values
             ``(m, value_dim)`` (or ``(value_dim,)``) binary values :math:`p_v`.
+
+        Raises
+        ------
+        ValueError
+            If ``keys`` or ``values`` have the wrong shape or are not binary, if they differ
+            in row count, or if the write could overflow the counters (no ``saturation``).
         """
         keys, _ = _check_pattern_batch("keys", keys, self.n, "n", self.device)
         values, _ = _check_pattern_batch("values", values, self.value_dim, "value_dim",
@@ -583,7 +594,7 @@ class SDM(SDMConstructors):
     # -- read --------------------------------------------------------------------------------
 
     def _sum_bound(self) -> int:
-        """max over value columns of sum_j |C_jv|: bounds every partial sum of A @ C."""
+        """Max over value columns of sum_j |C_jv|: bounds every partial sum of A @ C."""
         if self._column_bound is None:
             self._column_bound = int(self._counters.to(torch.int64).abs().sum(dim=0).max())
         return self._column_bound

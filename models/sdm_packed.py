@@ -259,8 +259,10 @@ def _hamming_numpy(queries: torch.Tensor, addresses: torch.Tensor,
 
 def _pairs_numpy(queries: torch.Tensor, addresses: torch.Tensor, radius: int | None,
                  top_k: int | None, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Active pairs on the CPU without torch ops on (b, r) arrays: numpy only (torch's
-    thread pool costs milliseconds per op on a busy 2-core machine)."""
+    """Active pairs on the CPU without torch ops on (b, r) arrays: numpy only.
+
+    Torch's thread pool costs milliseconds per op on a busy 2-core machine.
+    """
     q, a = _as_numpy_words(queries), _as_numpy_words(addresses)
     b, r = q.shape[0], a.shape[1]
     if radius is not None:

@@ -169,8 +169,10 @@ def _is_int(value: Any) -> bool:
 
 def _checkpoint_from_payload(path: Path, payload: Any,
                              expected_type: str | None) -> Checkpoint:
-    """Check every field of a loaded checkpoint ``payload``; one ``ValueError`` naming the
-    first missing or ill-typed one."""
+    """Check every field of a loaded checkpoint ``payload``.
+
+    Raises one ``ValueError`` naming the first missing or ill-typed one.
+    """
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint: {path} is not a memcircuits TEM/TEM-t checkpoint")
 
@@ -253,8 +255,9 @@ def default_checkpoint_path(world_kind: str = "square") -> Path:
 
 
 def named_checkpoint_path(name: str, world_kind: str = "square") -> Path:
-    """Path of the shipped checkpoint ``name`` (a key of :data:`NAMED_CHECKPOINTS`) for
-    worlds of ``world_kind``.
+    """Path of the shipped checkpoint ``name`` for worlds of ``world_kind``.
+
+    ``name`` is a key of :data:`NAMED_CHECKPOINTS`.
 
     Raises
     ------
@@ -275,9 +278,10 @@ def named_checkpoint_path(name: str, world_kind: str = "square") -> Path:
 def load_model(checkpoint: str | Path = "default", *, expected_type: str | None = None,
                world_kind: str = "square",
                device: torch.device | str | None = None) -> tuple[WalkModel, Checkpoint]:
-    """Load a model from a checkpoint path, or a shipped one by name: ``"default"`` (the
-    pretrained TEM-t for ``world_kind``), ``"cyclic"`` (TEM-t with cyclic grid modules,
-    square worlds) or ``"torus"`` (toroidal grid modules, hexagonal worlds).
+    """Load a model from a checkpoint path, or a shipped one by name.
+
+    Names: ``"default"`` (the pretrained TEM-t for ``world_kind``), ``"cyclic"`` (TEM-t with cyclic
+    grid modules, square worlds) or ``"torus"`` (toroidal grid modules, hexagonal worlds).
 
     Returns
     -------
@@ -329,8 +333,10 @@ def _payload(model_type: str, model_config: Any, model_state: dict[str, torch.Te
              optimizer_state: dict[str, Any] | None = None,
              rng_state: torch.Tensor | None = None,
              metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The dict a checkpoint file holds, plain data only (:func:`_plain`), so that
-    ``torch.load(weights_only=True)`` reads back every checkpoint written here."""
+    """The dict a checkpoint file holds, plain data only (:func:`_plain`).
+
+    So that ``torch.load(weights_only=True)`` reads back every checkpoint written here.
+    """
     return {
         "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
         "model_type": str(model_type),

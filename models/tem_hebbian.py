@@ -194,7 +194,7 @@ class TEMState:
 
 
 def f_p(h: torch.Tensor) -> torch.Tensor:
-    """TEM's place-cell activation :math:`\\mathrm{leaky\\_relu}(\\mathrm{clip}(h, -1, 1))`."""
+    r"""TEM's place-cell activation :math:`\mathrm{leaky\_relu}(\mathrm{clip}(h, -1, 1))`."""
     return F.leaky_relu(torch.clamp(h, -1.0, 1.0), 0.01)
 
 
@@ -232,8 +232,10 @@ def attractor(query: torch.Tensor, memory: torch.Tensor | MemoryBlocks | DenseMe
 def hebbian_update(memory: torch.Tensor, p: torch.Tensor, p_hat: torch.Tensor, *,
                    forgetting: float, rate: float,
                    mask: torch.Tensor | None = None) -> torch.Tensor:
-    r"""TEM's Hebbian rule :math:`M \leftarrow \mathrm{clip}(\lambda M + \eta (p - \hat p)
-    (p + \hat p)^\top \odot C, \pm 1)` on a dense ``(B, P, P)`` memory.
+    r"""TEM's Hebbian rule on a dense ``(B, P, P)`` memory.
+
+    :math:`M \leftarrow \mathrm{clip}(\lambda M + \eta (p - \hat p) (p + \hat p)^\top \odot C, \pm
+    1)`.
 
     In the row convention of :func:`attractor` (retrieval ``h M``) the outer product is
     :math:`(p + \hat p)^\top (p - \hat p)`: entry ``[i, j]`` is :math:`(p + \hat p)_i
@@ -304,9 +306,11 @@ class MemoryBlocks:
 
 @dataclass
 class DenseMemory:
-    """The Hebbian memory as one ``(B, P, P)`` matrix with its connection mask applied at
-    every update (``memory_layout="dense"``; the reference form of :class:`MemoryBlocks`,
-    measured 1.2-1.8x slower on CPU for P = 200 and 400)."""
+    """The Hebbian memory as one ``(B, P, P)`` matrix, masked at every update.
+
+    Its connection mask is applied at every update (``memory_layout="dense"``; the reference form of
+    :class:`MemoryBlocks`, measured 1.2-1.8x slower on CPU for P = 200 and 400).
+    """
 
     matrix: torch.Tensor
     mask: torch.Tensor | None = None
@@ -444,9 +448,10 @@ class TEM(WalkModel):
 
     # ------------------------------------------------------------------ masks
     def _hierarchy_mask(self, bounds: list[tuple[int, int]]) -> torch.Tensor:
-        """``[from, to]`` 1 if module ``from`` has a frequency <= that of module ``to``
-        (every pair when the config is not hierarchical); ``bounds`` are the modules'
-        index ranges."""
+        """``[from, to]`` 1 if module ``from`` has a frequency <= that of module ``to``.
+
+        Every pair when the config is not hierarchical; ``bounds`` are the modules' index ranges.
+        """
         c = self.config
         size = bounds[-1][1]
         mask = torch.zeros(size, size)
@@ -530,10 +535,10 @@ class TEM(WalkModel):
         return state.g
 
     def begin(self, observations: Any) -> TEMState:
-        """State after the first observations ``(B,)``: g from the prior, x filtered, empty M.
+        r"""State after the first observations ``(B,)``: g from the prior, x filtered, empty M.
 
         The first observation is bound to :math:`g_0` and written to memory like every
-        later one (with :math:`\\hat p` retrieved from the empty memory).
+        later one (with :math:`\hat p` retrieved from the empty memory).
         """
         obs = self.check_first(observations)
         B = obs.shape[0]

@@ -284,8 +284,10 @@ class TEMT(WalkModel):
             self.to(device)
 
     def set_progress(self, step: int) -> None:
-        """Optimiser steps taken so far (switches on :math:`\\lambda_H` of cyclic modules and
-        anneals their kernel temperature)."""
+        r"""Optimiser steps taken so far.
+
+        They switch on :math:`\lambda_H` of cyclic modules and anneal their kernel temperature.
+        """
         self._progress = int(step)
         final = self.config.kernel_temperature_final
         if final is not None:
@@ -293,26 +295,31 @@ class TEMT(WalkModel):
             self.kernel_tau.fill_(tau * (final / tau) ** self._ramp())
 
     def _ramp(self) -> float:
-        r""":math:`r = \operatorname{clip}((s - s_H) / s_H, 0, 1)` at the current optimiser step
-        :math:`s` (1 when :math:`s_H = 0`): how far the entropy penalty and the temperature
-        annealing have come."""
+        r"""How far the entropy penalty and the temperature annealing have come.
+
+        :math:`r = \operatorname{clip}((s - s_H) / s_H, 0, 1)` at the current optimiser step
+        :math:`s` (1 when :math:`s_H = 0`).
+        """
         start = self.config.kernel_entropy_start
         return min(1.0, max(0.0, (self._progress - start) / start)) if start else 1.0
 
     @property
     def kernel_temperature(self) -> float:
-        r"""The shift kernels' temperature now: :math:`\tau` or, with
-        ``kernel_temperature_final``, :math:`\tau (\tau_\mathrm{end} / \tau)^{r}` with
-        :math:`r = \operatorname{clip}((s - s_H) / s_H, 0, 1)` at optimiser step :math:`s`
-        (stored with the model, so a loaded checkpoint keeps its final temperature)."""
+        r"""The shift kernels' temperature now.
+
+        :math:`\tau` or, with ``kernel_temperature_final``, :math:`\tau (\tau_\mathrm{end} /
+        \tau)^{r}` with :math:`r = \operatorname{clip}((s - s_H) / s_H, 0, 1)` at optimiser step
+        :math:`s` (stored with the model, so a loaded checkpoint keeps its final temperature).
+        """
         if self.config.kernel_temperature_final is None:
             return self.config.kernel_temperature
         return float(self.kernel_tau)
 
     # ------------------------------------------------------------------ pieces
     def shift_kernels(self) -> list[torch.Tensor]:
-        r"""Shift kernels :math:`\kappa_{a,m} = \mathrm{softmax}(\theta_{a,m} / \tau)` of the
-        cyclic modules: one ``(n_actions, P_m^R)`` tensor per module (stay: one-hot at shift 0
+        r"""Shift kernels of the cyclic modules: one ``(n_actions, P_m^R)`` tensor per module.
+
+        :math:`\kappa_{a,m} = \mathrm{softmax}(\theta_{a,m} / \tau)` (stay: one-hot at shift 0
         unless ``learn_stay``).
 
         Raises
@@ -364,8 +371,10 @@ class TEMT(WalkModel):
                             for a in range(self.config.n_actions)])
 
     def kernel_entropy(self) -> torch.Tensor:
-        r"""Mean normalised entropy :math:`H(\kappa_{a,m}) / \log P_m^R` over the moving actions
-        and the modules (0: every kernel one-hot, i.e. exact shifts)."""
+        r"""Mean normalised entropy of the shift kernels over the moving actions and the modules.
+
+        :math:`H(\kappa_{a,m}) / \log P_m^R`; 0: every kernel one-hot, i.e. exact shifts.
+        """
         terms = []
         for kernel, units in zip(self.shift_kernels(), self.config.module_units, strict=True):
             k = kernel[1:]
@@ -373,9 +382,11 @@ class TEMT(WalkModel):
         return torch.cat(terms).mean()
 
     def _sharpen(self, position: torch.Tensor) -> torch.Tensor:
-        r"""Module sharpening :math:`e_m \leftarrow e_m^\gamma / \sum_p e_m[p]^\gamma` of
-        cyclic modules (``module_sharpening`` :math:`\gamma`; identity for :math:`\gamma = 1`
-        and for one-hot modules)."""
+        r"""Module sharpening of cyclic modules.
+
+        :math:`e_m \leftarrow e_m^\gamma / \sum_p e_m[p]^\gamma` (``module_sharpening``
+        :math:`\gamma`; identity for :math:`\gamma = 1` and for one-hot modules).
+        """
         gamma = self.config.module_sharpening
         if gamma == 1.0:
             return position
@@ -394,7 +405,7 @@ class TEMT(WalkModel):
 
     @property
     def beta_scale(self) -> torch.Tensor:
-        """The learned scale :math:`b` of :math:`\\beta_t = b \\log(1 + N_t)`."""
+        r"""The learned scale :math:`b` of :math:`\beta_t = b \log(1 + N_t)`."""
         return F.softplus(self.beta_param)
 
     def action_matrices(self) -> torch.Tensor:
@@ -410,16 +421,20 @@ class TEMT(WalkModel):
         return torch.cat([eye.unsqueeze(0), mats[1:]], dim=0)
 
     def initial_position(self, batch: int) -> torch.Tensor:
-        """``(batch, d)`` the initial code :math:`e_0 = \\sigma(\\hat e_0)` (cyclic modules:
-        one-hot at phase 0 of every module)."""
+        r"""``(batch, d)`` the initial code :math:`e_0 = \sigma(\hat e_0)`.
+
+        Cyclic modules: one-hot at phase 0 of every module.
+        """
         if self.config.transition == "cyclic":
             return self.cyclic_origin.unsqueeze(0).expand(batch, -1)
         e0 = _activate(self.position_init.unsqueeze(0), self.config.position_activation)
         return e0.expand(batch, -1)
 
     def keys(self, position: torch.Tensor) -> torch.Tensor:
-        """Keys (= queries) :math:`k = W_e e / \\lVert W_e e \\rVert`, ``(..., d_key)``
-        (``key_projection=False``: :math:`k = e / \\lVert e \\rVert`, ``(..., d_position)``)."""
+        r"""Keys (= queries) :math:`k = W_e e / \lVert W_e e \rVert`, ``(..., d_key)``.
+
+        With ``key_projection=False``: :math:`k = e / \lVert e \rVert`, ``(..., d_position)``.
+        """
         if not self.config.key_projection:
             return F.normalize(position, dim=-1)
         return F.normalize(position @ self.key_proj.T, dim=-1)
@@ -447,7 +462,7 @@ class TEMT(WalkModel):
         return keys * (mask * scale).unsqueeze(1)
 
     def values(self, observations: torch.Tensor) -> torch.Tensor:
-        """Values :math:`v = W_x \\mathbf{x}` of integer symbols, ``(..., d_value)``."""
+        r"""Values :math:`v = W_x \mathbf{x}` of integer symbols, ``(..., d_value)``."""
         return self.value_embed[observations]
 
     def path_integrate(self, position: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -474,20 +489,20 @@ class TEMT(WalkModel):
 
     def forward(self, state: TEMTState, actions: Any, observations: Any, *,
                 record: bool = False) -> WindowOutput:
-        """Path-integrate a window of actions, predict each observation, then store it.
+        r"""Path-integrate a window of actions, predict each observation, then store it.
 
         Parameters
         ----------
         state
             :class:`TEMTState` from :meth:`begin` or the previous window.
         actions
-            ``(B, W)`` actions :math:`a_t, \\dots, a_{t+W-1}`.
+            ``(B, W)`` actions :math:`a_t, \dots, a_{t+W-1}`.
         observations
-            ``(B, W)`` observations :math:`x_{t+1}, \\dots, x_{t+W}` they lead to (the targets;
+            ``(B, W)`` observations :math:`x_{t+1}, \dots, x_{t+W}` they lead to (the targets;
             each is stored only after it has been predicted).
         record
             Also return ``"position"`` ``(B, W, d)`` and ``"memory_activity"``
-            ``(B, W, N + W)`` (the memory neurons' activities, :math:`w_{t+1, \\tau}`; zero for
+            ``(B, W, N + W)`` (the memory neurons' activities, :math:`w_{t+1, \tau}`; zero for
             memories not stored yet; the null memory is left out).
         """
         if not isinstance(state, TEMTState):
@@ -526,8 +541,11 @@ class TEMT(WalkModel):
                             memory_activity)
 
     def transition_penalty(self) -> torch.Tensor:
-        r"""Mean over the moving actions of :math:`\lVert W_a - I \rVert_F^2` (dense) or
-        :math:`\lVert S_a - S_a^\top \rVert_F^2` (orthogonal: the squared rotation angles)."""
+        r"""Transition penalty, averaged over the moving actions.
+
+        :math:`\lVert W_a - I \rVert_F^2` (dense) or :math:`\lVert S_a - S_a^\top \rVert_F^2`
+        (orthogonal: the squared rotation angles).
+        """
         if self.config.transition == "orthogonal":
             gen = self.transitions[1:] - self.transitions[1:].transpose(1, 2)
             return (gen ** 2).sum((1, 2)).mean()

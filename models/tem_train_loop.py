@@ -123,8 +123,9 @@ def _check_resume(config: TrainConfig, ckpt: Checkpoint, path: Path) -> None:
 
 
 def check_resume(config: TrainConfig, out: str | Path) -> Checkpoint | None:
-    """The checkpoint ``out`` holds, checked to be one :func:`train` can resume with
-    ``config``; ``None`` when ``out`` holds none.
+    """The checkpoint ``out`` holds, checked to be one :func:`train` can resume.
+
+    Checked against ``config``; ``None`` when ``out`` holds none.
 
     Lets a caller refuse a resume before it writes anything into ``out``.
 

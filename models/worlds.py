@@ -190,8 +190,10 @@ _NODE_BYTES, _EDGE_BYTES = 410, 420
 
 
 def check_world_size(spec: str, n_nodes: int, edges_per_node: float) -> None:
-    """Refuse a world whose estimated build memory exceeds the memory budget
-    (``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or 80% of physical memory) before anything is built.
+    """Refuse a world whose estimated build memory exceeds the memory budget.
+
+    The budget is ``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or 80% of physical memory; the check runs before
+    anything is built.
 
     Raises
     ------
@@ -368,8 +370,9 @@ def parse_world(spec: str, *, n_symbols: int = N_SYMBOLS, seed: SeedLike = None)
 
 
 def walk_world(spec: str, *, field: str = "world", seed: SeedLike = 0) -> World:
-    """The world of a configuration's ``field``: :func:`parse_world` with errors naming the
-    field, refusing a world of one node (a walk needs two).
+    """The world of a configuration's ``field``, refusing a world of one node.
+
+    :func:`parse_world` with errors naming the field; a walk needs two nodes.
 
     Raises
     ------

@@ -369,8 +369,10 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
         weights = golgi_weights(params)
 
         def weight(key: str) -> tuple[str, dict]:
-            """The expression and namespace of one Golgi weight: a constant, or (spike-table
-            mode) a one-value TimedArray that ``run_args`` can change."""
+            """The expression and namespace of one Golgi weight.
+
+            A constant, or (spike-table mode) a one-value TimedArray that ``run_args`` can change.
+            """
             if spike_tables is None:
                 return key, {key: weights[key]}
             value = weights[key]

@@ -84,6 +84,7 @@ class MossyFibreParams:
     # arriving at rates the circuit was not tuned for.
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         _positive("mossy.rate", self.rate)
         if self.calibration_rate is not None:
             _dimensions("mossy.calibration_rate", self.calibration_rate, Hz)
@@ -118,6 +119,7 @@ class GranuleParams:
     mf_delay: Quantity = _q(0.5 * ms)  # MF->GrC synaptic delay
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         _int_at_least("granule.n", self.n, 1)
         _choice("granule.design", self.design, ("full", "selected"))
         _int_at_least("granule.inputs", self.inputs, 1)
@@ -164,6 +166,7 @@ class GolgiParams:
     inhibition_delay: Quantity = _q(1.5 * ms)  # GoC -> GrC delay
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         _int_at_least("golgi.ratio", self.ratio, 1)
         _int_at_least("golgi.minimum", self.minimum, 1)
         _int_at_least("golgi.inputs_per_granule", self.inputs_per_granule, 1)
@@ -190,6 +193,7 @@ class PurkinjeParams:
     pf_connectivity: float = 1.0  # fraction of granule cells contacting each Purkinje cell
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         for name in ("C", "tau_m", "rate", "tau_syn", "counter_gain"):
             _positive(f"purkinje.{name}", getattr(self, name))
         if not 0 < self.pf_connectivity <= 1:
@@ -217,6 +221,7 @@ class InterneuronParams:
     pf_delay: Quantity = _q(0.5 * ms)  # PF -> MLI delay (MLI -> PC acts within the step)
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         _int_at_least("interneuron.granule_per_interneuron", self.granule_per_interneuron, 1)
 
 
@@ -233,6 +238,7 @@ class NucleiParams:
     margin: Quantity = _q(3 * ms)  # PC silence beyond the baseline interval that makes a spike
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         _positive("nuclei.tau_m", self.tau_m)
         _positive("nuclei.margin", self.margin)
         if not self.V_hyper < self.V_th:
@@ -253,6 +259,7 @@ class PlasticityParams:
     # same window whenever a granule cell fires once per presentation, as with Golgi cells)
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         if not self.baseline_weight > 0:
             raise ValueError("plasticity.baseline_weight must be > 0")
         _int_at_least("plasticity.counter_range", self.counter_range, 1)
@@ -286,6 +293,7 @@ class ClimbingFibreParams:
     # window peak)
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         if self.pairing is not None:
             _dimensions("climbing.pairing", self.pairing, ms)
         if self.pairing is not None and float(self.pairing) < 0:
@@ -302,6 +310,7 @@ class ProtocolParams:
     dt: Quantity = _q(0.1 * ms)  # simulation time step
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         for name in ("write_slot", "read_slot", "decode_window", "dt"):
             _positive(f"protocol.{name}", getattr(self, name))
         if self.decode_window > self.read_slot:
@@ -327,6 +336,15 @@ class CerebellumParams:
     protocol: ProtocolParams = field(default_factory=ProtocolParams)
 
     def validate(self) -> None:
+        """Check every field and every part, then the derived quantities (:func:`derive`).
+
+        Raises
+        ------
+        ValueError
+            Naming the first invalid field or infeasible combination
+            (:class:`models._memory.MemoryBudgetError` when ``protocol.dt`` is too small for the
+            memory budget).
+        """
         _int_at_least("address_bits", self.address_bits, 1)
         _int_at_least("value_bits", self.value_bits, 1)
         _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone"))
@@ -338,10 +356,13 @@ class CerebellumParams:
         derive(self)  # raises for infeasible combinations
 
     def _check_time_step(self) -> None:
-        """Refuse a ``protocol.dt`` so small that the granule calibration of :func:`derive`
-        (:func:`granule_unit_response`: ``5 granule.tau_m / protocol.dt`` samples, about four
-        float64 arrays of that length: times, two exponentials, their difference) would not
-        fit the memory budget (``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or 80% of physical memory)."""
+        """Refuse a ``protocol.dt`` whose granule calibration would not fit the memory budget.
+
+        The granule calibration of :func:`derive` (:func:`granule_unit_response`) takes ``5
+        granule.tau_m / protocol.dt`` samples, about four float64 arrays of that length: times, two
+        exponentials, their difference. The budget is ``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or 80% of
+        physical memory.
+        """
         from models._memory import refuse_over_budget
 
         samples = float(5 * self.granule.tau_m / self.protocol.dt)
@@ -430,8 +451,9 @@ def _window_tail(peak: Quantity, stages: int, level: float = 0.01) -> Quantity:
 
 def granule_unit_response(granule: GranuleParams, dt: Quantity,
                           duration: Quantity | None = None) -> np.ndarray:
-    r"""Membrane response (volts above rest, per ampere) of a granule cell to a unit jump
-    of its synaptic current, at the simulation steps that follow the jump.
+    r"""Membrane response of a granule cell to a unit jump of its synaptic current.
+
+    In volts above rest, per ampere, at the simulation steps that follow the jump.
 
     The granule cell is a linear current-based LIF integrated exactly, so the response to
     a current step :math:`I(0) = 1` sampled after ``k + 1`` steps is

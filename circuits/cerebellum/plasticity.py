@@ -45,8 +45,10 @@ class PlasticityWindow:
 
     @property
     def peak_interval(self) -> float:
-        """Interval (s) of the strongest depression, refined by a parabola through the
-        minimum sample and its neighbours."""
+        """Interval (s) of the strongest depression.
+
+        Refined by a parabola through the minimum sample and its neighbours.
+        """
         k = int(np.argmin(self.weight_change))
         if 0 < k < len(self.intervals) - 1:
             x = self.intervals[k - 1:k + 2]

@@ -393,6 +393,18 @@ class CerebellarSDM:
         values
             ``(P, value_bits)`` binary values: the climbing fibre of Purkinje cell ``j``
             fires in presentation ``k`` iff ``values[k, j] == 1``.
+
+        Returns
+        -------
+        CerebellumReadout
+            The ``"write"`` readout: spikes, active granule cells, PF->PC weights before and
+            after, and the bits the nuclear cells decoded during the writes.
+
+        Raises
+        ------
+        ValueError
+            If ``keys`` or ``values`` are not binary matrices of the circuit's widths, or
+            differ in row count.
         """
         keys = check_patterns("keys", keys, self.params.address_bits, "address_bits")
         values = check_patterns("values", values, self.params.value_bits, "value_bits")
@@ -408,6 +420,17 @@ class CerebellarSDM:
         ----------
         queries
             ``(P, address_bits)`` binary queries.
+
+        Returns
+        -------
+        CerebellumReadout
+            The ``"read"`` readout: ``bits`` ``(P, value_bits)`` decoded from the nuclear
+            cells, spike counts, active granule cells and the PF/MLI drive per Purkinje cell.
+
+        Raises
+        ------
+        ValueError
+            If ``queries`` is not a binary matrix of ``address_bits`` columns.
         """
         queries = check_patterns("queries", queries, self.params.address_bits,
                                        "address_bits")
@@ -448,9 +471,11 @@ class CerebellarSDM:
 
     @property
     def groups(self) -> dict[str, brian2.Group]:
-        """Population name -> Brian2 group (``mossy``, ``granule``, ``golgi``,
-        ``interneuron``, ``purkinje``, ``climbing``, ``nuclei``; see
-        :mod:`circuits.cerebellum.network`). Built on first use, as :attr:`network`."""
+        """Population name -> Brian2 group, built on first use, as :attr:`network`.
+
+        ``mossy``, ``granule``, ``golgi``, ``interneuron``, ``purkinje``, ``climbing``, ``nuclei``;
+        see :mod:`circuits.cerebellum.network`.
+        """
         return self._built().groups
 
     def _built(self) -> CerebellarNetwork:
@@ -563,8 +588,10 @@ class CerebellarSDM:
         run_network(net.network, batch.duration * second, info, report=self.report)
 
     def _simulate_standalone(self, new: int) -> list[CerebellumReadout]:
-        """Compile and run the whole history as one C++ program (one ``run``); return the
-        readouts of the last ``new`` batches."""
+        """Compile and run the whole history as one C++ program (one ``run``).
+
+        Returns the readouts of the last ``new`` batches.
+        """
         start = time.perf_counter()
         try:
             self._guard_memory(self._batches)

@@ -120,8 +120,11 @@ def canonical_main_source(text: str) -> str:
 
 
 def _canonicalise_main(source: Path, previous: tuple[str, os.stat_result] | None) -> None:
-    """Rewrite a freshly generated ``main.cpp`` canonically; when that equals the previous
-    build's file, keep its modification time so that ``make`` recompiles nothing."""
+    """Rewrite a freshly generated ``main.cpp`` canonically.
+
+    When that equals the previous build's file, keep its modification time so that ``make``
+    recompiles nothing.
+    """
     generated = source.read_text()
     text = canonical_main_source(generated)
     if generated != text:
@@ -131,9 +134,12 @@ def _canonicalise_main(source: Path, previous: tuple[str, os.stat_result] | None
 
 
 def canonical_params(params: CerebellumParams) -> CerebellumParams:
-    """``params`` with the run parameters at the defaults of
-    :class:`~circuits.cerebellum.params.GolgiParams` (a zero drive stays zero): what a
-    runner compiles and what its structure hash covers; each run sets the actual values."""
+    """``params`` with the run parameters at their defaults: what a runner compiles.
+
+    The defaults are those of :class:`~circuits.cerebellum.params.GolgiParams` (a zero drive stays
+    zero). This is what a runner compiles and what its structure hash covers; each run sets the
+    actual values.
+    """
     go, default = params.golgi, GolgiParams()
     return replace(params, backend="cpp_standalone", golgi=replace(
         go, inhibition=default.inhibition,
@@ -147,7 +153,7 @@ _PROCESS_RUNNER: dict[str, Any] = {}  # the open runner of this process and its 
 def process_runner(params: CerebellumParams, layout: Sequence[tuple[str, int]], *,
                    seed: int | None = 0, record: tuple[str, ...] | None = None,
                    memory_budget_gib: float | None = None) -> StandaloneRunner:
-    """This process's :class:`StandaloneRunner` for a structure, kept open between calls.
+    """The :class:`StandaloneRunner` of this process for a structure, kept open between calls.
 
     Brian2 holds one standalone project per process, so a process (a sweep's worker)
     keeps one runner: a call with the same structure, layout, seed and record returns it
@@ -217,8 +223,10 @@ def schedule_batches(params: CerebellumParams, wiring: GranuleWiring,
 def input_arrays(sdm: CerebellarSDM, n_rails: int, n_climbing: int,
                  max_spikes_per_rail: tuple[int, int],
                  gate_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mossy and climbing spike tables and the plasticity gate (1-ms bins, ``gate_len``
-    values, zero after the schedule) presenting ``sdm``'s batches."""
+    """Mossy and climbing spike tables and the plasticity gate presenting ``sdm``'s batches.
+
+    In 1-ms bins, ``gate_len`` values, zero after the schedule.
+    """
     dt = float(sdm.params.protocol.dt / second)
     tables = []
     for which, n, per_rail in (("mossy", n_rails, max_spikes_per_rail[0]),
@@ -236,8 +244,10 @@ def input_arrays(sdm: CerebellarSDM, n_rails: int, n_climbing: int,
 
 
 def collect_readouts(sdm: CerebellarSDM, net: CerebellarNetwork) -> list[CerebellumReadout]:
-    """Readouts of ``sdm``'s batches from a network that has run them (in one run), as
-    :meth:`CerebellarSDM.present` returns them with ``cpp_standalone``."""
+    """Readouts of ``sdm``'s batches from a network that has run them (in one run).
+
+    As :meth:`CerebellarSDM.present` returns them with ``cpp_standalone``.
+    """
     final = net.synapses["pf_purkinje"].w[:].copy()
     before = np.full(len(net.pf_pre), sdm.params.plasticity.baseline_weight)
     readouts = []
@@ -467,14 +477,19 @@ class StandaloneRunner:
 
     @property
     def reference(self) -> CerebellarSDM:
-        """The circuit this runner was built from (never run): params, derived quantities,
-        wiring and population sizes for analysis code written for :class:`CerebellarSDM`."""
+        """The circuit this runner was built from (never run).
+
+        Its params, derived quantities, wiring and population sizes serve analysis code written for
+        :class:`CerebellarSDM`.
+        """
         return self._reference
 
     # ------------------------------------------------------------------ running
     def run_parameters(self, parameters: dict[str, Any] | None = None) -> CerebellumParams:
-        """The build's parameters with ``parameters`` (names of :data:`RUN_PARAMETERS`, e.g.
-        ``{"golgi.inhibition": 25 * pA}``) changed, validated against the build.
+        """The build's parameters with ``parameters`` changed, validated against the build.
+
+        ``parameters`` maps names of :data:`RUN_PARAMETERS` to values, e.g. ``{"golgi.inhibition":
+        25 * pA}``.
 
         Raises
         ------
@@ -501,8 +516,10 @@ class StandaloneRunner:
         return params
 
     def run_args(self, sdm: CerebellarSDM, params: CerebellumParams | None = None) -> dict:
-        """The ``run_args`` presenting ``sdm``'s batches (spike tables and plasticity gate)
-        with the Golgi weights of ``params`` (default: the build's)."""
+        """The ``run_args`` presenting ``sdm``'s batches (spike tables and plasticity gate).
+
+        With the Golgi weights of ``params`` (default: the build's).
+        """
         mossy_table, climbing_table, gate_table = self._tables
         mossy, climbing, gate = input_arrays(sdm, mossy_table.values.shape[1],
                                              climbing_table.values.shape[1],
@@ -595,9 +612,11 @@ class StandaloneRunner:
             self._lock = None
 
     def __enter__(self) -> StandaloneRunner:
+        """The runner itself; :meth:`close` runs on leaving the ``with`` block."""
         return self
 
     def __exit__(self, *exc) -> None:
+        """Close the runner (:meth:`close`)."""
         self.close()
 
 

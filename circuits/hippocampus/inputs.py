@@ -39,8 +39,10 @@ def lec_codes(n_symbols: int, n_lec: int, per_symbol: int, seed: int | None) -> 
 @functools.lru_cache(maxsize=8)
 def _checkpoint_shifts(path: str, mtime: float) -> tuple[tuple[int, ...], np.ndarray,
                                                          tuple[str, ...], int]:
-    """Ring sizes, quantised shifts (:func:`models.grid_codes.axis_shifts`), action names and
-    module rank of a cyclic TEM-t checkpoint."""
+    """Ring sizes, quantised shifts, action names and module rank of a cyclic TEM-t checkpoint.
+
+    The shifts are those of :func:`models.grid_codes.axis_shifts`.
+    """
     del mtime  # part of the cache key only: a rewritten file is read again
     from models.grid_codes import axis_shifts
     from models.tem_training import load_checkpoint
@@ -52,9 +54,10 @@ def _checkpoint_shifts(path: str, mtime: float) -> tuple[tuple[int, ...], np.nda
 
 
 def mec_modules(mec: MECParams, world: World) -> GridModules:
-    """The MEC's grid modules for ``world``: analytic (``mec.spacings``) or, with
-    ``mec.source = "tem-t"``, the quantised shifts of a TEM-t with cyclic modules (rings, or
-    tori: ``--mec-checkpoint torus`` on hexagonal worlds).
+    """The MEC's grid modules for ``world``.
+
+    Analytic (``mec.spacings``) or, with ``mec.source = "tem-t"``, the quantised shifts of a TEM-t
+    with cyclic modules (rings, or tori: ``--mec-checkpoint torus`` on hexagonal worlds).
 
     Raises
     ------
@@ -170,8 +173,10 @@ def prepare_inputs(params: HippocampusParams, world: World, walk: Walk,
 
 def walk_stimuli(params: HippocampusParams, inputs: LoopInputs
                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Spike generator contents (generator name -> ``(indices, times_s)``): start,
-    actions, observations, recruitment, theta and recall onsets of every slot."""
+    """Spike generator contents (generator name -> ``(indices, times_s)``).
+
+    Start, actions, observations, recruitment, theta and recall onsets of every slot.
+    """
     tm = params.timing
     dt = float(tm.dt / second)
     T = len(inputs.walk.actions)

@@ -1,5 +1,6 @@
-r"""The entorhinal-hippocampal loop as a spiking TEM-t (Brian2): the dynamics, and the old
-entry points.
+r"""The entorhinal-hippocampal loop as a spiking TEM-t (Brian2).
+
+The dynamics, and the old entry points.
 
 The loop is laid out like the cerebellum: :mod:`circuits.hippocampus.params` (frozen
 parameters), :mod:`circuits.hippocampus.inputs` (grid modules, LEC codes, a walk's
@@ -91,9 +92,11 @@ __all__ = [
 
 
 def build_loop(params: HippocampusParams, inputs: LoopInputs) -> dict:
-    """The loop's groups and synapses for the walk of ``inputs``, by name (nothing is run;
-    the old form of :func:`circuits.hippocampus.network.build_network` plus
-    :func:`~circuits.hippocampus.network.present_walk`, without the spike monitors)."""
+    """The loop's groups and synapses for the walk of ``inputs``, by name (nothing is run).
+
+    The old form of :func:`circuits.hippocampus.network.build_network` plus
+    :func:`~circuits.hippocampus.network.present_walk`, without the spike monitors.
+    """
     net = build_network(params, inputs.modules, inputs.world, record=())
     present_walk(net, inputs)
     return {**net.groups, **net.synapses}

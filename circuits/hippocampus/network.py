@@ -61,8 +61,11 @@ _GATES = {
 
 def bump_connectivity(modules: GridModules, world: World, peak: int,
                       side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Synapses (i, j, w) from query cells to bump cells: ``peak`` onto the same phase,
-    ``side`` onto each distinct phase one non-stay action away (same module)."""
+    """Synapses (i, j, w) from query cells to bump cells.
+
+    ``peak`` onto the same phase, ``side`` onto each distinct phase one non-stay action away (same
+    module).
+    """
     moves = [a for a in range(world.n_actions) if world.action_names[a] != "stay"]
     pre, post, weight = [], [], []
     for m in range(modules.n_modules):
@@ -83,9 +86,11 @@ def bump_connectivity(modules: GridModules, world: World, peak: int,
 
 def full_similarity(modules: GridModules, pre: np.ndarray, post: np.ndarray,
                     weight: np.ndarray, peak: int) -> float:
-    """Largest drive ``u``: key . query of a position with itself, summed over modules
-    (each bump overlaps itself by ``sum(w^2) / peak``). A constant shift of the rate's
-    exponent: the largest single-memory rate is ``r_max``."""
+    """Largest drive ``u``: key . query of a position with itself, summed over modules.
+
+    Each bump overlaps itself by ``sum(w^2) / peak``. A constant shift of the rate's exponent: the
+    largest single-memory rate is ``r_max``.
+    """
     self_overlap = np.zeros(modules.n_cells)
     np.add.at(self_overlap, pre, weight ** 2 / peak)
     module_of = np.repeat(np.arange(modules.n_modules), modules.sizes)

@@ -43,8 +43,9 @@ DEFAULT_MEC_CHECKPOINT = "cyclic"
 
 @dataclass(frozen=True)
 class MECParams:
-    """Medial entorhinal cortex: grid modules, path-integrated by action-gated conjunctive
-    cells.
+    """Medial entorhinal cortex: grid modules.
+
+    The modules are path-integrated by action-gated conjunctive cells.
 
     ``source="analytic"``: modules of the given ``spacings``
     (:func:`models.grid_codes.make_grid_modules`). ``source="tem-t"``: the cyclic modules of a
@@ -73,6 +74,7 @@ class MECParams:
         return self.checkpoint or DEFAULT_MEC_CHECKPOINT
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         _choice("mec.source", self.source, MEC_SOURCES)
         if not isinstance(self.checkpoint, str):
             raise ValueError("mec.checkpoint must name a shipped checkpoint (e.g. 'cyclic') "
@@ -116,6 +118,7 @@ class MemoryParams:
     n_lec: int = 360  # LEC cells
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         _int_at_least("memory.n", self.n, 1)
         _int_at_least("memory.lec_per_symbol", self.lec_per_symbol, 1)
         _int_at_least("memory.n_lec", self.n_lec, 1)
@@ -150,6 +153,7 @@ class LoopTiming:
     dt: Quantity = _q(0.1 * ms)
 
     def validate(self) -> None:
+        """Check the fields; raise ``ValueError`` naming the first invalid one."""
         order = [self.retrieval, self.observation, self.hold, self.action, self.step]
         if any(float(a) >= float(b) for a, b in itertools.pairwise(order)):
             raise ValueError("timing: need retrieval < observation < hold < action < step")
@@ -171,6 +175,11 @@ class HippocampusParams:
     timing: LoopTiming = field(default_factory=LoopTiming)
 
     def validate(self) -> None:
+        """Check every field and every part; raise ``ValueError`` naming the first invalid one.
+
+        A ``timing.dt`` too small for the memory budget raises
+        :class:`models._memory.MemoryBudgetError` (a ``ValueError``).
+        """
         _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone"))
         self.mec.validate()
         self.memory.validate()
@@ -178,11 +187,13 @@ class HippocampusParams:
         self._check_time_step()
 
     def _check_time_step(self) -> None:
-        """Refuse a ``timing.dt`` whose gate arrays would not fit the memory budget even for
-        the shortest walk (one step: two slots). Each of the (up to) three gate TimedArrays
+        """Refuse a ``timing.dt`` whose gate arrays would not fit the memory budget.
+
+        Even for the shortest walk (one step: two slots). Each of the (up to) three gate TimedArrays
         of :func:`circuits.hippocampus.network.present_walk` holds ``timing.step / timing.dt``
-        float64 a slot, built by ``np.tile`` and copied by Brian2. The full estimate for a
-        walk is :func:`circuits.hippocampus.protocol.check_loop_memory`."""
+        float64 a slot, built by ``np.tile`` and copied by Brian2. The full estimate for a walk is
+        :func:`circuits.hippocampus.protocol.check_loop_memory`.
+        """
         from models._memory import refuse_over_budget
 
         per_slot = float(self.timing.step / self.timing.dt)

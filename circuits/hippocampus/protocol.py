@@ -1,5 +1,6 @@
-"""The hippocampal loop as one object: :class:`HippocampalLoop` runs a walk and returns a
-:class:`HippocampusReadout`::
+"""The hippocampal loop as one object.
+
+:class:`HippocampalLoop` runs a walk and returns a :class:`HippocampusReadout`::
 
     from brian2 import SpikeMonitor
     from circuits import HippocampalLoop, HippocampusParams
@@ -157,16 +158,21 @@ class HippocampalLoop:
 
     @property
     def groups(self) -> dict[str, brian2.Group]:
-        """Population name -> Brian2 group: MEC ``grid`` (query), ``bump``, ``hold``,
-        ``arbiter``, ``conjunctive``; ``lec``; HPC ``memory`` and ``interneuron``; the spike
-        generators ``start``, ``action``, ``observation``, ``recruit``, ``theta``,
-        ``recall_onset`` (:class:`~circuits.hippocampus.network.LoopNetwork`)."""
+        """Population name -> Brian2 group.
+
+        MEC ``grid`` (query), ``bump``, ``hold``, ``arbiter``, ``conjunctive``; ``lec``; HPC
+        ``memory`` and ``interneuron``; the spike generators ``start``, ``action``, ``observation``,
+        ``recruit``, ``theta``, ``recall_onset``
+        (:class:`~circuits.hippocampus.network.LoopNetwork`).
+        """
         return self._built().groups
 
     @property
     def synapses(self) -> dict[str, brian2.Synapses]:
-        """Projection name -> ``brian2.Synapses`` (e.g. ``key``: MEC->HPC, ``value``:
-        HPC->LEC)."""
+        """Projection name -> ``brian2.Synapses``.
+
+        E.g. ``key``: MEC->HPC, ``value``: HPC->LEC.
+        """
         return self._built().synapses
 
     def _built(self) -> LoopNetwork:
@@ -236,9 +242,11 @@ class HippocampalLoop:
 def run_walk(params: HippocampusParams, world: World, walk: Walk, *, seed: int | None = 0,
              directory=None, record: tuple[str, ...] = DEFAULT_RECORD,
              report: str | None = None) -> HippocampusReadout:
-    """Run the loop along ``walk`` and decode MEC phases and predictions per step
-    (``HippocampalLoop(params, world, seed=seed, ...).run(walk)``; the memory guard comes
-    first, before anything is made)."""
+    """Run the loop along ``walk`` and decode MEC phases and predictions per step.
+
+    Same as ``HippocampalLoop(params, world, seed=seed, ...).run(walk)``; the memory guard comes
+    first, before anything is made.
+    """
     check_loop_memory(params, len(walk.actions))  # before any input or object is built
     loop = HippocampalLoop(params, world, seed=seed, record=record, directory=directory,
                            report=report)
@@ -299,8 +307,9 @@ _SYNAPSE_BYTES = 48
 
 
 def loop_memory(params: HippocampusParams, steps: int) -> dict[str, tuple[float, str]]:
-    """Estimated bytes of :func:`run_walk` on a walk of ``steps`` steps, per component,
-    each with the field that drives it (``(bytes, field)``; fields without prefix).
+    """Estimated bytes of :func:`run_walk` on a walk of ``steps`` steps, per component.
+
+    Each with the field that drives it (``(bytes, field)``; fields without prefix).
 
     - **gates**: the ramp, recall and (loop closure) feedback TimedArrays are
       ``(steps + 1) * timing.step / timing.dt`` float64 each, built by ``np.tile`` and
@@ -332,8 +341,10 @@ def loop_memory(params: HippocampusParams, steps: int) -> dict[str, tuple[float,
 def check_loop_memory(params: HippocampusParams, steps: int, *, prefix: str = "",
                       steps_field: str = "steps", budget_gib: float | None = None,
                       memory_follows_steps: bool = False) -> None:
-    """Refuse (:class:`models._memory.MemoryBudgetError`) a walk of ``steps`` steps whose
-    estimate (:func:`loop_memory`) exceeds the memory budget, before anything is built.
+    """Refuse a walk of ``steps`` steps whose estimate exceeds the memory budget.
+
+    Raises :class:`models._memory.MemoryBudgetError` when the estimate (:func:`loop_memory`) is over
+    the budget, before anything is built.
 
     The message names the field of the largest component: ``{prefix}memory.n`` for the
     synapses and readout (``steps_field`` when ``memory_follows_steps``: the caller raised

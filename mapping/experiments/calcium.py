@@ -174,8 +174,11 @@ def _run_info(run_dir: Path) -> tuple[float | None, float | None]:
 
 def _layout(n: int, sigma_um: tuple[float, float], movie_frames: int | None,
             seed: int) -> RoiLayout:
-    """ROI layout at 1 um per pixel, coarser when a movie needs a field of view smaller
-    than its frame count (NWB's time-first orientation)."""
+    """ROI layout at 1 um per pixel, coarser when a movie needs it.
+
+    Coarser when a movie needs a field of view smaller than its frame count (NWB's time-first
+    orientation).
+    """
     layout = random_layout(n, sigma_um, seed=seed)
     if movie_frames is not None and max(layout.shape) >= movie_frames:
         um = math.ceil(max(layout.shape) / (movie_frames - 1) * 100) / 100 + 0.01

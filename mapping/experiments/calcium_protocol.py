@@ -105,9 +105,11 @@ class Config:
         self._check_memory()
 
     def _check_memory(self) -> None:
-        """Refuse sizes over the memory budget (or simulations of absurd length) before
-        anything runs: the cerebellar circuit over its trials, the hippocampal loop over a
-        walk of ``steps``, and the imaging of both (frames at ``synthesis.fps``)."""
+        """Refuse sizes over the memory budget (or simulations of absurd length) before any run.
+
+        Checked: the cerebellar circuit over its trials, the hippocampal loop over a walk of
+        ``steps``, and the imaging of both (frames at ``synthesis.fps``).
+        """
         from models._memory import format_bytes, refuse_over_budget
 
         trials = self.acquisition_trials + self.extinction_trials
@@ -207,8 +209,11 @@ def cerebellar_protocol(config: Config, *, progress: bool = False) -> dict[str, 
     onsets = lead + config.trial_interval * np.arange(len(readouts))
 
     def peaks(traces, rows):
-        """Mean over ``rows`` of (max dF/F in [onset, onset + 1.5 s) - mean over the 0.5 s
-        before the onset), per presentation."""
+        """Mean response over ``rows`` per presentation.
+
+        The response is the max dF/F in [onset, onset + 1.5 s) minus the mean over the 0.5 s before
+        the onset.
+        """
         t = traces.times
         out = []
         for onset in onsets:

@@ -83,9 +83,11 @@ class Config:
         self._check_memory()
 
     def _check_memory(self) -> None:
-        """Refuse sizes whose traces would not fit the memory budget: ``neurons`` traces of
-        ``duration * fps`` frames (float64, about ten arrays: calcium, fluorescence, noise,
-        dF/F, deconvolved...) and their Poisson spikes."""
+        """Refuse sizes whose traces would not fit the memory budget.
+
+        ``neurons`` traces of ``duration * fps`` frames (float64, about ten arrays: calcium,
+        fluorescence, noise, dF/F, deconvolved...) and their Poisson spikes.
+        """
         from models._memory import refuse_over_budget
 
         frames = self.duration * self.fps

@@ -170,8 +170,10 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
 
 
 def capacity_figure(runs: list[tuple[str, dict[str, Any]]], level: float = 0.99) -> Any:
-    """Bit accuracy vs load for the circuit (dots) and the abstract SDM (lines), one colour
-    per query-noise level; ``runs`` are ``(label, capacity.json table)`` pairs."""
+    """Bit accuracy vs load for the circuit (dots) and the abstract SDM (lines).
+
+    One colour per query-noise level; ``runs`` are ``(label, capacity.json table)`` pairs.
+    """
     import matplotlib.pyplot as plt
 
     from analysis.plots import draw_capacity

@@ -145,8 +145,11 @@ def _walk(world: World, steps: int, config: Config, name: str) -> Walk:
 
 
 def _map_error(readout: HippocampusReadout) -> np.ndarray:
-    """Per revisit: does the MEC phase passed to the action differ from the phase the map
-    gave this node at its first visit (in any module)?"""
+    """Per revisit: whether the MEC phase differs from the phase of the node's first visit.
+
+    Does the MEC phase passed to the action differ from the phase the map gave this node at its
+    first visit (in any module)?
+    """
     first: dict[int, int] = {}
     errors = []
     for t, node in enumerate(readout.inputs.walk.nodes):
@@ -158,8 +161,11 @@ def _map_error(readout: HippocampusReadout) -> np.ndarray:
 
 
 def _cell_maps(readout: HippocampusReadout) -> tuple[np.ndarray, np.ndarray]:
-    """Node-wise rate maps of MEC cells (query spikes per step) and memory neurons
-    (retrieval spikes per step): ``(n_grid, n_nodes)``, ``(n_memory, n_nodes)``."""
+    """Node-wise rate maps of MEC cells and memory neurons.
+
+    MEC cells: query spikes per step, ``(n_grid, n_nodes)``; memory neurons: retrieval spikes per
+    step, ``(n_memory, n_nodes)``.
+    """
     inputs = readout.inputs
     world, walk = inputs.world, inputs.walk
     T1 = len(walk.nodes)

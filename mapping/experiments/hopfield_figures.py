@@ -202,9 +202,11 @@ class Config:
         self._check_memory()
 
     def _check_memory(self) -> None:
-        """Refuse sizes whose tensors would not fit the memory budget: the classic
-        ``N x N`` weights and ``(alpha N) x N`` patterns, the modern ``(load N) x N``
-        patterns with their ``probes x load N`` similarities (float64, a few copies)."""
+        """Refuse sizes whose tensors would not fit the memory budget.
+
+        The classic ``N x N`` weights and ``(alpha N) x N`` patterns, the modern ``(load N) x N``
+        patterns with their ``probes x load N`` similarities (float64, a few copies).
+        """
         from models._memory import refuse_over_budget
 
         big_n = max(self.classic_sizes)

@@ -79,8 +79,10 @@ def odours_with_activity(count: int, n: int, activity: float,
 
 
 def expected_sparseness(params: CerebellumParams) -> float:
-    """P(a Kenyon cell fires) for odours with exactly ``round(activity * n)`` glomeruli on:
-    hypergeometric probability that at least ``inputs - mismatches`` of its inputs are on."""
+    """P(a Kenyon cell fires) for odours with exactly ``round(activity * n)`` glomeruli on.
+
+    The hypergeometric probability that at least ``inputs - mismatches`` of its inputs are on.
+    """
     from scipy.stats import hypergeom
 
     n, g = params.address_bits, params.granule

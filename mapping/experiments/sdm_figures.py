@@ -58,8 +58,11 @@ LEARNED_BETA_MEAN = 15.7
 
 @dataclass(frozen=True)
 class Config:
-    """Parameters of the SDM figures (defaults: the transformer setting of Bricken & Pehlevan
-    2021, n = 64 = attention head dimension, m = 1024 = context length, r = 2^n)."""
+    """Parameters of the SDM figures.
+
+    Defaults: the transformer setting of Bricken & Pehlevan 2021, n = 64 = attention head dimension,
+    m = 1024 = context length, r = 2^n.
+    """
 
     n: int = 64  #: address length n (bits); head dimension of GPT-2 style attention
     radii: tuple[int, ...] = (5, 11, 15)  #: Hamming radii d shown (d*_Mem, d*_SNR, d*_CD, B&P)
@@ -113,9 +116,11 @@ class Config:
         self._check_memory()
 
     def _check_memory(self) -> None:
-        """Refuse sizes whose critical-distance sweep would not fit the memory budget:
-        ``m`` patterns and ``L * cd_trials`` queries of ``n`` bits (``L`` noise levels,
-        ``n // 2 + 1``), their ``(L * cd_trials, m)`` dot products, a few copies each."""
+        """Refuse sizes whose critical-distance sweep would not fit the memory budget.
+
+        ``m`` patterns and ``L * cd_trials`` queries of ``n`` bits (``L`` noise levels, ``n // 2 +
+        1``), their ``(L * cd_trials, m)`` dot products, a few copies each.
+        """
         from models._memory import refuse_over_budget
 
         queries = (self.n // 2 + 1) * self.cd_trials

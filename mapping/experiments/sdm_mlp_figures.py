@@ -1,6 +1,7 @@
-r"""``memcircuits figures sdm-mlp``: SDM-MLP with the GABA switch vs a ReLU MLP on
-class-incremental learning (Bricken et al., ICLR 2023, "Sparse Distributed Memory is a
-Continual Learner").
+r"""``memcircuits figures sdm-mlp``: SDM-MLP with the GABA switch vs a ReLU MLP.
+
+On class-incremental learning (Bricken et al., ICLR 2023, "Sparse Distributed Memory is a Continual
+Learner").
 
 Protocol
 --------
@@ -111,9 +112,11 @@ class Config:
         self._check_memory()
 
     def _check_memory(self) -> None:
-        """Refuse sizes whose tensors would not fit the memory budget: the weights
-        ``hidden x (dim + classes)`` (with gradients and copies), the data set
-        ``samples x dim`` and its hidden activations ``samples x hidden`` (float64)."""
+        """Refuse sizes whose tensors would not fit the memory budget.
+
+        The weights ``hidden x (dim + classes)`` (with gradients and copies), the data set ``samples
+        x dim`` and its hidden activations ``samples x hidden`` (float64).
+        """
         from models._memory import refuse_over_budget
 
         task = self.task

@@ -198,7 +198,6 @@ def run_train(config: Any, out: Path, *, progress: bool = True,
     ``steps_per_second``, ``final_loss`` and ``final_accuracy_visited`` (means over the last
     10 episodes: accuracy at steps whose node was visited before, on the training walks).
     """
-
     from models.rundir import claim_run_directory
     from models.tem_training import check_resume
 
@@ -502,8 +501,10 @@ def summarize_evaluate(metrics: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------ CLI
 def add_arguments(tem: argparse.ArgumentParser) -> None:
-    """Add the actions ``train`` and ``evaluate`` and their options to the parser of
-    ``memcircuits tem`` (the command hook of :data:`mapping.experiments.ACTION_COMMANDS`)."""
+    """Add the actions ``train`` and ``evaluate`` and their options to ``memcircuits tem``.
+
+    The command hook of :data:`mapping.experiments.ACTION_COMMANDS`.
+    """
     from mapping.arguments import add_out_options
 
     tem.description = ("Train and evaluate the Tolman-Eichenbaum Machine (TEM, Hebbian "
@@ -547,8 +548,10 @@ def _quote(value: str) -> str:
 
 
 def run_command(args: argparse.Namespace) -> dict[str, Any]:
-    """Run ``memcircuits tem train|evaluate`` from parsed arguments; print a summary (the
-    command hook of :data:`mapping.experiments.ACTION_COMMANDS`)."""
+    """Run ``memcircuits tem train|evaluate`` from parsed arguments; print a summary.
+
+    The command hook of :data:`mapping.experiments.ACTION_COMMANDS`.
+    """
     from mapping.runner import torch_threads
     from models.config import load_config, to_dict
     from models.rundir import claim_run_directory

@@ -1,5 +1,6 @@
-r"""CA3 as a spiking classic Hopfield network: Hebbian storage of ``g (x) x``, attractor
-retrieval in gamma cycles.
+r"""CA3 as a spiking classic Hopfield network.
+
+Hebbian storage of ``g (x) x``, attractor retrieval in gamma cycles.
 
 The abstract model (:mod:`models.hopfield`)
 -------------------------------------------

@@ -1,5 +1,7 @@
-r"""Conjunctive codes :math:`g \otimes x` for the CA3 network (TEM's memories): two-hot
-stimulus codes, conjunctions, position-only cues and the stimulus read-out."""
+r"""Conjunctive codes :math:`g \otimes x` for the CA3 network (TEM's memories).
+
+Two-hot stimulus codes, conjunctions, position-only cues and the stimulus read-out.
+"""
 
 from __future__ import annotations
 
@@ -76,8 +78,9 @@ def conjunction(g: Any, x: Any) -> np.ndarray:
 
 
 def stimulus_prior(codes: Any) -> np.ndarray:
-    r"""The uninformative stimulus: the sign of the mean code, :math:`\bar x =
-    \operatorname{sign}(\langle x \rangle)` (ties +1).
+    r"""The uninformative stimulus: the sign of the mean code (ties +1).
+
+    :math:`\bar x = \operatorname{sign}(\langle x \rangle)`.
 
     For two-hot codes of length 10 every unit is active in 9 of 45 codes, so
     :math:`\bar x = -\mathbf{1}`.

@@ -1,5 +1,8 @@
-"""The CA3 synaptic state (Hebbian couplings in Dale's-law form) and the Brian2 network of
-``B`` CA3 attractor networks (:func:`build_network`); see :mod:`circuits.hippocampus.ca3`."""
+"""The CA3 synaptic state and the Brian2 network of ``B`` CA3 attractor networks.
+
+The synaptic state holds Hebbian couplings in Dale's-law form; the network is built by
+:func:`build_network`; see :mod:`circuits.hippocampus.ca3`.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ __all__ = ["CA3Network", "SynapticState", "build_network", "hebbian_state", "loa
 
 @dataclass
 class SynapticState:
-    """Weights of ``B`` networks in coupling units (one unit = :math:`1/N` of :math:`W`).
+    r"""Weights of ``B`` networks in coupling units (one unit = :math:`1/N` of :math:`W`).
 
     Attributes
     ----------
@@ -28,7 +31,7 @@ class SynapticState:
     inhibitory
         ``(B,)`` basket-cell weight :math:`c` onto every cell of each network.
     threshold
-        ``(B, N)`` excitability offsets :math:`\\theta_i`.
+        ``(B, N)`` excitability offsets :math:`\theta_i`.
     """
 
     excitatory: np.ndarray
@@ -37,7 +40,7 @@ class SynapticState:
 
     @classmethod
     def empty(cls, n_blocks: int, n_units: int) -> SynapticState:
-        """Nothing stored: :math:`w = \\tfrac12 I`, :math:`c = 0`, :math:`\\theta = 1/4`."""
+        r"""Nothing stored: :math:`w = \tfrac12 I`, :math:`c = 0`, :math:`\theta = 1/4`."""
         w = np.zeros((n_blocks, n_units, n_units))
         w[:, np.arange(n_units), np.arange(n_units)] = 0.5
         return cls(excitatory=w, inhibitory=np.zeros(n_blocks),
@@ -245,8 +248,10 @@ def build_network(params: CA3Params, state: SynapticState, *, mode: str = "retri
 
 
 def load_state(net: CA3Network, state: SynapticState) -> None:
-    """Set the recurrent weights, basket-cell weights and thresholds of ``net`` to
-    ``state`` (what :func:`build_network` does with its ``state``)."""
+    """Set the recurrent weights, basket-cell weights and thresholds of ``net`` to ``state``.
+
+    This is what :func:`build_network` does with its ``state``.
+    """
     if state.excitatory.shape != (net.n_blocks, net.params.n_units, net.params.n_units):
         raise ValueError(f"state holds {state.excitatory.shape[0]} networks of "
                          f"{state.excitatory.shape[1]} cells; the network "

@@ -1,6 +1,9 @@
 
-"""Parameters of the CA3 attractor circuit (:class:`CA3Params`) and the quantities derived
-from them once per build (:func:`derive`); see :mod:`circuits.hippocampus.ca3`."""
+"""Parameters of the CA3 attractor circuit (:class:`CA3Params`) and derived quantities.
+
+The quantities are derived from the parameters once per build (:func:`derive`); see
+:mod:`circuits.hippocampus.ca3`.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The CA3 protocols: :class:`CA3Circuit` stores patterns (offline, or by simulating the
-online Hebbian write) and retrieves them from cues in gamma cycles; readouts
-:class:`CA3Readout` and :class:`WriteReadout` (see :mod:`circuits.hippocampus.ca3`)."""
+"""The CA3 protocols: :class:`CA3Circuit` stores patterns and retrieves them from cues.
+
+Storage is offline, or simulates the online Hebbian write; retrieval runs in gamma cycles. Readouts:
+:class:`CA3Readout` and :class:`WriteReadout` (see :mod:`circuits.hippocampus.ca3`).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ __all__ = ["CA3Circuit", "CA3Readout", "WriteReadout"]
 
 @dataclass
 class CA3Readout:
-    """What one :meth:`CA3Circuit.retrieve` call produced.
+    r"""What one :meth:`CA3Circuit.retrieve` call produced.
 
     Attributes
     ----------
@@ -42,11 +44,11 @@ class CA3Readout:
         ``(B, P, cycles + 1, N)`` int8 bipolar states read from the spikes: index 0 is the
         cue volley, index ``k`` the volley after ``k`` cycles.
     fields
-        ``(B, P, cycles, N)`` local fields :math:`h_i = \\sum_j W_{ij} s_j` of the state
+        ``(B, P, cycles, N)`` local fields :math:`h_i = \sum_j W_{ij} s_j` of the state
         after ``k`` cycles, read from the membrane at the decision (None if not recorded).
     noise
         ``(B, P, cycles, N)`` membrane noise of each decision in units of :math:`h`
-        (:math:`\\sigma \\xi / g_h`); cell ``i`` fires in cycle ``k + 1`` iff
+        (:math:`\sigma \xi / g_h`); cell ``i`` fires in cycle ``k + 1`` iff
         ``fields + states / (2 N) + noise > 0``. Zeros without noise.
     onsets
         ``(P,)`` probe onsets (s); probe ``p`` lasts ``(cycles + 2) * cycle``.
@@ -125,8 +127,9 @@ class CA3Circuit:
     # ------------------------------------------------------------------ network
     @property
     def network(self) -> brian2.Network:
-        """The ``brian2.Network`` that the next :meth:`retrieve` runs (numpy and cython
-        backends; built on first use).
+        """The ``brian2.Network`` that the next :meth:`retrieve` runs.
+
+        Numpy and cython backends; built on first use.
 
         Each :meth:`retrieve` and :meth:`write` simulates a fresh network from the synaptic
         state (which lives in numpy arrays between calls): monitors added here record the
@@ -144,9 +147,11 @@ class CA3Circuit:
 
     @property
     def groups(self) -> dict[str, brian2.Group]:
-        """Population name -> group of :attr:`network`: ``pyramidal`` (``B N`` cells,
-        global index ``b N + i``), ``basket`` (one per network), ``afferent`` (cue) and
-        ``pacemaker`` (clock and reset) spike generators."""
+        """Population name -> group of :attr:`network`.
+
+        ``pyramidal`` (``B N`` cells, global index ``b N + i``), ``basket`` (one per network),
+        ``afferent`` (cue) and ``pacemaker`` (clock and reset) spike generators.
+        """
         return self._prepared().groups
 
     def _prepared(self) -> CA3Network:
@@ -162,8 +167,10 @@ class CA3Circuit:
 
     # ------------------------------------------------------------------ inputs
     def _patterns(self, name: str, patterns: Any) -> list[np.ndarray]:
-        """Per-network bipolar patterns: a (m, N) array (one network), a (B, m, N) array,
-        or a list of B arrays (m_b, N)."""
+        """Per-network bipolar patterns.
+
+        A (m, N) array (one network), a (B, m, N) array, or a list of B arrays (m_b, N).
+        """
         n = self.params.n_units
         if isinstance(patterns, list | tuple):
             if len(patterns) != self.n_blocks:
@@ -178,8 +185,11 @@ class CA3Circuit:
 
     def _block_array(self, name: str, value: Any, rows: str, what: str, *,
                      single: bool = False) -> np.ndarray:
-        """A bipolar ``(B, rows, N)`` array; with one network also ``(rows, N)`` (and ``(N,)``
-        if ``single``). The error names ``name`` and the expected shape."""
+        """A bipolar ``(B, rows, N)`` array, checked.
+
+        With one network also ``(rows, N)`` (and ``(N,)`` if ``single``). The error names ``name``
+        and the expected shape.
+        """
         n = self.params.n_units
         arr = _bipolar_array(name, value)
         if self.n_blocks == 1 and arr.ndim == 2:
@@ -229,6 +239,12 @@ class CA3Circuit:
         patterns
             ``(m, N)`` bipolar patterns (one network), ``(B, m, N)``, or a list of ``B``
             ``(m_b, N)`` matrices.
+
+        Raises
+        ------
+        ValueError
+            If the patterns are not bipolar, or their shape does not match the ``B`` networks
+            of ``N`` units.
         """
         blocks = self._patterns("patterns", patterns)
         n = self.params.n_units
@@ -252,7 +268,7 @@ class CA3Circuit:
 
     @property
     def thresholds(self) -> np.ndarray:
-        """``(B, N)`` excitability offsets :math:`\\theta_i` (coupling units)."""
+        r"""``(B, N)`` excitability offsets :math:`\theta_i` (coupling units)."""
         return self.state.threshold.copy()
 
     def write(self, patterns: Any) -> WriteReadout:
