@@ -269,3 +269,27 @@ def test_config_quantities_round_trip_and_reject_wrong_units(tmp_path):
     code = main(["cerebellum", "--out", str(tmp_path / "y"), "--quiet",
                  "--set", "circuit.granule.bogus=1"])
     assert code == 2
+
+
+def test_derive_is_computed_once_per_build(monkeypatch):
+    """``derive`` runs once per parameter object: validation, the circuit, the network
+    builder and the memory guard share one :class:`Derived`."""
+    from dataclasses import replace
+
+    import circuits.cerebellum.params as params_module
+    from circuits.cerebellum import CerebellarSDM, CerebellumParams
+
+    calls = []
+    real = params_module._derive
+    monkeypatch.setattr(params_module, "_derive", lambda p: calls.append(p) or real(p))
+    params = CerebellumParams(address_bits=32, value_bits=8)
+    params = replace(params, granule=replace(params.granule, n=300, coding_level=0.055))
+    params.validate()
+    sdm = CerebellarSDM(params, seed=0)
+    sdm.network  # noqa: B018 - builds the network
+    # (the memory guard also derives a tiny copy of the circuit, a parameter object of its own)
+    assert sum(p is params for p in calls) == 1
+    assert params_module.derive(params) is sdm.derived
+    other = replace(params, value_bits=4)
+    assert params_module.derive(other) is not sdm.derived
+    assert sum(p is other for p in calls) == 1

@@ -471,7 +471,22 @@ def granule_unit_response(granule: GranuleParams, dt: Quantity,
 
 
 def derive(params: CerebellumParams) -> Derived:
-    """Derive the network's calibrated quantities; raise naming the field if infeasible."""
+    """Derive the network's calibrated quantities; raise naming the field if infeasible.
+
+    Computed once per parameter object: ``params`` is frozen, so the result is kept on it and
+    every later call (validation, the circuit, the network builder, the plasticity kernel,
+    the memory guard) returns the same :class:`Derived`. ``dataclasses.replace`` makes a new
+    object, derived afresh.
+    """
+    cached = params.__dict__.get("_derived")
+    if cached is not None:
+        return cached
+    derived = _derive(params)
+    object.__setattr__(params, "_derived", derived)  # frozen: set past the dataclass guard
+    return derived
+
+
+def _derive(params: CerebellumParams) -> Derived:
     g, n = params.granule, params.address_bits
     if g.design == "full":
         if g.radius is not None:
