@@ -110,8 +110,6 @@ def parse_quantity(where: str, value: Any, default: Any = None) -> Any:
     if isinstance(value, Quantity):
         quantity = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        if not np.isfinite(float(value)):
-            raise ConfigError(f"{where}: expected a finite quantity, got {_shown(value)}")
         quantity = Quantity(value)
     elif isinstance(value, str):
         try:

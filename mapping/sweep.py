@@ -58,7 +58,6 @@ import io
 import itertools
 import json
 import re
-import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -421,7 +420,7 @@ def _claim_sweep_directory(out: Path, spec: SweepSpec, overwrite: bool) -> None:
     A directory of another sweep is accepted with ``overwrite`` (its files are deleted); the caller
     holds the directory's lock.
     """
-    from models.rundir import LOCK_NAME, RunDirectoryError
+    from models.rundir import LOCK_NAME, RunDirectoryError, delete_entry
 
     spec_file = out / SPEC_FILE
     if spec_file.exists():
@@ -432,11 +431,7 @@ def _claim_sweep_directory(out: Path, spec: SweepSpec, overwrite: bool) -> None:
                 f"({'; '.join(differences)}); use a new --out or pass --overwrite")
         if differences:
             for name in SWEEP_ENTRIES:
-                item = out / name
-                if item.is_dir() and not item.is_symlink():
-                    shutil.rmtree(item)
-                else:
-                    item.unlink(missing_ok=True)
+                delete_entry(out / name)
     elif any(p.name != LOCK_NAME for p in out.iterdir()):
         raise RunDirectoryError(
             f"sweep: {out} is not empty and holds no sweep (no {SPEC_FILE}); choose a new or "

@@ -47,11 +47,13 @@ __all__ = [
     "atomic_write_text",
     "check_out_apart",
     "claim_run_directory",
+    "delete_entry",
     "directory_lock",
     "out_path",
     "package_versions",
     "read_json_object",
     "require_finished_run",
+    "try_lock",
 ]
 
 _UMASK = os.umask(0)
@@ -241,6 +243,32 @@ def out_path(text: str | os.PathLike[str]) -> Path:
     return Path(text)
 
 
+def try_lock(lock_file: Path) -> Any:
+    """Take an exclusive ``flock`` on ``lock_file`` without waiting.
+
+    Returns
+    -------
+    file or None
+        The open file holding the lock (closing it releases the lock; so does the end of the
+        process, however it ends), or None if another process holds it.
+    """
+    handle = open(lock_file, "a+")  # returned to the caller, who holds the lock
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def delete_entry(item: Path) -> None:
+    """Delete a file, or a directory with its contents (a link itself, never its target)."""
+    if item.is_dir() and not item.is_symlink():
+        shutil.rmtree(item)
+    else:
+        item.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def directory_lock(path: str | Path) -> Iterator[Path]:
     """Hold an exclusive lock on directory ``path`` (created if missing) for the body.
@@ -257,7 +285,7 @@ def directory_lock(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        handle = open(path / LOCK_NAME, "a+")
+        handle = try_lock(path / LOCK_NAME)
     except FileExistsError as exc:
         raise RunDirectoryError(f"out: {path} exists and is not a directory") from exc
     except NotADirectoryError as exc:
@@ -267,13 +295,11 @@ def directory_lock(path: str | Path) -> Iterator[Path]:
         raise RunDirectoryError(f"out: no permission to write in {path}") from exc
     except OSError as exc:
         raise RunDirectoryError(f"out: cannot use {path} ({exc.strerror or exc})") from exc
+    if handle is None:
+        raise RunDirectoryError(f"out: {path} is in use by another memcircuits process "
+                                f"(it holds {path / LOCK_NAME}); wait for it to end or "
+                                f"choose another --out")
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise RunDirectoryError(f"out: {path} is in use by another memcircuits process "
-                                    f"(it holds {path / LOCK_NAME}); wait for it to end or "
-                                    f"choose another --out") from exc
         yield path
     finally:
         handle.close()  # closing the file releases the lock
@@ -350,8 +376,6 @@ def claim_run_directory(path: str | Path, *, run: str, mode: RunMode = "new"
     if mode not in ("new", "overwrite", "resume"):
         raise ValueError(f"mode must be 'new', 'overwrite' or 'resume', got {mode!r}")
     path = out_path(path)
-    if path.exists() and not path.is_dir():
-        raise RunDirectoryError(f"out: {path} exists and is not a directory")
     created = not path.exists()
     with directory_lock(path):
         _remove_temporaries(path)
@@ -396,10 +420,7 @@ def _clear(path: Path) -> None:
     refuse to clear as not its own).
     """
     for item in sorted(_contents(path), key=lambda p: p.name == "config.json"):
-        if item.is_dir() and not item.is_symlink():
-            shutil.rmtree(item)
-        else:
-            item.unlink()
+        delete_entry(item)
 
 
 def require_finished_run(path: str | Path, *, what: str = "run") -> Path:

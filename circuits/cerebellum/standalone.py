@@ -44,7 +44,6 @@ simulations may run in between.
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import hashlib
 import math
@@ -71,6 +70,7 @@ from circuits.cerebellum.network import (
 )
 from circuits.cerebellum.params import CerebellumParams, GolgiParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, check_schedule
+from models.rundir import try_lock
 
 __all__ = [
     "StandaloneRunner",
@@ -263,13 +263,7 @@ def collect_readouts(sdm: CerebellarSDM, net: CerebellarNetwork) -> list[Cerebel
 def _lock(directory: Path):
     """Exclusive non-blocking lock on ``directory``.lock: the open file, or None if held."""
     directory.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(directory.with_suffix(".lock"), "w")  # held while the runner lives
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle
+    return try_lock(directory.with_suffix(".lock"))  # held while the runner lives
 
 
 class StandaloneRunner:

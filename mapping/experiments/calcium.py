@@ -200,11 +200,11 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     spikes = read_spikes(source / "spikes.nwb")
     last = max((float(np.max(t)) for _i, t, _n in spikes.values() if len(t)), default=0.0)
     duration = simulated if simulated and simulated > last else last + config.tail
-    if frame_count(duration, fps) < MIN_FRAMES:
-        raise ValueError(f"fps: {fps:g} Hz gives {frame_count(duration, fps)} frames over the "
+    n_frames = frame_count(duration, fps)
+    if n_frames < MIN_FRAMES:
+        raise ValueError(f"fps: {fps:g} Hz gives {n_frames} frames over the "
                          f"{duration:.3g}-s run; synthetic imaging needs at least {MIN_FRAMES} "
                          f"(fps >= {MIN_FRAMES / duration:.3g} Hz), or a longer run")
-    n_frames = frame_count(duration, fps)
     overrides = _overrides(config.populations)
     unknown = sorted(set(overrides) - set(spikes))
     if unknown:
