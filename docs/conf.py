@@ -5,10 +5,10 @@ Build (warnings are errors, as in ``.ci/run``)::
     pip install -e ".[docs]"
     sphinx-build -W --keep-going -b html docs docs/_build/html
 
-The examples gallery (sphinx-gallery, from ``examples/``) is rendered without running the
-scripts: their code and text appear, their figures do not (the scripts are run by the test
-suite). Set ``MEMCIRCUITS_DOCS_RUN_EXAMPLES=1`` to run every example during the build and
-show its figures and printed output.
+The examples gallery (sphinx-gallery, from ``examples/``) runs every example with
+``--quick`` during the build (about two minutes in all) and shows its figures and printed
+output; ``MEMCIRCUITS_DOCS_EXAMPLES=full`` runs them at full size, ``=off`` renders code and
+text only (``docs/_ext/gallery_argv.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # MathJax served from the built site (_static/mathjax) instead of a CDN: the pages
+    # render their equations offline and from a local ``file://`` build.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "sphinx_gallery.gen_gallery",
 ]
@@ -83,12 +86,15 @@ nitpicky = False
 suppress_warnings = ["ref.python"]
 
 # -- Gallery of examples/ (sphinx-gallery) -------------------------------------------------
-_run_examples = os.environ.get("MEMCIRCUITS_DOCS_RUN_EXAMPLES", "") == "1"
+import gallery_argv  # noqa: E402  (docs/_ext, on the path above)
+
+_run_examples = gallery_argv.mode() != "off"
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     # every *.py in examples/ is rendered; only those matching this pattern are executed
     "filename_pattern": r"\.py$" if _run_examples else r"^$",
+    "reset_argv": "gallery_argv.example_argv",
     "ignore_pattern": r"(__init__|_util\w*|conftest)\.py$",
     "plot_gallery": "True",
     "abort_on_example_error": _run_examples,

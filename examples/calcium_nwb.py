@@ -31,7 +31,8 @@ from analysis.nwb_ophys import ImagedPopulation, write_calcium_nwb
 from circuits.cerebellum import CerebellarSDM, CerebellumParams
 from models.patterns import random_binary
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = argparse.ArgumentParser(
+    description="Synthetic calcium imaging of a cerebellar run, saved to NWB")
 parser.add_argument("--quick", action="store_true", help="a smaller, shorter run")
 parser.add_argument("--out", default="./calcium_nwb.png", help="figure path")
 args, _ = parser.parse_known_args()

@@ -36,7 +36,8 @@ from circuits.cerebellum import CerebellarSDM, CerebellumParams
 from mapping.cerebellum_vs_sdm import abstract_sdm, compare_read
 from models.patterns import flip_exact, random_binary
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = argparse.ArgumentParser(
+    description="The cerebellar cortex as a spiking sparse distributed memory")
 parser.add_argument("--quick", action="store_true", help="fewer cells and patterns")
 parser.add_argument("--out", default="./cerebellum_sdm.png", help="figure path")
 args, _ = parser.parse_known_args()

@@ -39,7 +39,7 @@ from mapping.measures import effective_beta
 from models.intersection import activation_probability, binary_intersection, fit_beta
 from models.patterns import flip_exact, random_binary
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = argparse.ArgumentParser(description="The granule layer's effective softmax beta")
 parser.add_argument("--quick", action="store_true", help="fewer granule cells and patterns")
 parser.add_argument("--out", default="./granule_beta.png", help="figure path")
 args, _ = parser.parse_known_args()

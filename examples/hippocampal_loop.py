@@ -82,12 +82,12 @@ def figure(world, walk, readout, hold, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="The spiking hippocampal loop on a random walk, with rate maps")
     parser.add_argument("--quick", action="store_true", help="a short walk (smoke run)")
     parser.add_argument("--steps", type=int, default=None, help="walk length (default 150; "
                         "--quick: 20)")

@@ -29,7 +29,8 @@ import torch
 from models.hopfield import classic_retrieve, hebbian_weights, modern_retrieve, overlaps
 from models.patterns import flip_bits, random_bipolar
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = argparse.ArgumentParser(
+    description="Modern vs classic Hopfield networks: retrieval as the load grows")
 parser.add_argument("--quick", action="store_true", help="smaller network, fewer loads")
 parser.add_argument("--out", default="./hopfield_modern_vs_classic.png", help="figure path")
 args, _ = parser.parse_known_args()

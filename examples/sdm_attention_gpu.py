@@ -37,7 +37,8 @@ from models.intersection import binary_intersection
 from models.patterns import flip_exact, random_binary, to_bipolar
 from models.sdm import SDM
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = argparse.ArgumentParser(
+    description="SDM reads are softmax attention (on a GPU when there is one)")
 parser.add_argument("--quick", action="store_true", help="small sizes (seconds on a CPU)")
 parser.add_argument("--out", default="./sdm_attention_gpu.png", help="figure path")
 args, _ = parser.parse_known_args()

@@ -30,7 +30,8 @@ import torch
 from models.tem_training import evaluate, load_model
 from models.worlds import parse_world
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = argparse.ArgumentParser(
+    description="TEM-t from a shipped checkpoint: predicting observations in a new world")
 parser.add_argument("--quick", action="store_true", help="fewer and shorter walks")
 parser.add_argument("--out", default="./tem_t_checkpoint.png", help="figure path")
 args, _ = parser.parse_known_args()
