@@ -16,6 +16,7 @@ from mapping.experiments.sdm_figures import Config, run, summarize
 from mapping.measures import normalised_weights, weight_error
 from models.config import ConfigError, from_dict, load_config, to_dict
 from models.intersection import fit_beta, taylor_beta_bound
+from models.intersection_selected import fit_beta_selected, optimal_inputs
 from models.radius import optimal_radius
 from models.rundir import RunDirectory
 
@@ -86,6 +87,20 @@ def test_snr_optimum_is_nearest_in_log(fast_run):
     assert metrics["optimal_radius_snr"] == int(np.argmin(np.abs(logs - target)))
 
 
+def test_selected_coordinate_table_beside_the_radii(fast_run):
+    config, _, metrics, _ = fast_run
+    for k in config.inputs:
+        fit = fit_beta_selected(64, k, weight_mass=config.weight_mass)
+        assert metrics[f"beta_selected_n64_k{k}"] == pytest.approx(fit.beta, rel=1e-12)
+        assert metrics[f"r_squared_selected_n64_k{k}"] == pytest.approx(fit.r_squared)
+        assert metrics[f"activation_probability_selected_n64_k{k}"] == 2.0 ** -k
+    for criterion in ("snr", "memory"):
+        k = metrics[f"optimal_inputs_{criterion}"]
+        assert k == optimal_inputs(64, config.m, config.neurons, criterion)
+        assert f"beta_selected_n64_k{k}" in metrics
+    assert "optimal inputs k (selected coordinates)" in summarize(metrics)
+
+
 def test_figures_written(fast_run):
     _, run_dir, _, _ = fast_run
     for name in ("intersection_vs_softmax", "optimal_radius", "critical_distance_curves"):
@@ -98,10 +113,16 @@ def test_summarize(fast_run):
     _, _, metrics, _ = fast_run
     text = summarize(metrics)
     lines = text.splitlines()
-    assert len(lines) == 5  # header, three radii, optimal radii
+    # header, three radii; header, one row per k (4, 6, 8 and the two optimal k); the
+    # optimal radii; the optimal k
+    k_rows = len({4, 6, 8, metrics["optimal_inputs_snr"], metrics["optimal_inputs_memory"]})
+    assert len(lines) == 4 + 1 + k_rows + 2
     assert lines[1].split()[:2] == ["64", "5"]
     assert f"{metrics['beta_n64_r11']:.2f}" in lines[2]
-    assert "SNR" in lines[-1] and "memory" in lines[-1]
+    assert lines[5].split()[:2] == ["64", "4"]
+    assert f"{metrics['beta_selected_n64_k4']:.2f}" in lines[5]
+    assert "optimal radius: SNR" in lines[-2] and "memory" in lines[-2]
+    assert "optimal inputs k" in lines[-1]
 
 
 def test_weight_normalisation_and_error():

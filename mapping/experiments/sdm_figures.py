@@ -44,6 +44,11 @@ from models.intersection import (
     snr_squared,
     taylor_beta_bound,
 )
+from models.intersection_selected import (
+    fit_beta_selected,
+    optimal_inputs,
+    selected_activation_probability,
+)
 from models.pattern_sdm import CriticalDistanceCurve, critical_distance_sweep
 from models.radius import optimal_radius
 from models.rundir import RunDirectory
@@ -76,6 +81,9 @@ class Config:
     cd_radii: tuple[int, ...] = ()  #: radii swept for the critical distance (empty: 0..n//2)
     seed: int = 0  #: seed of the critical-distance patterns and queries
     num_threads: int = 1  #: torch CPU threads (applied by the CLI; 0: torch default)
+    #: k: inputs per selected-coordinate cell (Jaeckel 1989), all k must match; their beta
+    #: and the optimal k are reported beside the radii (4: the granule cell's claws)
+    inputs: tuple[int, ...] = (4, 6, 8)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -111,6 +119,11 @@ class Config:
             raise ValueError(f"cd_radii must not repeat, got {list(self.cd_radii)}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        for k in self.inputs:
+            if not 1 <= k <= self.n:
+                raise ValueError(f"inputs must lie in 1..n ({self.n}), got {k}")
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"inputs must not repeat, got {list(self.inputs)}")
         if self.num_threads < 0:
             raise ValueError(f"num_threads must be >= 0, got {self.num_threads}")
         self._check_memory()
@@ -211,12 +224,34 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         if curve.radius in config.radii:
             metrics[f"critical_distance_n{n}_r{curve.radius}"] = curve.critical_distance
 
+    metrics.update(_selected_metrics(config))
+
     # ---- figures ----------------------------------------------------------------------------
     run_dir.save_figure(_figure_weights(config, panels), "intersection_vs_softmax")
     run_dir.save_figure(_figure_optimal(config, sweep.curves, d_snr, d_mem, d_cd),
                         "optimal_radius")
     run_dir.save_figure(_figure_curves(config, sweep.curves, d_cd), "critical_distance_curves")
     return metrics
+
+
+def _selected_metrics(config: Config) -> dict[str, Any]:
+    """Selected-coordinate design (Jaeckel): beta per ``k`` and the optimal ``k``."""
+    n, out = config.n, {}
+    optimal = {criterion: optimal_inputs(n, config.m, config.neurons, criterion,
+                                         retrieval_probability=config.retrieval_probability)
+               for criterion in ("snr", "memory")}
+    for criterion, k in optimal.items():
+        out[f"optimal_inputs_{criterion}"] = k
+    for k in sorted({*config.inputs, *optimal.values()}):
+        fit = fit_beta_selected(n, k, weight_mass=config.weight_mass)
+        tag = f"n{n}_k{k}"
+        out.update({
+            f"beta_selected_{tag}": fit.beta,
+            f"r_squared_selected_{tag}": fit.r_squared,
+            f"weight_mass_last_distance_selected_{tag}": fit.last_distance,
+            f"activation_probability_selected_{tag}": selected_activation_probability(k),
+        })
+    return out
 
 
 def _figure_weights(config: Config, panels: list[dict[str, Any]]) -> Any:
@@ -357,6 +392,7 @@ def _figure_curves(config: Config, curves: tuple[CriticalDistanceCurve, ...], d_
 
 
 _BETA_KEY = re.compile(r"^beta_n(\d+)_r(\d+)$")
+_SELECTED_KEY = re.compile(r"^beta_selected_n(\d+)_k(\d+)$")
 
 
 def summarize(metrics: dict[str, Any]) -> str:
@@ -371,10 +407,25 @@ def summarize(metrics: dict[str, Any]) -> str:
                      f"{metrics.get(f'beta_continuous_{tag}', math.nan):>11.2f} "
                      f"{metrics.get(f'taylor_beta_bound_{tag}', math.nan):>7.2f} "
                      f"{metrics.get(f'max_abs_weight_error_{tag}', math.nan):>13.4f}")
+    selected = sorted((int(k.group(1)), int(k.group(2)))
+                      for k in map(_SELECTED_KEY.match, metrics) if k)
+    if selected:
+        lines.append(" n   k  (selected coordinates)  p        beta(LS)  R^2     last d")
+        for n, k in selected:
+            tag = f"n{n}_k{k}"
+            lines.append(f"{n:>2} {k:>3} {'':>22} "
+                         f"{metrics[f'activation_probability_selected_{tag}']:<8.3g} "
+                         f"{metrics[f'beta_selected_{tag}']:>8.2f} "
+                         f"{metrics[f'r_squared_selected_{tag}']:>7.4f} "
+                         f"{metrics[f'weight_mass_last_distance_selected_{tag}']:>6}")
     lines.append(f"optimal radius: SNR {metrics.get('optimal_radius_snr')}, "
                  f"memory {metrics.get('optimal_radius_memory')}, "
                  f"critical distance {metrics.get('optimal_radius_critical_distance')} "
                  f"(critical distance "
                  f"{metrics.get('critical_distance_interpolated_at_optimum', math.nan):.2f} "
                  f"bits)")
+    if "optimal_inputs_snr" in metrics:
+        lines.append(f"optimal inputs k (selected coordinates): SNR "
+                     f"{metrics['optimal_inputs_snr']}, memory "
+                     f"{metrics['optimal_inputs_memory']}")
     return "\n".join(lines)
