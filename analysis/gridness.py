@@ -157,7 +157,7 @@ def gridness_details(rate_map: Any, *, kind: str = "rate_map", inner_radius: flo
        autocorrelation is :math:`\le` ``inner_threshold``. The neighbouring peaks of a lattice
        have the same shape as the central one, so their centres lie at
        :math:`|\tau| \ge 2 r_\mathrm{in}`: outer radii start at
-       :math:`\max(r_\mathrm{in} + \text{min\_width},\ 2 r_\mathrm{in})`. This keeps a single
+       :math:`\max(r_\mathrm{in} + \mathtt{min\_width},\ 2 r_\mathrm{in})`. This keeps a single
        field's annulus off the sparse fringe of large lags, where a few overlapping bins
        correlate at random (a field near the edge of a 19 x 24 map scored 0.95 without it).
     2. If the central peak fills the autocorrelogram (no radius reaches ``inner_threshold``:

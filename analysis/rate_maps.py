@@ -145,7 +145,7 @@ def rate_map(positions: Any, activity: Any, *, node_positions: Any | None = None
     .. math::
 
         \lambda_{ij} = \frac{(G_\sigma * S)_{ij}}{(G_\sigma * O)_{ij}}
-        \quad\text{if } O_{ij} \ge \text{min\_occupancy}, \text{ else NaN},
+        \quad\text{if } O_{ij} \ge \mathtt{min\_occupancy}, \text{ else NaN},
 
     with :math:`S` the summed activity and :math:`O` the number of samples per bin, and
     :math:`G_\sigma` a Gaussian of ``sigma`` bins (zero outside the map, so edges are

@@ -37,26 +37,28 @@ parser.add_argument("--quick", action="store_true", help="fewer grid points")
 parser.add_argument("--out", default="./dask_sweep.png", help="figure path")
 args, _ = parser.parse_known_args()
 
+# Dask's worker processes re-import this file (as ``__mp_main__``): the work below runs only
+# in the main process, under ``if __name__ == "__main__"``.
 
-def main() -> None:
-    # %%
-    # The specification
-    # -----------------
-    # The same thing as a TOML file for ``memcircuits sweep SPEC.toml``: ``command``,
-    # ``[base]`` (shared overrides: small settings so each run takes seconds) and
-    # ``[grid]`` (the Cartesian product of these lists).
-    spec = SweepSpec(
-        command="sdm",  # ``memcircuits figures sdm``
-        base={"n": 32, "radii": [5, 9], "neurons": 100_000, "cd_trials": 10,
-              "cd_max_iterations": 3, "cd_radii": [5, 9]},
-        grid={"m": [16, 256, 4096] if args.quick else [16, 64, 256, 1024, 4096, 16384]},
-    )
+# %%
+# The specification
+# -----------------
+# The same thing as a TOML file for ``memcircuits sweep SPEC.toml``: ``command``,
+# ``[base]`` (shared overrides: small settings so each run takes seconds) and
+# ``[grid]`` (the Cartesian product of these lists).
+spec = SweepSpec(
+    command="sdm",  # ``memcircuits figures sdm``
+    base={"n": 32, "radii": [5, 9], "neurons": 100_000, "cd_trials": 10,
+          "cd_max_iterations": 3, "cd_radii": [5, 9]},
+    grid={"m": [16, 256, 4096] if args.quick else [16, 64, 256, 1024, 4096, 16384]},
+)
 
-    # %%
-    # Run it on a LocalCluster of 2 worker processes
-    # ----------------------------------------------
-    # ``run_sweep`` refuses a directory holding something other than a sweep, so the
-    # example sweeps into a fresh temporary directory.
+# %%
+# Run it on a LocalCluster of 2 worker processes
+# ----------------------------------------------
+# ``run_sweep`` refuses a directory holding something other than a sweep, so the
+# example sweeps into a fresh temporary directory.
+if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="memcircuits-sweep-") as tmp:
         out = Path(tmp) / "sweep"
         summary = run_sweep(spec, out, workers=2, progress=False)
@@ -70,13 +72,14 @@ def main() -> None:
               f"{float(row['snr_optimal_probability']):.2e}, radius "
               f"{row['optimal_radius_snr']}")
 
-    # %%
-    # Figure: metrics against the grid parameter
-    # ------------------------------------------
-    # Left: the memory fills up. With more stored patterns a cue must start closer to its
-    # pattern to be recalled; the larger radius (more neurons per read, more crosstalk)
-    # collapses first. Right: the SNR-optimal fraction of neurons a read activates falls
-    # as ``(2 m r)^(-1/3)``; the integer Hamming radius can only reach it in steps.
+# %%
+# Figure: metrics against the grid parameter
+# ------------------------------------------
+# Left: the memory fills up. With more stored patterns a cue must start closer to its
+# pattern to be recalled; the larger radius (more neurons per read, more crosstalk)
+# collapses first. Right: the SNR-optimal fraction of neurons a read activates falls
+# as ``(2 m r)^(-1/3)``; the integer Hamming radius can only reach it in steps.
+if __name__ == "__main__":
     m = [float(row["m"]) for row in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for radius in spec.base["cd_radii"]:
@@ -97,8 +100,3 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=100)
     print(f"figure: {args.out}")
-
-
-# Dask's worker processes re-import the main module: keep the work under this guard.
-if __name__ == "__main__":
-    main()
