@@ -17,8 +17,8 @@ matched counts are :math:`M_x = s + b` and :math:`M_y = s + j - b`.
 independently in separate presentations: the deterministic threshold of Jaeckel's design,
 :math:`g(M) = [M \ge k - t]` with :math:`t` tolerated mismatches
 (:func:`threshold_activation`); Golgi k-winners-take-all at a coding level
-(:func:`kwta_activation`); or any measured or derived firing probability (the stochastic
-regime of asynchronous mossy fibres). Then
+(:func:`kwta_activation`); unreliable synapses (:func:`release_activation`); or any measured
+or derived firing probability (the stochastic regime of asynchronous mossy fibres). Then
 
 .. math::
 
@@ -74,6 +74,7 @@ __all__ = [
     "kwta_activation",
     "log_selected_intersection",
     "optimal_inputs",
+    "release_activation",
     "selected_activation_probability",
     "selected_intersection",
     "selected_memory_capacity",
@@ -144,6 +145,39 @@ def kwta_activation(k: int, coding_level: float) -> np.ndarray:
             break
         g[count] = 1.0
         above += pmf[count]
+    return g
+
+
+def release_activation(k: int, threshold: int, release_probability: float) -> np.ndarray:
+    r"""Unreliable synapses: each matched input transmits with probability :math:`P_{rel}`.
+
+    A cell fires when at least :math:`\theta` of its matched inputs release in the volley,
+    independently in each presentation:
+    :math:`g(M) = P(\mathrm{Bin}(M, P_{rel}) \ge \theta)`. Mossy fibre -> granule cell
+    synapses release with probability about 0.5 (Sargent et al. 2005).
+
+    Parameters
+    ----------
+    k
+        Inputs per cell.
+    threshold
+        :math:`\theta`, released inputs needed to fire (``1..k``).
+    release_probability
+        :math:`P_{rel}` in :math:`(0, 1]` (1: Jaeckel's deterministic threshold).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k + 1,)`` firing probabilities for :math:`M = 0..k`.
+    """
+    k = check_int("k", k, minimum=1)
+    threshold = check_int("threshold", threshold, minimum=1, maximum=k)
+    p = check_real("release_probability", release_probability, minimum=0.0, maximum=1.0,
+                   strict_minimum=True)
+    g = np.zeros(k + 1)
+    for matched in range(threshold, k + 1):
+        g[matched] = sum(math.comb(matched, i) * p ** i * (1 - p) ** (matched - i)
+                         for i in range(threshold, matched + 1))
     return g
 
 

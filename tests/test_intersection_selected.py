@@ -14,6 +14,7 @@ from models.intersection_selected import (
     kwta_activation,
     log_selected_intersection,
     optimal_inputs,
+    release_activation,
     selected_activation_probability,
     selected_intersection,
     selected_memory_capacity,
@@ -42,11 +43,14 @@ def _enumerated_overlap(n: int, k: int, distance: int, g: np.ndarray) -> float:
 
 @pytest.mark.parametrize(("n", "k", "rule"), [
     (6, 1, 0), (6, 2, 0), (6, 3, 0), (6, 3, 1), (7, 4, 2), (5, 5, 0), (7, 3, "kwta"),
-    (6, 4, "graded"),
+    (6, 4, "graded"), (6, 4, "release"),
 ])
 def test_theory_equals_enumeration_at_small_n(n, k, rule):
     if rule == "kwta":
         g = kwta_activation(k, 0.2)
+        kwargs = {"activation": g}
+    elif rule == "release":
+        g = release_activation(k, 3, 0.6)
         kwargs = {"activation": g}
     elif rule == "graded":  # a stochastic rule: firing probability rises with matched inputs
         g = np.array([0.0, 0.01, 0.05, 0.3, 0.9])
@@ -98,6 +102,23 @@ def test_kwta_holds_the_coding_level_exactly():
             g = kwta_activation(k, level)
             assert selected_activation_probability(k, activation=g) == pytest.approx(level)
             assert np.all(np.diff(g) >= 0)  # more matched inputs never fire less
+
+
+def test_release_rule_is_the_binomial_tail_and_scales_the_overlap():
+    g = release_activation(4, 4, 0.5)
+    np.testing.assert_allclose(g, [0, 0, 0, 0, 0.0625])
+    g = release_activation(4, 3, 0.7)
+    assert g[3] == pytest.approx(0.7 ** 3)
+    assert g[4] == pytest.approx(0.7 ** 4 + 4 * 0.7 ** 3 * 0.3)
+    assert np.array_equal(release_activation(4, 2, 1.0), threshold_activation(4, 2))
+    # all inputs needed: q(d) is the all-match overlap times P_rel^(2k) (independent
+    # releases in the two presentations), so the fitted beta does not change
+    n, p = 64, 0.6
+    q = selected_intersection(n, 4, np.arange(n + 1), activation=release_activation(4, 4, p))
+    np.testing.assert_allclose(q, p ** 8 * selected_intersection(n, 4, np.arange(n + 1)),
+                               rtol=1e-12)
+    assert fit_beta_selected(n, 4, activation=release_activation(4, 4, p)).beta == (
+        pytest.approx(fit_beta_selected(n, 4).beta))
 
 
 @pytest.mark.parametrize(("k", "mismatches"), [(4, 0), (6, 1), (10, 2)])
@@ -165,6 +186,8 @@ def test_memory_optimal_inputs_maximise_the_capacity():
      "either mismatches or activation"),
     (lambda: selected_snr_squared(8, 10, 4, None), "neurons must be a number"),
     (lambda: kwta_activation(4, 0.0), "coding_level"),
+    (lambda: release_activation(4, 5, 0.5), "threshold must be"),
+    (lambda: release_activation(4, 2, 0.0), "release_probability"),
     (lambda: optimal_inputs(64, 10, 100, "radius"), "criterion"),
     (lambda: optimal_inputs(64, 10, 1, "memory"), "no k in"),
     (lambda: fit_beta_selected(64, 4, fit_range=(3, 3)), "at least two distances"),
