@@ -13,7 +13,6 @@ text only (``docs/_ext/gallery_argv.py``).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -104,7 +104,10 @@ def _coerce(where: str, value: Any, annotation: Any, default: Any = None) -> Any
             return value
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table of fields, got {value!r}")
-        return from_dict(annotation, value, where=where)
+        # keys the table leaves out keep the values of the default it overrides (an
+        # experiment's own circuit, say), not the defaults of the dataclass itself
+        return from_dict(annotation, value, where=where,
+                         base=default if isinstance(default, annotation) else None)
     if annotation is Any:
         return value
     if annotation is bool:
@@ -134,11 +137,14 @@ def _coerce(where: str, value: Any, annotation: Any, default: Any = None) -> Any
     return value
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
+def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "",
+              base: T | None = None) -> T:
     """Build the dataclass ``cls`` from ``data``, rejecting unknown keys.
 
-    Nested dataclass fields accept nested tables. Missing keys take the field default. The
-    result's ``validate()`` (when defined) is called before it is returned.
+    Nested dataclass fields accept nested tables. Missing keys take their value in ``base``
+    when given, else the field default; a nested table overrides only the keys it names of
+    the value it replaces. The result's ``validate()`` (when defined) is called before it is
+    returned.
 
     Raises
     ------
@@ -154,10 +160,13 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
         prefix = f"{where}." if where else ""
         raise ConfigError(f"unknown configuration key '{prefix}{unknown[0]}'; "
                           f"known keys: {', '.join(sorted(fields))}")
-    kwargs = {}
+    kwargs = {} if base is None else {name: getattr(base, name) for name in fields}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
-        kwargs[name] = _coerce(path, value, hints[name], _reference(fields[name]))
+        reference = _reference(fields[name]) if base is None else getattr(base, name)
+        if reference is None:
+            reference = _reference(fields[name])
+        kwargs[name] = _coerce(path, value, hints[name], reference)
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):

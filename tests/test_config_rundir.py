@@ -41,6 +41,26 @@ def test_defaults_file_and_overrides(tmp_path):
     assert to_dict(cfg)["inner"] == {"tau": 0.2}
 
 
+@dataclass(frozen=True)
+class Experiment:
+    # an experiment whose own default circuit differs from the circuit class's defaults
+    circuit: Params = field(default_factory=lambda: Params(n=8, name="own",
+                                                           inner=Inner(tau=0.5)))
+    seed: int = 0
+
+
+def test_a_nested_override_keeps_the_rest_of_the_default_it_overrides(tmp_path):
+    cfg = load_config(Experiment, overrides=["circuit.beta=3"])
+    assert cfg.circuit == Params(n=8, name="own", beta=3.0, inner=Inner(tau=0.5))
+    cfg = load_config(Experiment, overrides=["circuit.inner.tau=0.7"])
+    assert cfg.circuit == Params(n=8, name="own", inner=Inner(tau=0.7))
+    path = tmp_path / "e.toml"
+    path.write_text("[circuit]\nflag = true\n")
+    assert load_config(Experiment, path).circuit == Params(n=8, name="own", flag=True,
+                                                           inner=Inner(tau=0.5))
+    assert load_config(Experiment).circuit == Experiment().circuit
+
+
 def test_unknown_key_is_refused_with_known_keys_listed(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown configuration key 'nn'.*known keys"):
         load_config(Params, None, ["nn=3"])
