@@ -3,11 +3,14 @@
 :func:`abstract_sdm` builds a :class:`models.sdm.SDM` on the circuit's own granule cells
 (same addresses or selected coordinates, same radius, counters saturating where the PF->PC
 weights do), so both sides see the same hard locations. :func:`compare_read` puts one read
-of both side by side.
+of both side by side. Where granule cells fire stochastically (asynchronous mossy fibres) no
+fixed activation rule reproduces the circuit's active sets; :func:`active_set_read` is the
+SDM read that uses the sets the circuit produced in each write and read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +20,8 @@ from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, count
 from mapping.measures import agreement, sums_similarity
 from models.sdm import SDM
 
-__all__ = ["ReadComparison", "abstract_sdm", "compare_read", "counter_error"]
+__all__ = ["ReadComparison", "abstract_sdm", "active_set_read", "compare_read",
+           "counter_error"]
 
 
 def abstract_sdm(circuit: CerebellarSDM) -> SDM:
@@ -107,3 +111,50 @@ def counter_error(circuit: CerebellarSDM, model: SDM, readout: CerebellumReadout
     counters = counters_from_weights(readout.weights_after, circuit.params)
     abstract = model.counters.numpy()[readout.pf_pre, readout.pf_post]
     return float(np.abs(counters - abstract).max())
+
+
+def active_set_read(write_sets: Sequence[np.ndarray], values: np.ndarray,
+                    read_sets: Sequence[np.ndarray], n_granule: int,
+                    saturation: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    r"""The SDM read on given active sets: the abstract counterpart of any granule code.
+
+    Writes add the bipolar value to the counters of the cells active in that write, in
+    order, clipping at :math:`\pm` ``saturation`` after each (as the PF->PC weights do);
+    reads sum the counters of the cells active in that read:
+
+    .. math:: C_j \leftarrow \mathrm{clip}(C_j + (2 v_w - 1)) \;\; (j \in A_w),
+              \qquad s_q = \sum_{j \in A_q} C_j, \qquad \hat v_q = [s_q > 0].
+
+    Parameters
+    ----------
+    write_sets, read_sets
+        Per write / read, the indices of the active granule cells (e.g.
+        ``readout.active_granule`` of a circuit's write and read).
+    values
+        ``(W, v)`` binary values of the writes.
+    n_granule
+        Number of granule cells.
+    saturation
+        Counter bound (``params.plasticity.counter_range``); ``None``: none.
+
+    Returns
+    -------
+    bits, sums
+        ``(R, v)`` read bits (uint8) and sums of counters (int64).
+    """
+    values = np.asarray(values)
+    if values.ndim != 2 or len(values) != len(write_sets):
+        raise ValueError(f"values must be (writes, value_bits) with one row per write "
+                         f"({len(write_sets)}), got shape {values.shape}")
+    counters = np.zeros((n_granule, values.shape[1]), dtype=np.int64)
+    for active, value in zip(write_sets, values.astype(np.int64) * 2 - 1, strict=True):
+        active = np.asarray(active, dtype=np.int64)
+        if active.size and (active.min() < 0 or active.max() >= n_granule):
+            raise ValueError(f"write_sets: granule index out of range 0..{n_granule - 1}")
+        counters[active] += value
+        if saturation is not None:
+            counters[active] = np.clip(counters[active], -saturation, saturation)
+    sums = np.stack([counters[np.asarray(active, dtype=np.int64)].sum(axis=0)
+                     for active in read_sets]) if len(read_sets) else (
+        np.zeros((0, values.shape[1]), dtype=np.int64))
+    return (sums > 0).astype(np.uint8), sums

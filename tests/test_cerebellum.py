@@ -24,7 +24,12 @@ from circuits.cerebellum.params import (
 )
 from circuits.cerebellum.plasticity import measure_window
 from circuits.cerebellum.protocol import CerebellarSDM, granule_active_sets
-from mapping.cerebellum_vs_sdm import abstract_sdm, compare_read, counter_error
+from mapping.cerebellum_vs_sdm import (
+    abstract_sdm,
+    active_set_read,
+    compare_read,
+    counter_error,
+)
 from mapping.experiments.mushroom_body import expected_sparseness, odours_with_activity
 from models.patterns import flip_exact, random_binary
 
@@ -100,6 +105,12 @@ def test_write_read_matches_the_abstract_sdm(pairing):
         assert np.all(np.abs(cmp.abstract_sums[disagree]) <= 2)
         assert cmp.bit_agreement >= 0.95
     assert (clean.bits == values).mean() == 1.0
+    # the SDM read on the circuit's own active sets is the abstract read here (the sets are
+    # the abstract SDM's): the reference for circuits whose sets no fixed rule reproduces
+    bits, sums = active_set_read(write.active_granule, values, noisy_read.active_granule,
+                                 params.granule.n, params.plasticity.counter_range)
+    np.testing.assert_array_equal(sums, model.sums(torch.as_tensor(noisy)).numpy())
+    np.testing.assert_array_equal(bits, model.read(torch.as_tensor(noisy)).numpy())
     # writes learn, reads do not: weights change only in the write call
     assert not np.array_equal(write.weights_before, write.weights_after)
     np.testing.assert_array_equal(clean.weights_before, clean.weights_after)
