@@ -170,6 +170,14 @@ PARSER = [
 ]
 
 CEREBELLUM = [
+    _cb("cb-preset-unknown", "circuit.preset=frog",
+        message=r"circuit\.preset must be one of kanerva, biological, mushroom_body, "
+                r"got 'frog'"),
+    _cb("cb-preset-not-a-string", "circuit.preset=3",
+        message=r"circuit\.preset must be one of kanerva, biological, mushroom_body, got 3"),
+    _cb("cb-claws-exceed-address", "circuit.granule.design=selected",
+        "circuit.granule.coding_level=none", "circuit.granule.inputs=40",
+        message=r"granule\.inputs \(40\) must be <= address_bits \(32\)"),
     _cb("cb-unknown-key", "circuit.granule.bogus=1",
         message=r"unknown configuration key 'circuit\.granule\.bogus'"),
     _cb("cb-patterns-zero", "patterns=0", message=r"patterns must be >= 1, got 0"),
@@ -338,9 +346,10 @@ FIGURES = [
          id="intersection-clusters-zero"),
     _run("figures cerebellum-intersection", "weight_mass=2",
          message=r"weight_mass must lie in \(0, 1\]", id="intersection-mass"),
-    _run("figures cerebellum-intersection", "circuit.granule.design=selected",
-         "circuit.granule.coding_level=none",
-         message=r"circuit\.granule\.design must be 'full'", id="intersection-design"),
+    _run("figures cerebellum-intersection", "circuit.mossy.rails=one",
+         message=r"circuit\.mossy\.rails must be 'two'", id="intersection-one-rail"),
+    _run("figures cerebellum-intersection", "circuit.mossy.firing=poisson",
+         message=r"circuit\.mossy\.firing must be 'regular'", id="intersection-poisson"),
     _run("figures cerebellum-intersection", "clusters=1000000000",
          message=r"clusters = 1000000000 with circuit\.protocol\.dt = .* time steps",
          id="intersection-clusters-absurd"),

@@ -1,13 +1,15 @@
-r"""``memcircuits figures cerebellum-intersection``: granule overlaps vs ball intersections.
+r"""``memcircuits figures cerebellum-intersection``: granule overlaps vs exact theory.
 
-For the full-address design, the number of granule cells active for both of two patterns
-at Hamming distance :math:`d_v` should equal, on average over pattern pairs, the expected
-intersection of two radius-:math:`d` balls scaled to the circuit's ``r`` granule cells,
-:math:`E(d_v) = r\, I(n, d, d_v) / 2^n` (:func:`models.intersection.binary_intersection`).
+The number of granule cells active for both of two patterns at Hamming distance
+:math:`d_v` should equal, on average over pattern pairs, its exact expectation
+(:func:`mapping.granule_theory.granule_theory`): for full-address cells the intersection of
+two radius-:math:`d` balls scaled to the circuit's ``r`` granule cells,
+:math:`E(d_v) = r\, I(n, d, d_v) / 2^n`; for selected-coordinate cells (``k`` claws) the
+hypergeometric overlap :math:`r\, q(d_v)` of :mod:`models.intersection_selected`.
 
 Protocol: ``clusters`` random base patterns, each with variants at every distance
 ``0..D`` (``D``: the largest distance among those holding ``weight_mass`` of the
-intersection weight, one pattern per distance as in ``figures sdm``). All patterns are
+expected weight, one pattern per distance as in ``figures sdm``). All patterns are
 presented to the granular layer (mossy fibres, granule and Golgi cells); every pair of
 patterns within a cluster contributes its overlap to the bin of its actual distance. Pairs
 generated this way are, conditioned on their distance, uniform over all pairs at that
@@ -16,7 +18,10 @@ bin means are unbiased estimates of :math:`E(d_v)`.
 
 Metrics: ``max_relative_error`` over distances ``0..D`` (the quantity that must stay below
 0.1), ``max_relative_error_z`` (the same error in units of the bin's standard error),
-``radius``, ``pairs``; per distance ``overlap_mean_d<k>`` and ``overlap_expected_d<k>``.
+``radius`` (full design) or ``inputs`` (selected), ``pairs``, ``effective_beta`` (least
+squares of the log mean overlap on the cosine, :func:`mapping.measures.effective_beta`)
+next to ``theoretical_beta`` (the same fit to the exact expectation) and their ratio; per
+distance ``overlap_mean_d<k>`` and ``overlap_expected_d<k>``.
 """
 
 from __future__ import annotations
@@ -27,20 +32,10 @@ from typing import Any
 import numpy as np
 from brian2 import ms
 
-from circuits.cerebellum.params import (
-    CerebellumParams,
-    GranuleParams,
-    MossyFibreParams,
-    derive,
-)
+from circuits.cerebellum.params import CerebellumParams, GranuleParams, MossyFibreParams
 from circuits.cerebellum.protocol import granule_active_sets
-from mapping.measures import (
-    clustered_patterns,
-    normalised_weights,
-    overlap_statistics,
-    weight_error,
-)
-from models.intersection import binary_intersection, fit_beta
+from mapping.granule_theory import granule_theory
+from mapping.measures import clustered_patterns, effective_beta, overlap_statistics
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
 
@@ -65,11 +60,10 @@ class Config:
             raise ValueError("clusters must be >= 1")
         if not 0 < self.weight_mass <= 1:
             raise ValueError("weight_mass must lie in (0, 1]")
-        if self.circuit.granule.design != "full":
-            raise ValueError("circuit.granule.design must be 'full' (Hamming balls)")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
+        granule_theory(self.circuit, self.weight_mass)  # raises for circuits it cannot describe
         # each cluster is read at distances 0..D <= address_bits: refuse sizes over the
         # memory budget (or runs of absurd length) before anything is drawn
         from circuits.memory import check_cerebellum
@@ -88,18 +82,25 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     config.validate()
     params = config.circuit
     n, r = params.address_bits, params.granule.n
-    radius = derive(params).radius
-    w_sdm, w_soft = normalised_weights(n, radius, fit_beta(n, radius))
-    _, last = weight_error(w_sdm, w_soft, config.weight_mass)
+    theory = granule_theory(params, config.weight_mass)
+    last = theory.last_distance
     patterns, clusters = clustered_patterns(n, config.clusters, last, config.seed)
     active = granule_active_sets(params, patterns, seed=child_seed(config.seed, "circuit"))
     stats = overlap_statistics(active, patterns, clusters, r, last)
-    expected = binary_intersection(n, radius, np.arange(last + 1), neurons=r)
+    expected = theory.expected(np.arange(last + 1))
     valid = stats["count"] > 0
     rel = np.abs(stats["mean"] / expected - 1)
     z = np.abs(stats["mean"] - expected) / np.where(stats["sem"] > 0, stats["sem"], np.nan)
+    # beta over the theory's fit distances that were measured (pairs, a non-zero mean)
+    usable = [k for k in theory.fit_distances if k <= last and valid[k] and stats["mean"][k] > 0]
+    fitted = effective_beta(stats["mean"], n, usable)
     metrics: dict[str, Any] = {
-        "radius": radius,
+        "effective_beta": fitted.beta,
+        "theoretical_beta": theory.beta,
+        "effective_beta_ratio": fitted.beta / theory.beta,
+        "design": theory.design,
+        "radius": theory.radius,
+        "inputs": theory.inputs,
         "n_granule": r,
         "distances_holding_weight": last,
         "pairs": int(stats["count"].sum()),
@@ -120,14 +121,15 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     for ax, log in zip(axes, (False, True), strict=True):
         ax.errorbar(d[valid], stats["mean"][valid], yerr=2 * stats["sem"][valid], fmt="o",
                     ms=3, capsize=2, label="circuit: mean overlap (+-2 SE)")
-        ax.plot(d, expected, "k-", lw=1, label=r"$r\,I(n,d,d_v)/2^n$")
+        ax.plot(d, expected, "k-", lw=1, label=(r"$r\,I(n,d,d_v)/2^n$" if theory.radius
+                                                 is not None else r"$r\,q(d_v)$"))
         ax.fill_between(d, expected * 0.9, expected * 1.1, color="0.85", label="+-10%")
         ax.set_xlabel(r"Hamming distance $d_v$")
         ax.set_ylabel("granule cells active for both")
         if log:
             ax.set_yscale("log")
     axes[0].legend(fontsize=8)
-    axes[0].set_title(f"n={n}, radius {radius}, r={r}: {metrics['pairs']} pairs", fontsize=9)
+    axes[0].set_title(f"n={n}, {theory.label}, r={r}: {metrics['pairs']} pairs", fontsize=9)
     axes[1].set_title(f"max relative error {metrics['max_relative_error']:.3f} over "
                       f"d_v = 0..{last}", fontsize=9)
     fig.tight_layout()
@@ -137,8 +139,12 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
 
 def summarize(metrics: dict[str, Any]) -> str:
     """A few lines for the terminal."""
-    return (f"granule overlaps vs exact intersection (radius {metrics['radius']}, "
+    design = (f"radius {metrics['radius']}" if metrics.get("design", "full") == "full"
+              else f"{metrics['inputs']} inputs per cell")
+    return (f"granule overlaps vs exact theory ({design}, "
             f"{metrics['n_granule']} granule cells, {metrics['pairs']} pairs):\n"
             f"  max relative error over d_v = 0..{metrics['distances_holding_weight']}: "
             f"{metrics['max_relative_error']:.3f} "
-            f"({metrics['max_relative_error_z']:.1f} standard errors)")
+            f"({metrics['max_relative_error_z']:.1f} standard errors)\n"
+            f"  effective beta {metrics['effective_beta']:.3f} vs theoretical "
+            f"{metrics['theoretical_beta']:.3f} (ratio {metrics['effective_beta_ratio']:.3f})")

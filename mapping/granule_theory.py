@@ -1,0 +1,96 @@
+r"""What theory predicts for a circuit's granule code: expected overlaps and beta.
+
+:func:`granule_theory` reads a :class:`~circuits.cerebellum.params.CerebellumParams` and
+returns the exact expectation its granule layer should follow:
+
+- full-address cells (Kanerva): :math:`E(d_v) = r\, I(n, d, d_v) / 2^n`, the Hamming-ball
+  intersection (:func:`models.intersection.binary_intersection`), beta fitted over
+  :math:`d_v = 0..d-1`;
+- selected-coordinate cells (Jaeckel; granule cells with ``k`` claws) in the volley regime:
+  :math:`E(d_v) = r\, q(d_v)` with the circuit's firing rule, all ``k - t`` matched inputs
+  (:func:`models.intersection_selected.selected_intersection`), beta fitted over the
+  distances that hold ``weight_mass`` of the weight.
+
+The distances compared, :math:`0..D`, are those that hold ``weight_mass`` of the normalised
+weight in both cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuits.cerebellum.params import CerebellumParams, derive
+from mapping.measures import normalised_weights, weight_error
+from models.intersection import binary_intersection, fit_beta
+from models.intersection_selected import (
+    fit_beta_selected,
+    selected_intersection,
+    threshold_activation,
+)
+
+__all__ = ["GranuleTheory", "granule_theory"]
+
+
+@dataclass(frozen=True)
+class GranuleTheory:
+    """The exact expectation of one circuit's granule overlaps (module docstring)."""
+
+    design: str  #: ``"full"`` or ``"selected"``
+    address_bits: int  #: n
+    n_granule: int  #: r
+    radius: int | None  #: d (full design)
+    inputs: int | None  #: k (selected design)
+    activation: np.ndarray | None  #: g(M), M = 0..k (selected design)
+    beta: float  #: the beta fitted to the exact expectation
+    last_distance: int  #: D: distances 0..D hold ``weight_mass`` of the weight
+
+    def expected(self, distances: np.ndarray) -> np.ndarray:
+        """Expected number of granule cells active for both patterns at each distance."""
+        if self.design == "full":
+            return binary_intersection(self.address_bits, self.radius, distances,
+                                       neurons=self.n_granule)
+        return selected_intersection(self.address_bits, self.inputs, distances,
+                                     self.n_granule, activation=self.activation)
+
+    @property
+    def fit_distances(self) -> range:
+        """Distances the beta is fitted over: ``0..d-1`` (full design), ``0..D`` (selected)."""
+        return range(self.radius) if self.design == "full" else range(self.last_distance + 1)
+
+    @property
+    def label(self) -> str:
+        """A short description for figure titles."""
+        if self.design == "full":
+            return f"full address, radius {self.radius}"
+        return f"{self.inputs} inputs (claws)"
+
+
+def granule_theory(params: CerebellumParams, weight_mass: float = 0.99) -> GranuleTheory:
+    """The exact expectation for this circuit's granule layer.
+
+    Raises
+    ------
+    ValueError
+        For a circuit with no exact theory here: one-rail mossy fibres (the mushroom body:
+        keys are not uniform two-rail addresses) or asynchronous (Poisson) mossy fibres,
+        whose stochastic firing the deterministic rules do not describe.
+    """
+    n, r = params.address_bits, params.granule.n
+    if params.mossy.rails != "two":
+        raise ValueError("circuit.mossy.rails must be 'two': the overlap theory is for "
+                         "uniform binary keys on two rails per bit")
+    if params.mossy.firing != "regular":
+        raise ValueError("circuit.mossy.firing must be 'regular' (synchronous volleys): "
+                         "the exact overlap theory here is for deterministic firing rules")
+    if params.granule.design == "full":
+        radius = derive(params).radius
+        beta = fit_beta(n, radius)
+        _, last = weight_error(*normalised_weights(n, radius, beta), weight_mass)
+        return GranuleTheory("full", n, r, radius, None, None, beta, last)
+    g = params.granule
+    activation = threshold_activation(g.inputs, g.mismatches)
+    fit = fit_beta_selected(n, g.inputs, activation=activation, weight_mass=weight_mass)
+    return GranuleTheory("selected", n, r, None, g.inputs, activation, fit.beta,
+                         fit.last_distance)
