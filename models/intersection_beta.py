@@ -62,6 +62,15 @@ def _fit_line(x: np.ndarray, y: np.ndarray, estimator: str) -> BetaFit:
     return BetaFit(slope, intercept)
 
 
+def _check_fit_range(n: int, fit_range: Sequence[int]) -> tuple[int, int]:
+    """``(first, last)`` distances of a user's ``fit_range``, each in ``0..n``."""
+    if isinstance(fit_range, str) or len(fit_range) != 2:
+        raise ValueError(f"fit_range must be a pair (first, last) of distances, "
+                         f"got {fit_range!r}")
+    return (check_int("fit_range[0]", fit_range[0], minimum=0, maximum=n),
+            check_int("fit_range[1]", fit_range[1], minimum=0, maximum=n))
+
+
 def _fit_distances(n: int, radius: int, fit_range: Sequence[int] | None) -> np.ndarray:
     if fit_range is None:
         if radius < 2:
@@ -69,11 +78,7 @@ def _fit_distances(n: int, radius: int, fit_range: Sequence[int] | None) -> np.n
                              f"(at least two distances), got {radius}")
         low, high = 0, radius - 1
     else:
-        if isinstance(fit_range, str) or len(fit_range) != 2:
-            raise ValueError(f"fit_range must be a pair (first, last) of distances, "
-                             f"got {fit_range!r}")
-        low = check_int("fit_range[0]", fit_range[0], minimum=0, maximum=n)
-        high = check_int("fit_range[1]", fit_range[1], minimum=0, maximum=n)
+        low, high = _check_fit_range(n, fit_range)
     if high - low < 1:
         raise ValueError(f"fit_range must cover at least two distances, got {(low, high)}")
     return np.arange(low, high + 1)

@@ -59,7 +59,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from models._checks import check_choice, check_int, check_real
-from models.intersection_beta import _ESTIMATORS, _fit_line
+from models.intersection_beta import _ESTIMATORS, _check_fit_range, _fit_line
 from models.intersection_binary import (
     _check_distances,
     _check_neurons,
@@ -315,12 +315,7 @@ def selected_intersection(n: int, k: int, distance: Any, neurons: int | float | 
     float or numpy.ndarray
         :math:`E(d_v)`, shaped like ``distance``.
     """
-    n, k = _check_n_k(n, k)
-    k, g = _activation(k, mismatches, activation)
-    scale = _check_neurons(neurons)
-    distances, scalar = _check_distances("distance", distance, n)
-    out = _overlaps(n, k, g, distances.ravel(), log=False, scale=scale)
-    return float(out[0]) if scalar else out.reshape(distances.shape)
+    return _intersection(n, k, distance, neurons, mismatches, activation, log=False)
 
 
 def log_selected_intersection(n: int, k: int, distance: Any,
@@ -330,11 +325,17 @@ def log_selected_intersection(n: int, k: int, distance: Any,
 
     Exact integers for the threshold rule: it never underflows.
     """
+    return _intersection(n, k, distance, neurons, mismatches, activation, log=True)
+
+
+def _intersection(n: Any, k: Any, distance: Any, neurons: Any, mismatches: Any,
+                  activation: Any, *, log: bool) -> Any:
+    """Checked arguments, then :func:`_overlaps` shaped like ``distance``."""
     n, k = _check_n_k(n, k)
     k, g = _activation(k, mismatches, activation)
     scale = _check_neurons(neurons)
     distances, scalar = _check_distances("distance", distance, n)
-    out = _overlaps(n, k, g, distances.ravel(), log=True, scale=scale)
+    out = _overlaps(n, k, g, distances.ravel(), log=log, scale=scale)
     return float(out[0]) if scalar else out.reshape(distances.shape)
 
 
@@ -409,11 +410,7 @@ def fit_beta_selected(n: int, k: int, *, mismatches: int = 0, activation: Any = 
         weights = np.exp(log_q - np.max(log_q))
         first, last = 0, weight_mass_distance(weights / weights.sum(), weight_mass)
     else:
-        if isinstance(fit_range, str) or len(fit_range) != 2:
-            raise ValueError(f"fit_range must be a pair (first, last) of distances, "
-                             f"got {fit_range!r}")
-        first = check_int("fit_range[0]", fit_range[0], minimum=0, maximum=n)
-        last = check_int("fit_range[1]", fit_range[1], minimum=0, maximum=n)
+        first, last = _check_fit_range(n, fit_range)
     if last - first < 1:
         raise ValueError(f"the fit needs at least two distances, got {first}..{last} "
                          f"(the weight is concentrated at d = 0: raise weight_mass or give "
