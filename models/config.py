@@ -143,8 +143,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "",
 
     Nested dataclass fields accept nested tables. Missing keys take their value in ``base``
     when given, else the field default; a nested table overrides only the keys it names of
-    the value it replaces. The result's ``validate()`` (when defined) is called before it is
-    returned.
+    the value it replaces. A dataclass with a ``with_preset(name)`` method takes a ``preset``
+    key first: the preset's values, then the table's other keys. The result's
+    ``validate()`` (when defined) is called before it is returned.
 
     Raises
     ------
@@ -160,6 +161,14 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "",
         prefix = f"{where}." if where else ""
         raise ConfigError(f"unknown configuration key '{prefix}{unknown[0]}'; "
                           f"known keys: {', '.join(sorted(fields))}")
+    preset = getattr(cls, "with_preset", None)
+    if "preset" in data and callable(preset):
+        # a dataclass with presets (a circuit's biology): the named preset first, then the
+        # other keys of the table on top of it
+        try:
+            base = (base if base is not None else cls()).with_preset(data["preset"])
+        except ValueError as exc:
+            raise ConfigError(f"{where + '.' if where else ''}{exc}") from exc
     kwargs = {} if base is None else {name: getattr(base, name) for name in fields}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name

@@ -287,12 +287,13 @@ def test_derive_is_computed_once_per_build(monkeypatch):
     builder and the memory guard share one :class:`Derived`."""
     from dataclasses import replace
 
+    import circuits.cerebellum.derived as derived_module  # where derive and _derive live
     import circuits.cerebellum.params as params_module
     from circuits.cerebellum import CerebellarSDM, CerebellumParams
 
     calls = []
-    real = params_module._derive
-    monkeypatch.setattr(params_module, "_derive", lambda p: calls.append(p) or real(p))
+    real = derived_module._derive
+    monkeypatch.setattr(derived_module, "_derive", lambda p: calls.append(p) or real(p))
     params = CerebellumParams(address_bits=32, value_bits=8)
     params = replace(params, granule=replace(params.granule, n=300, coding_level=0.055))
     params.validate()

@@ -35,7 +35,7 @@ from brian2 import (
     second,
 )
 
-from circuits.cerebellum.params import CerebellumParams, Derived, derive
+from circuits.cerebellum.params import CerebellumParams, Derived, derive, granule_rest
 from models.seeding import numpy_rng
 
 __all__ = [
@@ -164,8 +164,31 @@ def _granule(params: CerebellumParams) -> NeuronGroup:
               \tau_e \dot I_e = -I_e, \quad \tau_{inh} \dot I_i = -I_i
 
     Mossy-fibre spikes add ``J`` to :math:`I_e`, Golgi spikes add ``I_GoC`` to :math:`I_i`.
+
+    With ``golgi.mode == "rate"`` the inhibition is a GABA_A conductance instead, phasic
+    (Golgi spikes add ``g_GoC`` to :math:`g_i`) plus tonic:
+
+    .. math:: C \dot v = \frac{C}{\tau_m}(E_L - v) + I_e
+              - (g_i + g_{tonic})(v - E_{GABA}), \quad \tau_{inh} \dot g_i = -g_i
+
+    integrated with exponential Euler (the conductance makes the equation time-varying).
     """
     g = params.granule
+    if params.golgi.mode == "rate":
+        eqs = """
+        dv/dt = (E_L - v) / tau_m + (I_e - (g_i + g_tonic) * (v - E_GABA)) / C : volt (unless refractory)
+        dI_e/dt = -I_e / tau_e : amp
+        dg_i/dt = -g_i / tau_inh : siemens
+        """  # noqa: E501
+        group = NeuronGroup(g.n, eqs, threshold="v > V_th", reset="v = V_reset",
+                            refractory=g.refractory, method="exponential_euler",
+                            namespace={"E_L": g.E_L, "tau_m": g.tau_m, "C": g.C,
+                                       "tau_e": g.tau_e, "tau_inh": g.tau_inh,
+                                       "V_th": g.V_th, "V_reset": g.V_reset,
+                                       "g_tonic": g.g_tonic, "E_GABA": g.E_GABA},
+                            name="granule*")
+        group.v = granule_rest(g)[1]
+        return group
     eqs = """
     dv/dt = (E_L - v) / tau_m + (I_e - I_i) / C : volt (unless refractory)
     dI_e/dt = -I_e / tau_e : amp
@@ -287,13 +310,18 @@ def golgi_weights(params: CerebellumParams) -> dict[str, brian2.Quantity]:
     with :math:`n_{active}` the rails active in one volley (``n`` of ``2n`` with two rails,
     ``n * activity`` with one): ``w_ff`` per mossy spike and ``w_fb`` per granule spike onto
     a Golgi cell's potential, ``I_goc`` per Golgi spike onto a granule cell's inhibitory
-    current.
+    current (``golgi.mode == "rate"``: ``g_goc = conductance`` onto its GABA_A conductance,
+    in place of ``I_goc``).
     """
     go, n = params.golgi, params.address_bits
     threshold = go.V_th - go.E_L
     active_rails = n if params.mossy.rails == "two" else n * params.mossy.activity
-    return {"w_ff": go.mf_drive * threshold / active_rails,
-            "w_fb": go.feedback_drive * threshold, "I_goc": go.inhibition}
+    weights = {"w_ff": go.mf_drive * threshold / active_rails,
+               "w_fb": go.feedback_drive * threshold, "I_goc": go.inhibition}
+    if go.mode == "rate":  # conductance-based inhibition (see _granule)
+        del weights["I_goc"]
+        weights["g_goc"] = go.conductance
+    return weights
 
 
 def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None, *,
@@ -359,12 +387,24 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
 
     if go.enabled:
         rng = numpy_rng(seed, "golgi_connectivity")
-        golgi = NeuronGroup(d.n_golgi, "dv/dt = (E_L - v) / tau_m : volt (unless refractory)",
+        pacing = float(go.spontaneous_rate) > 0  # pacemaker drive (spontaneous firing)
+        if not go.leaky:
+            golgi_eq = "dv/dt = pacemaker : volt (unless refractory)"
+        elif pacing:
+            golgi_eq = "dv/dt = (E_L + pacemaker - v) / tau_m : volt (unless refractory)"
+        else:
+            golgi_eq = "dv/dt = (E_L - v) / tau_m : volt (unless refractory)"
+        golgi = NeuronGroup(d.n_golgi, golgi_eq,
                             threshold="v > V_th", reset="v = V_reset",
-                            refractory=go.refractory, method="exact",
+                            refractory=go.refractory,
+                            method="exact" if go.leaky else "euler",  # euler: exact, slope
                             namespace={"E_L": go.E_L, "tau_m": go.tau_m, "V_th": go.V_th,
-                                       "V_reset": go.V_reset}, name="golgi*")
+                                       "V_reset": go.V_reset, "pacemaker": go.pacemaker},
+                            name="golgi*")
         golgi.v = go.E_L
+        if pacing:  # desynchronised pacemakers: random phases of the spontaneous cycle
+            phases = numpy_rng(seed, "golgi_phases").random(d.n_golgi)
+            golgi.v = go.E_L + (go.V_th - go.E_L) * phases
         groups["golgi"] = golgi
         weights = golgi_weights(params)
 
@@ -395,8 +435,9 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
                                namespace=space, name="granule_golgi*")
             grc_goc.connect(i=np.repeat(np.arange(r), per_granule), j=chosen.ravel())
             synapses["granule_golgi"] = grc_goc
-        expr, space = weight("I_goc")
-        goc_grc = Synapses(golgi, granule, on_pre=f"I_i_post += {expr}",
+        key, target = ("g_goc", "g_i") if go.mode == "rate" else ("I_goc", "I_i")
+        expr, space = weight(key)
+        goc_grc = Synapses(golgi, granule, on_pre=f"{target}_post += {expr}",
                            delay=go.inhibition_delay, namespace=space,
                            name="golgi_granule*")
         goc_grc.connect(i=chosen.ravel(), j=np.repeat(np.arange(r), per_granule))

@@ -37,10 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-import brian2.units as brian2_units
-import numpy as np
-from brian2 import Hz, Quantity, ms, mV, pA, pF, second
-from scipy.stats import binom
+from brian2 import Hz, Quantity, ms, mV, nS, pA, pF, second
 
 import circuits.units  # noqa: F401  (registers quantities with the config loader)
 from circuits._fields import check_choice_field as _choice
@@ -49,8 +46,16 @@ from circuits._fields import check_int_at_least as _int_at_least
 from circuits._fields import check_positive as _positive
 from circuits._fields import optional_quantity_field as _optional_q
 from circuits._fields import quantity_field as _q
+from circuits.cerebellum.derived import (
+    Derived,
+    derive,
+    granule_rest,
+    granule_unit_response,
+    window_kernel,
+)
 
 __all__ = [
+    "PRESETS",
     "CerebellumParams",
     "ClimbingFibreParams",
     "Derived",
@@ -63,6 +68,7 @@ __all__ = [
     "ProtocolParams",
     "PurkinjeParams",
     "derive",
+    "granule_rest",
     "granule_unit_response",
     "mushroom_body",
     "window_kernel",
@@ -82,6 +88,11 @@ class MossyFibreParams:
     calibration_rate: Quantity | None = _optional_q(1 * Hz)  # rate the granule weights are
     # tuned for (None: ``rate``); Poisson input only, volleys need no rate. Set it to study inputs
     # arriving at rates the circuit was not tuned for.
+    background: bool = False  # True (Poisson only): outside stimuli (between them and in the
+    # protocol.lead_in before the first) every rail fires Poisson at ``mean_rate``, so the
+    # layer's mean input never changes and a key only changes which fibres fire fast (MFs fire
+    # tonically in vivo; a stimulus modulates their rates: van Kan et al. 1993; Arenz et al.
+    # 2008). False: rails are silent outside stimuli
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
@@ -96,6 +107,18 @@ class MossyFibreParams:
         if not 0 < self.activity < 1:
             raise ValueError(f"mossy.activity must lie in (0, 1), got {self.activity}")
         _positive("mossy.stimulus", self.stimulus)
+        if self.background and self.firing != "poisson":
+            raise ValueError("mossy.background needs mossy.firing = 'poisson'")
+
+    @property
+    def mean_rate(self) -> Quantity:
+        """Mean rate over all rails during a stimulus (and of the background).
+
+        Two rails: one of each pair is active, ``(rate + off_rate) / 2``; one rail:
+        ``activity * rate + (1 - activity) * off_rate``.
+        """
+        share = 0.5 if self.rails == "two" else self.activity
+        return share * self.rate + (1 - share) * self.off_rate
 
 
 @dataclass(frozen=True)
@@ -117,6 +140,16 @@ class GranuleParams:
     tau_e: Quantity = _q(1 * ms)  # tau_AMPA: MF->GrC synaptic current decay (fast EPSC)
     tau_inh: Quantity = _q(10 * ms)  # Golgi IPSC decay (phasic + spillover, Rossi 1998)
     mf_delay: Quantity = _q(0.5 * ms)  # MF->GrC synaptic delay
+    g_tonic: Quantity = _q(0 * nS)  # g_tonic: tonic GABA_A (alpha6/delta, extrasynaptic)
+    # conductance; used with golgi.mode="rate" (0: none). Adult rat GrCs carry a tonic GABA_A
+    # conductance of a few tenths of nS that lowers their input resistance and MF->GrC gain
+    # (Brickley et al. 1996; Hamann et al. 2002; Brickley et al. 2001: ~0.5 nS)
+    E_GABA: Quantity = _q(-75 * mV)  # E_GABA: GABA_A reversal in GrCs, near rest (shunting;
+    # Brickley et al. 1996: ~-75 mV); golgi.mode="rate" only
+    coincidence: int | None = None  # n_co: MF EPSPs that, arriving together on a resting GrC
+    # (with its tonic conductance), just cross threshold (n_co - 1 do not); Poisson input only.
+    # None: calibrate for mossy.calibration_rate. In vivo GrCs need ~2-4 coincident MF inputs
+    # (Chadderton et al. 2004; D'Angelo et al. 1995): a synaptic weight, not a rate
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
@@ -138,6 +171,12 @@ class GranuleParams:
             _positive(f"granule.{name}", getattr(self, name))
         if not self.V_th > self.E_L:
             raise ValueError("granule.V_th must be above granule.E_L")
+        _dimensions("granule.g_tonic", self.g_tonic, nS)
+        if float(self.g_tonic) < 0:
+            raise ValueError(f"granule.g_tonic must be >= 0 nS, got {self.g_tonic}")
+        _dimensions("granule.E_GABA", self.E_GABA, mV)
+        if self.coincidence is not None:
+            _int_at_least("granule.coincidence", self.coincidence, 1)
         if self.tau_e >= self.tau_m:
             raise ValueError("granule.tau_e must be shorter than granule.tau_m")
 
@@ -164,6 +203,18 @@ class GolgiParams:
     mf_delay: Quantity = _q(0.5 * ms)  # MF -> GoC delay
     grc_delay: Quantity = _q(0.5 * ms)  # GrC -> GoC delay
     inhibition_delay: Quantity = _q(1.5 * ms)  # GoC -> GrC delay
+    mode: str = "volley"  # "volley": current-based IPSC (``inhibition``) tuned for synchronous
+    # volleys; "rate": for asynchronous (Poisson) MFs, conductance-based shunting inhibition
+    # (``conductance``, reversal granule.E_GABA) on top of granule.g_tonic, from spontaneously
+    # active GoCs whose rate follows the mean MF rate (feedforward) and GrC activity (feedback)
+    spontaneous_rate: Quantity = _q(0 * Hz)  # r_GoC,0: pacemaker rate without input; GoCs
+    # fire spontaneously at ~2-10 Hz (Dieudonne 1998; Forti et al. 2006). 0: silent at rest
+    leaky: bool = True  # False: perfect integrator, whose rate grows linearly with its input
+    # from the pacemaker rate (GoC f-I curves are close to linear from their spontaneous rate
+    # up to ~100 Hz: Dieudonne 1998; Forti et al. 2006); True: LIF with tau_m
+    conductance: Quantity = _q(0.3 * nS)  # g_GoC: GrC GABA_A conductance jump per GoC spike
+    # (phasic IPSC + spillover, decaying with granule.tau_inh; Rossi & Hamann 1998: fast
+    # component of a few ms plus a spillover component of tens of ms); mode "rate" only
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
@@ -174,6 +225,33 @@ class GolgiParams:
             _positive(f"golgi.{name}", getattr(self, name))
         if self.mf_drive < 0 or self.feedback_drive < 0:
             raise ValueError("golgi.mf_drive and golgi.feedback_drive must be >= 0")
+        _choice("golgi.mode", self.mode, ("volley", "rate"))
+        _dimensions("golgi.spontaneous_rate", self.spontaneous_rate, Hz)
+        if float(self.spontaneous_rate) < 0:
+            raise ValueError(f"golgi.spontaneous_rate must be >= 0 Hz, "
+                             f"got {self.spontaneous_rate}")
+        if float(self.spontaneous_rate) > 0 and self.refractory >= 1 / self.spontaneous_rate:
+            raise ValueError("golgi.refractory must be shorter than 1/golgi.spontaneous_rate")
+        _dimensions("golgi.conductance", self.conductance, nS)
+        if float(self.conductance) < 0:
+            raise ValueError(f"golgi.conductance must be >= 0 nS, got {self.conductance}")
+
+    @property
+    def pacemaker(self) -> Quantity:
+        r"""Pacemaker drive that makes a GoC fire at ``spontaneous_rate`` without input.
+
+        Leaky: the potential ``D`` (volts above ``E_L``) it relaxes to; it fires every
+        refractory period plus :math:`\tau_m \ln(D / (D - \theta))`,
+        :math:`\theta = V_{th} - E_L`, solved for ``D``. Perfect integrator: the slope
+        :math:`\theta / (1/r_0 - t_{ref})` (volts per second).
+        """
+        theta = self.V_th - self.E_L
+        if float(self.spontaneous_rate) <= 0:
+            return 0 * mV if self.leaky else 0 * mV / second
+        if not self.leaky:
+            return theta / (1 / self.spontaneous_rate - self.refractory)
+        free = float((1 / self.spontaneous_rate - self.refractory) / self.tau_m)
+        return theta / (1 - math.exp(-free))
 
 
 @dataclass(frozen=True)
@@ -308,13 +386,22 @@ class ProtocolParams:
     read_slot: Quantity = _q(120 * ms)  # one read presentation, rest included
     decode_window: Quantity = _q(100 * ms)  # DCN spikes counted from onset for this long
     dt: Quantity = _q(0.1 * ms)  # simulation time step
+    lead_in: Quantity = _q(150 * ms)  # background before the first stimulus (mossy.background
+    # only): lets the Golgi loop settle (>= 5 granule.tau_inh)
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
         for name in ("write_slot", "read_slot", "decode_window", "dt"):
             _positive(f"protocol.{name}", getattr(self, name))
+        _dimensions("protocol.lead_in", self.lead_in, ms)
+        if float(self.lead_in) < 0:
+            raise ValueError(f"protocol.lead_in must be >= 0 ms, got {self.lead_in}")
         if self.decode_window > self.read_slot:
             raise ValueError("protocol.decode_window must fit in protocol.read_slot")
+
+
+#: The presets :meth:`CerebellumParams.with_preset` knows (:mod:`circuits.cerebellum.presets`).
+PRESETS = ("kanerva", "biological", "mushroom_body")
 
 
 @dataclass(frozen=True)
@@ -324,7 +411,10 @@ class CerebellumParams:
     address_bits: int = 64  # n: key length (bits)
     value_bits: int = 64  # number of output elements (Purkinje cells)
     backend: str = "numpy"  # "numpy" | "cython" | "cpp_standalone"
-    preset: str = "cerebellum"  # population names: "cerebellum" or "mushroom_body"
+    preset: str = "kanerva"  # the biology (circuits.cerebellum.presets): "kanerva"
+    # (full-address granule cells, synchronous volleys: Kanerva's limit), "biological"
+    # (four-claw granule cells, Poisson mossy fibres, rate-coded Golgi loop) or
+    # "mushroom_body" (the fly's relative, with its population names)
     mossy: MossyFibreParams = field(default_factory=MossyFibreParams)
     granule: GranuleParams = field(default_factory=GranuleParams)
     golgi: GolgiParams = field(default_factory=GolgiParams)
@@ -348,7 +438,7 @@ class CerebellumParams:
         _int_at_least("address_bits", self.address_bits, 1)
         _int_at_least("value_bits", self.value_bits, 1)
         _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone"))
-        _choice("preset", self.preset, ("cerebellum", "mushroom_body"))
+        _choice("preset", self.preset, PRESETS)
         for part in (self.mossy, self.granule, self.golgi, self.purkinje, self.interneuron,
                      self.nuclei, self.plasticity, self.climbing, self.protocol):
             part.validate()
@@ -370,6 +460,18 @@ class CerebellumParams:
                            f"{samples:.3g} samples of the granule calibration, "
                            f"5 granule.tau_m / protocol.dt")
 
+    def with_preset(self, name: str) -> CerebellumParams:
+        """These parameters with the biology of preset ``name``.
+
+        The preset sets the mossy-fibre, granule and Golgi parameters (and, for
+        ``"mushroom_body"``, the address and value sizes); the backend, the Purkinje layer,
+        plasticity and protocol are kept. The configuration loader applies a ``preset`` key
+        first, then the other keys of the same table. See :mod:`circuits.cerebellum.presets`.
+        """
+        from circuits.cerebellum.presets import apply_preset
+
+        return apply_preset(self, name)
+
     @property
     def population_names(self) -> dict[str, str]:
         """Display names of the populations for this preset."""
@@ -381,230 +483,8 @@ class CerebellumParams:
 
 
 def mushroom_body(**overrides) -> CerebellumParams:
-    """The mushroom-body preset built by the same code.
+    """The mushroom-body preset built by the same code (:mod:`circuits.cerebellum.presets`).
 
-    Projection neurons (one rail per glomerulus, ~45% active per odour) -> Kenyon cells
-    (selected design, 6 inputs, fire with >= 5 active; APL feedback inhibition) -> output
-    neurons (MBONs) with dopamine-gated (DAN) depression of KC->MBON synapses. Expected
-    Kenyon-cell sparseness: P(>=5 of 6 active) ~ 7% at 45% PN activity (5-10%, Lin 2014).
-    Two output neurons: one per valence (one-hot values).
+    ``overrides`` replace top-level fields of the result.
     """
-    params = CerebellumParams(
-        address_bits=50,
-        value_bits=2,
-        preset="mushroom_body",
-        mossy=MossyFibreParams(rails="one", activity=0.45),
-        granule=GranuleParams(n=2000, design="selected", inputs=6, mismatches=1,
-                              coding_level=None),
-        golgi=GolgiParams(ratio=2000, minimum=1, inputs_per_granule=1, feedforward=False,
-                          feedback_drive=0.1),
-    )
-    return replace(params, **overrides)
-
-
-@dataclass(frozen=True)
-class Derived:
-    """Quantities the network needs, derived from :class:`CerebellumParams`."""
-
-    radius: int | None  # d (full design)
-    threshold_count: int  # c*: active rails needed for a spike
-    expected_coding_level: float  # P(cell active) for a random uniform key
-    granule_weight: Quantity  # J: MF->GrC current jump per spike
-    granule_latency: Quantity  # time from volley to the spike of a c*-cell
-    n_golgi: int
-    n_interneurons: int
-    pf_unit_current: Quantity  # PC current jump per unit PF weight
-    pf_delay: Quantity  # PF -> PC delay (matches the PF -> MLI -> PC path)
-    pc_tonic: Quantity  # tonic current giving the baseline rate
-    pc_interval: Quantity  # baseline inter-spike interval
-    dcn_drive: Quantity  # R*I of the DCN tonic drive (volts)
-    cf_offset: Quantity  # CF time after the presentation onset
-    window_norm: float  # peak of the last trace after one PF spike (normalises K to 1)
-    window_tail: Quantity  # PF-CF interval beyond which K < 1% of its peak
-
-
-def window_kernel(interval: np.ndarray, peak: Quantity, stages: int) -> np.ndarray:
-    r"""Normalised LTD window for PF spikes ``interval`` before the CF spike.
-
-    A chain of ``S`` event-driven exponential traces with time constant
-    :math:`\tau = t_{peak} / (S - 1)` gives, for a PF spike at :math:`-\Delta t`,
-
-    .. math:: K(\Delta t) = \frac{u^{S-1} e^{-u}}{(S-1)^{S-1} e^{-(S-1)}},
-              \quad u = \Delta t / \tau, \quad \Delta t \ge 0,
-
-    which peaks at 1 when :math:`\Delta t = t_{peak}` and is 0 for PF spikes after the CF.
-    """
-    interval = np.asarray(interval, dtype=float)
-    tau = float(peak / second) / (stages - 1)
-    u = np.clip(interval, 0, None) / tau
-    order = stages - 1
-    with np.errstate(divide="ignore"):
-        log_k = order * np.log(u) - u - (order * math.log(order) - order)
-    return np.where(interval > 0, np.exp(log_k), 0.0)
-
-
-def _window_tail(peak: Quantity, stages: int, level: float = 0.01) -> Quantity:
-    grid = np.linspace(float(peak / second), 20 * float(peak / second), 20000)
-    values = window_kernel(grid, peak, stages)
-    return float(grid[np.argmax(values < level)]) * second
-
-
-def granule_unit_response(granule: GranuleParams, dt: Quantity,
-                          duration: Quantity | None = None) -> np.ndarray:
-    r"""Membrane response of a granule cell to a unit jump of its synaptic current.
-
-    In volts above rest, per ampere, at the simulation steps that follow the jump.
-
-    The granule cell is a linear current-based LIF integrated exactly, so the response to
-    a current step :math:`I(0) = 1` sampled after ``k + 1`` steps is
-
-    .. math:: u_k = \frac{\tau_e \tau_m}{C (\tau_m - \tau_e)}
-              \left(e^{-t_k/\tau_m} - e^{-t_k/\tau_e}\right), \quad t_k = (k + 1)\,dt,
-
-    which is what the threshold sees: the calibration is exact at any ``dt``.
-    """
-    C, tau_m, tau_e = (float(granule.C / brian2_units.farad), float(granule.tau_m / second),
-                       float(granule.tau_e / second))
-    steps = round(float((duration if duration is not None else 5 * granule.tau_m) / dt))
-    t = (np.arange(steps) + 1) * float(dt / second)
-    return tau_e * tau_m / (C * (tau_m - tau_e)) * (np.exp(-t / tau_m) - np.exp(-t / tau_e))
-
-
-def derive(params: CerebellumParams) -> Derived:
-    """Derive the network's calibrated quantities; raise naming the field if infeasible.
-
-    Computed once per parameter object: ``params`` is frozen, so the result is kept on it and
-    every later call (validation, the circuit, the network builder, the plasticity kernel,
-    the memory guard) returns the same :class:`Derived`. ``dataclasses.replace`` makes a new
-    object, derived afresh.
-    """
-    cached = params.__dict__.get("_derived")
-    if cached is not None:
-        return cached
-    derived = _derive(params)
-    object.__setattr__(params, "_derived", derived)  # frozen: set past the dataclass guard
-    return derived
-
-
-def _derive(params: CerebellumParams) -> Derived:
-    g, n = params.granule, params.address_bits
-    if g.design == "full":
-        if g.radius is not None:
-            radius = g.radius
-            if radius > n:
-                raise ValueError(f"granule.radius ({radius}) must be <= address_bits ({n})")
-        else:
-            radius = radius_for_coding_level(n, g.coding_level, g.n)
-        threshold = n - radius
-        level = float(binom.cdf(radius, n, 0.5))
-    else:
-        radius = None
-        if g.inputs > n:
-            raise ValueError(f"granule.inputs ({g.inputs}) must be <= address_bits ({n})")
-        threshold = g.inputs - g.mismatches
-        # P(at least `threshold` of k rails active): two rails match a uniform bit with
-        # probability 1/2; one rail is active with the input activity.
-        p_rail = 0.5 if params.mossy.rails == "two" else params.mossy.activity
-        level = float(binom.sf(threshold - 1, g.inputs, p_rail))
-        if g.coding_level is not None and abs(math.log(level / g.coding_level)) > math.log(1.5):
-            raise ValueError(
-                f"granule.coding_level {g.coding_level} is impossible for the selected design "
-                f"with {g.inputs} inputs and {g.mismatches} mismatches (it gives {level:.4g}); "
-                f"change granule.inputs/mismatches or set granule.coding_level = none")
-    if threshold < 1:
-        raise ValueError("the granule threshold needs at least one active rail "
-                         "(radius < address_bits)")
-    if level * g.n < 1:
-        raise ValueError(f"granule.coding_level x granule.n = {level * g.n:.3g} < 1: "
-                         f"no granule cell would be active; raise granule.n or the level")
-    if params.mossy.firing == "regular":
-        response = granule_unit_response(g, params.protocol.dt)
-        # (c* - 1/2) J max(u) = V_th - E_L: one volley on c* rails crosses, on c* - 1 not.
-        weight = (g.V_th - g.E_L) / ((threshold - 0.5) * response.max() * brian2_units.ohm)
-        theta = float((g.V_th - g.E_L) / brian2_units.volt)
-        crossing = int(np.argmax(threshold * float(weight / brian2_units.amp) * response
-                                 > theta))
-        latency = (crossing + 1) * params.protocol.dt + g.mf_delay
-    else:
-        # Poisson input: the mean depolarisation of a cell with c active rails is
-        # c f J tau_e tau_m / C; put the threshold at c* - 1/2 rails. Fluctuations make the
-        # selection soft (a noisy SDM); cells cross about one membrane time constant in.
-        nominal = params.mossy.calibration_rate or params.mossy.rate
-        weight = (g.V_th - g.E_L) * g.C / ((threshold - 0.5) * nominal * g.tau_e * g.tau_m)
-        latency = g.tau_m + g.mf_delay
-
-    n_golgi = max(params.golgi.minimum, round(g.n / params.golgi.ratio))
-    n_interneurons = max(1, math.ceil(g.n / params.interneuron.granule_per_interneuron))
-
-    dt = params.protocol.dt
-    pf_delay = params.interneuron.pf_delay + dt  # PF->MLI, MLI threshold step, MLI->PC 0
-    p, pl = params.purkinje, params.plasticity
-    # one counter unit (ltp of weight) kicks the membrane by counter_gain:
-    #   ltp * I_unit * tau_syn / C = counter_gain  (tau_syn << tau_m)
-    unit = p.counter_gain * p.C / (pl.ltp * p.tau_syn)
-    interval = 1 / p.rate
-    free = interval - p.refractory
-    x = float((p.V_th - p.E_L) / mV) / (1 - math.exp(-float(free / p.tau_m)))
-    tonic = x * mV / p.tau_m * p.C
-
-    nu = params.nuclei
-    gap = float((interval + nu.margin) / nu.tau_m)
-    a = float((nu.V_hyper - nu.E_L) / mV)
-    b = float((nu.V_th - nu.E_L) / mV)
-    dcn_drive = (b * math.exp(gap) - a) / (math.exp(gap) - 1) * mV
-
-    pairing = params.climbing.pairing
-    if pairing is None:
-        pairing = pl.window_peak
-    cf_offset = latency + pf_delay + pairing
-    order = pl.window_stages - 1
-    # the last trace of the chain after one PF spike is (t/tau)^order/order! e^(-t/tau)
-    norm = order ** order * math.exp(-order) / math.factorial(order)
-    tail = _window_tail(pl.window_peak, pl.window_stages)
-
-    proto = params.protocol
-    # The next write's CF comes write_slot + pairing after this write's PF spikes: it must
-    # fall outside the LTD window (K < 1%) so writes do not depress each other's synapses.
-    needed = max(cf_offset + params.mossy.stimulus, tail - pairing)
-    if proto.write_slot < needed:
-        raise ValueError(
-            f"protocol.write_slot ({proto.write_slot}) is shorter than the plasticity window: "
-            f"the climbing fibre fires {cf_offset} after onset and the LTD window reaches "
-            f"{tail} back from a CF spike; use at least {needed}")
-    if params.mossy.stimulus > proto.read_slot or params.mossy.stimulus > proto.write_slot:
-        raise ValueError("mossy.stimulus must fit in protocol.read_slot and write_slot")
-    rest = params.mossy.stimulus + 8 * g.tau_inh
-    if proto.read_slot < rest:
-        raise ValueError(
-            f"protocol.read_slot ({proto.read_slot}) leaves too little rest for Golgi "
-            f"inhibition to decay before the next presentation; use at least {rest}")
-    for name, value in (("interneuron.pf_delay", params.interneuron.pf_delay),):
-        steps = float(value / dt)
-        if abs(steps - round(steps)) > 1e-6:
-            raise ValueError(f"{name} ({value}) must be a multiple of protocol.dt ({dt})")
-    return Derived(
-        radius=radius, threshold_count=threshold, expected_coding_level=level,
-        granule_weight=weight, granule_latency=latency, n_golgi=n_golgi,
-        n_interneurons=n_interneurons, pf_unit_current=unit, pf_delay=pf_delay,
-        pc_tonic=tonic, pc_interval=interval, dcn_drive=dcn_drive, cf_offset=cf_offset,
-        window_norm=norm, window_tail=tail,
-    )
-
-
-def radius_for_coding_level(n: int, coding_level: float, n_granule: int) -> int:
-    """Hamming radius whose activation probability is nearest (in log) to ``coding_level``.
-
-    Raises
-    ------
-    ValueError
-        If no radius comes within a factor 2 of the target (the shells of ``{0,1}^n`` are
-        too coarse there).
-    """
-    radii = np.arange(n + 1)
-    levels = binom.cdf(radii, n, 0.5)
-    best = int(np.argmin(np.abs(np.log(levels) - math.log(coding_level))))
-    if abs(math.log(levels[best] / coding_level)) > math.log(2):
-        raise ValueError(f"granule.coding_level {coding_level} is impossible for "
-                         f"address_bits={n}: the nearest radius {best} gives "
-                         f"{levels[best]:.3g}")
-    return best
+    return replace(CerebellumParams().with_preset("mushroom_body"), **overrides)

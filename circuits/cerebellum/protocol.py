@@ -48,6 +48,7 @@ __all__ = [
     "check_patterns",
     "counters_from_weights",
     "granule_active_sets",
+    "lead_in",
     "mossy_spike_trains",
 ]
 
@@ -139,6 +140,7 @@ class _Batch:
     slot: float  # seconds
     mossy: tuple[np.ndarray, np.ndarray]
     climbing: tuple[np.ndarray, np.ndarray]
+    lead: float = 0.0  # seconds of background before ``onset`` (first batch, mossy.background)
 
     @property
     def duration(self) -> float:
@@ -149,15 +151,24 @@ class _Batch:
         return self.onset + self.slot * np.arange(len(self.patterns))
 
 
+def lead_in(params: CerebellumParams) -> float:
+    """Seconds of background before the first stimulus (``protocol.lead_in``; 0 without one)."""
+    return float(params.protocol.lead_in / second) if params.mossy.background else 0.0
+
+
 def mossy_spike_trains(params: CerebellumParams, patterns: np.ndarray, onsets: np.ndarray,
-                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                       rng: np.random.Generator, *, slot: float | None = None,
+                       lead: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Mossy-fibre spikes (rail indices, times in s) presenting ``patterns`` at ``onsets``.
 
     Active rails (two-rail: the on rail of each 1 bit and the off rail of each 0 bit;
     one-rail: the rails of the 1 bits) fire at ``mossy.rate`` for ``mossy.stimulus`` after
     each onset: synchronous volleys at ``onset + k / rate`` (``regular``) or independent
-    Poisson trains (``poisson``). Inactive rails fire Poisson at ``mossy.off_rate``. Times
-    are on the simulation grid, at most one spike per rail and step.
+    Poisson trains (``poisson``). Inactive rails fire Poisson at ``mossy.off_rate``. With
+    ``mossy.background`` every rail also fires Poisson at ``mossy.mean_rate`` outside the
+    stimuli: from ``onset + stimulus`` to ``onset + slot`` (``slot`` in s, default
+    ``protocol.read_slot``) and for ``lead`` s before the first onset. Times are on the
+    simulation grid, at most one spike per rail and step.
     """
     mf, n = params.mossy, params.address_bits
     dt = float(params.protocol.dt / second)
@@ -184,6 +195,18 @@ def mossy_spike_trains(params: CerebellumParams, patterns: np.ndarray, onsets: n
                 counts = rng.poisson(rate * stim, size=len(rails))
                 indices.append(np.repeat(rails, counts))
                 times.append(onset + rng.random(counts.sum()) * stim)
+    if mf.background and len(onsets):  # drawn after the stimuli: defaults keep their spikes
+        slot = float(params.protocol.read_slot / second) if slot is None else slot
+        spans = [(onset + stim, onset + slot) for onset in onsets]
+        if lead > 0:
+            spans.insert(0, (onsets[0] - lead, onsets[0]))
+        rails, mean = np.arange(2 * n if two else n), float(mf.mean_rate / brian2.Hz)
+        for begin, end in spans:
+            if end - begin <= 0:
+                continue
+            counts = rng.poisson(mean * (end - begin), size=len(rails))
+            indices.append(np.repeat(rails, counts))
+            times.append(begin + rng.random(counts.sum()) * (end - begin))
     if not indices:
         return np.array([], dtype=np.int64), np.array([])
     idx = np.concatenate(indices)
@@ -225,20 +248,21 @@ def granule_active_sets(params: CerebellumParams, patterns: Any, *,
         from circuits.memory import check_cerebellum
 
         check_cerebellum(params, presentations=len(patterns),
-                         duration_s=slot * len(patterns))
+                         duration_s=lead_in(params) + slot * len(patterns))
         wiring = random_wiring(params, seed)
-    onsets = slot * np.arange(len(patterns))
+    lead = lead_in(params)
+    onsets = lead + slot * np.arange(len(patterns))
     mf_i, mf_t = mossy_spike_trains(params, patterns, onsets,
-                                    numpy_rng(seed, "mossy_spikes", 0))
+                                    numpy_rng(seed, "mossy_spikes", 0), slot=slot, lead=lead)
     with brian_backend(params.backend, directory, dt=params.protocol.dt) as info:
         net = build_network(params, wiring, seed=seed, record=("granule",),
                             layers="granular")
         net.groups["mossy"].set_spikes(mf_i, mf_t * second)
-        run_network(net.network, slot * len(patterns) * second, info)
+        run_network(net.network, (lead + slot * len(patterns)) * second, info)
         monitor = net.spike_monitors["granule"]
         t = np.asarray(monitor.t[:] / second)
         i = np.asarray(monitor.i[:])
-    which = np.floor(t / slot + 1e-9).astype(np.int64)
+    which = np.floor((t - lead) / slot + 1e-9).astype(np.int64)
     return [np.unique(i[which == k]) for k in range(len(patterns))]
 
 
@@ -372,13 +396,15 @@ class CerebellarSDM:
     def _make_batch(self, kind: str, patterns: np.ndarray, values: np.ndarray | None) -> _Batch:
         proto = self.params.protocol
         slot = float((proto.write_slot if kind == "write" else proto.read_slot) / second)
-        onset = self._batches[-1].onset + self._batches[-1].duration if self._batches else 0.0
+        lead = 0.0 if self._batches else lead_in(self.params)
+        onset = (self._batches[-1].onset + self._batches[-1].duration if self._batches
+                 else lead)
         batch = _Batch(kind=kind, patterns=patterns, values=values, onset=onset, slot=slot,
                        mossy=(np.array([], dtype=np.int64), np.array([])),
-                       climbing=(np.array([], dtype=np.int64), np.array([])))
+                       climbing=(np.array([], dtype=np.int64), np.array([])), lead=lead)
         batch.mossy = mossy_spike_trains(self.params, patterns, batch.onsets,
                                          numpy_rng(self.seed, "mossy_spikes",
-                                                   len(self._batches)))
+                                                   len(self._batches)), slot=slot, lead=lead)
         batch.climbing = self._climbing_spikes(values, batch.onsets)
         return batch
 
@@ -568,7 +594,7 @@ class CerebellarSDM:
         from circuits.memory import check_cerebellum
 
         check_cerebellum(self.params, presentations=sum(len(b.patterns) for b in batches),
-                         duration_s=sum(b.duration for b in batches),
+                         duration_s=sum(b.lead + b.duration for b in batches),
                          budget_gib=self.memory_budget_gib)
 
     def _plasticity_gate(self) -> brian2.TimedArray:
@@ -585,7 +611,8 @@ class CerebellarSDM:
         net.namespace["plastic_gate"] = self._plasticity_gate()
         net.groups["mossy"].set_spikes(batch.mossy[0], batch.mossy[1] * second)
         net.groups["climbing"].set_spikes(batch.climbing[0], batch.climbing[1] * second)
-        run_network(net.network, batch.duration * second, info, report=self.report)
+        run_network(net.network, (batch.lead + batch.duration) * second, info,
+                    report=self.report)
 
     def _simulate_standalone(self, new: int) -> list[CerebellumReadout]:
         """Compile and run the whole history as one C++ program (one ``run``).

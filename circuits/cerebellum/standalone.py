@@ -69,7 +69,12 @@ from circuits.cerebellum.network import (
     random_wiring,
 )
 from circuits.cerebellum.params import CerebellumParams, GolgiParams
-from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, check_schedule
+from circuits.cerebellum.protocol import (
+    CerebellarSDM,
+    CerebellumReadout,
+    check_schedule,
+    lead_in,
+)
 from models.rundir import try_lock
 
 __all__ = [
@@ -334,14 +339,19 @@ class StandaloneRunner:
         writes = sum(c for k, c in self.layout if k == "write")
         reads = sum(c for k, c in self.layout if k == "read")
         self._dt = float(proto.dt / second)
-        self.duration = (writes * float(proto.write_slot / second)
+        lead = lead_in(self.params)  # background before the first stimulus
+        self.duration = (lead + writes * float(proto.write_slot / second)
                          + reads * float(proto.read_slot / second))
         if max_spikes_per_rail is None:
             stim = float(mf.stimulus / second)
             on = (math.ceil(stim * float(mf.rate / brian2.Hz) - 1e-9)
                   if mf.firing == "regular" else _poisson_bound(stim * float(mf.rate)))
             off = _poisson_bound(stim * float(mf.off_rate)) if float(mf.off_rate) > 0 else 0
-            max_spikes_per_rail = ((writes + reads) * max(on, off, 1), max(writes, 1))
+            per_rail = (writes + reads) * max(on, off, 1)
+            if mf.background:  # every rail fires at the mean rate outside the stimuli
+                per_rail += _poisson_bound((self.duration - (writes + reads) * stim)
+                                           * float(mf.mean_rate))
+            max_spikes_per_rail = (per_rail, max(writes, 1))
         self.max_spikes_per_rail = tuple(int(k) for k in max_spikes_per_rail)
         self._gate_len = round(self.duration * 1000) + 1
         self._guard_memory(writes, reads, memory_budget_gib)
