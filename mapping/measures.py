@@ -418,11 +418,15 @@ def weight_error(w_sdm: np.ndarray, w_softmax: np.ndarray, mass: float) -> tuple
 
 
 # ------------------------------------------------ granule-cell overlaps by distance
-def clustered_patterns(n: int, clusters: int, max_distance: int, seed: int
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def clustered_patterns(n: int, clusters: int, max_distance: int, seed: int, *,
+                       repeat_base: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``clusters`` random base patterns, each with one variant at every distance.
 
-    Distances ``0..max_distance``; returns ``(patterns, cluster index)``.
+    Distances ``0..max_distance`` (the distance-0 variant is the base itself); with
+    ``repeat_base`` each cluster ends with a second copy of its base, so that distance 0
+    also has a pair of two presentations (what a stochastic code needs: a cell's overlap
+    with itself in one presentation is not its overlap across two). Returns
+    ``(patterns, cluster index)``.
     """
     from models.patterns import flip_exact, random_binary
     from models.seeding import child_seed
@@ -434,15 +438,22 @@ def clustered_patterns(n: int, clusters: int, max_distance: int, seed: int
             variant = flip_exact(bases[c], distance, seed=child_seed(seed, c, distance))
             patterns.append(variant.numpy())
             labels.append(c)
+        if repeat_base:
+            patterns.append(bases[c].numpy())
+            labels.append(c)
     return np.stack(patterns), np.array(labels)
 
 
 def overlap_statistics(active: list[np.ndarray], patterns: np.ndarray, clusters: np.ndarray,
-                       n_granule: int, max_distance: int) -> dict[str, np.ndarray]:
+                       n_granule: int, max_distance: int, *,
+                       include_self: bool = True) -> dict[str, np.ndarray]:
     """Mean, standard error and count of ``|A_i & A_j|`` per Hamming distance ``0..D``.
 
-    Only pairs within the same cluster are used; distance 0 holds each pattern with itself
-    (``|A_i|``). Binning: :func:`mapping.measures.overlap_by_distance`.
+    Only pairs within the same cluster are used. With ``include_self`` distance 0 holds each
+    presentation with itself (``|A_i|``: right for deterministic codes); without it only
+    pairs of two presentations count (stochastic codes; present a pattern twice, e.g.
+    :func:`clustered_patterns` with ``repeat_base``). Binning:
+    :func:`mapping.measures.overlap_by_distance`.
     """
     overlaps, distances = [], []
     for c in np.unique(clusters):
@@ -450,7 +461,7 @@ def overlap_statistics(active: list[np.ndarray], patterns: np.ndarray, clusters:
         sets = [active[k] for k in members]
         overlap = pair_overlaps(sets, sets, n_granule)
         distance = (patterns[members, None, :] != patterns[None, members, :]).sum(-1)
-        iu = np.triu_indices(len(members), 0)  # diagonal: each pattern with itself
+        iu = np.triu_indices(len(members), 0 if include_self else 1)  # 0: with itself
         overlaps.append(overlap[iu])
         distances.append(distance[iu])
     return overlap_by_distance(np.concatenate(overlaps), np.concatenate(distances),

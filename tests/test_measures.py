@@ -10,6 +10,7 @@ from mapping.measures import (
     agreement,
     array_digest,
     check_same_inputs,
+    clustered_patterns,
     distance_weights,
     effective_beta,
     load_at_accuracy,
@@ -104,6 +105,27 @@ def test_overlap_statistics_uses_within_cluster_pairs_and_the_diagonal():
     np.testing.assert_array_equal(stats["count"], counts)
     ok = counts > 0
     np.testing.assert_allclose(stats["mean"][ok], sums[ok] / counts[ok])
+
+
+def test_repeated_base_gives_distance_zero_pairs_of_two_presentations():
+    patterns, clusters = clustered_patterns(16, 3, 5, seed=4, repeat_base=True)
+    assert patterns.shape == (3 * 7, 16) and np.bincount(clusters).tolist() == [7, 7, 7]
+    for c in range(3):
+        members = patterns[clusters == c]
+        np.testing.assert_array_equal(members[0], members[-1])  # the base, twice
+        assert [int((m != members[0]).sum()) for m in members[:-1]] == list(range(6))
+    plain, _ = clustered_patterns(16, 3, 5, seed=4)
+    np.testing.assert_array_equal(plain, np.delete(patterns, [6, 13, 20], axis=0))
+    # a stochastic code: each presentation draws its own set; without the diagonal,
+    # distance 0 holds only the base with its repeat (one pair per cluster)
+    rng = np.random.default_rng(5)
+    active = [np.flatnonzero(rng.random(50) < 0.3) for _ in range(len(patterns))]
+    stats = overlap_statistics(active, patterns, clusters, 50, 5, include_self=False)
+    assert stats["count"][0] == 3
+    pairs = [len(set(active[7 * c]) & set(active[7 * c + 6])) for c in range(3)]
+    assert stats["mean"][0] == pytest.approx(np.mean(pairs))
+    with_self = overlap_statistics(active, patterns, clusters, 50, 5)
+    assert with_self["count"][0] == 3 + len(patterns)
 
 
 def test_effective_beta_recovers_beta_and_equals_the_theory_on_exact_weights():
