@@ -7,8 +7,9 @@ returns the exact expectation its granule layer should follow:
   intersection (:func:`models.intersection.binary_intersection`), beta fitted over
   :math:`d_v = 0..d-1`;
 - selected-coordinate cells (Jaeckel; granule cells with ``k`` claws) in the volley regime:
-  :math:`E(d_v) = r\, q(d_v)` with the circuit's firing rule, all ``k - t`` matched inputs
-  (:func:`models.intersection_selected.selected_intersection`), beta fitted over the
+  :math:`E(d_v) = r\, q(d_v)` with the circuit's firing rule, ``k - t`` matched inputs, each
+  releasing with probability :math:`P_{rel}` (:func:`models.intersection_selected.
+  release_activation`; :math:`P_{rel} = 1` is Jaeckel's threshold), beta fitted over the
   distances that hold ``weight_mass`` of the weight.
 
 The distances compared, :math:`0..D`, are those that hold ``weight_mass`` of the normalised
@@ -26,6 +27,7 @@ from mapping.measures import normalised_weights, weight_error
 from models.intersection import binary_intersection, fit_beta
 from models.intersection_selected import (
     fit_beta_selected,
+    release_activation,
     selected_intersection,
     threshold_activation,
 )
@@ -53,6 +55,16 @@ class GranuleTheory:
                                        neurons=self.n_granule)
         return selected_intersection(self.address_bits, self.inputs, distances,
                                      self.n_granule, activation=self.activation)
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether cells fire with probabilities strictly between 0 and 1 (unreliable release).
+
+        Then a presentation's overlap with itself is not its overlap with a repeat: measure
+        distance 0 across two presentations.
+        """
+        return self.activation is not None and bool(
+            np.any((self.activation > 0) & (self.activation < 1)))
 
     @property
     def fit_distances(self) -> range:
@@ -90,7 +102,11 @@ def granule_theory(params: CerebellumParams, weight_mass: float = 0.99) -> Granu
         _, last = weight_error(*normalised_weights(n, radius, beta), weight_mass)
         return GranuleTheory("full", n, r, radius, None, None, beta, last)
     g = params.granule
-    activation = threshold_activation(g.inputs, g.mismatches)
+    if g.release_probability < 1:
+        activation = release_activation(g.inputs, g.inputs - g.mismatches,
+                                        g.release_probability)
+    else:
+        activation = threshold_activation(g.inputs, g.mismatches)
     fit = fit_beta_selected(n, g.inputs, activation=activation, weight_mass=weight_mass)
     return GranuleTheory("selected", n, r, None, g.inputs, activation, fit.beta,
                          fit.last_distance)

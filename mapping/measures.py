@@ -344,19 +344,27 @@ class DistanceWeights:
         return float(np.max(np.abs(self.spiking - self.exact)))
 
 
-def distance_weights(mean_overlap: Any, n: int, radius: int, beta: float) -> DistanceWeights:
+def distance_weights(mean_overlap: Any, n: int, radius: int | None, beta: float, *,
+                     log_exact: Any = None) -> DistanceWeights:
     """Spiking, exact and softmax per-memory weights over the measured distances ``0..D``.
 
     ``D = len(mean_overlap) - 1``; choose it as the distances holding 99% of the exact
-    weight (:func:`weight_error`) to measure the largest
-    error where the weight is.
+    weight (:func:`weight_error`) to measure the largest error where the weight is. The
+    exact weights are the Hamming-ball intersections of ``radius``, or ``log_exact``, the
+    log of any exact expected overlap at every distance ``0..n`` (e.g. the
+    selected-coordinate overlap; ``radius`` is then not used).
     """
     mean = np.asarray(mean_overlap, dtype=float)
     last = len(mean) - 1
     if last < 0 or not np.all(np.isfinite(mean)):
         raise ValueError("mean_overlap must be a finite weight for every distance 0..D")
     everywhere = np.arange(n + 1)
-    exact = beta_softmax(log_binary_intersection(n, radius, everywhere))
+    if log_exact is None:
+        log_exact = log_binary_intersection(n, radius, everywhere)
+    elif np.shape(log_exact) != (n + 1,):
+        raise ValueError(f"log_exact must hold one value per distance 0..n ({n + 1}), got "
+                         f"shape {np.shape(log_exact)}")
+    exact = beta_softmax(np.asarray(log_exact, dtype=float))
     softmax = beta_softmax(hamming_to_cosine(everywhere, n), beta)
     mass = exact[: last + 1].sum()
     total = mean.sum()

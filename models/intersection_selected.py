@@ -75,6 +75,7 @@ __all__ = [
     "log_selected_intersection",
     "optimal_inputs",
     "release_activation",
+    "release_for_coding_level",
     "selected_activation_probability",
     "selected_intersection",
     "selected_memory_capacity",
@@ -179,6 +180,39 @@ def release_activation(k: int, threshold: int, release_probability: float) -> np
         g[matched] = sum(math.comb(matched, i) * p ** i * (1 - p) ** (matched - i)
                          for i in range(threshold, matched + 1))
     return g
+
+
+def release_for_coding_level(k: int, coding_level: float) -> tuple[int, float]:
+    r"""Mismatches :math:`t` and release probability giving a coding level with ``k`` inputs.
+
+    With unreliable synapses a cell fires when at least :math:`k - t` of its matched inputs
+    release, so a random key activates a fraction
+    :math:`f = P(\mathrm{Bin}(k, P_{rel}/2) \ge k - t)` of the cells. The smallest
+    :math:`t` that reaches ``coding_level`` with :math:`P_{rel} \le 1` is taken (the most
+    selective rule), and :math:`P_{rel}` solved for (bisection, to 1e-12).
+
+    Returns
+    -------
+    tuple
+        ``(mismatches, release_probability)``.
+    """
+    k = check_int("k", k, minimum=1)
+    level = check_real("coding_level", coding_level, minimum=0.0, maximum=1.0,
+                       strict_minimum=True)
+
+    def fraction(t: int, p: float) -> float:
+        q = p / 2
+        return sum(math.comb(k, i) * q ** i * (1 - q) ** (k - i) for i in range(k - t, k + 1))
+
+    for t in range(k):
+        if fraction(t, 1.0) >= level:
+            low, high = 0.0, 1.0
+            while high - low > 1e-12:
+                middle = (low + high) / 2
+                low, high = (middle, high) if fraction(t, middle) < level else (low, middle)
+            return t, high
+    raise ValueError(f"coding_level {level:g} is above what {k} inputs can give with one "
+                     f"matched input enough ({fraction(k - 1, 1.0):.4g})")
 
 
 def _activation(k: Any, mismatches: Any, activation: Any) -> tuple[int, np.ndarray]:

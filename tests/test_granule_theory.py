@@ -9,7 +9,7 @@ import pytest
 from brian2 import ms
 
 from circuits.cerebellum.params import CerebellumParams, GranuleParams, MossyFibreParams
-from mapping.experiments import cerebellum_intersection
+from mapping.experiments import cerebellum_beta, cerebellum_intersection
 from mapping.granule_theory import granule_theory
 from models.intersection import binary_intersection
 from models.intersection_selected import fit_beta_selected, selected_intersection
@@ -60,3 +60,38 @@ def test_four_claw_volley_overlaps_follow_the_selected_theory(tmp_path):
     assert metrics["effective_beta_ratio"] == pytest.approx(1.0, abs=0.1)
     assert metrics["overlap_mean_d0"] == pytest.approx(3000 / 16, rel=0.15)
     assert "4 inputs per cell" in cerebellum_intersection.summarize(metrics)
+
+
+def test_unreliable_release_sets_the_level_and_the_overlaps_follow_the_theory(tmp_path):
+    # 3% of four-claw cells: all four matched inputs must release, P_rel = (0.03 x 16)^(1/4)
+    # = 0.83; release is drawn per synapse and spike, so distance 0 is measured across two
+    # presentations of each base (measured at n = 32, 3000 cells: beta within 2% of theory
+    # at 1% and 10% coding levels)
+    config = cerebellum_beta.Config(
+        circuit=_small(design="selected", inputs=4, coding_level=None),
+        coding_levels=(0.03,), clusters=4)
+    params = config.level_params(0.03)
+    assert params.granule.mismatches == 0
+    assert params.granule.release_probability == pytest.approx(0.48 ** 0.25)
+    metrics = cerebellum_beta.run(config, RunDirectory(tmp_path / "run"), progress=False)
+    assert metrics["p3_coding_level"] == pytest.approx(0.03, rel=0.15)
+    assert metrics["p3_effective_beta_ratio"] == pytest.approx(1.0, abs=0.1)
+    assert "4 of 4, P_rel 0.83" in cerebellum_beta.summarize(metrics)
+
+
+def test_release_is_seeded_and_refused_where_it_has_no_theory():
+    from circuits.cerebellum.protocol import granule_active_sets
+
+    params = _small(design="selected", inputs=4, coding_level=None, release_probability=0.6)
+    keys = np.random.default_rng(0).integers(0, 2, (3, 32))
+    first = granule_active_sets(replace(params, granule=replace(params.granule, n=300)),
+                                keys, seed=1)
+    again = granule_active_sets(replace(params, granule=replace(params.granule, n=300)),
+                                keys, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    for value, message in ((0.0, "must lie in"), (1.5, "must lie in")):
+        with pytest.raises(ValueError, match=f"release_probability {message}"):
+            replace(params, granule=replace(params.granule, release_probability=value)
+                    ).validate()
+    with pytest.raises(ValueError, match=r"needs granule\.design = 'selected'"):
+        _small(coding_level=0.03, release_probability=0.5).validate()

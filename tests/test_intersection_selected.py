@@ -15,6 +15,7 @@ from models.intersection_selected import (
     log_selected_intersection,
     optimal_inputs,
     release_activation,
+    release_for_coding_level,
     selected_activation_probability,
     selected_intersection,
     selected_memory_capacity,
@@ -119,6 +120,21 @@ def test_release_rule_is_the_binomial_tail_and_scales_the_overlap():
                                rtol=1e-12)
     assert fit_beta_selected(n, 4, activation=release_activation(4, 4, p)).beta == (
         pytest.approx(fit_beta_selected(n, 4).beta))
+
+
+def test_release_for_coding_level_reaches_the_level_with_the_most_selective_rule():
+    for level in (0.005, 0.01, 0.03, 0.0625, 0.1, 0.3):
+        t, p = release_for_coding_level(4, level)
+        g = release_activation(4, 4 - t, p)
+        assert selected_activation_probability(4, activation=g) == pytest.approx(level)
+        assert 0 < p <= 1
+        # one fewer tolerated mismatch could not reach the level even with P_rel = 1
+        if t > 0:
+            assert selected_activation_probability(4, t - 1) < level
+    assert release_for_coding_level(4, 0.0625) == (0, pytest.approx(1.0))
+    assert release_for_coding_level(4, 0.005)[1] == pytest.approx(0.08 ** 0.25 * 1.0, rel=1e-9)
+    with pytest.raises(ValueError, match="above what 4 inputs can give"):
+        release_for_coding_level(4, 0.95)
 
 
 @pytest.mark.parametrize(("k", "mismatches"), [(4, 0), (6, 1), (10, 2)])

@@ -143,15 +143,17 @@ def _derive(params: CerebellumParams) -> Derived:
         if g.inputs > n:
             raise ValueError(f"granule.inputs ({g.inputs}) must be <= address_bits ({n})")
         threshold = g.inputs - g.mismatches
-        # P(at least `threshold` of k rails active): two rails match a uniform bit with
-        # probability 1/2; one rail is active with the input activity.
+        # P(at least `threshold` of k rails active and releasing): two rails match a uniform
+        # bit with probability 1/2; one rail is active with the input activity; each
+        # active synapse releases with probability P_rel.
         p_rail = 0.5 if params.mossy.rails == "two" else params.mossy.activity
-        level = float(binom.sf(threshold - 1, g.inputs, p_rail))
+        level = float(binom.sf(threshold - 1, g.inputs, p_rail * g.release_probability))
         if g.coding_level is not None and abs(math.log(level / g.coding_level)) > math.log(1.5):
             raise ValueError(
                 f"granule.coding_level {g.coding_level} is impossible for the selected design "
-                f"with {g.inputs} inputs and {g.mismatches} mismatches (it gives {level:.4g}); "
-                f"change granule.inputs/mismatches or set granule.coding_level = none")
+                f"with {g.inputs} inputs, {g.mismatches} mismatches and release probability "
+                f"{g.release_probability:g} (it gives {level:.4g}); change granule.inputs/"
+                f"mismatches/release_probability or set granule.coding_level = none")
     if threshold < 1:
         raise ValueError("the granule threshold needs at least one active rail "
                          "(radius < address_bits)")

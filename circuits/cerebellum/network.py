@@ -20,6 +20,7 @@ Populations (cerebellum name / mushroom-body name):
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -36,7 +37,22 @@ from brian2 import (
 )
 
 from circuits.cerebellum.params import CerebellumParams, Derived, derive, granule_rest
-from models.seeding import numpy_rng
+from models.seeding import child_seed, numpy_rng
+
+
+class _IndependentReleaseFilter(logging.Filter):
+    """Drop Brian2's order-of-execution warning for the unreliable MF->GrC release.
+
+    Each synapse draws its own release and adds its own term to the granule current; the
+    sum does not depend on the order of the synapses, which is what the warning asks.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("may not be well-defined" in message and "release_probability" in message)
+
+
+logging.getLogger("brian2.codegen.generators.base").addFilter(_IndependentReleaseFilter())
 
 __all__ = [
     "RUN_PARAMETERS",
@@ -378,8 +394,16 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     granule = _granule(params)
 
     rails = wiring.rails(n, two)  # (r, inputs)
-    mf_grc = Synapses(mossy, granule, on_pre="I_e_post += J", delay=g.mf_delay,
-                      namespace={"J": d.granule_weight}, name="mf_granule*")
+    if g.release_probability < 1:
+        # unreliable release, drawn by Brian2 per synapse and spike: seed its generator
+        brian2.seed(child_seed(seed, "mf_release") % 2 ** 32 if seed is not None else None)
+        on_pre = "I_e_post += J * int(rand() < release_probability)"
+    else:
+        on_pre = "I_e_post += J"
+    mf_grc = Synapses(mossy, granule, on_pre=on_pre, delay=g.mf_delay,
+                      namespace={"J": d.granule_weight,
+                                 "release_probability": g.release_probability},
+                      name="mf_granule*")
     mf_grc.connect(i=rails.ravel(), j=np.repeat(np.arange(r), rails.shape[1]))
 
     groups: dict[str, brian2.Group] = {"mossy": mossy, "granule": granule}

@@ -150,6 +150,11 @@ class GranuleParams:
     # (with its tonic conductance), just cross threshold (n_co - 1 do not); Poisson input only.
     # None: calibrate for mossy.calibration_rate. In vivo GrCs need ~2-4 coincident MF inputs
     # (Chadderton et al. 2004; D'Angelo et al. 1995): a synaptic weight, not a rate
+    release_probability: float = 1.0  # P_rel: each MF->GrC synapse releases on a spike with
+    # this probability, independently (selected design). 1: reliable, the deterministic
+    # design; MF->GrC synapses release with P ~ 0.5 (Sargent et al. 2005). With volleys a
+    # cell fires when >= k - mismatches of its matched inputs release: the coding level is
+    # P(Bin(k, P_rel / 2) >= k - mismatches)
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
@@ -177,6 +182,12 @@ class GranuleParams:
         _dimensions("granule.E_GABA", self.E_GABA, mV)
         if self.coincidence is not None:
             _int_at_least("granule.coincidence", self.coincidence, 1)
+        if not 0 < self.release_probability <= 1:
+            raise ValueError(f"granule.release_probability must lie in (0, 1], "
+                             f"got {self.release_probability}")
+        if self.release_probability < 1 and self.design != "selected":
+            raise ValueError("granule.release_probability < 1 needs granule.design = "
+                             "'selected' (the full design's theory assumes reliable synapses)")
         if self.tau_e >= self.tau_m:
             raise ValueError("granule.tau_e must be shorter than granule.tau_m")
 

@@ -5,22 +5,28 @@ for both the query and the memory's key. Bricken & Pehlevan (2021) showed these 
 approximate :math:`\mathrm{softmax}(\beta \cos)` with a :math:`\beta` set by the radius
 (equivalently the coding level). Here the weights are measured in spikes:
 
-1. For each coding level :math:`p` the circuit's radius :math:`d` follows from
-   :math:`P(\mathrm{Bin}(n, 1/2) \le d) \approx p` (Golgi-held first-volley code).
+1. For each coding level :math:`p`: full-address cells (Kanerva), the radius :math:`d`
+   with :math:`P(\mathrm{Bin}(n, 1/2) \le d) \approx p` (Golgi-held first-volley code);
+   selected-coordinate cells (``k`` claws, Jaeckel), unreliable MF->GrC release: a cell
+   fires when :math:`k - t` of its matched inputs release, with the fewest mismatches
+   :math:`t` and the release probability that give :math:`p`
+   (:func:`models.intersection_selected.release_for_coding_level`).
 2. Clustered patterns (``clusters`` bases, one variant at every distance
    ``0..D``) are presented to the granular layer; every within-cluster pair gives a
-   spiking per-memory weight :math:`|A_i \cap A_j|` at its Hamming distance.
+   spiking per-memory weight :math:`|A_i \cap A_j|` at its Hamming distance (a stochastic
+   code: distance 0 from two presentations of each base).
 3. The **effective beta** is the least-squares slope of :math:`\log \bar w(d_v)` on
-   :math:`\cos(d_v) = 1 - 2 d_v / n` over :math:`d_v = 0..d-1`
-   (:func:`mapping.measures.effective_beta`); the **theoretical beta** is the same
-   regression on the exact intersection (:func:`models.intersection.fit_beta`).
-   ``effective_beta_ratio`` = effective / theoretical.
+   :math:`\cos(d_v) = 1 - 2 d_v / n` (:func:`mapping.measures.effective_beta`), over
+   :math:`d_v = 0..d-1` (full) or the distances holding ``weight_mass`` of the exact weight
+   (selected); the **theoretical beta** is the same regression on the exact expectation
+   (:mod:`mapping.granule_theory`). ``effective_beta_ratio`` = effective / theoretical.
 4. Normalised weights over the distances holding ``weight_mass`` of the exact weight:
    the largest :math:`|w_\mathrm{spiking} - w_\mathrm{softmax}|` with the theoretical beta
-   (``weight_error_vs_softmax``) and against the exact intersection
+   (``weight_error_vs_softmax``) and against the exact expectation
    (``weight_error_vs_exact``).
 
-Metrics per level ``p<percent>`` (e.g. ``p0.2``): ``radius``, ``coding_level``
+Metrics per level ``p<percent>`` (e.g. ``p0.2``): ``radius`` (full) or ``inputs``,
+``mismatches``, ``release_probability`` (selected), ``coding_level``
 (measured), ``effective_beta``, ``theoretical_beta``, ``effective_beta_ratio``,
 ``weight_error_vs_softmax``, ``weight_error_vs_exact``, ``pairs``. Data: ``beta.json``
 (per-distance means, standard errors, counts, exact expectation). Figure:
@@ -42,16 +48,15 @@ from circuits.cerebellum.params import (
     derive,
 )
 from circuits.cerebellum.protocol import granule_active_sets
+from mapping.granule_theory import granule_theory
 from mapping.measures import (
     clustered_patterns,
     distance_weights,
     effective_beta,
-    normalised_weights,
     overlap_statistics,
-    weight_error,
     write_inputs,
 )
-from models.intersection import binary_intersection, fit_beta
+from models.intersection_selected import release_for_coding_level
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
 
@@ -66,7 +71,8 @@ class Config:
         backend="cpp_standalone",
         granule=GranuleParams(n=20000, coding_level=0.03),
         mossy=MossyFibreParams(stimulus=10 * ms)))
-    #: coding levels p (fraction of granule cells active); each sets the radius
+    #: coding levels p (fraction of granule cells active); each sets the radius (full
+    #: design) or the release rule (selected design)
     coding_levels: tuple[float, ...] = (0.002, 0.004, 0.008, 0.016, 0.03)
     clusters: int = 8  #: base patterns, each with variants at distances 0..D
     weight_mass: float = 0.99  #: exact-weight mass defining the distances 0..D of the error
@@ -88,13 +94,12 @@ class Config:
             raise ValueError("weight_mass must lie in (0, 1]")
         if not 0 < self.tolerance < 1:
             raise ValueError("tolerance must lie in (0, 1)")
-        if self.circuit.granule.design != "full":
-            raise ValueError("circuit.granule.design must be 'full' (Hamming balls)")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        granule_theory(self.circuit, self.weight_mass)  # raises for circuits it cannot describe
         for level in self.coding_levels:
-            params = self.level_params(level)
             try:
+                params = self.level_params(level)
                 params.validate()
                 derive(params)  # raises for an impossible level
             except ValueError as exc:
@@ -110,9 +115,21 @@ class Config:
                          presentations_value=self.clusters)
 
     def level_params(self, level: float) -> CerebellumParams:
-        """The circuit with granule coding level ``level``."""
-        return replace(self.circuit, granule=replace(self.circuit.granule, coding_level=level,
-                                                     radius=None))
+        """The circuit with granule coding level ``level``.
+
+        Full design: the radius whose Hamming ball holds that fraction. Selected design
+        (``k`` claws): unreliable MF->GrC release, the fewest tolerated mismatches and the
+        release probability that give the level
+        (:func:`models.intersection_selected.release_for_coding_level`).
+        """
+        granule = self.circuit.granule
+        if granule.design == "full":
+            return replace(self.circuit, granule=replace(granule, coding_level=level,
+                                                         radius=None))
+        mismatches, release = release_for_coding_level(granule.inputs, level)
+        return replace(self.circuit, granule=replace(granule, coding_level=None,
+                                                     mismatches=mismatches,
+                                                     release_probability=release))
 
 
 def level_label(level: float) -> str:
@@ -128,24 +145,38 @@ def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, s
     """
     n, cells = params.address_bits, params.granule.n
     derived = derive(params)
-    radius = derived.radius
-    theory = fit_beta(n, radius)
-    _, last = weight_error(*normalised_weights(n, radius, theory), weight_mass)
-    max_distance = max(last, radius - 1)
+    theory = granule_theory(params, weight_mass)
+    last = theory.last_distance
+    fit_distances = list(theory.fit_distances)
+    max_distance = max(last, fit_distances[-1])
+    g = params.granule
+    tag = (theory.radius if theory.radius is not None
+           else f"k{g.inputs}_t{g.mismatches}_p{g.release_probability:.9f}")
+    # unreliable release: distance 0 across two presentations (a repeated base)
     patterns, labels = clustered_patterns(n, clusters, max_distance,
-                                          child_seed(seed, "patterns", radius))
-    active = granule_active_sets(params, patterns, seed=child_seed(seed, "circuit", radius))
-    stats = overlap_statistics(active, patterns, labels, cells, max_distance)
-    fit = effective_beta(stats["mean"], n, range(radius))
-    weights = distance_weights(stats["mean"][: last + 1], n, radius, theory)
-    weights_eff = distance_weights(stats["mean"][: last + 1], n, radius, fit.beta)
+                                          child_seed(seed, "patterns", tag),
+                                          repeat_base=theory.stochastic)
+    active = granule_active_sets(params, patterns, seed=child_seed(seed, "circuit", tag))
+    stats = overlap_statistics(active, patterns, labels, cells, max_distance,
+                               include_self=not theory.stochastic)
+    fit = effective_beta(stats["mean"], n, fit_distances)
+    with np.errstate(divide="ignore"):
+        log_exact = np.log(theory.expected(np.arange(n + 1)))
+    expected = np.exp(log_exact[: max_distance + 1])
+    weights = distance_weights(stats["mean"][: last + 1], n, theory.radius, theory.beta,
+                               log_exact=log_exact)
+    weights_eff = distance_weights(stats["mean"][: last + 1], n, theory.radius, fit.beta,
+                                   log_exact=log_exact)
     return {
-        "radius": radius,
+        "radius": theory.radius,
+        "inputs": theory.inputs,
+        "mismatches": g.mismatches if theory.design == "selected" else None,
+        "release_probability": g.release_probability,
         "coding_level": float(np.mean([len(a) for a in active]) / cells),
         "coding_level_expected": derived.expected_coding_level,
         "effective_beta": fit.beta,
-        "theoretical_beta": theory,
-        "effective_beta_ratio": fit.beta / theory,
+        "theoretical_beta": theory.beta,
+        "effective_beta_ratio": fit.beta / theory.beta,
         "weight_error_vs_softmax": weights.max_error_vs_softmax,
         "weight_error_vs_softmax_effective": weights_eff.max_error_vs_softmax,
         "weight_error_vs_exact": weights.max_error_vs_exact,
@@ -153,7 +184,7 @@ def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, s
         "pairs": int(stats["count"].sum()),
         "patterns": patterns,
         "stats": stats,
-        "expected": binary_intersection(n, radius, np.arange(max_distance + 1), neurons=cells),
+        "expected": expected,
         "weights": weights,
     }
 
@@ -178,7 +209,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     table = {}
     for level, r in results.items():
         label = level_label(level)
-        for key in ("radius", "coding_level", "effective_beta", "theoretical_beta",
+        for key in ("radius", "inputs", "mismatches", "release_probability", "coding_level",
+                    "effective_beta", "theoretical_beta",
                     "effective_beta_ratio", "weight_error_vs_softmax",
                     "weight_error_vs_softmax_effective", "weight_error_vs_exact", "pairs",
                     "distances_holding_weight"):
@@ -206,7 +238,7 @@ def _figure(config: Config, results: dict[float, dict[str, Any]]) -> Any:
     for color, (level, r) in zip(colors, results.items(), strict=True):
         w = r["weights"]
         axes[0].plot(w.distance, w.spiking, "o", ms=3, color=color,
-                     label=f"{100 * level:g}% (d={r['radius']}) spikes")
+                     label=f"{100 * level:g}% ({_rule(r)}) spikes")
         axes[0].plot(w.distance, w.softmax, "-", lw=1, color=color)
     axes[0].set_yscale("log")
     axes[0].set_xlabel(r"Hamming distance $d_v$ between query and key")
@@ -234,6 +266,14 @@ def _figure(config: Config, results: dict[float, dict[str, Any]]) -> Any:
     return fig
 
 
+def _rule(values: dict[str, Any], prefix: str = "") -> str:
+    """``radius d`` (full design) or ``k - t of k, P_rel`` (selected) for labels."""
+    if values.get(f"{prefix}radius") is not None:
+        return f"radius {values[f'{prefix}radius']}"
+    k, t = values[f"{prefix}inputs"], values[f"{prefix}mismatches"]
+    return f"{k - t} of {k}, P_rel {values[f'{prefix}release_probability']:.2f}"
+
+
 def summarize(metrics: dict[str, Any]) -> str:
     """A few lines for the terminal."""
     lines = [f"effective beta of {metrics['n_granule']} granule cells "
@@ -241,7 +281,7 @@ def summarize(metrics: dict[str, Any]) -> str:
     for key in sorted(k for k in metrics if k.endswith("_effective_beta_ratio")):
         label = key.removesuffix("_effective_beta_ratio")
         lines.append(
-            f"  {label[1:]:>5s}%: radius {metrics[f'{label}_radius']}, effective "
+            f"  {label[1:]:>5s}%: {_rule(metrics, label + '_')}, effective "
             f"{metrics[f'{label}_effective_beta']:.3f} vs theoretical "
             f"{metrics[f'{label}_theoretical_beta']:.3f} (ratio {metrics[key]:.3f}); "
             f"max |w - softmax| {metrics[f'{label}_weight_error_vs_softmax']:.4f}")

@@ -84,9 +84,13 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     n, r = params.address_bits, params.granule.n
     theory = granule_theory(params, config.weight_mass)
     last = theory.last_distance
-    patterns, clusters = clustered_patterns(n, config.clusters, last, config.seed)
+    # a stochastic code (unreliable release) is measured at distance 0 across two
+    # presentations of the same pattern, not a presentation with itself
+    patterns, clusters = clustered_patterns(n, config.clusters, last, config.seed,
+                                            repeat_base=theory.stochastic)
     active = granule_active_sets(params, patterns, seed=child_seed(config.seed, "circuit"))
-    stats = overlap_statistics(active, patterns, clusters, r, last)
+    stats = overlap_statistics(active, patterns, clusters, r, last,
+                               include_self=not theory.stochastic)
     expected = theory.expected(np.arange(last + 1))
     valid = stats["count"] > 0
     rel = np.abs(stats["mean"] / expected - 1)
