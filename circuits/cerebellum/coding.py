@@ -26,7 +26,7 @@ import numpy as np
 from brian2 import Hz, Quantity, ms, second
 
 from circuits.backend import brian_backend, run_network
-from circuits.cerebellum.network import build_network, random_wiring
+from circuits.cerebellum.network import GranuleWiring, build_network, random_wiring
 from circuits.cerebellum.params import (
     CerebellumParams,
     ProtocolParams,
@@ -35,7 +35,7 @@ from circuits.cerebellum.protocol import lead_in, mossy_spike_trains
 from models.seeding import numpy_rng
 
 __all__ = ["RATES_HZ", "TARGET", "CodingTable", "at_mean_rate", "coding_level_vs_rate",
-           "poisson_golgi", "presentation_levels"]
+           "granule_spikes", "poisson_golgi", "presentation_levels"]
 
 #: Mean mossy-fibre rates (Hz, averaged over all fibres) of the sweep.
 RATES_HZ = (20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
@@ -61,28 +61,27 @@ def poisson_golgi(n_granule: int = 3000, **overrides) -> CerebellumParams:
     return replace(params, **overrides)
 
 
-def presentation_levels(params: CerebellumParams, keys: np.ndarray, seed: int,
-                        lag: Quantity = 2 * ms) -> tuple[np.ndarray, float]:
-    """Coding level of each key over its whole stimulus, and of the background before it.
+def granule_spikes(params: CerebellumParams, keys: np.ndarray, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, GranuleWiring]:
+    """Granule spikes of the granular layer presenting ``keys`` after a background lead-in.
 
-    Simulates the granular layer only (mossy fibres, granule and Golgi cells): the
-    ``protocol.lead_in`` of background (``mossy.background``), then one key per
-    ``protocol.read_slot``; wiring and Poisson spikes seeded by ``seed``.
+    Simulates mossy fibres, granule and Golgi cells: the ``protocol.lead_in`` of background
+    (``mossy.background``), then one key per ``protocol.read_slot``; wiring and Poisson
+    spikes seeded by ``seed``.
 
     Returns
     -------
-    levels
-        ``(P,)`` fractions of granule cells spiking in ``[onset + lag, onset + stimulus +
-        lag]``: the whole stimulus, delayed by ``lag`` (~ the granule latency: MF delay plus
-        the rise of a few coincident EPSPs).
-    background
-        Fraction spiking in as long a window of background at the end of the lead-in (0
-        without background).
+    i, t
+        Granule indices and spike times (s).
+    onsets
+        ``(P,)`` stimulus onsets (s).
+    lead
+        Length of the lead-in (s).
+    wiring
+        The granule wiring (:func:`~circuits.cerebellum.network.random_wiring`).
     """
     params.validate()
     slot = float(params.protocol.read_slot / second)
-    stim = float(params.mossy.stimulus / second)
-    shift = float(lag / second)
     lead = lead_in(params)
     onsets = lead + slot * np.arange(len(keys))
     mf_i, mf_t = mossy_spike_trains(params, keys, onsets, numpy_rng(seed, "mossy_spikes", 0),
@@ -94,6 +93,29 @@ def presentation_levels(params: CerebellumParams, keys: np.ndarray, seed: int,
         run_network(net.network, (lead + slot * len(keys)) * second, info)
         t = np.asarray(net.spike_monitors["granule"].t[:] / second)
         i = np.asarray(net.spike_monitors["granule"].i[:])
+    return i, t, onsets, lead, wiring
+
+
+def presentation_levels(params: CerebellumParams, keys: np.ndarray, seed: int,
+                        lag: Quantity = 2 * ms) -> tuple[np.ndarray, float]:
+    """Coding level of each key over its whole stimulus, and of the background before it.
+
+    Simulates the granular layer only (:func:`granule_spikes`); wiring and Poisson spikes
+    seeded by ``seed``.
+
+    Returns
+    -------
+    levels
+        ``(P,)`` fractions of granule cells spiking in ``[onset + lag, onset + stimulus +
+        lag]``: the whole stimulus, delayed by ``lag`` (~ the granule latency: MF delay plus
+        the rise of a few coincident EPSPs).
+    background
+        Fraction spiking in as long a window of background at the end of the lead-in (0
+        without background).
+    """
+    stim = float(params.mossy.stimulus / second)
+    shift = float(lag / second)
+    i, t, onsets, lead, _ = granule_spikes(params, keys, seed)
     n = params.granule.n
 
     def level(begin: float) -> float:

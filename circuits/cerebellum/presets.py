@@ -18,7 +18,10 @@ they are. Every command that takes a cerebellar circuit accepts
     mossy fibres, feedback from granule cells, tonic GABA_A inhibition) that holds the
     coding level across input rates. Granule count from the mossy fibre -> granule cell
     divergence (~460 granule cells per mossy fibre, 4 claws each: 115 granule cells per
-    mossy fibre; SCIENCE.md section 4).
+    mossy fibre; SCIENCE.md section 4). Work in progress: the loop holds the level, but the
+    code is only weakly key-selective (about a quarter of the active cells have all four
+    claws on, chance 1/16; ``python -m circuits.cerebellum.selectivity``): a granule cell
+    integrates its Poisson inputs over a few milliseconds only.
 ``mushroom_body``
     The insect mushroom body: projection neurons (one rail per glomerulus, ~45% active per
     odour) -> Kenyon cells (6 inputs, fire with >= 5 active; APL feedback inhibition) ->
