@@ -308,6 +308,20 @@ def effective_beta(mean_weight: Any, n: int, distances: Sequence[int]) -> BetaFi
     return BetaFit(slope, float(y_log.mean() - slope * x_mean))
 
 
+def log_linearity(mean_weight: Any, n: int, distances: Sequence[int]) -> float:
+    r""":math:`R^2` of the least-squares line of :math:`\log \bar w(d)` on :math:`\cos(d)`.
+
+    How close the weights are to a softmax in the cosine over the given distances (1: a
+    softmax exactly); the line is :func:`effective_beta`'s.
+    """
+    fit = effective_beta(mean_weight, n, distances)
+    d = np.unique(np.asarray(distances, dtype=np.int64))
+    x, y = hamming_to_cosine(d, n), np.log(np.asarray(mean_weight, dtype=float)[d])
+    total = float(np.sum((y - y.mean()) ** 2))
+    residual = float(np.sum((y - fit.beta * x - fit.intercept) ** 2))
+    return 1.0 - residual / total if total > 0 else 1.0
+
+
 def theoretical_beta(n: int, radius: int, distances: Sequence[int]) -> float:
     """The same regression as :func:`effective_beta` on the exact intersection.
 

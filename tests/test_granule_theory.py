@@ -76,6 +76,10 @@ def test_unreliable_release_sets_the_level_and_the_overlaps_follow_the_theory(tm
     metrics = cerebellum_beta.run(config, RunDirectory(tmp_path / "run"), progress=False)
     assert metrics["p3_coding_level"] == pytest.approx(0.03, rel=0.15)
     assert metrics["p3_effective_beta_ratio"] == pytest.approx(1.0, abs=0.1)
+    # log-overlap on cosine: the theory's R^2 (32 bits, all four inputs) and the spikes'
+    assert metrics["p3_theoretical_r_squared"] == pytest.approx(
+        fit_beta_selected(32, 4).r_squared, abs=1e-9)
+    assert metrics["p3_effective_r_squared"] > 0.95
     assert "4 of 4, P_rel 0.83" in cerebellum_beta.summarize(metrics)
 
 

@@ -14,6 +14,7 @@ from mapping.measures import (
     distance_weights,
     effective_beta,
     load_at_accuracy,
+    log_linearity,
     overlap_by_distance,
     overlap_statistics,
     pair_overlaps,
@@ -105,6 +106,13 @@ def test_overlap_statistics_uses_within_cluster_pairs_and_the_diagonal():
     np.testing.assert_array_equal(stats["count"], counts)
     ok = counts > 0
     np.testing.assert_allclose(stats["mean"][ok], sums[ok] / counts[ok])
+
+
+def test_log_linearity_is_one_for_a_softmax_and_less_for_a_curve():
+    d = np.arange(20)
+    cos = hamming_to_cosine(d, 64)
+    assert log_linearity(np.exp(7.0 * cos + 1.0), 64, d) == pytest.approx(1.0)
+    assert log_linearity(np.exp(-((cos - 0.7) ** 2) * 30), 64, d) < 0.5  # a hump
 
 
 def test_repeated_base_gives_distance_zero_pairs_of_two_presentations():

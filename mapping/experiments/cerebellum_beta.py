@@ -28,7 +28,10 @@ approximate :math:`\mathrm{softmax}(\beta \cos)` with a :math:`\beta` set by the
 Metrics per level ``p<percent>`` (e.g. ``p0.2``): ``radius`` (full) or ``inputs``,
 ``mismatches``, ``release_probability`` (selected), ``coding_level``
 (measured), ``effective_beta``, ``theoretical_beta``, ``effective_beta_ratio``,
-``weight_error_vs_softmax``, ``weight_error_vs_exact``, ``pairs``. Data: ``beta.json``
+``weight_error_vs_softmax``, ``weight_error_vs_exact``, ``effective_r_squared`` and
+``theoretical_r_squared`` (:math:`R^2` of the log-overlap line on the cosine over the
+distances holding ``weight_mass`` of the weight, spikes and theory), ``pairs``. Data:
+``beta.json``
 (per-distance means, standard errors, counts, exact expectation). Figure:
 ``effective_beta`` (weights vs distance per level; effective vs theoretical beta).
 """
@@ -53,6 +56,7 @@ from mapping.measures import (
     clustered_patterns,
     distance_weights,
     effective_beta,
+    log_linearity,
     overlap_statistics,
     write_inputs,
 )
@@ -177,6 +181,9 @@ def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, s
         "effective_beta": fit.beta,
         "theoretical_beta": theory.beta,
         "effective_beta_ratio": fit.beta / theory.beta,
+        # R^2 of log-overlap on cosine over the distances holding weight_mass of the weight
+        "effective_r_squared": log_linearity(stats["mean"], n, range(last + 1)),
+        "theoretical_r_squared": log_linearity(expected, n, range(last + 1)),
         "weight_error_vs_softmax": weights.max_error_vs_softmax,
         "weight_error_vs_softmax_effective": weights_eff.max_error_vs_softmax,
         "weight_error_vs_exact": weights.max_error_vs_exact,
@@ -210,7 +217,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     for level, r in results.items():
         label = level_label(level)
         for key in ("radius", "inputs", "mismatches", "release_probability", "coding_level",
-                    "effective_beta", "theoretical_beta",
+                    "effective_beta", "theoretical_beta", "effective_r_squared",
+                    "theoretical_r_squared",
                     "effective_beta_ratio", "weight_error_vs_softmax",
                     "weight_error_vs_softmax_effective", "weight_error_vs_exact", "pairs",
                     "distances_holding_weight"):
