@@ -175,6 +175,12 @@ CEREBELLUM = [
                 r"got 'frog'"),
     _cb("cb-preset-not-a-string", "circuit.preset=3",
         message=r"circuit\.preset must be one of kanerva, biological, mushroom_body, got 3"),
+    _cb("cb-off-rate-above-rate", 'circuit.mossy.off_rate="80 Hz"',
+        message=r"mossy\.off_rate \(80\. Hz\) must not exceed mossy\.rate \(50\. Hz\)"),
+    _cb("cb-rates-too-low-for-the-level", "circuit.preset=biological",
+        'circuit.mossy.rate="2 Hz"', 'circuit.mossy.off_rate="0 Hz"',
+        message=r"expects 0\.36 MF spikes in a stimulus, fewer than the "
+                r"granule\.coincidence \(2\)"),
     _cb("cb-claws-exceed-address", "circuit.granule.design=selected",
         "circuit.granule.coding_level=none", "circuit.granule.inputs=40",
         message=r"granule\.inputs \(40\) must be <= address_bits \(32\)"),

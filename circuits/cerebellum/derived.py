@@ -172,6 +172,14 @@ def _derive(params: CerebellumParams) -> Derived:
         # Poisson input, coincidence calibration: n_co EPSPs arriving together on a resting
         # cell (tonic conductance included) cross threshold, n_co - 1 do not. A property of
         # the synapse, whatever the input rate; the Golgi loop (mode "rate") adapts to the rate.
+        # a cell whose claws are all active must be able to collect n_co input spikes
+        expected = float(g.inputs * params.mossy.rate * params.mossy.stimulus)
+        if expected < g.coincidence:
+            raise ValueError(
+                f"mossy.rate {params.mossy.rate} and mossy.stimulus {params.mossy.stimulus}: "
+                f"a granule cell with all {g.inputs} inputs active expects {expected:.3g} MF "
+                f"spikes in a stimulus, fewer than the granule.coincidence ({g.coincidence}) "
+                f"that fire it; no coding level is reachable (raise the rate or the stimulus)")
         tau_rest, v_rest = granule_rest(g)
         response = granule_unit_response(replace(g, tau_m=tau_rest), params.protocol.dt)
         weight = (g.V_th - v_rest) / ((g.coincidence - 0.5) * response.max()

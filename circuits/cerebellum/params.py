@@ -102,6 +102,9 @@ class MossyFibreParams:
             _positive("mossy.calibration_rate", self.calibration_rate)
         if float(self.off_rate) < 0:
             raise ValueError(f"mossy.off_rate must be >= 0 Hz, got {self.off_rate}")
+        if self.off_rate > self.rate:
+            raise ValueError(f"mossy.off_rate ({self.off_rate}) must not exceed mossy.rate "
+                             f"({self.rate}): the key's active rails fire faster")
         _choice("mossy.firing", self.firing, ("regular", "poisson"))
         _choice("mossy.rails", self.rails, ("two", "one"))
         if not 0 < self.activity < 1:
