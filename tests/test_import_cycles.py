@@ -1,9 +1,12 @@
 """The import graph of the four packages: no cycle, and the dependency direction of DESIGN.md.
 
 Every module of ``models``, ``circuits``, ``mapping`` and ``analysis`` is parsed with
-:mod:`ast` (nothing is imported). All its imports count: at module level, inside functions
-and under ``if TYPE_CHECKING``; ``from X import Y`` is an edge to ``X.Y`` when that is a
-module, else to ``X``; relative imports are resolved against the importing module.
+:mod:`ast` (nothing is imported). Every import that can run counts: at module level and
+inside functions (a deferred import is a cycle all the same). Imports under
+``if TYPE_CHECKING:`` never run (annotations only, the standard way to name a type without
+importing its module) and do not count for cycles; they still count for the dependency
+direction. ``from X import Y`` is an edge to ``X.Y`` when that is a module, else to ``X``;
+relative imports are resolved against the importing module.
 
 Rules (DESIGN.md, "Dependency direction"):
 
@@ -61,13 +64,32 @@ def _resolve(name: str) -> str | None:
     return None
 
 
-def _imports(module: str) -> tuple[set[str], set[str]]:
-    """``(our modules, external top-level names)`` that ``module`` imports anywhere."""
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """Ids of the nodes inside ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``) blocks."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and (
+                (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+                or (isinstance(node.test, ast.Attribute)
+                    and node.test.attr == "TYPE_CHECKING")):
+            for statement in node.body:
+                inside.update(id(child) for child in ast.walk(statement))
+    return inside
+
+
+def _imports(module: str, *, type_checking: bool = True) -> tuple[set[str], set[str]]:
+    """``(our modules, external top-level names)`` that ``module`` imports anywhere.
+
+    ``type_checking=False`` leaves out the imports under ``if TYPE_CHECKING:``.
+    """
     tree = ast.parse(MODULES[module].read_text(), filename=str(MODULES[module]))
+    skip = set() if type_checking else _type_checking_nodes(tree)
     internal: set[str] = set()
     external: set[str] = set()
     package = module if _is_package(module) else module.rpartition(".")[0]
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -95,8 +117,10 @@ def _imports(module: str) -> tuple[set[str], set[str]]:
 
 GRAPH: dict[str, set[str]] = {}
 EXTERNAL: dict[str, set[str]] = {}
+RUNTIME: dict[str, set[str]] = {}  # the imports that can run (for cycles)
 for _name in MODULES:
     GRAPH[_name], EXTERNAL[_name] = _imports(_name)
+    RUNTIME[_name] = _imports(_name, type_checking=False)[0]
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -134,13 +158,20 @@ def test_the_graph_sees_every_kind_of_import():
     assert "brian2" in EXTERNAL["circuits.cerebellum.protocol"]
 
 
+def test_type_checking_imports_do_not_count_for_cycles_but_deferred_ones_do():
+    # circuits.cerebellum.derived names CerebellumParams for annotations only
+    assert "circuits.cerebellum.params" in GRAPH["circuits.cerebellum.derived"]
+    assert "circuits.cerebellum.params" not in RUNTIME["circuits.cerebellum.derived"]
+    assert "mapping.runner" in RUNTIME["mapping.sweep"]  # inside a function: it can run
+
+
 def test_find_cycle_reports_the_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
 def test_no_import_cycle():
-    cycle = find_cycle(GRAPH)
+    cycle = find_cycle(RUNTIME)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 

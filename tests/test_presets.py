@@ -7,8 +7,14 @@ from dataclasses import replace
 import pytest
 from brian2 import ms
 
-from circuits.cerebellum.params import CerebellumParams, GranuleParams, mushroom_body
-from circuits.cerebellum.presets import PRESETS, apply_preset, biological_granule_count
+from circuits.cerebellum.params import (
+    PRESETS,
+    CerebellumParams,
+    GranuleParams,
+    apply_preset,
+    biological_granule_count,
+    mushroom_body,
+)
 from mapping.experiments.cerebellum import Config as CerebellumConfig
 from mapping.experiments.cerebellum_capacity import Config as CapacityConfig
 from models.config import ConfigError, load_config

@@ -45,7 +45,7 @@ TARGET = 0.05
 
 
 def poisson_golgi(n_granule: int = 3000, **overrides) -> CerebellumParams:
-    """The ``biological`` preset (:mod:`circuits.cerebellum.presets`) at a small size.
+    """The ``biological`` preset (:func:`circuits.cerebellum.params.apply_preset`) at a small size.
 
     64 address bits on two rails (128 MFs; a random key activates all four claws of 1/16
     of the granule cells), ``n_granule`` cells, 4 outputs, 80 ms slots (the stimulus plus
