@@ -18,7 +18,7 @@ from models.rundir import RunDirectory
 
 def _small(**granule) -> CerebellumParams:
     return CerebellumParams(address_bits=32, value_bits=4,
-                            granule=GranuleParams(n=3000, **granule),
+                            granule=GranuleParams(n=2000, **granule),
                             mossy=MossyFibreParams(stimulus=10 * ms))
 
 
@@ -26,11 +26,11 @@ def test_theory_of_each_design():
     full = granule_theory(_small(coding_level=0.03))
     assert full.design == "full" and full.inputs is None
     np.testing.assert_allclose(full.expected(np.arange(5)),
-                               binary_intersection(32, full.radius, np.arange(5), 3000))
+                               binary_intersection(32, full.radius, np.arange(5), 2000))
     four = granule_theory(_small(design="selected", inputs=4, coding_level=None))
     assert (four.design, four.inputs, four.radius) == ("selected", 4, None)
     np.testing.assert_allclose(four.expected(np.arange(33)),
-                               selected_intersection(32, 4, np.arange(33), 3000))
+                               selected_intersection(32, 4, np.arange(33), 2000))
     fit = fit_beta_selected(32, 4)
     assert four.beta == fit.beta and four.last_distance == fit.last_distance
 
@@ -45,11 +45,11 @@ def test_circuits_without_an_exact_theory_are_refused(change, message):
 
 
 def test_four_claw_volley_overlaps_follow_the_selected_theory(tmp_path):
-    # 3000 four-claw cells, 4 clusters x 17 distances: the spiking overlap at every distance
+    # 2000 four-claw cells, 3 clusters x 17 distances: the spiking overlap at every distance
     # holding 99% of the weight lies within a few standard errors of r q(d_v) (measured at
     # n = 64, 20000 cells: within 2% at every distance, beta 3.011 vs 3.029)
     config = cerebellum_intersection.Config(
-        circuit=_small(design="selected", inputs=4, coding_level=None), clusters=4)
+        circuit=_small(design="selected", inputs=4, coding_level=None), clusters=3)
     metrics = cerebellum_intersection.run(config, RunDirectory(tmp_path / "run"),
                                           progress=False)
     assert metrics["design"] == "selected" and metrics["inputs"] == 4
@@ -58,7 +58,7 @@ def test_four_claw_volley_overlaps_follow_the_selected_theory(tmp_path):
     assert metrics["max_relative_error_z"] < 5.0
     # the fitted beta tells the rule apart (n = 32: k = 3 gives 2.50, k = 4 3.11, k = 5 3.77)
     assert metrics["effective_beta_ratio"] == pytest.approx(1.0, abs=0.1)
-    assert metrics["overlap_mean_d0"] == pytest.approx(3000 / 16, rel=0.15)
+    assert metrics["overlap_mean_d0"] == pytest.approx(2000 / 16, rel=0.15)
     assert "4 inputs per cell" in cerebellum_intersection.summarize(metrics)
 
 
@@ -69,7 +69,7 @@ def test_unreliable_release_sets_the_level_and_the_overlaps_follow_the_theory(tm
     # at 1% and 10% coding levels)
     config = cerebellum_beta.Config(
         circuit=_small(design="selected", inputs=4, coding_level=None),
-        coding_levels=(0.03,), clusters=4)
+        coding_levels=(0.03,), clusters=3)
     params = config.level_params(0.03)
     assert params.granule.mismatches == 0
     assert params.granule.release_probability == pytest.approx(0.48 ** 0.25)
