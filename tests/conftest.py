@@ -39,18 +39,30 @@ def _one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def small_cerebellum_run(tmp_path_factory):
+def small_cerebellum_run(tmp_path_factory, worker_id):
     """One finished ``memcircuits cerebellum`` run of ``small_runs.SMALL_CEREBELLUM`` (seed
     0), made once per session through the command line and shared by the tests that need
     such a run (tests/test_cerebellum.py, tests/test_compare.py, tests/test_run_ownership.py).
 
+    With pytest-xdist the workers share one run: the first to need it makes it in the
+    session's common temporary directory under a lock, the others wait and reuse it.
+
     Read-only: a test that writes into a run, or whose check depends on the directory's
     files, works on a copy (``shutil.copytree``, which keeps every file as it is).
     """
+    import fcntl
+
     from small_runs import SMALL_CEREBELLUM
 
     from mapping.cli import main
 
-    out = tmp_path_factory.mktemp("small_cerebellum") / "run"
-    assert main(["cerebellum", "--out", str(out), *SMALL_CEREBELLUM]) == 0
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # xdist: the parent of the workers' directories is common
+        shared = shared.parent
+    out = shared / "small_cerebellum" / "run"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(shared / "small_cerebellum.lock", "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file closes
+        if not (out / "metrics.json").exists():
+            assert main(["cerebellum", "--out", str(out), *SMALL_CEREBELLUM]) == 0
     return out
