@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuits.cerebellum.params import CerebellumParams, derive
-from mapping.measures import normalised_weights, weight_error
+from circuits.cerebellum.protocol import granule_active_sets
+from mapping.measures import (
+    clustered_patterns,
+    normalised_weights,
+    overlap_statistics,
+    weight_error,
+)
 from models.intersection import binary_intersection, fit_beta
 from models.intersection_selected import (
     fit_beta_selected,
@@ -32,7 +38,7 @@ from models.intersection_selected import (
     threshold_activation,
 )
 
-__all__ = ["GranuleTheory", "granule_theory"]
+__all__ = ["GranuleTheory", "granule_theory", "measure_overlaps"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +116,27 @@ def granule_theory(params: CerebellumParams, weight_mass: float = 0.99) -> Granu
     fit = fit_beta_selected(n, g.inputs, activation=activation, weight_mass=weight_mass)
     return GranuleTheory("selected", n, r, None, g.inputs, activation, fit.beta,
                          fit.last_distance)
+
+
+def measure_overlaps(params: CerebellumParams, theory: GranuleTheory, clusters: int,
+                     max_distance: int, pattern_seed: int, circuit_seed: int
+                     ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
+    """Present clustered patterns to the granular layer; overlap statistics per distance.
+
+    ``clusters`` random bases with a variant at every distance ``0..max_distance``
+    (:func:`mapping.measures.clustered_patterns`). A stochastic code (``theory.stochastic``)
+    is measured at distance 0 across two presentations of each base, a deterministic one
+    with each presentation's own set.
+
+    Returns
+    -------
+    patterns, active, stats
+        The presented patterns, each presentation's active granule cells, and
+        :func:`mapping.measures.overlap_statistics` over distances ``0..max_distance``.
+    """
+    patterns, labels = clustered_patterns(params.address_bits, clusters, max_distance,
+                                          pattern_seed, repeat_base=theory.stochastic)
+    active = granule_active_sets(params, patterns, seed=circuit_seed)
+    stats = overlap_statistics(active, patterns, labels, params.granule.n, max_distance,
+                               include_self=not theory.stochastic)
+    return patterns, active, stats

@@ -172,8 +172,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "",
     kwargs = {} if base is None else {name: getattr(base, name) for name in fields}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
-        reference = _reference(fields[name]) if base is None else getattr(base, name)
-        if reference is None:
+        reference = getattr(base, name) if base is not None else None
+        if reference is None:  # no base, or an unset optional field: the field's own
             reference = _reference(fields[name])
         kwargs[name] = _coerce(path, value, hints[name], reference)
     obj = cls(**kwargs)

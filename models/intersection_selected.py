@@ -57,6 +57,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.stats import binom
 
 from models._checks import check_choice, check_int, check_real
 from models.intersection_beta import _ESTIMATORS, _check_fit_range, _fit_line
@@ -137,7 +138,7 @@ def kwta_activation(k: int, coding_level: float) -> np.ndarray:
     k = check_int("k", k, minimum=1)
     level = check_real("coding_level", coding_level, minimum=0.0, maximum=1.0,
                        strict_minimum=True)
-    pmf = np.array([math.comb(k, i) for i in range(k + 1)], dtype=float) / 2.0 ** k
+    pmf = binom.pmf(np.arange(k + 1), k, 0.5)
     g = np.zeros(k + 1)
     above = 0.0
     for count in range(k, -1, -1):
@@ -175,11 +176,7 @@ def release_activation(k: int, threshold: int, release_probability: float) -> np
     threshold = check_int("threshold", threshold, minimum=1, maximum=k)
     p = check_real("release_probability", release_probability, minimum=0.0, maximum=1.0,
                    strict_minimum=True)
-    g = np.zeros(k + 1)
-    for matched in range(threshold, k + 1):
-        g[matched] = sum(math.comb(matched, i) * p ** i * (1 - p) ** (matched - i)
-                         for i in range(threshold, matched + 1))
-    return g
+    return binom.sf(threshold - 1, np.arange(k + 1), p)  # 0 below the threshold
 
 
 def release_for_coding_level(k: int, coding_level: float) -> tuple[int, float]:
@@ -200,9 +197,8 @@ def release_for_coding_level(k: int, coding_level: float) -> tuple[int, float]:
     level = check_real("coding_level", coding_level, minimum=0.0, maximum=1.0,
                        strict_minimum=True)
 
-    def fraction(t: int, p: float) -> float:
-        q = p / 2
-        return sum(math.comb(k, i) * q ** i * (1 - q) ** (k - i) for i in range(k - t, k + 1))
+    def fraction(t: int, p: float) -> float:  # each input matched (1/2) and released (p)
+        return float(binom.sf(k - t - 1, k, p / 2))
 
     for t in range(k):
         if fraction(t, 1.0) >= level:

@@ -50,14 +50,11 @@ from circuits.cerebellum.params import (
     MossyFibreParams,
     derive,
 )
-from circuits.cerebellum.protocol import granule_active_sets
-from mapping.granule_theory import granule_theory
+from mapping.granule_theory import granule_theory, measure_overlaps
 from mapping.measures import (
-    clustered_patterns,
     distance_weights,
     effective_beta,
     log_linearity,
-    overlap_statistics,
     write_inputs,
 )
 from models.intersection_selected import release_for_coding_level
@@ -156,13 +153,9 @@ def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, s
     g = params.granule
     tag = (theory.radius if theory.radius is not None
            else f"k{g.inputs}_t{g.mismatches}_p{g.release_probability:.9f}")
-    # unreliable release: distance 0 across two presentations (a repeated base)
-    patterns, labels = clustered_patterns(n, clusters, max_distance,
-                                          child_seed(seed, "patterns", tag),
-                                          repeat_base=theory.stochastic)
-    active = granule_active_sets(params, patterns, seed=child_seed(seed, "circuit", tag))
-    stats = overlap_statistics(active, patterns, labels, cells, max_distance,
-                               include_self=not theory.stochastic)
+    patterns, active, stats = measure_overlaps(
+        params, theory, clusters, max_distance, child_seed(seed, "patterns", tag),
+        child_seed(seed, "circuit", tag))
     fit = effective_beta(stats["mean"], n, fit_distances)
     with np.errstate(divide="ignore"):
         log_exact = np.log(theory.expected(np.arange(n + 1)))

@@ -33,9 +33,8 @@ import numpy as np
 from brian2 import ms
 
 from circuits.cerebellum.params import CerebellumParams, GranuleParams, MossyFibreParams
-from circuits.cerebellum.protocol import granule_active_sets
-from mapping.granule_theory import granule_theory
-from mapping.measures import clustered_patterns, effective_beta, overlap_statistics
+from mapping.granule_theory import granule_theory, measure_overlaps
+from mapping.measures import effective_beta
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
 
@@ -84,13 +83,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     n, r = params.address_bits, params.granule.n
     theory = granule_theory(params, config.weight_mass)
     last = theory.last_distance
-    # a stochastic code (unreliable release) is measured at distance 0 across two
-    # presentations of the same pattern, not a presentation with itself
-    patterns, clusters = clustered_patterns(n, config.clusters, last, config.seed,
-                                            repeat_base=theory.stochastic)
-    active = granule_active_sets(params, patterns, seed=child_seed(config.seed, "circuit"))
-    stats = overlap_statistics(active, patterns, clusters, r, last,
-                               include_self=not theory.stochastic)
+    _, active, stats = measure_overlaps(params, theory, config.clusters, last, config.seed,
+                                        child_seed(config.seed, "circuit"))
     expected = theory.expected(np.arange(last + 1))
     valid = stats["count"] > 0
     rel = np.abs(stats["mean"] / expected - 1)
