@@ -6,8 +6,8 @@ feedforward Golgi drive, does not change at stimulus onset and the level is coun
 the whole stimulus. Fast checks on a small granular layer (1500 four-claw granule cells, 3
 mean rates, 2 seeds, 2 keys): with Golgi cells the level stays within 50% of its target at
 every rate (what that size holds honestly: seed-to-seed sd ~10-20% of the level); without
-them it drifts by far more than 25%. The full sweep (3000 cells, 6 rates from 20 to 120 Hz,
-5 seeds, the 25% band) is marked slow.
+them the layer saturates (most cells fire at every rate, more at higher rates). The full
+sweep (3000 cells, 6 rates from 20 to 120 Hz, 5 seeds, the 25% band) is marked slow.
 """
 
 from __future__ import annotations
@@ -46,16 +46,16 @@ def small_table():
 def test_golgi_holds_level_and_no_golgi_drifts(small_table):
     """With Golgi cells within 50% of the target at 20, 60 and 120 Hz mean MF rate.
 
-    Without them (same granule weights) the level rises by more than 25% (measured: ~10x
-    from 20 to 120 Hz, towards every cell firing); the loop's spread is a small fraction of
-    that.
+    Without them (same granule weights) the layer saturates (measured: 83% of cells at 20 Hz,
+    100% from 90 Hz: 40-50x the target) and never falls as the rate rises; the loop's spread
+    is a small fraction of that.
     """
     table = small_table
     golgi, none = table.mean["golgi"], table.mean["no_golgi"]
     assert table.target == TARGET
     assert table.max_relative_deviation("golgi") < 0.5, table.format()
     assert table.max_relative_deviation("no_golgi") > 0.25, table.format()
-    assert none[-1] > 1.25 * none[0] and np.all(np.diff(none) > 0), table.format()
+    assert none[0] > 10 * TARGET and np.all(np.diff(none) >= 0), table.format()
     assert golgi.max() - golgi.min() < 0.1 * (none.max() - none.min()), table.format()
 
 
@@ -63,7 +63,8 @@ def test_background_keeps_the_mean_rate():
     """Background: every rail fires at the mean rate outside stimuli, the mean never steps."""
     params = poisson_golgi(n_granule=300)
     mf = params.mossy
-    assert mf.background and float(mf.mean_rate / Hz) == pytest.approx(45.0)
+    mean = float(mf.mean_rate / Hz)
+    assert mf.background and mean == pytest.approx(90.0)
     slot, stim = float(params.protocol.read_slot / ms) / 1e3, float(mf.stimulus / ms) / 1e3
     lead = lead_in(params)
     assert lead == pytest.approx(float(params.protocol.lead_in / ms) / 1e3)
@@ -72,11 +73,11 @@ def test_background_keeps_the_mean_rate():
     i, t = mossy_spike_trains(params, keys, onsets, numpy_rng(0, "mf"), slot=slot, lead=lead)
     rails = 2 * params.address_bits
     assert t.min() >= 0 and t.max() <= onsets[-1] + slot + 1e-9  # on the dt grid
-    assert len(i[t < lead]) / (rails * lead) == pytest.approx(45.0, rel=0.05)
+    assert len(i[t < lead]) / (rails * lead) == pytest.approx(mean, rel=0.05)
     phase = (t[t >= lead] - lead) % slot
     inside = len(phase[phase < stim]) / (rails * stim * len(keys))
     outside = len(phase[phase >= stim]) / (rails * (slot - stim) * len(keys))
-    assert inside == pytest.approx(45.0, rel=0.05) and outside == pytest.approx(45.0, rel=0.05)
+    assert inside == pytest.approx(mean, rel=0.05) and outside == pytest.approx(mean, rel=0.05)
     # the key: on rails at `rate`, off rails at `off_rate`
     first = (t >= onsets[0]) & (t < onsets[0] + stim)
     on = np.arange(params.address_bits) + params.address_bits * (1 - keys[0])
@@ -105,7 +106,7 @@ def test_background_off_keeps_todays_spikes():
 
 def test_protocol_leads_in_with_background():
     """The first batch starts after protocol.lead_in of background (run by every backend)."""
-    params = poisson_golgi(n_granule=200)
+    params = poisson_golgi(n_granule=1000)
     keys = numpy_rng(1, "keys").integers(0, 2, (2, params.address_bits))
     sdm = schedule_batches(params, None, [("read", keys, None), ("read", keys, None)], seed=1)
     first, second = sdm._batches
@@ -190,17 +191,18 @@ def small_selectivity():
 def test_selectivity_does_not_collapse(small_selectivity):
     """g(M) rises with the matched claws M; active cells are enriched in M = 4.
 
-    Honest bounds for the biological preset (measured at 3000 cells on seeds 5-9: g(4)/g(3)
-    ~2-2.4, selectivity 0.22-0.30, background/stimulus level 0.6-1.0; chance is 1/16). The
-    theory's targets (selectivity >= 0.6, background <= 1/3 of the stimulus level) are not
-    reached: see :func:`test_held_out_selectivity_targets`.
+    Bounds for the biological preset (measured at 3000 cells on seeds 5-9: g(4)/g(3) 2.7 at
+    20 Hz rising to 40 at 120 Hz, selectivity 0.35 at 20 Hz rising to 0.91 at 120 Hz; chance
+    is 1/16): the slow granule current and regular MF trains make the code selective where
+    the rate carries enough spikes.
     """
     table = small_selectivity
     assert table.g.shape == (2, 5) and table.activation(20.0).shape == (5,)
     for g in table.g:
-        assert np.all(np.diff(g[1:]) > 0), table.format()  # strictly rising from M = 1
-        assert g[0] <= g[1] and g[4] > 1.5 * g[3], table.format()
-    assert np.all(table.selectivity > 0.15), table.format()  # > 2.4 x chance
+        assert np.all(np.diff(g) >= 0) and np.all(np.diff(g[2:]) > 0), table.format()
+        assert g[4] > 2 * g[3], table.format()
+    assert np.all(table.selectivity > 0.3), table.format()  # > 4.8 x chance
+    assert table.selectivity[-1] > 0.8, table.format()  # 120 Hz
     assert table.background.mean() < table.level.mean(), table.format()
 
 
@@ -212,10 +214,11 @@ def held_out_selectivity():
 @pytest.mark.slow
 def test_held_out_band_and_selectivity(held_out_selectivity):
     """3000 cells, 20-120 Hz, held-out seeds 5-9 x 6 keys (measured: max |level/target - 1|
-    0.30, selectivity 0.22-0.30, g(4)/g(3) 1.9-2.4)."""
+    0.229, selectivity 0.35-0.91 rising with the rate, g(4)/g(3) 2.7-40)."""
     table = held_out_selectivity
-    assert table.max_relative_deviation() < 0.35, table.format()
-    assert np.all(table.selectivity > 0.2), table.format()
-    assert np.all(np.diff(table.g[:, 1:], axis=1) > 0), table.format()
-    assert np.all(table.g[:, 4] > 1.8 * table.g[:, 3]), table.format()
+    assert table.max_relative_deviation() < 0.25, table.format()
+    assert np.all(table.selectivity > 0.3) and np.all(np.diff(table.selectivity) > 0), \
+        table.format()
+    assert np.all(np.diff(table.g[:, 2:], axis=1) > 0), table.format()
+    assert np.all(table.g[:, 4] > 2.5 * table.g[:, 3]), table.format()
     assert table.background.mean() < table.level.mean(), table.format()

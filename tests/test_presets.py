@@ -49,7 +49,9 @@ def test_biological_preset_sets_four_claw_cells_poisson_fibres_and_the_golgi_loo
     # and back: the idealised biology, the size kept
     back = params.with_preset("kanerva")
     assert back == replace(CerebellumParams(backend="cython", value_bits=8),
-                           granule=GranuleParams(n=14720))
+                           granule=GranuleParams(n=14720), protocol=params.protocol)
+    # the biological read slot lets the slow granule current fade between presentations
+    assert params.protocol.read_slot == 170 * ms > base.protocol.read_slot
 
 
 @pytest.mark.parametrize("order", ["preset-first", "preset-last"])
@@ -69,7 +71,8 @@ def test_a_preset_keeps_the_experiments_own_sizes_backend_and_protocol(tmp_path)
     default = CapacityConfig().circuit
     assert config.circuit.preset == "biological"
     assert config.circuit.backend == default.backend == "cpp_standalone"
-    assert config.circuit.protocol == default.protocol
+    # the protocol is the experiment's, but for a read slot long enough for the slow current
+    assert config.circuit.protocol == replace(default.protocol, read_slot=170 * ms)
 
 
 def test_unknown_presets_are_refused_naming_the_known_ones():

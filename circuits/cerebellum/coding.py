@@ -39,22 +39,23 @@ __all__ = ["RATES_HZ", "TARGET", "CodingTable", "at_mean_rate", "coding_level_vs
 
 #: Mean mossy-fibre rates (Hz, averaged over all fibres) of the sweep.
 RATES_HZ = (20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
-#: Target coding level: a few percent of granule cells active (Chadderton et al. 2004;
-#: Powell et al. 2015; Giovannucci et al. 2017: ~2-10%).
-TARGET = 0.05
+#: Target coding level of the ``biological`` preset: a few percent of granule cells active
+#: (Chadderton et al. 2004; Powell et al. 2015; Giovannucci et al. 2017: ~2-10%).
+TARGET = 0.02
 
 
 def poisson_golgi(n_granule: int = 3000, **overrides) -> CerebellumParams:
     """The ``biological`` preset (:func:`circuits.cerebellum.params.apply_preset`) at a small size.
 
     64 address bits on two rails (128 MFs; a random key activates all four claws of 1/16
-    of the granule cells), ``n_granule`` cells, 4 outputs, 80 ms slots (the stimulus plus
-    two Golgi IPSC decays) after a 150 ms lead-in of background. ``overrides`` replace
+    of the granule cells), ``n_granule`` cells, 4 outputs, 170 ms slots (the stimulus plus
+    four decays of the slow granule current, so one presentation does not prime the next)
+    after a 150 ms lead-in of background. ``overrides`` replace
     top-level fields of the result.
     """
     params = CerebellumParams(value_bits=4).with_preset("biological")
     stimulus, tau_inh = params.mossy.stimulus, params.granule.tau_inh
-    slot = stimulus + 2 * tau_inh + 5 * ms
+    slot = stimulus + max(2 * tau_inh, 4 * params.granule.tau_slow) + 5 * ms
     params = replace(params, granule=replace(params.granule, n=n_granule),
                      protocol=ProtocolParams(read_slot=slot, decode_window=slot,
                                              lead_in=10 * tau_inh))

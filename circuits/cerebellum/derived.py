@@ -38,6 +38,7 @@ class Derived:
     threshold_count: int  # c*: active rails needed for a spike
     expected_coding_level: float  # P(cell active) for a random uniform key
     granule_weight: Quantity  # J: MF->GrC current jump per spike
+    granule_slow_weight: Quantity  # J_s: jump of the slow (NMDA-like) current per spike
     granule_latency: Quantity  # time from volley to the spike of a c*-cell
     n_golgi: int
     n_interneurons: int
@@ -96,6 +97,19 @@ def granule_unit_response(granule: GranuleParams, dt: Quantity,
     steps = round(float((duration if duration is not None else 5 * granule.tau_m) / dt))
     t = (np.arange(steps) + 1) * float(dt / second)
     return tau_e * tau_m / (C * (tau_m - tau_e)) * (np.exp(-t / tau_m) - np.exp(-t / tau_e))
+
+
+def slow_ratio(granule: GranuleParams) -> float:
+    r"""``J_s / J``: jump of the slow current per unit jump of the fast one.
+
+    The slow current carries the share ``s`` (``granule.slow_share``) of the EPSC charge:
+
+    .. math:: \frac{J_s \tau_{slow}}{J \tau_e + J_s \tau_{slow}} = s
+              \quad\Rightarrow\quad \frac{J_s}{J} = \frac{s}{1 - s}
+              \frac{\tau_e}{\tau_{slow}}
+    """
+    s = granule.slow_share
+    return s / (1 - s) * float(granule.tau_e / granule.tau_slow)
 
 
 def granule_rest(granule: GranuleParams) -> tuple[Quantity, Quantity]:
@@ -181,7 +195,11 @@ def _derive(params: CerebellumParams) -> Derived:
                 f"spikes in a stimulus, fewer than the granule.coincidence ({g.coincidence}) "
                 f"that fire it; no coding level is reachable (raise the rate or the stimulus)")
         tau_rest, v_rest = granule_rest(g)
-        response = granule_unit_response(replace(g, tau_m=tau_rest), params.protocol.dt)
+        span = 5 * max(tau_rest, g.tau_slow) if g.slow_share > 0 else None
+        response = granule_unit_response(replace(g, tau_m=tau_rest), params.protocol.dt, span)
+        if g.slow_share > 0:  # the EPSP of both currents, J_s / J = slow_ratio
+            response = response + slow_ratio(g) * granule_unit_response(
+                replace(g, tau_m=tau_rest, tau_e=g.tau_slow), params.protocol.dt, span)
         weight = (g.V_th - v_rest) / ((g.coincidence - 0.5) * response.max()
                                       * brian2_units.ohm)
         latency = tau_rest + g.mf_delay
@@ -236,10 +254,13 @@ def _derive(params: CerebellumParams) -> Derived:
     # with a background the loop stays at its steady state between stimuli: the feedback
     # inhibition of one stimulus need only fade, not the whole inhibition decay
     rest = params.mossy.stimulus + (2 if params.mossy.background else 8) * g.tau_inh
+    if g.slow_share > 0:  # the slow current of one stimulus must fade (to e^-4 ~ 2%) too
+        rest = max(rest, params.mossy.stimulus + 4 * g.tau_slow)
     if proto.read_slot < rest:
         raise ValueError(
             f"protocol.read_slot ({proto.read_slot}) leaves too little rest for Golgi "
-            f"inhibition to decay before the next presentation; use at least {rest}")
+            f"inhibition (and the slow granule current) to decay before the next "
+            f"presentation; use at least {rest}")
     if params.mossy.background and proto.lead_in < 5 * g.tau_inh:
         raise ValueError(f"protocol.lead_in ({proto.lead_in}) is too short for the Golgi loop "
                          f"to settle on the background; use at least {5 * g.tau_inh}")
@@ -247,9 +268,19 @@ def _derive(params: CerebellumParams) -> Derived:
         steps = float(value / dt)
         if abs(steps - round(steps)) > 1e-6:
             raise ValueError(f"{name} ({value}) must be a multiple of protocol.dt ({dt})")
+    if g.slow_share > 0:
+        if (params.golgi.mode != "rate" or params.mossy.firing != "poisson"
+                or g.coincidence is None):
+            raise ValueError("granule.slow_share > 0 needs golgi.mode = 'rate', mossy.firing "
+                             "= 'poisson' and granule.coincidence (the conductance-based "
+                             "granule cell calibrated by coincident EPSPs)")
+        if abs(float(g.tau_slow / granule_rest(g)[0]) - 1) < 1e-3:
+            raise ValueError("granule.tau_slow must differ from the granule membrane time "
+                             "constant (with the tonic conductance)")
     return Derived(
         radius=radius, threshold_count=threshold, expected_coding_level=level,
-        granule_weight=weight, granule_latency=latency, n_golgi=n_golgi,
+        granule_weight=weight, granule_slow_weight=weight * slow_ratio(g),
+        granule_latency=latency, n_golgi=n_golgi,
         n_interneurons=n_interneurons, pf_unit_current=unit, pf_delay=pf_delay,
         pc_tonic=tonic, pc_interval=interval, dcn_drive=dcn_drive, cf_offset=cf_offset,
         window_norm=norm, window_tail=tail,

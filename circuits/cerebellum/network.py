@@ -188,18 +188,24 @@ def _granule(params: CerebellumParams) -> NeuronGroup:
               - (g_i + g_{tonic})(v - E_{GABA}), \quad \tau_{inh} \dot g_i = -g_i
 
     integrated with exponential Euler (the conductance makes the equation time-varying).
+    With ``granule.slow_share > 0`` a slow (NMDA-like) current :math:`I_s`,
+    :math:`\tau_{slow} \dot I_s = -I_s`, joins :math:`I_e` (each MF spike adds ``J_s``).
     """
     g = params.granule
     if params.golgi.mode == "rate":
-        eqs = """
-        dv/dt = (E_L - v) / tau_m + (I_e - (g_i + g_tonic) * (v - E_GABA)) / C : volt (unless refractory)
+        slow = g.slow_share > 0
+        eqs = f"""
+        dv/dt = (E_L - v) / tau_m + (I_e {'+ I_s ' if slow else ''}- (g_i + g_tonic) * (v - E_GABA)) / C : volt (unless refractory)
         dI_e/dt = -I_e / tau_e : amp
         dg_i/dt = -g_i / tau_inh : siemens
         """  # noqa: E501
+        if slow:
+            eqs += "dI_s/dt = -I_s / tau_slow : amp\n"
         group = NeuronGroup(g.n, eqs, threshold="v > V_th", reset="v = V_reset",
                             refractory=g.refractory, method="exponential_euler",
                             namespace={"E_L": g.E_L, "tau_m": g.tau_m, "C": g.C,
                                        "tau_e": g.tau_e, "tau_inh": g.tau_inh,
+                                       "tau_slow": g.tau_slow,
                                        "V_th": g.V_th, "V_reset": g.V_reset,
                                        "g_tonic": g.g_tonic, "E_GABA": g.E_GABA},
                             name="granule*")
@@ -397,11 +403,13 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     if g.release_probability < 1:
         # unreliable release, drawn by Brian2 per synapse and spike: seed its generator
         brian2.seed(child_seed(seed, "mf_release") % 2 ** 32 if seed is not None else None)
-        on_pre = "I_e_post += J * int(rand() < release_probability)"
+        on_pre = "released = int(rand() < release_probability)\nI_e_post += J * released"
+        if g.slow_share > 0:
+            on_pre += "\nI_s_post += J_s * released"
     else:
-        on_pre = "I_e_post += J"
+        on_pre = "I_e_post += J" + ("\nI_s_post += J_s" if g.slow_share > 0 else "")
     mf_grc = Synapses(mossy, granule, on_pre=on_pre, delay=g.mf_delay,
-                      namespace={"J": d.granule_weight,
+                      namespace={"J": d.granule_weight, "J_s": d.granule_slow_weight,
                                  "release_probability": g.release_probability},
                       name="mf_granule*")
     mf_grc.connect(i=rails.ravel(), j=np.repeat(np.arange(r), rails.shape[1]))

@@ -87,7 +87,12 @@ class MossyFibreParams:
 
     rate: Quantity = _q(50 * Hz)  # f_MF: rate of an active rail (MF 10-200 Hz in vivo)
     off_rate: Quantity = _q(0 * Hz)  # rate of an inactive rail
-    firing: str = "regular"  # "regular": synchronous volleys every 1/rate; "poisson"
+    firing: str = "regular"  # "regular": synchronous volleys every 1/rate; "poisson":
+    # asynchronous renewal trains (Poisson, or gamma of shape ``regularity``)
+    regularity: float = 1.0  # kappa: shape of the gamma inter-spike-interval distribution of
+    # asynchronous trains, CV = 1/sqrt(kappa); 1 is Poisson. Some MF sources fire far more
+    # regularly than Poisson: regular vestibular afferents (peripheral zones, tonic signals)
+    # have rate-normalised CV* < 0.1 (Goldberg et al. 1984; Eatock & Songer 2011)
     rails: str = "two"  # "two": on and off rail per bit (Kanerva 0/1 matching); "one": on only
     activity: float = 0.5  # expected fraction of 1 bits in inputs (sets one-rail expectations)
     stimulus: Quantity = _q(30 * ms)  # T_stim: how long active rails fire per presentation
@@ -112,6 +117,10 @@ class MossyFibreParams:
             raise ValueError(f"mossy.off_rate ({self.off_rate}) must not exceed mossy.rate "
                              f"({self.rate}): the key's active rails fire faster")
         _choice("mossy.firing", self.firing, ("regular", "poisson"))
+        if not (isinstance(self.regularity, (int, float)) and math.isfinite(self.regularity)
+                and self.regularity > 0):
+            raise ValueError(f"mossy.regularity (gamma shape of the inter-spike intervals) "
+                             f"must be a finite number > 0, got {self.regularity!r}")
         _choice("mossy.rails", self.rails, ("two", "one"))
         if not 0 < self.activity < 1:
             raise ValueError(f"mossy.activity must lie in (0, 1), got {self.activity}")
@@ -148,6 +157,12 @@ class GranuleParams:
     refractory: Quantity = _q(2 * ms)  # absolute refractory period
     tau_e: Quantity = _q(1 * ms)  # tau_AMPA: MF->GrC synaptic current decay (fast EPSC)
     tau_inh: Quantity = _q(10 * ms)  # Golgi IPSC decay (phasic + spillover, Rossi 1998)
+    tau_slow: Quantity = _q(30 * ms)  # tau_NMDA: decay of the slow MF->GrC current; the NMDA
+    # EPSC of mature GrCs decays in tens of ms (D'Angelo et al. 1995; Cathala et al. 2003)
+    slow_share: float = 0.0  # share of the MF->GrC EPSC charge carried by the slow current
+    # (golgi.mode="rate" only; 0: none). NMDA receptors carry a large share of the charge at
+    # MF->GrC synapses and, with their incomplete Mg2+ block in GrCs, act near rest
+    # (D'Angelo et al. 1995; Schwartz et al. 2012); modelled as a linear current
     mf_delay: Quantity = _q(0.5 * ms)  # MF->GrC synaptic delay
     g_tonic: Quantity = _q(0 * nS)  # g_tonic: tonic GABA_A (alpha6/delta, extrasynaptic)
     # conductance; used with golgi.mode="rate" (0: none). Adult rat GrCs carry a tonic GABA_A
@@ -181,8 +196,10 @@ class GranuleParams:
         if self.design == "full" and (self.radius is None) == (self.coding_level is None):
             raise ValueError("give exactly one of granule.radius and granule.coding_level "
                              "for the full design")
-        for name in ("C", "tau_m", "tau_e", "tau_inh"):
+        for name in ("C", "tau_m", "tau_e", "tau_inh", "tau_slow"):
             _positive(f"granule.{name}", getattr(self, name))
+        if not (isinstance(self.slow_share, (int, float)) and 0 <= self.slow_share < 1):
+            raise ValueError(f"granule.slow_share must lie in [0, 1), got {self.slow_share!r}")
         if not self.V_th > self.E_L:
             raise ValueError("granule.V_th must be above granule.E_L")
         _dimensions("granule.g_tonic", self.g_tonic, nS)
@@ -542,30 +559,41 @@ def _mushroom_body(base: CerebellumParams) -> CerebellumParams:
 
 
 def _biological(base: CerebellumParams) -> CerebellumParams:
-    """Four-claw granule cells, Poisson mossy fibres with a tonic background, Golgi loop.
+    """Four-claw granule cells, regular asynchronous mossy fibres, Golgi loop, slow EPSCs.
 
-    Mossy fibres fire tonically (``background``) at the mean rate, 45 Hz; during a stimulus
-    on rails fire at 75 Hz and off rails at 15 Hz: rates of tens of Hz at rest rising to
-    100-200 Hz (and more) when driven (van Kan et al. 1993; Arenz et al. 2008; Rancz et al.
-    2007). Granule cells: 2 coincident MF EPSPs cross threshold from rest (Chadderton et al.
-    2004: 2-4), tonic GABA_A 0.5 nS (Brickley et al. 1996; Hamann et al. 2002), Golgi IPSC
-    decay 15 ms (phasic + spillover, Rossi & Hamann 1998). Golgi cells (GrC:GoC 430:1, 4 per
-    GrC): pacemakers at 2 Hz (Dieudonne 1998; Forti et al. 2006), linear f-I (perfect
-    integrators), feedforward ``mf_drive`` 0.9 (GoC rate ~ 2 Hz + 1.8 x the mean MF rate),
-    GrC feedback ``feedback_drive`` 0.02 (a GoC threshold per 50 GrC spikes), 0.85 nS per
-    GoC spike.
+    Mossy fibres fire tonically (``background``) at the mean rate, 90 Hz, between stimuli;
+    during a stimulus on rails fire at 170 Hz and off rails at 10 Hz: tonic rates of tens
+    to ~100 Hz modulated to 100-200 Hz and more when driven (vestibular MFs: Goldberg et al.
+    1984; Arenz et al. 2008; van Kan et al. 1993; Rancz et al. 2007). Trains are gamma
+    renewal processes of shape 10 (CV 0.32): between Poisson and the regular vestibular
+    afferents (CV* < 0.1, Goldberg et al. 1984). Granule cells: 2 coincident MF EPSPs cross
+    threshold from rest (Chadderton et al. 2004: 2-4); a slow NMDA-like current (tau 30 ms)
+    carries 70% of the EPSC charge (D'Angelo et al. 1995; Cathala et al. 2003), so a cell
+    integrates its claws' rates over tens of ms; tonic GABA_A 0.5 nS (Brickley et al. 1996;
+    Hamann et al. 2002); Golgi IPSC decay 15 ms (phasic + spillover, Rossi & Hamann 1998).
+    Golgi cells (GrC:GoC 430:1, 4 per GrC): pacemakers at 2 Hz (Dieudonne 1998; Forti et
+    al. 2006), linear f-I (perfect integrators), feedforward ``mf_drive`` 0.66 (GoC rate ~
+    2 Hz + 1.3 x the mean MF rate), GrC feedback ``feedback_drive`` 0.05 (a GoC threshold
+    per 20 GrC spikes), 1.6 nS per GoC spike. The last three are tuned (seeds 0-4) so the
+    coding level stays at ~2% (:data:`circuits.cerebellum.coding.TARGET`) from 20 to 120 Hz
+    mean MF rate.
     """
-    stimulus, tau_inh = 45 * ms, 15 * ms
+    stimulus, tau_inh, tau_slow = 45 * ms, 15 * ms, 30 * ms
+    # a read slot long enough for the slow current of one stimulus to fade: stimulus +
+    # 4 tau_slow + 5 ms
+    slot = max(base.protocol.read_slot, 170 * ms)
     return replace(
         base,
         preset="biological",
-        mossy=MossyFibreParams(rate=75 * Hz, off_rate=15 * Hz, firing="poisson",
-                               stimulus=stimulus, background=True),
+        protocol=replace(base.protocol, read_slot=slot),
+        mossy=MossyFibreParams(rate=170 * Hz, off_rate=10 * Hz, firing="poisson",
+                               regularity=10.0, stimulus=stimulus, background=True),
         granule=GranuleParams(n=biological_granule_count(base.address_bits),
                               design="selected", inputs=4, mismatches=0, coding_level=None,
-                              coincidence=2, g_tonic=0.5 * nS, tau_inh=tau_inh),
-        golgi=GolgiParams(mode="rate", leaky=False, spontaneous_rate=2 * Hz, mf_drive=0.9,
-                          feedback_drive=0.02, conductance=0.85 * nS),
+                              coincidence=2, slow_share=0.7, tau_slow=tau_slow,
+                              g_tonic=0.5 * nS, tau_inh=tau_inh),
+        golgi=GolgiParams(mode="rate", leaky=False, spontaneous_rate=2 * Hz, mf_drive=0.66,
+                          feedback_drive=0.05, conductance=1.6 * nS),
     )
 
 
@@ -577,7 +605,7 @@ def apply_preset(base: CerebellumParams, name: str) -> CerebellumParams:
 
     A preset sets the mossy-fibre, granule and Golgi parameters; sizes (address bits aside
     for the mushroom body), the backend, the Purkinje layer, plasticity and the protocol
-    stay as they are.
+    stay as they are (``biological`` lengthens a read slot shorter than 170 ms).
 
     ``kanerva``
         Kanerva's limit: granule cells read all ``n`` address bits (two rails each) and fire

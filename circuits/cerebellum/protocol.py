@@ -19,7 +19,6 @@ first build compiles everything.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 from brian2 import ms, second
 
 from circuits.backend import BackendInfo, brian_backend, run_network
+from circuits.cerebellum.mossy import active_window, lead_in, mossy_spike_trains
 from circuits.cerebellum.network import (
     CerebellarNetwork,
     GranuleWiring,
@@ -151,70 +151,6 @@ class _Batch:
         return self.onset + self.slot * np.arange(len(self.patterns))
 
 
-def lead_in(params: CerebellumParams) -> float:
-    """Seconds of background before the first stimulus (``protocol.lead_in``; 0 without one)."""
-    return float(params.protocol.lead_in / second) if params.mossy.background else 0.0
-
-
-def mossy_spike_trains(params: CerebellumParams, patterns: np.ndarray, onsets: np.ndarray,
-                       rng: np.random.Generator, *, slot: float | None = None,
-                       lead: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mossy-fibre spikes (rail indices, times in s) presenting ``patterns`` at ``onsets``.
-
-    Active rails (two-rail: the on rail of each 1 bit and the off rail of each 0 bit;
-    one-rail: the rails of the 1 bits) fire at ``mossy.rate`` for ``mossy.stimulus`` after
-    each onset: synchronous volleys at ``onset + k / rate`` (``regular``) or independent
-    Poisson trains (``poisson``). Inactive rails fire Poisson at ``mossy.off_rate``. With
-    ``mossy.background`` every rail also fires Poisson at ``mossy.mean_rate`` outside the
-    stimuli: from ``onset + stimulus`` to ``onset + slot`` (``slot`` in s, default
-    ``protocol.read_slot``) and for ``lead`` s before the first onset. Times are on the
-    simulation grid, at most one spike per rail and step.
-    """
-    mf, n = params.mossy, params.address_bits
-    dt = float(params.protocol.dt / second)
-    stim = float(mf.stimulus / second)
-    indices, times = [], []
-    two = mf.rails == "two"
-    for pattern, onset in zip(patterns, onsets, strict=True):
-        if two:
-            active = np.arange(n) + n * (1 - pattern.astype(np.int64))
-            inactive = np.arange(n) + n * pattern.astype(np.int64)
-        else:
-            active = np.flatnonzero(pattern)
-            inactive = np.flatnonzero(pattern == 0)
-        for rails, rate, regular in (
-                (active, float(mf.rate / brian2.Hz), mf.firing == "regular"),
-                (inactive, float(mf.off_rate / brian2.Hz), False)):
-            if rate <= 0 or len(rails) == 0:
-                continue
-            if regular:
-                volleys = onset + np.arange(math.ceil(stim * rate - 1e-9)) / rate
-                indices.append(np.repeat(rails, len(volleys)))
-                times.append(np.tile(volleys, len(rails)))
-            else:
-                counts = rng.poisson(rate * stim, size=len(rails))
-                indices.append(np.repeat(rails, counts))
-                times.append(onset + rng.random(counts.sum()) * stim)
-    if mf.background and len(onsets):  # drawn after the stimuli: defaults keep their spikes
-        slot = float(params.protocol.read_slot / second) if slot is None else slot
-        spans = [(onset + stim, onset + slot) for onset in onsets]
-        if lead > 0:
-            spans.insert(0, (onsets[0] - lead, onsets[0]))
-        rails, mean = np.arange(2 * n if two else n), float(mf.mean_rate / brian2.Hz)
-        for begin, end in spans:
-            if end - begin <= 0:
-                continue
-            counts = rng.poisson(mean * (end - begin), size=len(rails))
-            indices.append(np.repeat(rails, counts))
-            times.append(begin + rng.random(counts.sum()) * (end - begin))
-    if not indices:
-        return np.array([], dtype=np.int64), np.array([])
-    idx = np.concatenate(indices)
-    steps = np.round(np.concatenate(times) / dt).astype(np.int64)
-    keep = np.unique(np.stack([idx, steps]), axis=1)  # one spike per rail per step
-    return keep[0], keep[1] * dt
-
-
 def check_patterns(name: str, x: Any, length: int, what: str) -> np.ndarray:
     """``x`` as a ``(batch, length)`` uint8 array of 0/1, or one ValueError naming ``name``."""
     arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
@@ -262,8 +198,9 @@ def granule_active_sets(params: CerebellumParams, patterns: Any, *,
         monitor = net.spike_monitors["granule"]
         t = np.asarray(monitor.t[:] / second)
         i = np.asarray(monitor.i[:])
-    which = np.floor((t - lead) / slot + 1e-9).astype(np.int64)
-    return [np.unique(i[which == k]) for k in range(len(patterns))]
+    begin, end = active_window(params, slot)
+    return [np.unique(i[(t >= onset + begin - 1e-12) & (t < onset + end - 1e-12)])
+            for onset in onsets]
 
 
 def check_schedule(params: CerebellumParams, schedule: Sequence[tuple[str, Any, Any]]
@@ -673,10 +610,12 @@ class CerebellarSDM:
         nuclei_counts = spikes["nuclei"].counts(v, windows)
         purkinje_counts = spikes["purkinje"].counts(v, windows)
         slots = np.stack([onsets, onsets + batch.slot], axis=1)
+        begin, end = active_window(self.params, batch.slot)
         active = []
         granule = spikes["granule"]
-        for s0, s1 in slots:
-            sel = (granule.times >= s0) & (granule.times < s1)
+        for onset in onsets:
+            sel = ((granule.times >= onset + begin - 1e-12)
+                   & (granule.times < onset + end - 1e-12))
             active.append(np.unique(granule.indices[sel]))
         monitor = net.drive_monitor
         mt = np.asarray(monitor.t[:] / second)
