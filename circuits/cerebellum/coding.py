@@ -35,7 +35,7 @@ from circuits.cerebellum.protocol import lead_in, mossy_spike_trains
 from models.seeding import numpy_rng
 
 __all__ = ["RATES_HZ", "TARGET", "CodingTable", "at_mean_rate", "coding_level_vs_rate",
-           "granule_spikes", "poisson_golgi", "presentation_levels"]
+           "golgi_for_coding_level", "granule_spikes", "poisson_golgi", "presentation_levels"]
 
 #: Mean mossy-fibre rates (Hz, averaged over all fibres) of the sweep.
 RATES_HZ = (20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
@@ -169,6 +169,59 @@ def at_mean_rate(params: CerebellumParams, mean: Quantity) -> CerebellumParams:
     mossy = replace(params.mossy, rate=params.mossy.rate * scale,
                     off_rate=params.mossy.off_rate * scale)
     return replace(params, mossy=mossy)
+
+
+def golgi_for_coding_level(params: CerebellumParams, level: float, *, presentations: int = 12,
+                           seed: int = 0, iterations: int = 8, span: float = 8.0,
+                           lag: Quantity = 2 * ms) -> tuple[CerebellumParams, float]:
+    """``params`` with the Golgi conductance scaled so the coding level is ``level``.
+
+    With asynchronous mossy fibres no rule sets the coding level: Golgi inhibition holds it
+    where its strength puts it. Bisection on ``log(golgi.conductance)`` within a factor
+    ``span`` either way of the given conductance, the level measured on ``presentations``
+    random keys with the same wiring and spikes at every step (``seed``; common random
+    numbers, so the level falls monotonically with the conductance).
+
+    Returns
+    -------
+    params, measured
+        The circuit with the conductance found and its measured level.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not in (0, 1) or lies outside what the range of conductances reaches
+        (both ends' levels named).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"coding level must lie in (0, 1), got {level}")
+    keys = numpy_rng(seed, "golgi_level_keys").integers(0, 2, (presentations,
+                                                                params.address_bits))
+    base = params.golgi.conductance
+
+    def at(log_factor: float) -> tuple[CerebellumParams, float]:
+        p = replace(params, golgi=replace(params.golgi, conductance=base * np.exp(log_factor)))
+        return p, float(presentation_levels(p, keys, seed, lag)[0].mean())
+
+    def miss(measured: float) -> float:
+        return abs(np.log(measured / level)) if measured > 0 else np.inf
+
+    low, high = -np.log(span), np.log(span)
+    weakest, strongest = at(low), at(high)
+    if not strongest[1] <= level <= weakest[1]:
+        raise ValueError(f"coding level {level:g} is out of reach of the Golgi loop: "
+                         f"{weakest[1]:.4g} at 1/{span:g} and {strongest[1]:.4g} at {span:g} "
+                         f"x golgi.conductance")
+    best = min(weakest, strongest, key=lambda found: miss(found[1]))
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        found = at(middle)
+        best = min(best, found, key=lambda f: miss(f[1]))
+        if found[1] > level:
+            low = middle
+        else:
+            high = middle
+    return best
 
 
 def coding_level_vs_rate(params: CerebellumParams | None = None,

@@ -141,8 +141,27 @@ def derive(params: CerebellumParams) -> Derived:
     return derived
 
 
+def _check_granule_kinetics(params: CerebellumParams) -> None:
+    """The slow current's requirements; time constants the EPSP formula can use (distinct)."""
+    g = params.granule
+    if g.slow_share > 0 and (params.golgi.mode != "rate" or params.mossy.firing != "poisson"
+                             or g.coincidence is None):
+        raise ValueError("granule.slow_share > 0 needs golgi.mode = 'rate', mossy.firing "
+                         "= 'poisson' and granule.coincidence (the conductance-based "
+                         "granule cell calibrated by coincident EPSPs)")
+    if params.golgi.mode == "rate" and g.coincidence is not None:
+        tau_rest = granule_rest(g)[0]
+        for name, tau in (("tau_e", g.tau_e), ("tau_slow", g.tau_slow if g.slow_share else None)):
+            if tau is not None and abs(float(tau / tau_rest) - 1) < 1e-3:
+                raise ValueError(
+                    f"granule.{name} ({tau}) must differ from the granule membrane time "
+                    f"constant with the tonic conductance ({tau_rest}); change it or "
+                    f"granule.g_tonic")
+
+
 def _derive(params: CerebellumParams) -> Derived:
     g, n = params.granule, params.address_bits
+    _check_granule_kinetics(params)
     if g.design == "full":
         if g.radius is not None:
             radius = g.radius
@@ -268,15 +287,6 @@ def _derive(params: CerebellumParams) -> Derived:
         steps = float(value / dt)
         if abs(steps - round(steps)) > 1e-6:
             raise ValueError(f"{name} ({value}) must be a multiple of protocol.dt ({dt})")
-    if g.slow_share > 0:
-        if (params.golgi.mode != "rate" or params.mossy.firing != "poisson"
-                or g.coincidence is None):
-            raise ValueError("granule.slow_share > 0 needs golgi.mode = 'rate', mossy.firing "
-                             "= 'poisson' and granule.coincidence (the conductance-based "
-                             "granule cell calibrated by coincident EPSPs)")
-        if abs(float(g.tau_slow / granule_rest(g)[0]) - 1) < 1e-3:
-            raise ValueError("granule.tau_slow must differ from the granule membrane time "
-                             "constant (with the tonic conductance)")
     return Derived(
         radius=radius, threshold_count=threshold, expected_coding_level=level,
         granule_weight=weight, granule_slow_weight=weight * slow_ratio(g),

@@ -117,7 +117,8 @@ class MossyFibreParams:
             raise ValueError(f"mossy.off_rate ({self.off_rate}) must not exceed mossy.rate "
                              f"({self.rate}): the key's active rails fire faster")
         _choice("mossy.firing", self.firing, ("regular", "poisson"))
-        if not (isinstance(self.regularity, (int, float)) and math.isfinite(self.regularity)
+        if not (isinstance(self.regularity, (int, float)) and not isinstance(self.regularity, bool)
+                and math.isfinite(self.regularity)
                 and self.regularity > 0):
             raise ValueError(f"mossy.regularity (gamma shape of the inter-spike intervals) "
                              f"must be a finite number > 0, got {self.regularity!r}")
@@ -198,7 +199,8 @@ class GranuleParams:
                              "for the full design")
         for name in ("C", "tau_m", "tau_e", "tau_inh", "tau_slow"):
             _positive(f"granule.{name}", getattr(self, name))
-        if not (isinstance(self.slow_share, (int, float)) and 0 <= self.slow_share < 1):
+        if not (isinstance(self.slow_share, (int, float)) and not isinstance(self.slow_share, bool)
+                and 0 <= self.slow_share < 1):
             raise ValueError(f"granule.slow_share must lie in [0, 1), got {self.slow_share!r}")
         if not self.V_th > self.E_L:
             raise ValueError("granule.V_th must be above granule.E_L")

@@ -31,8 +31,8 @@ from circuits.cerebellum.network import GranuleWiring
 from circuits.cerebellum.params import CerebellumParams
 from models.seeding import numpy_rng
 
-__all__ = ["SelectivityTable", "matched_claws", "presentation_selectivity",
-           "selectivity_vs_rate"]
+__all__ = ["SelectivityTable", "matched_claws", "measure_activation",
+           "presentation_selectivity", "selectivity_vs_rate"]
 
 
 def matched_claws(wiring: GranuleWiring, keys: np.ndarray) -> np.ndarray:
@@ -77,6 +77,29 @@ def presentation_selectivity(params: CerebellumParams, keys: np.ndarray, seed: i
     background = len(np.unique(i[before])) / n if lead >= stim else 0.0
     return {"active": active, "cells": cells, "levels": levels,
             "background": np.asarray(background)}
+
+
+def measure_activation(params: CerebellumParams, presentations: int = 24, seed: int = 0,
+                       lag: Quantity = 2 * ms) -> tuple[np.ndarray, float]:
+    """The circuit's stochastic activation g(M) and coding level, from random keys.
+
+    ``presentations`` uniform random keys (drawn from ``seed``) are presented once each
+    (:func:`presentation_selectivity`, wiring and spikes seeded by ``seed``); ``g[M]`` is the
+    fraction of cells with ``M`` matched claws that spiked in the stimulus window, pooled
+    over the keys. The overlap theory (:func:`models.intersection_selected.
+    selected_intersection`) takes it as ``activation``: measure it with a seed the compared
+    run does not use.
+
+    Returns
+    -------
+    g, level
+        ``(inputs + 1,)`` activation and the mean coding level.
+    """
+    keys = numpy_rng(seed, "activation_keys").integers(0, 2, (presentations,
+                                                               params.address_bits))
+    out = presentation_selectivity(params, keys, seed, lag)
+    g = out["active"].sum(0) / np.maximum(out["cells"].sum(0), 1)
+    return g, float(out["levels"].mean())
 
 
 @dataclass(frozen=True)
