@@ -10,7 +10,12 @@ returns the exact expectation its granule layer should follow:
   :math:`E(d_v) = r\, q(d_v)` with the circuit's firing rule, ``k - t`` matched inputs, each
   releasing with probability :math:`P_{rel}` (:func:`models.intersection_selected.
   release_activation`; :math:`P_{rel} = 1` is Jaeckel's threshold), beta fitted over the
-  distances that hold ``weight_mass`` of the weight.
+  distances that hold ``weight_mass`` of the weight;
+- selected-coordinate cells under asynchronous (Poisson / gamma) mossy fibres: each cell
+  fires in a presentation with a probability g(M) set by its matched claws M (the
+  stochastic activation, measured on independent keys by :func:`circuits.cerebellum.
+  selectivity.measure_activation`), independently across presentations given the key, so
+  :math:`E(d_v) = r \sum_{M, M'} P(M, M' \mid d_v)\, g(M) g(M')`.
 
 The distances compared, :math:`0..D`, are those that hold ``weight_mass`` of the normalised
 weight in both cases.
@@ -85,23 +90,53 @@ class GranuleTheory:
         return f"{self.inputs} inputs (claws)"
 
 
-def granule_theory(params: CerebellumParams, weight_mass: float = 0.99) -> GranuleTheory:
+def granule_theory(params: CerebellumParams, weight_mass: float = 0.99,
+                   activation: np.ndarray | None = None) -> GranuleTheory:
     """The exact expectation for this circuit's granule layer.
+
+    Parameters
+    ----------
+    params
+        The circuit.
+    weight_mass
+        Mass of the normalised weight the compared distances hold.
+    activation
+        g(M), ``M = 0..inputs``: the measured firing probability of a cell with ``M``
+        matched claws; needed (and only accepted) for selected-coordinate cells under
+        asynchronous mossy fibres.
 
     Raises
     ------
     ValueError
         For a circuit with no exact theory here: one-rail mossy fibres (the mushroom body:
-        keys are not uniform two-rail addresses) or asynchronous (Poisson) mossy fibres,
-        whose stochastic firing the deterministic rules do not describe.
+        keys are not uniform two-rail addresses), full-address cells under asynchronous
+        mossy fibres, or asynchronous fibres without a measured activation.
     """
     n, r = params.address_bits, params.granule.n
     if params.mossy.rails != "two":
         raise ValueError("circuit.mossy.rails must be 'two': the overlap theory is for "
                          "uniform binary keys on two rails per bit")
-    if params.mossy.firing != "regular":
-        raise ValueError("circuit.mossy.firing must be 'regular' (synchronous volleys): "
-                         "the exact overlap theory here is for deterministic firing rules")
+    asynchronous = params.mossy.firing != "regular"
+    if asynchronous and params.granule.design == "full":
+        raise ValueError("circuit.mossy.firing must be 'regular' (synchronous volleys) for "
+                         "full-address cells: their overlap theory is a deterministic radius")
+    if asynchronous and activation is None:
+        raise ValueError("asynchronous mossy fibres (circuit.mossy.firing = 'poisson'): the "
+                         "theory needs the circuit's measured activation g(M) "
+                         "(circuits.cerebellum.selectivity.measure_activation)")
+    if activation is not None:
+        if not asynchronous:
+            raise ValueError("a measured activation is for asynchronous mossy fibres; "
+                             "volleys follow the circuit's own firing rule")
+        activation = np.asarray(activation, dtype=float)
+        k = params.granule.inputs
+        if activation.shape != (k + 1,) or np.any((activation < 0) | (activation > 1)) \
+                or not np.any(activation > 0):
+            raise ValueError(f"activation must be {k + 1} probabilities g(0..{k}), not all "
+                             f"0, got {activation!r}")
+        fit = fit_beta_selected(n, k, activation=activation, weight_mass=weight_mass)
+        return GranuleTheory("selected", n, r, None, k, activation, fit.beta,
+                             fit.last_distance)
     if params.granule.design == "full":
         radius = derive(params).radius
         beta = fit_beta(n, radius)

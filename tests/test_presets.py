@@ -72,7 +72,8 @@ def test_a_preset_keeps_the_experiments_own_sizes_backend_and_protocol(tmp_path)
     assert config.circuit.preset == "biological"
     assert config.circuit.backend == default.backend == "cpp_standalone"
     # the protocol is the experiment's, but for a read slot long enough for the slow current
-    assert config.circuit.protocol == replace(default.protocol, read_slot=170 * ms)
+    assert config.circuit.protocol == replace(default.protocol, read_slot=170 * ms,
+                                              write_slot=260 * ms)
 
 
 def test_unknown_presets_are_refused_naming_the_known_ones():

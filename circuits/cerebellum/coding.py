@@ -29,7 +29,6 @@ from circuits.backend import brian_backend, run_network
 from circuits.cerebellum.network import GranuleWiring, build_network, random_wiring
 from circuits.cerebellum.params import (
     CerebellumParams,
-    ProtocolParams,
 )
 from circuits.cerebellum.protocol import lead_in, mossy_spike_trains
 from models.seeding import numpy_rng
@@ -57,8 +56,8 @@ def poisson_golgi(n_granule: int = 3000, **overrides) -> CerebellumParams:
     stimulus, tau_inh = params.mossy.stimulus, params.granule.tau_inh
     slot = stimulus + max(2 * tau_inh, 4 * params.granule.tau_slow) + 5 * ms
     params = replace(params, granule=replace(params.granule, n=n_granule),
-                     protocol=ProtocolParams(read_slot=slot, decode_window=slot,
-                                             lead_in=10 * tau_inh))
+                     protocol=replace(params.protocol, read_slot=slot, decode_window=slot,
+                                      lead_in=10 * tau_inh))
     return replace(params, **overrides)
 
 

@@ -47,7 +47,8 @@ class Derived:
     pc_tonic: Quantity  # tonic current giving the baseline rate
     pc_interval: Quantity  # baseline inter-spike interval
     dcn_drive: Quantity  # R*I of the DCN tonic drive (volts)
-    cf_offset: Quantity  # CF time after the presentation onset
+    cf_offset: Quantity  # CF time after the presentation onset (asynchronous fibres: after
+    # the onset plus half the stimulus, the middle of the granule spikes)
     window_norm: float  # peak of the last trace after one PF spike (normalises K to 1)
     window_tail: Quantity  # PF-CF interval beyond which K < 1% of its peak
 
@@ -254,6 +255,11 @@ def _derive(params: CerebellumParams) -> Derived:
     if pairing is None:
         pairing = pl.window_peak
     cf_offset = latency + pf_delay + pairing
+    if params.mossy.firing != "regular":
+        # asynchronous fibres: granule spikes spread over the stimulus; pair the CF with its
+        # middle, so every stimulus spike falls near the window's peak (K > 0.89 for a 45 ms
+        # stimulus and the default 100 ms, 5-stage window)
+        cf_offset = cf_offset + params.mossy.stimulus / 2
     order = pl.window_stages - 1
     # the last trace of the chain after one PF spike is (t/tau)^order/order! e^(-t/tau)
     norm = order ** order * math.exp(-order) / math.factorial(order)
@@ -262,7 +268,10 @@ def _derive(params: CerebellumParams) -> Derived:
     proto = params.protocol
     # The next write's CF comes write_slot + pairing after this write's PF spikes: it must
     # fall outside the LTD window (K < 1%) so writes do not depress each other's synapses.
-    needed = max(cf_offset + params.mossy.stimulus, tail - pairing)
+    # (asynchronous fibres: the last granule spikes come half a stimulus after the CF's pairing
+    # point)
+    spread = params.mossy.stimulus * (0.5 if params.mossy.firing != "regular" else 0.0)
+    needed = max(cf_offset + params.mossy.stimulus, tail - pairing + spread)
     if proto.write_slot < needed:
         raise ValueError(
             f"protocol.write_slot ({proto.write_slot}) is shorter than the plasticity window: "

@@ -271,7 +271,9 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
     ``pairing="nearest"`` the synapse keeps only its last PF arrival time and applies the
     same window to it (two numbers per synapse instead of ``S + 2``). Weights are clipped
     to ``[0, w0 + counter_range * ltp]``; both changes are multiplied by
-    ``plastic_gate(t)``, a TimedArray in the returned namespace.
+    ``plastic_gate(t)``, a TimedArray in the returned namespace. With a tonic background
+    (``mossy.background``) the gate also decides which PF spikes leave a trace: the
+    spontaneous spikes between stimuli neither potentiate nor pair with a CF.
     """
     pl = params.plasticity
     order = pl.window_stages
@@ -285,10 +287,13 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
             + [f"dx{k}/dt = (x{k - 1} - x{k}) / tau_w : 1 (event-driven)"
                for k in range(2, order + 1)])
         remember, window = "x1 += 1", f"x{order} / knorm"
+        if params.mossy.background:  # only gated (stimulus) spikes leave a trace
+            remember = "x1 += plastic_gate(t)"
     else:
         # the last trace after one PF spike at t_pf, written out: same window, one spike
         model = "w : 1\nt_pf : second"
-        remember = "t_pf = t"
+        remember = ("t_pf = t_pf + (t - t_pf) * plastic_gate(t)" if params.mossy.background
+                    else "t_pf = t")
         window = (f"((t - t_pf) / tau_w)**{order - 1} * exp(-(t - t_pf) / tau_w)"
                   f" / {math.factorial(order - 1)} / knorm")
     synapses = Synapses(

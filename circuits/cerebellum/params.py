@@ -543,7 +543,8 @@ def biological_granule_count(address_bits: int) -> int:
 
 def _kanerva(base: CerebellumParams) -> CerebellumParams:
     return replace(base, preset="kanerva", mossy=MossyFibreParams(),
-                   granule=GranuleParams(n=base.granule.n), golgi=GolgiParams())
+                   granule=GranuleParams(n=base.granule.n), golgi=GolgiParams(),
+                   nuclei=replace(base.nuclei, margin=NucleiParams().margin))
 
 
 def _mushroom_body(base: CerebellumParams) -> CerebellumParams:
@@ -581,13 +582,14 @@ def _biological(base: CerebellumParams) -> CerebellumParams:
     mean MF rate.
     """
     stimulus, tau_inh, tau_slow = 45 * ms, 15 * ms, 30 * ms
-    # a read slot long enough for the slow current of one stimulus to fade: stimulus +
-    # 4 tau_slow + 5 ms
+    # a read slot long enough for the slow current of one stimulus to fade (stimulus +
+    # 4 tau_slow + 5 ms), a write slot longer than the LTD window's reach from the next CF
     slot = max(base.protocol.read_slot, 170 * ms)
+    write_slot = max(base.protocol.write_slot, 260 * ms)
     return replace(
         base,
         preset="biological",
-        protocol=replace(base.protocol, read_slot=slot),
+        protocol=replace(base.protocol, read_slot=slot, write_slot=write_slot),
         mossy=MossyFibreParams(rate=170 * Hz, off_rate=10 * Hz, firing="poisson",
                                regularity=10.0, stimulus=stimulus, background=True),
         granule=GranuleParams(n=biological_granule_count(base.address_bits),
@@ -596,6 +598,9 @@ def _biological(base: CerebellumParams) -> CerebellumParams:
                               g_tonic=0.5 * nS, tau_inh=tau_inh),
         golgi=GolgiParams(mode="rate", leaky=False, spontaneous_rate=2 * Hz, mf_drive=0.66,
                           feedback_drive=0.05, conductance=1.6 * nS),
+        # the background PF input makes Purkinje intervals irregular: a nuclear cell fires
+        # only on a pause 15 ms beyond the baseline interval, not on one long interval
+        nuclei=replace(base.nuclei, margin=15 * ms),
     )
 
 
@@ -607,7 +612,9 @@ def apply_preset(base: CerebellumParams, name: str) -> CerebellumParams:
 
     A preset sets the mossy-fibre, granule and Golgi parameters; sizes (address bits aside
     for the mushroom body), the backend, the Purkinje layer, plasticity and the protocol
-    stay as they are (``biological`` lengthens a read slot shorter than 170 ms).
+    stay as they are (``biological`` lengthens read slots shorter than 170 ms and write slots
+    shorter than 260 ms, and asks a 15 ms longer pause of the nuclear cells,
+    ``nuclei.margin``).
 
     ``kanerva``
         Kanerva's limit: granule cells read all ``n`` address bits (two rails each) and fire
@@ -616,15 +623,17 @@ def apply_preset(base: CerebellumParams, name: str) -> CerebellumParams:
         the abstract SDM exactly.
     ``biological``
         Four-claw granule cells (selected coordinates, Jaeckel 1989; 4 mossy fibres per granule
-        cell, Eccles et al. 1967, 3.9 in mouse, Jakab & Hamori 1988), asynchronous Poisson
-        mossy fibres whose rates carry the key, and a rate-coded Golgi loop (feedforward from
-        mossy fibres, feedback from granule cells, tonic GABA_A inhibition) that holds the
-        coding level across input rates. Granule count from the mossy fibre -> granule cell
-        divergence (~460 granule cells per mossy fibre, 4 claws each: 115 granule cells per
-        mossy fibre; SCIENCE.md section 4). Work in progress: the loop holds the level, but the
-        code is only weakly key-selective (about a quarter of the active cells have all four
-        claws on, chance 1/16; ``python -m circuits.cerebellum.selectivity``): a granule cell
-        integrates its Poisson inputs over a few milliseconds only.
+        cell, Eccles et al. 1967, 3.9 in mouse, Jakab & Hamori 1988) with a slow NMDA-like
+        EPSC component, asynchronous gamma-renewal mossy fibres with a tonic background whose
+        rates carry the key, and a rate-coded Golgi loop (feedforward from mossy fibres,
+        feedback from granule cells, tonic GABA_A inhibition) that holds the coding level
+        across input rates. Granule count from the mossy fibre -> granule cell divergence
+        (~460 granule cells per mossy fibre, 4 claws each: 115 granule cells per mossy fibre;
+        SCIENCE.md section 4). The code is key-selective where the rates carry enough spikes
+        (at the preset's 90 Hz mean rate ~80% of the active cells have all four claws on,
+        chance 1/16; ``python -m circuits.cerebellum.selectivity``); its overlaps follow the
+        selected-coordinate theory with the measured firing probability g(M)
+        (``figures cerebellum-beta``).
     ``mushroom_body``
         The insect mushroom body: projection neurons (one rail per glomerulus, ~45% active per
         odour) -> Kenyon cells (6 inputs, fire with >= 5 active; APL feedback inhibition) ->

@@ -19,6 +19,7 @@ first build compiles everything.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -535,13 +536,29 @@ class CerebellarSDM:
                          budget_gib=self.memory_budget_gib)
 
     def _plasticity_gate(self) -> brian2.TimedArray:
-        """TimedArray (1-ms bins) that is 1 during write slots, 0 elsewhere."""
+        """TimedArray (1-ms bins) that is 1 during write slots, 0 elsewhere.
+
+        With a tonic background (``mossy.background``) only during each write's stimulus
+        (the active window, :func:`~circuits.cerebellum.mossy.active_window`, plus the PF
+        delay) and around its climbing-fibre spike: the spontaneous granule spikes between
+        stimuli do not write.
+        """
         total = self._batches[-1].onset + self._batches[-1].duration
         gate = np.zeros(round(total * 1000) + 1)
         for batch in self._batches:
-            if batch.kind == "write":
+            if batch.kind != "write":
+                continue
+            if not self.params.mossy.background:
                 start = round(batch.onset * 1000)
                 gate[start:start + round(batch.duration * 1000)] = 1.0
+                continue
+            begin, end = active_window(self.params, batch.slot)
+            delay = float(self.derived.pf_delay / second)
+            cf = float(self.derived.cf_offset / second)
+            for onset in batch.onsets:  # PF arrivals of the active window's spikes
+                gate[round((onset + begin + delay) * 1000):
+                     math.ceil((onset + end + delay) * 1000) + 1] = 1.0
+                gate[round((onset + cf) * 1000) - 1:round((onset + cf) * 1000) + 2] = 1.0
         return brian2.TimedArray(gate, dt=1 * ms)
 
     def _run_batch(self, net: CerebellarNetwork, batch: _Batch, info: BackendInfo) -> None:

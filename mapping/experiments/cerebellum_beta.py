@@ -10,7 +10,11 @@ approximate :math:`\mathrm{softmax}(\beta \cos)` with a :math:`\beta` set by the
    selected-coordinate cells (``k`` claws, Jaeckel), unreliable MF->GrC release: a cell
    fires when :math:`k - t` of its matched inputs release, with the fewest mismatches
    :math:`t` and the release probability that give :math:`p`
-   (:func:`models.intersection_selected.release_for_coding_level`).
+   (:func:`models.intersection_selected.release_for_coding_level`); selected cells under
+   asynchronous mossy fibres (the ``biological`` preset): the Golgi conductance that holds
+   :math:`p` (:func:`circuits.cerebellum.coding.golgi_for_coding_level`), and the circuit's
+   stochastic activation g(M) measured on independent random keys
+   (:func:`circuits.cerebellum.selectivity.measure_activation`), which the theory takes.
 2. Clustered patterns (``clusters`` bases, one variant at every distance
    ``0..D``) are presented to the granular layer; every within-cluster pair gives a
    spiking per-memory weight :math:`|A_i \cap A_j|` at its Hamming distance (a stochastic
@@ -26,7 +30,8 @@ approximate :math:`\mathrm{softmax}(\beta \cos)` with a :math:`\beta` set by the
    (``weight_error_vs_exact``).
 
 Metrics per level ``p<percent>`` (e.g. ``p0.2``): ``radius`` (full) or ``inputs``,
-``mismatches``, ``release_probability`` (selected), ``coding_level``
+``mismatches``, ``release_probability`` (selected), ``golgi_conductance_nS`` and
+``activation_g<M>`` (g(M); asynchronous mossy fibres), ``coding_level``
 (measured), ``effective_beta``, ``theoretical_beta``, ``effective_beta_ratio``,
 ``weight_error_vs_softmax``, ``weight_error_vs_exact``, ``effective_r_squared`` and
 ``theoretical_r_squared`` (:math:`R^2` of the log-overlap line on the cosine over the
@@ -42,14 +47,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from brian2 import ms
+from brian2 import ms, nS
 
+from circuits.cerebellum.coding import golgi_for_coding_level
 from circuits.cerebellum.params import (
     CerebellumParams,
     GranuleParams,
     MossyFibreParams,
     derive,
 )
+from circuits.cerebellum.selectivity import measure_activation
 from mapping.granule_theory import granule_theory, measure_overlaps
 from mapping.measures import (
     distance_weights,
@@ -57,7 +64,7 @@ from mapping.measures import (
     log_linearity,
     write_inputs,
 )
-from models.intersection_selected import release_for_coding_level
+from models.intersection_selected import release_for_coding_level, threshold_activation
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
 
@@ -97,7 +104,10 @@ class Config:
             raise ValueError("tolerance must lie in (0, 1)")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
-        granule_theory(self.circuit, self.weight_mass)  # raises for circuits it cannot describe
+        # raises for circuits it cannot describe (asynchronous fibres: any valid activation
+        # stands in for the one measured at run time)
+        granule_theory(self.circuit, self.weight_mass, activation=threshold_activation(
+            self.circuit.granule.inputs, 0) if self.asynchronous else None)
         for level in self.coding_levels:
             try:
                 params = self.level_params(level)
@@ -115,15 +125,23 @@ class Config:
                          prefix="circuit.", presentations_field="clusters",
                          presentations_value=self.clusters)
 
+    @property
+    def asynchronous(self) -> bool:
+        """Whether the mossy fibres fire asynchronously (the level is found by simulation)."""
+        return self.circuit.mossy.firing != "regular"
+
     def level_params(self, level: float) -> CerebellumParams:
         """The circuit with granule coding level ``level``.
 
         Full design: the radius whose Hamming ball holds that fraction. Selected design
         (``k`` claws): unreliable MF->GrC release, the fewest tolerated mismatches and the
         release probability that give the level
-        (:func:`models.intersection_selected.release_for_coding_level`).
+        (:func:`models.intersection_selected.release_for_coding_level`). Asynchronous
+        mossy fibres: the circuit as given (:func:`run` finds the Golgi conductance).
         """
         granule = self.circuit.granule
+        if self.asynchronous:
+            return self.circuit
         if granule.design == "full":
             return replace(self.circuit, granule=replace(granule, coding_level=level,
                                                          radius=None))
@@ -138,21 +156,25 @@ def level_label(level: float) -> str:
     return f"p{100 * level:g}"
 
 
-def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, seed: int
-                  ) -> dict[str, Any]:
+def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, seed: int,
+                  activation: np.ndarray | None = None) -> dict[str, Any]:
     """Present clustered patterns at one coding level; fit the effective beta.
 
-    Returns the per-distance statistics and the fitted numbers (see the module docstring).
+    ``activation``: the measured g(M) of a circuit with asynchronous mossy fibres
+    (:func:`mapping.granule_theory.granule_theory`). Returns the per-distance statistics and
+    the fitted numbers (see the module docstring).
     """
     n, cells = params.address_bits, params.granule.n
     derived = derive(params)
-    theory = granule_theory(params, weight_mass)
+    theory = granule_theory(params, weight_mass, activation)
     last = theory.last_distance
     fit_distances = list(theory.fit_distances)
     max_distance = max(last, fit_distances[-1])
     g = params.granule
     tag = (theory.radius if theory.radius is not None
            else f"k{g.inputs}_t{g.mismatches}_p{g.release_probability:.9f}")
+    if activation is not None:
+        tag = f"{tag}_goc{float(params.golgi.conductance / nS):.9f}"
     patterns, active, stats = measure_overlaps(
         params, theory, clusters, max_distance, child_seed(seed, "patterns", tag),
         child_seed(seed, "circuit", tag))
@@ -169,6 +191,9 @@ def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, s
         "inputs": theory.inputs,
         "mismatches": g.mismatches if theory.design == "selected" else None,
         "release_probability": g.release_probability,
+        "golgi_conductance_nS": (float(params.golgi.conductance / nS) if activation is not None
+                                 else None),
+        "activation": None if activation is None else [float(x) for x in activation],
         "coding_level": float(np.mean([len(a) for a in active]) / cells),
         "coding_level_expected": derived.expected_coding_level,
         "effective_beta": fit.beta,
@@ -197,8 +222,14 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         if progress:
             print(f"coding level {100 * level:g}% ({k + 1}/{len(config.coding_levels)})",
                   flush=True)
-        results[level] = measure_level(config.level_params(level), config.clusters,
-                                       config.weight_mass, config.seed)
+        params, activation = config.level_params(level), None
+        if config.asynchronous:  # the Golgi strength that holds the level, then g(M)
+            params, _ = golgi_for_coding_level(params, level,
+                                               seed=child_seed(config.seed, "golgi_level"))
+            activation, _ = measure_activation(params,
+                                               seed=child_seed(config.seed, "activation"))
+        results[level] = measure_level(params, config.clusters, config.weight_mass,
+                                       config.seed, activation)
     write_inputs(run_dir, "cerebellum-beta",
                  {f"patterns_{level_label(lv)}": r["patterns"] for lv, r in results.items()},
                  seed=config.seed, clusters=config.clusters,
@@ -209,7 +240,10 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     table = {}
     for level, r in results.items():
         label = level_label(level)
-        for key in ("radius", "inputs", "mismatches", "release_probability", "coding_level",
+        for m, g in enumerate(r["activation"] or ()):
+            metrics[f"{label}_activation_g{m}"] = g
+        for key in ("radius", "inputs", "mismatches", "release_probability",
+                    "golgi_conductance_nS", "coding_level",
                     "effective_beta", "theoretical_beta", "effective_r_squared",
                     "theoretical_r_squared",
                     "effective_beta_ratio", "weight_error_vs_softmax",
@@ -219,7 +253,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         table[label] = {"coding_level_target": level, "radius": r["radius"],
                         "distance": np.arange(len(r["stats"]["mean"])),
                         "mean": r["stats"]["mean"], "sem": r["stats"]["sem"],
-                        "pairs": r["stats"]["count"], "expected": r["expected"]}
+                        "pairs": r["stats"]["count"], "expected": r["expected"],
+                        "activation": r["activation"]}
     ratios = np.array([r["effective_beta_ratio"] for r in results.values()])
     metrics["levels_within_tolerance"] = int(np.sum(np.abs(ratios - 1) <= config.tolerance))
     metrics["tolerance"] = config.tolerance
@@ -271,6 +306,9 @@ def _rule(values: dict[str, Any], prefix: str = "") -> str:
     """``radius d`` (full design) or ``k - t of k, P_rel`` (selected) for labels."""
     if values.get(f"{prefix}radius") is not None:
         return f"radius {values[f'{prefix}radius']}"
+    if values.get(f"{prefix}golgi_conductance_nS") is not None:
+        return (f"{values[f'{prefix}inputs']} claws, asynchronous MFs, GoC "
+                f"{values[f'{prefix}golgi_conductance_nS']:.2f} nS")
     k, t = values[f"{prefix}inputs"], values[f"{prefix}mismatches"]
     return f"{k - t} of {k}, P_rel {values[f'{prefix}release_probability']:.2f}"
 
@@ -285,6 +323,8 @@ def summarize(metrics: dict[str, Any]) -> str:
             f"  {label[1:]:>5s}%: {_rule(metrics, label + '_')}, effective "
             f"{metrics[f'{label}_effective_beta']:.3f} vs theoretical "
             f"{metrics[f'{label}_theoretical_beta']:.3f} (ratio {metrics[key]:.3f}); "
+            f"R^2 {metrics[f'{label}_effective_r_squared']:.3f} (theory "
+            f"{metrics[f'{label}_theoretical_r_squared']:.3f}); "
             f"max |w - softmax| {metrics[f'{label}_weight_error_vs_softmax']:.4f}")
     lines.append(f"  {metrics['levels_within_tolerance']}/{metrics['levels']} levels within "
                  f"{100 * metrics['tolerance']:g}%")

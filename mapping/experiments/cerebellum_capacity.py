@@ -5,14 +5,21 @@ to each load in ``loads``; after each increment up to ``reads_per_load`` of the 
 so far (a random sample) are read back at every ``query_noise`` level (that fraction of key
 bits flipped). The abstract SDM on the circuit's own granule cells
 (:func:`mapping.cerebellum_vs_sdm.abstract_sdm`) is written and read with the same keys, values
-and queries. With ``cpp_standalone`` the whole schedule is one build and one run
+and queries; so is the SDM on the circuit's own active sets
+(:func:`mapping.cerebellum_vs_sdm.active_set_read`: counters of the granule cells each write
+activated, summed over the cells each read activated), the abstract counterpart of a
+stochastic code (asynchronous mossy fibres), whose cells the Jaeckel rule does not name.
+With ``cpp_standalone`` the whole schedule is one build and one run
 (:meth:`circuits.cerebellum.protocol.CerebellarSDM.present`).
 
 Metrics, per noise level ``q<percent>``: ``load_at_99_circuit`` and ``load_at_99_abstract``
 (largest load with bit accuracy >= 99%, :func:`mapping.measures.load_at_accuracy`; the
 largest load tried if accuracy never fell below, NaN if the smallest load already did),
 and per load ``m<load>``: ``accuracy_circuit``, ``accuracy_abstract``, ``agreement``
-(circuit bits equal to the abstract read). Data: ``capacity.json``. Figure: ``capacity``.
+(circuit bits equal to the abstract read), ``accuracy_active_sets`` and
+``agreement_active_sets`` (circuit bits equal to the active-set read); per noise level also
+``load_at_99_active_sets`` and ``agreement_active_sets_mean``. Data: ``capacity.json``.
+Figure: ``capacity``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import torch
 
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM
-from mapping.cerebellum_vs_sdm import abstract_sdm
+from mapping.cerebellum_vs_sdm import abstract_sdm, active_set_read
 from mapping.measures import agreement, load_at_accuracy, write_inputs
 from models.patterns import flip_exact, random_binary
 from models.rundir import RunDirectory, atomic_write_json
@@ -119,6 +126,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         entries.extend(("read", q, None) for ld, _, _, q in reads if ld == load)
     readouts = circuit.present(entries)
     circuit_bits = [r.bits for r, e in zip(readouts, entries, strict=True) if e[0] == "read"]
+    set_bits = _active_set_bits(config, readouts, entries, values)
 
     model = abstract_sdm(circuit)
     abstract_bits = []
@@ -141,25 +149,33 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
                                "accuracy_level": config.accuracy_level}
     for noise in config.query_noise:
         label = noise_label(noise)
-        acc_c, acc_a, agree = [], [], []
-        for (load, q_noise, which, _), c_bits, a_bits in zip(reads, circuit_bits,
-                                                             abstract_bits, strict=True):
+        acc_c, acc_a, agree, acc_s, agree_s = [], [], [], [], []
+        for (load, q_noise, which, _), c_bits, a_bits, s_bits in zip(
+                reads, circuit_bits, abstract_bits, set_bits, strict=True):
             if q_noise != noise:
                 continue
             stored = values[which]
             acc_c.append(float((c_bits == stored).mean()))
             acc_a.append(float((a_bits == stored).mean()))
+            acc_s.append(float((s_bits == stored).mean()))
             agree.append(agreement(c_bits, a_bits))
+            agree_s.append(agreement(c_bits, s_bits))
             metrics[f"{label}_m{load}_accuracy_circuit"] = acc_c[-1]
             metrics[f"{label}_m{load}_accuracy_abstract"] = acc_a[-1]
             metrics[f"{label}_m{load}_agreement"] = agree[-1]
+            metrics[f"{label}_m{load}_accuracy_active_sets"] = acc_s[-1]
+            metrics[f"{label}_m{load}_agreement_active_sets"] = agree_s[-1]
         metrics[f"{label}_load_at_99_circuit"] = load_at_accuracy(
             config.loads, acc_c, config.accuracy_level)
         metrics[f"{label}_load_at_99_abstract"] = load_at_accuracy(
             config.loads, acc_a, config.accuracy_level)
+        metrics[f"{label}_load_at_99_active_sets"] = load_at_accuracy(
+            config.loads, acc_s, config.accuracy_level)
         metrics[f"{label}_agreement_mean"] = float(np.mean(agree))
+        metrics[f"{label}_agreement_active_sets_mean"] = float(np.mean(agree_s))
         table[label] = {"query_noise": noise, "accuracy_circuit": acc_c,
-                        "accuracy_abstract": acc_a, "agreement": agree}
+                        "accuracy_abstract": acc_a, "agreement": agree,
+                        "accuracy_active_sets": acc_s, "agreement_active_sets": agree_s}
     metrics["simulated_s"] = float(sum(r.slot * len(r.onsets) for r in readouts))
     for key in ("build_s", "run_s", "peak_rss_mib"):
         if key in circuit.timings:
@@ -167,6 +183,21 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     atomic_write_json(run_dir.file("capacity.json"), table)
     run_dir.save_figure(capacity_figure([("circuit", table)]), "capacity")
     return metrics
+
+
+def _active_set_bits(config: Config, readouts: list[Any], entries: list[tuple[str, Any, Any]],
+                     values: np.ndarray) -> list[np.ndarray]:
+    """Per read batch, the SDM read on the circuit's own active sets (writes so far)."""
+    write_sets: list[np.ndarray] = []
+    bits = []
+    for readout, (kind, _, _) in zip(readouts, entries, strict=True):
+        if kind == "write":
+            write_sets.extend(readout.active_granule)
+        else:
+            bits.append(active_set_read(write_sets, values[:len(write_sets)],
+                                        readout.active_granule, config.circuit.granule.n,
+                                        config.circuit.plasticity.counter_range)[0])
+    return bits
 
 
 def capacity_figure(runs: list[tuple[str, dict[str, Any]]], level: float = 0.99) -> Any:
@@ -192,6 +223,8 @@ def summarize(metrics: dict[str, Any]) -> str:
                       key=lambda k: float(k.split("_", 1)[0][1:])):
         label = key.removesuffix("_load_at_99_circuit")
         lines.append(f"  query noise {label[1:]:>3s}%: circuit {metrics[key]:.1f}, abstract "
-                     f"{metrics[f'{label}_load_at_99_abstract']:.1f} patterns; bits agree "
-                     f"{metrics[f'{label}_agreement_mean']:.4f}")
+                     f"{metrics[f'{label}_load_at_99_abstract']:.1f}, active sets "
+                     f"{metrics[f'{label}_load_at_99_active_sets']:.1f} patterns; bits agree "
+                     f"{metrics[f'{label}_agreement_mean']:.4f} (abstract), "
+                     f"{metrics[f'{label}_agreement_active_sets_mean']:.4f} (active sets)")
     return "\n".join(lines)
