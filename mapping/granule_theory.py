@@ -23,14 +23,21 @@ weight in both cases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+from brian2 import nS
 
+from circuits.cerebellum.coding import golgi_for_coding_level
 from circuits.cerebellum.params import CerebellumParams, derive
 from circuits.cerebellum.protocol import granule_active_sets
+from circuits.cerebellum.selectivity import measure_activation
 from mapping.measures import (
     clustered_patterns,
+    distance_weights,
+    effective_beta,
+    log_linearity,
     normalised_weights,
     overlap_statistics,
     weight_error,
@@ -39,11 +46,14 @@ from models.intersection import binary_intersection, fit_beta
 from models.intersection_selected import (
     fit_beta_selected,
     release_activation,
+    release_for_coding_level,
     selected_intersection,
     threshold_activation,
 )
+from models.seeding import child_seed
 
-__all__ = ["GranuleTheory", "granule_theory", "measure_overlaps"]
+__all__ = ["GranuleTheory", "at_coding_level", "calibrate_level", "granule_theory",
+           "measure_level", "measure_overlaps"]
 
 
 @dataclass(frozen=True)
@@ -175,3 +185,102 @@ def measure_overlaps(params: CerebellumParams, theory: GranuleTheory, clusters: 
     stats = overlap_statistics(active, patterns, labels, params.granule.n, max_distance,
                                include_self=not theory.stochastic)
     return patterns, active, stats
+
+
+def at_coding_level(circuit: CerebellumParams, level: float) -> CerebellumParams:
+    """The circuit with granule coding level ``level``, where a rule sets it.
+
+    Full design: the radius whose Hamming ball holds that fraction. Selected design (``k``
+    claws) with volleys: unreliable MF->GrC release, the fewest tolerated mismatches and the
+    release probability that give the level
+    (:func:`models.intersection_selected.release_for_coding_level`). Asynchronous mossy
+    fibres: the circuit as given (Golgi inhibition holds the level; :func:`calibrate_level`
+    finds the conductance by simulation).
+    """
+    granule = circuit.granule
+    if circuit.mossy.firing != "regular":
+        return circuit
+    if granule.design == "full":
+        return replace(circuit, granule=replace(granule, coding_level=level, radius=None))
+    mismatches, release = release_for_coding_level(granule.inputs, level)
+    return replace(circuit, granule=replace(granule, coding_level=None, mismatches=mismatches,
+                                            release_probability=release))
+
+
+def calibrate_level(circuit: CerebellumParams, level: float, seed: int
+                    ) -> tuple[CerebellumParams, np.ndarray | None]:
+    """The circuit at coding level ``level`` and, for asynchronous fibres, its activation.
+
+    Volleys: :func:`at_coding_level` (no simulation; activation ``None``). Asynchronous
+    mossy fibres: the Golgi conductance that holds the level
+    (:func:`circuits.cerebellum.coding.golgi_for_coding_level`), then g(M) measured on
+    independent random keys (:func:`circuits.cerebellum.selectivity.measure_activation`),
+    each with its own seed derived from ``seed``.
+    """
+    params = at_coding_level(circuit, level)
+    if circuit.mossy.firing == "regular":
+        return params, None
+    params, _ = golgi_for_coding_level(params, level, seed=child_seed(seed, "golgi_level"))
+    activation, _ = measure_activation(params, seed=child_seed(seed, "activation"))
+    return params, activation
+
+
+def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, seed: int,
+                  activation: np.ndarray | None = None) -> dict[str, Any]:
+    """Present clustered patterns at one coding level; fit the effective beta.
+
+    ``activation``: the measured g(M) of a circuit with asynchronous mossy fibres
+    (:func:`granule_theory`). Returns the per-distance statistics and the fitted numbers:
+    effective beta (least squares of log overlap on cosine over the fit distances), the
+    theory's beta, their ratio, R^2 of both lines over the distances holding
+    ``weight_mass`` of the weight, and the weight errors against the softmax and the exact
+    expectation (as ``figures cerebellum-beta`` reports them).
+    """
+    n, cells = params.address_bits, params.granule.n
+    derived = derive(params)
+    theory = granule_theory(params, weight_mass, activation)
+    last = theory.last_distance
+    fit_distances = list(theory.fit_distances)
+    max_distance = max(last, fit_distances[-1])
+    g = params.granule
+    tag = (theory.radius if theory.radius is not None
+           else f"k{g.inputs}_t{g.mismatches}_p{g.release_probability:.9f}")
+    if activation is not None:
+        tag = f"{tag}_goc{float(params.golgi.conductance / nS):.9f}"
+    patterns, active, stats = measure_overlaps(
+        params, theory, clusters, max_distance, child_seed(seed, "patterns", tag),
+        child_seed(seed, "circuit", tag))
+    fit = effective_beta(stats["mean"], n, fit_distances)
+    with np.errstate(divide="ignore"):
+        log_exact = np.log(theory.expected(np.arange(n + 1)))
+    expected = np.exp(log_exact[: max_distance + 1])
+    weights = distance_weights(stats["mean"][: last + 1], n, theory.radius, theory.beta,
+                               log_exact=log_exact)
+    weights_eff = distance_weights(stats["mean"][: last + 1], n, theory.radius, fit.beta,
+                                   log_exact=log_exact)
+    return {
+        "radius": theory.radius,
+        "inputs": theory.inputs,
+        "mismatches": g.mismatches if theory.design == "selected" else None,
+        "release_probability": g.release_probability,
+        "golgi_conductance_nS": (float(params.golgi.conductance / nS) if activation is not None
+                                 else None),
+        "activation": None if activation is None else [float(x) for x in activation],
+        "coding_level": float(np.mean([len(a) for a in active]) / cells),
+        "coding_level_expected": derived.expected_coding_level,
+        "effective_beta": fit.beta,
+        "theoretical_beta": theory.beta,
+        "effective_beta_ratio": fit.beta / theory.beta,
+        # R^2 of log-overlap on cosine over the distances holding weight_mass of the weight
+        "effective_r_squared": log_linearity(stats["mean"], n, range(last + 1)),
+        "theoretical_r_squared": log_linearity(expected, n, range(last + 1)),
+        "weight_error_vs_softmax": weights.max_error_vs_softmax,
+        "weight_error_vs_softmax_effective": weights_eff.max_error_vs_softmax,
+        "weight_error_vs_exact": weights.max_error_vs_exact,
+        "distances_holding_weight": last,
+        "pairs": int(stats["count"].sum()),
+        "patterns": patterns,
+        "stats": stats,
+        "expected": expected,
+        "weights": weights,
+    }

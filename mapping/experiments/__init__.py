@@ -50,6 +50,9 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                         "effective beta of granule-cell weights vs theory, per coding level"),
     "cerebellum-capacity": ("mapping.experiments.cerebellum_capacity",
                             "accuracy vs load: spiking cerebellum and abstract SDM"),
+    "granule-regimes": ("mapping.experiments.granule_regimes",
+                        "granule overlaps vs theory vs softmax: full-address volleys, "
+                        "four-claw volleys, four-claw asynchronous"),
     "ca3": ("mapping.experiments.ca3",
             "spiking CA3 (Hebbian g (x) x, gamma-cycle attractor) vs the classic Hopfield "
             "equation"),

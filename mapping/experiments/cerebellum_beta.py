@@ -43,32 +43,31 @@ distances holding ``weight_mass`` of the weight, spikes and theory), ``pairs``. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from brian2 import ms, nS
+from brian2 import ms
 
-from circuits.cerebellum.coding import golgi_for_coding_level
 from circuits.cerebellum.params import (
     CerebellumParams,
     GranuleParams,
     MossyFibreParams,
     derive,
 )
-from circuits.cerebellum.selectivity import measure_activation
-from mapping.granule_theory import granule_theory, measure_overlaps
+from mapping.granule_theory import (
+    at_coding_level,
+    calibrate_level,
+    granule_theory,
+    measure_level,
+)
 from mapping.measures import (
-    distance_weights,
-    effective_beta,
-    log_linearity,
     write_inputs,
 )
-from models.intersection_selected import release_for_coding_level, threshold_activation
+from models.intersection_selected import threshold_activation
 from models.rundir import RunDirectory, atomic_write_json
-from models.seeding import child_seed
 
-__all__ = ["Config", "level_label", "measure_level", "run", "summarize"]
+__all__ = ["Config", "level_label", "run", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -139,79 +138,12 @@ class Config:
         (:func:`models.intersection_selected.release_for_coding_level`). Asynchronous
         mossy fibres: the circuit as given (:func:`run` finds the Golgi conductance).
         """
-        granule = self.circuit.granule
-        if self.asynchronous:
-            return self.circuit
-        if granule.design == "full":
-            return replace(self.circuit, granule=replace(granule, coding_level=level,
-                                                         radius=None))
-        mismatches, release = release_for_coding_level(granule.inputs, level)
-        return replace(self.circuit, granule=replace(granule, coding_level=None,
-                                                     mismatches=mismatches,
-                                                     release_probability=release))
+        return at_coding_level(self.circuit, level)
 
 
 def level_label(level: float) -> str:
     """Metric prefix of a coding level: ``p0.2`` for 0.2 %."""
     return f"p{100 * level:g}"
-
-
-def measure_level(params: CerebellumParams, clusters: int, weight_mass: float, seed: int,
-                  activation: np.ndarray | None = None) -> dict[str, Any]:
-    """Present clustered patterns at one coding level; fit the effective beta.
-
-    ``activation``: the measured g(M) of a circuit with asynchronous mossy fibres
-    (:func:`mapping.granule_theory.granule_theory`). Returns the per-distance statistics and
-    the fitted numbers (see the module docstring).
-    """
-    n, cells = params.address_bits, params.granule.n
-    derived = derive(params)
-    theory = granule_theory(params, weight_mass, activation)
-    last = theory.last_distance
-    fit_distances = list(theory.fit_distances)
-    max_distance = max(last, fit_distances[-1])
-    g = params.granule
-    tag = (theory.radius if theory.radius is not None
-           else f"k{g.inputs}_t{g.mismatches}_p{g.release_probability:.9f}")
-    if activation is not None:
-        tag = f"{tag}_goc{float(params.golgi.conductance / nS):.9f}"
-    patterns, active, stats = measure_overlaps(
-        params, theory, clusters, max_distance, child_seed(seed, "patterns", tag),
-        child_seed(seed, "circuit", tag))
-    fit = effective_beta(stats["mean"], n, fit_distances)
-    with np.errstate(divide="ignore"):
-        log_exact = np.log(theory.expected(np.arange(n + 1)))
-    expected = np.exp(log_exact[: max_distance + 1])
-    weights = distance_weights(stats["mean"][: last + 1], n, theory.radius, theory.beta,
-                               log_exact=log_exact)
-    weights_eff = distance_weights(stats["mean"][: last + 1], n, theory.radius, fit.beta,
-                                   log_exact=log_exact)
-    return {
-        "radius": theory.radius,
-        "inputs": theory.inputs,
-        "mismatches": g.mismatches if theory.design == "selected" else None,
-        "release_probability": g.release_probability,
-        "golgi_conductance_nS": (float(params.golgi.conductance / nS) if activation is not None
-                                 else None),
-        "activation": None if activation is None else [float(x) for x in activation],
-        "coding_level": float(np.mean([len(a) for a in active]) / cells),
-        "coding_level_expected": derived.expected_coding_level,
-        "effective_beta": fit.beta,
-        "theoretical_beta": theory.beta,
-        "effective_beta_ratio": fit.beta / theory.beta,
-        # R^2 of log-overlap on cosine over the distances holding weight_mass of the weight
-        "effective_r_squared": log_linearity(stats["mean"], n, range(last + 1)),
-        "theoretical_r_squared": log_linearity(expected, n, range(last + 1)),
-        "weight_error_vs_softmax": weights.max_error_vs_softmax,
-        "weight_error_vs_softmax_effective": weights_eff.max_error_vs_softmax,
-        "weight_error_vs_exact": weights.max_error_vs_exact,
-        "distances_holding_weight": last,
-        "pairs": int(stats["count"].sum()),
-        "patterns": patterns,
-        "stats": stats,
-        "expected": expected,
-        "weights": weights,
-    }
 
 
 def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict[str, Any]:
@@ -222,12 +154,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         if progress:
             print(f"coding level {100 * level:g}% ({k + 1}/{len(config.coding_levels)})",
                   flush=True)
-        params, activation = config.level_params(level), None
-        if config.asynchronous:  # the Golgi strength that holds the level, then g(M)
-            params, _ = golgi_for_coding_level(params, level,
-                                               seed=child_seed(config.seed, "golgi_level"))
-            activation, _ = measure_activation(params,
-                                               seed=child_seed(config.seed, "activation"))
+        params, activation = calibrate_level(config.circuit, level, config.seed)
         results[level] = measure_level(params, config.clusters, config.weight_mass,
                                        config.seed, activation)
     write_inputs(run_dir, "cerebellum-beta",
