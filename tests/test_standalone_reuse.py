@@ -72,7 +72,9 @@ def test_spike_tables_replay_the_spike_generators_exactly():
     """Same readouts (numpy runtime) whether inputs come from SpikeGeneratorGroups or
     spike tables: the mechanism the standalone runner relies on. Poisson firing with
     background spikes on the inactive rails: several spikes per rail, irregular steps."""
-    params = small(mossy=replace(small().mossy, firing="poisson", off_rate=5 * Hz))
+    # asynchronous spikes spread over the stimulus: a write slot the LTD window clears
+    params = small(mossy=replace(small().mossy, firing="poisson", off_rate=5 * Hz),
+                   protocol=replace(small().protocol, write_slot=260 * ms))
     wiring = random_wiring(params, 3)
     sched = schedule(1)
     reference = CerebellarSDM(params, seed=3, wiring=wiring, record=RECORD).present(sched)
