@@ -52,8 +52,8 @@ from models.intersection_selected import (
 )
 from models.seeding import child_seed
 
-__all__ = ["GranuleTheory", "at_coding_level", "calibrate_level", "granule_theory",
-           "measure_level", "measure_overlaps"]
+__all__ = ["GranuleTheory", "at_coding_level", "calibrate_level", "check_clustered_reads",
+           "granule_theory", "measure_level", "measure_overlaps"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,21 @@ def measure_overlaps(params: CerebellumParams, theory: GranuleTheory, clusters: 
     stats = overlap_statistics(active, patterns, labels, params.granule.n, max_distance,
                                include_self=not theory.stochastic)
     return patterns, active, stats
+
+
+def check_clustered_reads(circuit: CerebellumParams, clusters: int, prefix: str = "circuit."
+                          ) -> None:
+    """Refuse a clustered-pattern run over the memory budget, before anything is drawn.
+
+    Each cluster is read at distances ``0..D <= address_bits``
+    (:func:`measure_overlaps`); ``prefix`` is how the configuration names the circuit.
+    """
+    from circuits.memory import check_cerebellum
+
+    reads = clusters * (circuit.address_bits + 1)
+    check_cerebellum(circuit, presentations=reads,
+                     duration_s=float(reads * circuit.protocol.read_slot), prefix=prefix,
+                     presentations_field="clusters", presentations_value=clusters)
 
 
 def at_coding_level(circuit: CerebellumParams, level: float) -> CerebellumParams:

@@ -58,6 +58,7 @@ from circuits.cerebellum.params import (
 from mapping.granule_theory import (
     at_coding_level,
     calibrate_level,
+    check_clustered_reads,
     granule_theory,
     measure_level,
 )
@@ -114,15 +115,7 @@ class Config:
                 derive(params)  # raises for an impossible level
             except ValueError as exc:
                 raise ValueError(f"coding_levels: {level:g}: {exc}") from exc
-        # each cluster is read at distances 0..D <= address_bits, per level: refuse sizes
-        # over the memory budget (or runs of absurd length) before anything is drawn
-        from circuits.memory import check_cerebellum
-
-        reads = self.clusters * (self.circuit.address_bits + 1)
-        check_cerebellum(self.level_params(max(self.coding_levels)), presentations=reads,
-                         duration_s=float(reads * self.circuit.protocol.read_slot),
-                         prefix="circuit.", presentations_field="clusters",
-                         presentations_value=self.clusters)
+        check_clustered_reads(self.level_params(max(self.coding_levels)), self.clusters)
 
     @property
     def asynchronous(self) -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 from brian2 import ms
 
 from circuits.cerebellum.params import CerebellumParams, GranuleParams, MossyFibreParams
-from mapping.granule_theory import granule_theory, measure_overlaps
+from mapping.granule_theory import check_clustered_reads, granule_theory, measure_overlaps
 from mapping.measures import effective_beta
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
@@ -63,15 +63,7 @@ class Config:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
         granule_theory(self.circuit, self.weight_mass)  # raises for circuits it cannot describe
-        # each cluster is read at distances 0..D <= address_bits: refuse sizes over the
-        # memory budget (or runs of absurd length) before anything is drawn
-        from circuits.memory import check_cerebellum
-
-        reads = self.clusters * (self.circuit.address_bits + 1)
-        check_cerebellum(self.circuit, presentations=reads,
-                         duration_s=float(reads * self.circuit.protocol.read_slot),
-                         prefix="circuit.", presentations_field="clusters",
-                         presentations_value=self.clusters)
+        check_clustered_reads(self.circuit, self.clusters)
 
 
 def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict[str, Any]:

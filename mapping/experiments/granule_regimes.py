@@ -36,7 +36,7 @@ import numpy as np
 from brian2 import ms
 
 from circuits.cerebellum.params import CerebellumParams, GranuleParams, MossyFibreParams
-from mapping.granule_theory import calibrate_level, measure_level
+from mapping.granule_theory import calibrate_level, check_clustered_reads, measure_level
 from mapping.measures import effective_beta, hamming_to_cosine, write_inputs
 from models.rundir import RunDirectory, atomic_write_json
 
@@ -82,13 +82,7 @@ class Config:
                 regime_circuit(self, name).validate()
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from exc
-        from circuits.memory import check_cerebellum
-
-        reads = self.clusters * (self.address_bits + 1)
-        circuit = regime_circuit(self, "claws_asynchronous")
-        check_cerebellum(circuit, presentations=reads,
-                         duration_s=float(reads * circuit.protocol.read_slot),
-                         presentations_field="clusters", presentations_value=self.clusters)
+        check_clustered_reads(regime_circuit(self, "claws_asynchronous"), self.clusters, "")
 
 
 def regime_circuit(config: Config, name: str) -> CerebellumParams:
