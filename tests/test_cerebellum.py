@@ -257,6 +257,11 @@ def test_cerebellum_command_writes_the_run_directory(small_cerebellum_run):
         assert 0 <= metrics[key] <= 1
     assert metrics["bit_agreement_vs_sdm_clean"] == 1.0
     assert metrics["active_set_match_noisy"] == 1.0
+    # volleys: the circuit's own active sets are Kanerva's, so both abstract reads agree
+    assert metrics["asynchronous"] is False
+    for label in ("clean", "noisy"):
+        assert metrics[f"bit_agreement_vs_active_sets_{label}"] == pytest.approx(
+            metrics[f"bit_agreement_vs_sdm_{label}"])
     config = json.loads((out / "config.json").read_text())
     assert config["config"]["circuit"]["granule"]["n"] == 400
     assert config["config"]["query_noise"] == 0.1

@@ -13,6 +13,11 @@ Metrics (``metrics.json``):
 - ``bit_accuracy_vs_stored``: fraction of decoded bits equal to the stored values;
 - ``coding_level``: mean fraction of granule cells active per presentation (``_sd``;
   ``coding_level_expected`` is the activation probability of the radius);
+- ``bit_agreement_vs_active_sets``: fraction of decoded bits equal to the SDM read on the
+  circuit's own active sets (:func:`mapping.cerebellum_vs_sdm.active_set_read`; the
+  abstract counterpart of a stochastic, asynchronous code), overall and per read kind;
+- ``asynchronous``: whether the mossy fibres fire asynchronously (the level is then held by
+  the Golgi loop, not given by a rule: ``coding_level_expected`` is the rule's);
 - ``active_set_match``: fraction of presentations whose active granule set equals the
   abstract SDM's active set;
 - ``sums_correlation``: Pearson r of the circuit's net PF drive (in counter units) and the
@@ -39,7 +44,7 @@ import torch
 from circuits.cerebellum.network import RUN_PARAMETERS
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
-from mapping.cerebellum_vs_sdm import abstract_sdm, compare_read, counter_error
+from mapping.cerebellum_vs_sdm import abstract_sdm, active_set_read, compare_read, counter_error
 from mapping.measures import (
     effective_beta,
     normalised_weights,
@@ -326,6 +331,12 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     all_abstract = np.concatenate([c.abstract_bits for c in comparisons.values()])
     all_stored = np.concatenate([c.stored for c in comparisons.values()])
     metrics["bit_agreement_vs_sdm"] = float((all_circuit == all_abstract).mean())
+    # the SDM on the circuit's own active sets: the abstract counterpart of a stochastic code
+    own = {label: active_set_read(write.active_granule, values, readout.active_granule,
+                                  params.granule.n, params.plasticity.counter_range)[0]
+           for label, readout in reads.items()}
+    all_own = np.concatenate(list(own.values()))
+    metrics["bit_agreement_vs_active_sets"] = float((all_circuit == all_own).mean())
     metrics["bit_accuracy_vs_stored"] = float((all_circuit == all_stored).mean())
     metrics["abstract_accuracy_vs_stored"] = float((all_abstract == all_stored).mean())
     for label, cmp in comparisons.items():
@@ -335,10 +346,13 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         metrics[f"sums_correlation_{label}"] = cmp.sums_correlation
         metrics[f"sums_cosine_{label}"] = cmp.sums_cosine
         metrics[f"active_set_match_{label}"] = float(cmp.active_sets_equal.mean())
+        metrics[f"bit_agreement_vs_active_sets_{label}"] = float(
+            (cmp.circuit_bits == own[label]).mean())
     levels = np.concatenate([write.coding_level, *[r.coding_level for r in reads.values()]])
     metrics["coding_level"] = float(levels.mean())
     metrics["coding_level_sd"] = float(levels.std())
     metrics["coding_level_expected"] = circuit.derived.expected_coding_level
+    metrics["asynchronous"] = params.mossy.firing != "regular"
     if params.granule.coding_level is not None:
         metrics["coding_level_target"] = params.granule.coding_level
     metrics["radius"] = circuit.derived.radius
@@ -382,8 +396,12 @@ def summarize(metrics: dict[str, Any]) -> str:
         f"cerebellar SDM: {metrics['n_granule']} granule cells, radius {metrics['radius']}, "
         f"{metrics['patterns']} patterns written, {metrics['query_noise_bits']}-bit query noise",
         f"  coding level {metrics['coding_level']:.4f} (sd {metrics['coding_level_sd']:.4f}; "
-        f"radius gives {metrics['coding_level_expected']:.4f})",
-        f"  bits agree with the abstract SDM: {metrics['bit_agreement_vs_sdm']:.4f}; "
+        + (f"radius gives {metrics['coding_level_expected']:.4f})"
+           if metrics.get("asynchronous") is not True else "held by the Golgi loop)"),
+        f"  bits agree with the abstract SDM: {metrics['bit_agreement_vs_sdm']:.4f}"
+        + (f", with the SDM on the circuit's own active sets "
+           f"{metrics['bit_agreement_vs_active_sets']:.4f}"
+           if "bit_agreement_vs_active_sets" in metrics else "") + "; "
         f"accuracy vs stored: circuit {metrics['bit_accuracy_vs_stored']:.4f}, "
         f"abstract {metrics['abstract_accuracy_vs_stored']:.4f}",
     ]
