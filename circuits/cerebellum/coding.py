@@ -53,10 +53,10 @@ def poisson_golgi(n_granule: int = 3000, **overrides) -> CerebellumParams:
     top-level fields of the result.
     """
     params = CerebellumParams(value_bits=4).with_preset("biological")
-    stimulus, tau_inh = params.mossy.stimulus, params.granule.tau_inh
-    slot = stimulus + max(2 * tau_inh, 4 * params.granule.tau_slow) + 5 * ms
+    # the preset's read slot already lets the slow current fade; decode over all of it
+    slot, tau_inh = params.protocol.read_slot, params.granule.tau_inh
     params = replace(params, granule=replace(params.granule, n=n_granule),
-                     protocol=replace(params.protocol, read_slot=slot, decode_window=slot,
+                     protocol=replace(params.protocol, decode_window=slot,
                                       lead_in=10 * tau_inh))
     return replace(params, **overrides)
 

@@ -254,12 +254,11 @@ def _derive(params: CerebellumParams) -> Derived:
     pairing = params.climbing.pairing
     if pairing is None:
         pairing = pl.window_peak
-    cf_offset = latency + pf_delay + pairing
-    if params.mossy.firing != "regular":
-        # asynchronous fibres: granule spikes spread over the stimulus; pair the CF with its
-        # middle, so every stimulus spike falls near the window's peak (K > 0.89 for a 45 ms
-        # stimulus and the default 100 ms, 5-stage window)
-        cf_offset = cf_offset + params.mossy.stimulus / 2
+    # asynchronous fibres: granule spikes spread over the stimulus; pair the CF with its
+    # middle, so every stimulus spike falls near the window's peak (K > 0.89 for a 45 ms
+    # stimulus and the default 100 ms, 5-stage window)
+    spread = params.mossy.stimulus * (0.5 if params.mossy.firing != "regular" else 0.0)
+    cf_offset = latency + pf_delay + pairing + spread
     order = pl.window_stages - 1
     # the last trace of the chain after one PF spike is (t/tau)^order/order! e^(-t/tau)
     norm = order ** order * math.exp(-order) / math.factorial(order)
@@ -268,9 +267,7 @@ def _derive(params: CerebellumParams) -> Derived:
     proto = params.protocol
     # The next write's CF comes write_slot + pairing after this write's PF spikes: it must
     # fall outside the LTD window (K < 1%) so writes do not depress each other's synapses.
-    # (asynchronous fibres: the last granule spikes come half a stimulus after the CF's pairing
-    # point)
-    spread = params.mossy.stimulus * (0.5 if params.mossy.firing != "regular" else 0.0)
+    # (asynchronous fibres: the last granule spikes come `spread` after the CF's pairing point)
     needed = max(cf_offset + params.mossy.stimulus, tail - pairing + spread)
     if proto.write_slot < needed:
         raise ValueError(
