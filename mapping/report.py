@@ -42,8 +42,11 @@ KIND_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("coding_level", "coding level"),
         ("bit_agreement_vs_sdm_clean", "bits agree (clean)"),
         ("bit_agreement_vs_sdm_noisy", "bits agree (noisy)"),
+        ("bit_agreement_vs_active_sets_clean", "bits agree, own active sets (clean)"),
+        ("bit_agreement_vs_active_sets_noisy", "bits agree, own active sets (noisy)"),
         ("bit_accuracy_vs_stored", "accuracy: circuit"),
         ("abstract_accuracy_vs_stored", "accuracy: abstract"),
+        ("active_set_accuracy_vs_stored", "accuracy: own active sets"),
         ("sums_cosine_noisy", "sums cosine"), ("sums_correlation_noisy", "sums Pearson"),
         ("active_set_match_noisy", "active sets equal"),
         ("effective_beta", "effective beta"), ("theoretical_beta", "theoretical beta"),
@@ -78,7 +81,13 @@ _KIND_NOTES = {
         "Effective beta here is fitted from this run's own reads against its written keys: "
         "random keys rarely fall within the radius of each other, so only the few distances "
         "in the table's last row are fitted. `memcircuits figures cerebellum-beta` measures "
-        "every distance at several coding levels (include its run directory here)."),
+        "every distance at several coding levels (include its run directory here). With "
+        "asynchronous mossy fibres (the default, biological granule layer) granule cells fire "
+        "stochastically and no fixed activation rule reproduces their sets: 'bits agree' "
+        "compares with the SDM under the selected-coordinate rule, 'own active sets' with "
+        "the SDM read on the sets the circuit produced. Kanerva's limit "
+        "(`--set circuit.preset=kanerva`: full-address cells, synchronous volleys) agrees "
+        "bit for bit."),
     "hippocampus": (
         "Both betas multiply the cosine of key and query. TEM-t's is its learned softmax "
         "inverse temperature b log(1 + N) on the same walk (shipped checkpoint); the memory "

@@ -140,6 +140,7 @@ def test_protocol_figures_from_real_circuit_runs(tmp_path):
 def test_calcium_of_a_real_cerebellum_run(tmp_path):
     run = tmp_path / "cerebellum"
     assert main(["cerebellum", "--out", str(run), "--quiet", "--set", "patterns=3",
+                 "--set", "circuit.preset=kanerva",
                  "--set", "circuit.address_bits=32", "--set", "circuit.value_bits=8",
                  "--set", "circuit.granule.n=600",
                  "--set", "circuit.granule.coding_level=0.055"]) == 0

@@ -24,8 +24,9 @@ _FINISHED: dict[str, Path] = {}
 #: per-case limit: every case must be refused before any simulation starts
 LIMIT = 20.0
 
-SMALL = ("--set", "circuit.address_bits=32", "--set", "circuit.value_bits=8",
-         "--set", "circuit.granule.n=400", "--set", "circuit.granule.coding_level=0.055")
+SMALL = ("--set", "circuit.preset=kanerva", "--set", "circuit.address_bits=32",
+         "--set", "circuit.value_bits=8", "--set", "circuit.granule.n=400",
+         "--set", "circuit.granule.coding_level=0.055")
 
 
 # ------------------------------------------------------------------------------- setups

@@ -56,6 +56,8 @@ def test_compare_writes_report_metrics_and_figure(cerebellum_runs, tmp_path, cap
     report = (out / "report.md").read_text()
     assert "![comparison](figures/comparison.png)" in report
     assert "| bits agree (noisy) |" in report
+    assert "| bits agree, own active sets (noisy) |" in report
+    assert "| accuracy: own active sets |" in report
     assert (out / "figures" / "comparison.png").stat().st_size > 10_000
     # links to each run's figures resolve from the report's directory
     for link in [part.split(")")[0] for part in report.split("](")[1:]]:

@@ -10,13 +10,15 @@ from brian2 import ms
 from circuits.cerebellum.params import (
     PRESETS,
     CerebellumParams,
-    GranuleParams,
     apply_preset,
+    biological,
     biological_granule_count,
     mushroom_body,
 )
+from mapping.experiments.calcium_protocol import Config as CalciumProtocolConfig
 from mapping.experiments.cerebellum import Config as CerebellumConfig
 from mapping.experiments.cerebellum_capacity import Config as CapacityConfig
+from mapping.runner import DEMO_RUNS
 from models.config import ConfigError, load_config
 
 
@@ -46,12 +48,21 @@ def test_biological_preset_sets_four_claw_cells_poisson_fibres_and_the_golgi_loo
     assert params.granule.n == biological_granule_count(64) == 14720
     assert (params.backend, params.value_bits) == ("cython", 8)  # kept from the base
     assert params.population_names["granule"] == "GrC"
-    # and back: the idealised biology, the size kept
-    back = params.with_preset("kanerva")
-    assert back == replace(CerebellumParams(backend="cython", value_bits=8),
-                           granule=GranuleParams(n=14720), protocol=params.protocol)
+    # and back: Kanerva's circuit exactly, the base's backend and outputs kept
+    assert params.with_preset("kanerva") == base
+    assert biological(value_bits=8, backend="cython") == params
+    assert biological(address_bits=32).granule.n == biological_granule_count(32) == 7360
     # the biological read slot lets the slow granule current fade between presentations
     assert params.protocol.read_slot == 170 * ms > base.protocol.read_slot
+
+
+def test_predictions_default_to_the_biological_layer_and_kanerva_is_one_key_away():
+    assert CerebellumConfig().circuit == biological()
+    (demo,) = [overrides for name, command, overrides in DEMO_RUNS if command == "cerebellum"]
+    assert load_config(CerebellumConfig, overrides=demo).circuit.preset == "biological"
+    assert CalciumProtocolConfig().circuit.preset == "biological"
+    kanerva = load_config(CerebellumConfig, overrides=["circuit.preset=kanerva"]).circuit
+    assert kanerva == CerebellumParams()  # slots, margin and granule count restored
 
 
 @pytest.mark.parametrize("order", ["preset-first", "preset-last"])

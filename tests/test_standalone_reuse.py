@@ -214,8 +214,8 @@ def test_cerebellum_command_reusing_a_build_measures_what_fresh_builds_do(tmp_pa
     from mapping.runner import run_experiment
 
     monkeypatch.setenv("MEMCIRCUITS_CACHE", str(tmp_path / "cache"))
-    sets = ['circuit.backend="cpp_standalone"', "circuit.address_bits=32",
-            "circuit.value_bits=8", "circuit.granule.n=300",
+    sets = ['circuit.backend="cpp_standalone"', "circuit.preset=kanerva",
+            "circuit.address_bits=32", "circuit.value_bits=8", "circuit.granule.n=300",
             "circuit.granule.coding_level=0.055", "patterns=3", "circuit_seed=7"]
     fresh = run_experiment("cerebellum", tmp_path / "fresh", overrides=sets, seed=0,
                            quiet=True)

@@ -6,13 +6,14 @@
 - :mod:`~circuits.cerebellum.plasticity`: the measured PF->PC plasticity window.
 """
 
-from circuits.cerebellum.params import CerebellumParams, mushroom_body
+from circuits.cerebellum.params import CerebellumParams, biological, mushroom_body
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, granule_active_sets
 
 __all__ = [
     "CerebellarSDM",
     "CerebellumParams",
     "CerebellumReadout",
+    "biological",
     "granule_active_sets",
     "mushroom_body",
 ]

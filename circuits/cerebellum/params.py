@@ -72,6 +72,7 @@ __all__ = [
     "ProtocolParams",
     "PurkinjeParams",
     "apply_preset",
+    "biological",
     "biological_granule_count",
     "derive",
     "granule_rest",
@@ -527,6 +528,17 @@ def mushroom_body(**overrides) -> CerebellumParams:
     return replace(CerebellumParams().with_preset("mushroom_body"), **overrides)
 
 
+def biological(address_bits: int = 64, value_bits: int = 64, **overrides) -> CerebellumParams:
+    """The ``biological`` preset (:func:`apply_preset`) for ``address_bits``-bit keys.
+
+    The circuit the predictions use by default (``memcircuits cerebellum``, the demo, the
+    calcium commands), with ``value_bits`` outputs. The granule count follows the address
+    (:func:`biological_granule_count`); ``overrides`` replace top-level fields of the result.
+    """
+    base = CerebellumParams(address_bits=address_bits, value_bits=value_bits)
+    return replace(base.with_preset("biological"), **overrides)
+
+
 # --------------------------------------------------------------------------------------------
 # presets: which biology a CerebellumParams runs (CerebellumParams.with_preset)
 # --------------------------------------------------------------------------------------------
@@ -542,8 +554,15 @@ def biological_granule_count(address_bits: int) -> int:
 
 
 def _kanerva(base: CerebellumParams) -> CerebellumParams:
-    return replace(base, preset="kanerva", mossy=MossyFibreParams(),
-                   granule=GranuleParams(n=base.granule.n), golgi=GolgiParams(),
+    protocol, n = base.protocol, base.granule.n
+    if base.preset == "biological":  # undo the slots and the count the biological preset set
+        default = ProtocolParams()
+        protocol = replace(protocol, read_slot=default.read_slot,
+                           write_slot=default.write_slot,
+                           decode_window=min(protocol.decode_window, default.read_slot))
+        n = GranuleParams().n
+    return replace(base, preset="kanerva", mossy=MossyFibreParams(), protocol=protocol,
+                   granule=GranuleParams(n=n), golgi=GolgiParams(),
                    nuclei=replace(base.nuclei, margin=NucleiParams().margin))
 
 
@@ -614,7 +633,10 @@ def apply_preset(base: CerebellumParams, name: str) -> CerebellumParams:
     for the mushroom body), the backend, the Purkinje layer, plasticity and the protocol
     stay as they are (``biological`` lengthens read slots shorter than 170 ms and write slots
     shorter than 260 ms, and asks a 15 ms longer pause of the nuclear cells,
-    ``nuclei.margin``).
+    ``nuclei.margin``, and sets the granule count from the address;
+    ``kanerva`` applied to a biological circuit restores the default slots, margin and
+    granule count, so ``--set circuit.preset=kanerva`` on a command whose default is
+    biological gives the same circuit as on one whose default is Kanerva's).
 
     ``kanerva``
         Kanerva's limit: granule cells read all ``n`` address bits (two rails each) and fire

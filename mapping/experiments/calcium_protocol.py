@@ -1,7 +1,9 @@
 r"""``memcircuits figures calcium-protocol``: the proposed imaging experiments, predicted.
 
 **Learning and extinction in the cerebellum** (:class:`~circuits.cerebellum.CerebellarSDM`,
-a small circuit): one mossy-fibre pattern :math:`K` (the conditioned input) is
+by default the biological granule layer for 32-bit keys: four-claw granule cells,
+asynchronous mossy fibres with a tonic background, Golgi loop; ``circuit.preset =
+"kanerva"`` for Kanerva's limit): one mossy-fibre pattern :math:`K` (the conditioned input) is
 
 1. probed once (read, no climbing fibres) -- the baseline;
 2. written ``acquisition_trials`` times with climbing fibres for the Purkinje cells of
@@ -10,8 +12,9 @@ a small circuit): one mossy-fibre pattern :math:`K` (the conditioned input) is
    group B, the other half; none for A), each followed by a probe.
 
 The spikes are placed on an imaging time axis with one presentation every
-``trial_interval`` seconds (the circuit's write and read slots are 250 and 120 ms; between
-presentations the circuit is at rest, which the calcium only needs to decay through), then
+``trial_interval`` seconds (the biological circuit's write and read slots are 260 and 170
+ms; between presentations the circuit is at rest, which the calcium only needs to decay
+through), then
 turned into granule-soma and Purkinje-dendrite dF/F (:mod:`analysis.calcium` presets;
 dendrites report complex spikes only). Predicted per presentation: the dF/F peak of the
 granule cells the pattern activates (``granule_peak_active_*``), of each Purkinje group's
@@ -43,7 +46,7 @@ import numpy as np
 
 from analysis.calcium import SynthesisParams, frame_count, synthesize
 from analysis.spatial import node_rate_map, remapping
-from circuits.cerebellum.params import CerebellumParams, GranuleParams
+from circuits.cerebellum.params import CerebellumParams, biological
 from circuits.hippocampus.params import HippocampusParams
 from mapping.imaging import imaged_population
 from models._checks import check_int, check_real
@@ -54,8 +57,8 @@ __all__ = ["Config", "cerebellar_protocol", "place_cell_remapping", "run", "summ
 
 
 def _small_cerebellum() -> CerebellumParams:
-    return CerebellumParams(address_bits=32, value_bits=8,
-                            granule=GranuleParams(n=600, coding_level=0.055))
+    """The biological granule layer for 32-bit keys (7360 granule cells), 8 outputs."""
+    return biological(address_bits=32, value_bits=8)
 
 
 @dataclass(frozen=True)

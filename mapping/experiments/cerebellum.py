@@ -15,7 +15,8 @@ Metrics (``metrics.json``):
   ``coding_level_expected`` is the activation probability of the radius);
 - ``bit_agreement_vs_active_sets``: fraction of decoded bits equal to the SDM read on the
   circuit's own active sets (:func:`mapping.cerebellum_vs_sdm.active_set_read`; the
-  abstract counterpart of a stochastic, asynchronous code), overall and per read kind;
+  abstract counterpart of a stochastic, asynchronous code), overall and per read kind
+  (``active_set_accuracy_vs_stored``: that read's bits equal to the stored values);
 - ``asynchronous``: whether the mossy fibres fire asynchronously (the level is then held by
   the Golgi loop, not given by a rule: ``coding_level_expected`` is the rule's);
 - ``active_set_match``: fraction of presentations whose active granule set equals the
@@ -42,7 +43,7 @@ import numpy as np
 import torch
 
 from circuits.cerebellum.network import RUN_PARAMETERS
-from circuits.cerebellum.params import CerebellumParams
+from circuits.cerebellum.params import CerebellumParams, biological
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
 from mapping.cerebellum_vs_sdm import abstract_sdm, active_set_read, compare_read, counter_error
 from mapping.measures import (
@@ -66,7 +67,10 @@ __all__ = ["Config", "memory_weights", "run", "summarize"]
 class Config:
     """Parameters of ``memcircuits cerebellum``."""
 
-    circuit: CerebellumParams = field(default_factory=CerebellumParams)
+    #: the circuit: by default the biological granule layer (four-claw granule cells,
+    #: asynchronous mossy fibres, Golgi loop); ``circuit.preset = "kanerva"`` for Kanerva's
+    #: limit, whose spikes equal the abstract SDM exactly
+    circuit: CerebellumParams = field(default_factory=biological)
     patterns: int = 20  #: m: key/value pairs written
     query_noise: float = 0.1  #: fraction of key bits flipped in the noisy queries
     read_clean: bool = True  #: also read the stored keys themselves
@@ -339,6 +343,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     metrics["bit_agreement_vs_active_sets"] = float((all_circuit == all_own).mean())
     metrics["bit_accuracy_vs_stored"] = float((all_circuit == all_stored).mean())
     metrics["abstract_accuracy_vs_stored"] = float((all_abstract == all_stored).mean())
+    metrics["active_set_accuracy_vs_stored"] = float((all_own == all_stored).mean())
     for label, cmp in comparisons.items():
         metrics[f"bit_agreement_vs_sdm_{label}"] = cmp.bit_agreement
         metrics[f"bit_accuracy_vs_stored_{label}"] = cmp.circuit_accuracy
@@ -348,6 +353,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         metrics[f"active_set_match_{label}"] = float(cmp.active_sets_equal.mean())
         metrics[f"bit_agreement_vs_active_sets_{label}"] = float(
             (cmp.circuit_bits == own[label]).mean())
+        metrics[f"active_set_accuracy_vs_stored_{label}"] = float(
+            (own[label] == cmp.stored).mean())
     levels = np.concatenate([write.coding_level, *[r.coding_level for r in reads.values()]])
     metrics["coding_level"] = float(levels.mean())
     metrics["coding_level_sd"] = float(levels.std())
@@ -403,7 +410,9 @@ def summarize(metrics: dict[str, Any]) -> str:
            f"{metrics['bit_agreement_vs_active_sets']:.4f}"
            if "bit_agreement_vs_active_sets" in metrics else "") + "; "
         f"accuracy vs stored: circuit {metrics['bit_accuracy_vs_stored']:.4f}, "
-        f"abstract {metrics['abstract_accuracy_vs_stored']:.4f}",
+        f"abstract {metrics['abstract_accuracy_vs_stored']:.4f}"
+        + (f", own active sets {metrics['active_set_accuracy_vs_stored']:.4f}"
+           if "active_set_accuracy_vs_stored" in metrics else ""),
     ]
     for label in ("clean", "noisy"):
         if f"bit_agreement_vs_sdm_{label}" in metrics:
