@@ -129,6 +129,9 @@ def test_protocol_figures_from_real_circuit_runs(tmp_path):
     # complex spikes light up group A's dendrites in acquisition and group B's in extinction
     assert m["pc_peak_a_01_acquisition"] > 3 * m["pc_peak_a_00_probe"]
     assert m["pc_peak_b_05_extinction"] > 3 * m["pc_peak_b_00_probe"]
+    # the learned output is in the simple spikes (the default, biological layer: group A
+    # silenced and B released after acquisition; measured 5 -> 0 and 5 -> 18)
+    assert m["simple_a_04_probe"] < m["simple_a_00_probe"] < m["simple_b_04_probe"]
     # the conflicting association wins: the last probe reads B, not A
     assert m["bits_b_10_probe"] == 1.0 and m["bits_a_10_probe"] == 0.0
     # place cells keep their field in a world (dF/F follows spikes) and remap across worlds

@@ -163,9 +163,10 @@ def test_new_fields_validated():
 
 @pytest.mark.slow
 def test_full_sweep_within_25_percent():
-    """3000 cells, mean MF rate 20-120 Hz, 5 seeds x 6 keys: the loop holds the level within
-    25% of its target over the whole stimulus; without Golgi cells it drifts by more."""
-    table = coding_level_vs_rate()
+    """3000 cells, mean MF rate 20-120 Hz, 10 seeds x 6 keys: the loop holds the level within
+    25% of its target over the whole stimulus (measured: 20.5%, at 60 Hz); without Golgi cells
+    it drifts by more."""
+    table = coding_level_vs_rate(seeds=tuple(range(10)))
     assert table.max_relative_deviation("golgi") < 0.25, table.format()
     assert table.max_relative_deviation("no_golgi") > 0.25, table.format()
 

@@ -10,6 +10,7 @@ from brian2 import ms
 from circuits.cerebellum.params import (
     PRESETS,
     CerebellumParams,
+    GranuleParams,
     apply_preset,
     biological,
     biological_granule_count,
@@ -63,6 +64,10 @@ def test_predictions_default_to_the_biological_layer_and_kanerva_is_one_key_away
     assert CalciumProtocolConfig().circuit.preset == "biological"
     kanerva = load_config(CerebellumConfig, overrides=["circuit.preset=kanerva"]).circuit
     assert kanerva == CerebellumParams()  # slots, margin and granule count restored
+    small = load_config(CalciumProtocolConfig, overrides=[
+        "circuit.preset=kanerva", "circuit.granule.n=600", "circuit.granule.coding_level=0.055"])
+    assert small.circuit == CerebellumParams(address_bits=32, value_bits=8, granule=GranuleParams(
+        n=600, coding_level=0.055))
 
 
 @pytest.mark.parametrize("order", ["preset-first", "preset-last"])
