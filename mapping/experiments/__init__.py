@@ -75,6 +75,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                     "the spiking entorhinal-hippocampal loop (TEM-t) on a random walk"),
     "calcium": ("mapping.experiments.calcium",
                 "synthetic calcium imaging (dF/F, movie, NWB) of a circuit run's spikes"),
+    "predict": ("mapping.experiments.predict",
+                "a learning protocol under several hypotheses over seeds: predictions and "
+                "the observables that separate them"),
 }
 
 

@@ -1,0 +1,139 @@
+"""Hypotheses about the cerebellar microzone as circuit variants.
+
+A hypothesis is a named change to a :class:`~circuits.cerebellum.params.CerebellumParams`:
+the same Brian2 circuit, inputs and seeds, with the mechanism the hypothesis is about
+replaced. What each hypothesis *predicts* is never written here: it comes from running the
+variants side by side (:mod:`mapping.protocols`). ``expects`` says why a hypothesis is worth
+testing, in the words of the papers that argue it.
+
+``H0`` (``sdm``)
+    The circuit as it is: a fixed sparse granule code held by the Golgi loop, PF->PC
+    plasticity gated by the climbing fibre, a conflicting write overwrites (Marr 1969; Albus
+    1971; Kanerva 1988; Ito 2001).
+``H1`` (``dense_code``)
+    A dense granule code: Golgi inhibition a third as strong, so many more granule cells
+    fire per cue and cue representations overlap (dense task-related granule-cell activity
+    imaged in vivo: Giovannucci et al. 2017; Wagner et al. 2017; Knogler et al. 2017). The
+    plastic variant of H1 (MF->GrC or Golgi plasticity) is not built yet.
+``H5`` (``no_normalisation``)
+    Golgi inhibition that does not follow the input: Golgi cells fire at the fixed rate the
+    circuit's own loop would give them at its mean mossy-fibre rate (pacemaker and
+    feedforward drive; the granule feedback, a few percent of it, left out), so the coding
+    level rises and falls with the input instead of being normalised (the normalising role
+    of Golgi feedforward inhibition: Marr 1969; Albus 1971; Billings et al. 2014; its
+    absence: Duguid et al. 2012 on tonic inhibition setting a fixed threshold).
+
+Only asynchronous circuits with a rate-coded Golgi loop (``golgi.mode = "rate"``, the
+``biological`` preset) have the loop H1 and H5 change; they refuse other circuits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from brian2 import Hz
+
+from circuits.cerebellum.params import CerebellumParams
+
+__all__ = ["HYPOTHESES", "Hypothesis", "get_hypothesis"]
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One hypothesis: a name, what it says, where it comes from, and the circuit change."""
+
+    name: str  #: short label used in tables ("H0", "H1", ...)
+    key: str  #: the name a configuration uses ("sdm", "dense_code", ...)
+    title: str  #: one line
+    mechanism: str  #: what differs in the circuit
+    sources: tuple[str, ...]  #: the literature that argues it
+    change: Callable[[CerebellumParams], CerebellumParams]
+
+    def apply(self, params: CerebellumParams) -> CerebellumParams:
+        """``params`` with this hypothesis's mechanism (validated)."""
+        params.validate()
+        out = self.change(params)
+        out.validate()
+        return out
+
+
+def _needs_rate_loop(params: CerebellumParams, key: str) -> None:
+    if params.golgi.mode != "rate" or not params.golgi.enabled:
+        raise ValueError(f"hypothesis {key!r} changes the rate-coded Golgi loop; the circuit "
+                         f"has golgi.mode = {params.golgi.mode!r} (enabled: "
+                         f"{params.golgi.enabled}): use circuit.preset = 'biological'")
+
+
+def _sdm(params: CerebellumParams) -> CerebellumParams:
+    return params
+
+
+#: H1: the Golgi conductance divided by this (a dense code)
+DENSE_FACTOR = 3.0
+
+
+def _dense_code(params: CerebellumParams) -> CerebellumParams:
+    _needs_rate_loop(params, "dense_code")
+    golgi = params.golgi
+    return replace(params, golgi=replace(golgi, conductance=golgi.conductance / DENSE_FACTOR))
+
+
+def _no_normalisation(params: CerebellumParams) -> CerebellumParams:
+    r"""Golgi cells at a fixed rate, without feedforward or feedback.
+
+    :math:`r = 1 / (t_{ref} + 1 / D)`, with :math:`D = 1 / (1/r_0 - t_{ref}) +
+    2\,\mathrm{mf\_drive}\,\bar f` the drive (thresholds per second) that pacemaker and
+    mossy fibres give a perfect-integrator Golgi cell at the mean mossy-fibre rate
+    :math:`\bar f` (two rails; one rail: :math:`\mathrm{mf\_drive}\,\bar f / a`).
+    """
+    _needs_rate_loop(params, "no_normalisation")
+    golgi = params.golgi
+    if golgi.leaky:
+        raise ValueError("hypothesis 'no_normalisation' needs perfect-integrator Golgi cells "
+                         "(golgi.leaky = false, as in the biological preset)")
+    refractory = float(golgi.refractory)
+    r0 = float(golgi.spontaneous_rate)
+    pacemaker = 1 / (1 / r0 - refractory) if r0 > 0 else 0.0
+    mean_rate = float(params.mossy.mean_rate)
+    rails = 2.0 if params.mossy.rails == "two" else 1.0 / params.mossy.activity
+    drive = pacemaker + rails * golgi.mf_drive * mean_rate
+    if drive <= 0:
+        raise ValueError("hypothesis 'no_normalisation': the Golgi loop has no drive to fix "
+                         "(golgi.spontaneous_rate and golgi.mf_drive are both 0)")
+    rate = 1 / (refractory + 1 / drive)
+    return replace(params, golgi=replace(golgi, mf_drive=0.0, feedback_drive=0.0,
+                                         spontaneous_rate=rate * Hz))
+
+
+HYPOTHESES: dict[str, Hypothesis] = {
+    h.key: h for h in (
+        Hypothesis("H0", "sdm", "sparse distributed memory",
+                   "fixed sparse granule code held by the Golgi loop; climbing-fibre-gated "
+                   "PF->PC plasticity; a conflicting write overwrites",
+                   ("Marr 1969", "Albus 1971", "Kanerva 1988", "Ito 2001"), _sdm),
+        Hypothesis("H1", "dense_code", "dense granule code",
+                   f"Golgi conductance / {DENSE_FACTOR:g}: many more granule cells per cue, "
+                   "overlapping cue representations",
+                   ("Giovannucci et al. 2017", "Wagner et al. 2017", "Knogler et al. 2017"),
+                   _dense_code),
+        Hypothesis("H5", "no_normalisation", "no Golgi normalisation",
+                   "Golgi cells at the fixed rate of the loop at the mean input rate: no "
+                   "feedforward or feedback, the coding level follows the input",
+                   ("Marr 1969", "Albus 1971", "Billings et al. 2014", "Duguid et al. 2012"),
+                   _no_normalisation),
+    )
+}
+
+
+def get_hypothesis(key: str) -> Hypothesis:
+    """The hypothesis called ``key`` (:data:`HYPOTHESES`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown key, naming the known ones.
+    """
+    if not isinstance(key, str) or key not in HYPOTHESES:
+        raise ValueError(f"unknown hypothesis {key!r}; known: {', '.join(HYPOTHESES)}")
+    return HYPOTHESES[key]

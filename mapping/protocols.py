@@ -1,0 +1,254 @@
+r"""Behavioural protocols on the cerebellar circuit, and what each trial shows.
+
+The talk's experiment: two cues (mossy-fibre patterns :math:`K_0`, :math:`K_1`) and two
+actions (Purkinje groups A, the first half of the outputs, and B, the second half). A
+*protocol* is a sequence of phases; in each trial of a phase every cue is presented once
+for training (a write) and then probed (a read, plasticity off):
+
+``baseline``
+    probes only;
+``acquisition`` / ``reacquisition``
+    cue :math:`c` with the teaching signal of its action (climbing fibres of group A for
+    :math:`K_0`, of group B for :math:`K_1`);
+``extinction``
+    the cue alone, no teaching signal (parallel fibres without climbing fibres: LTP);
+``overwrite``
+    the cue with the *other* action's teaching signal;
+``generalisation``
+    probes of copies of :math:`K_0` with ``distances`` bits flipped.
+
+:func:`run_protocol` runs one protocol on one circuit and returns one row per probe with
+the observables an experiment could record (:data:`OBSERVABLES`), all measured from spikes
+and synaptic weights:
+
+``ensemble_overlap``
+    Jaccard overlap of the granule cells the probe activates with those the cue activated
+    in its baseline probe (granule-cell imaging across trials);
+``simple_spikes_a`` / ``simple_spikes_b``
+    mean Purkinje simple-spike count per cell of group A / B in the decode window;
+``output_a`` / ``output_b``
+    fraction of group A / B nuclear cells that fired (the circuit's output);
+``choice``
+    ``output_a - output_b``: > 0 the circuit chooses A (the behavioural readout);
+``counter_a`` / ``counter_b``
+    mean PF->PC counter :math:`(w_0 - w)/\mathrm{ltp}` from the cue's baseline granule cells
+    onto group A / B (a synapse-level signal; > 0: depressed, i.e. taught);
+``coding_level``
+    fraction of granule cells the probe activates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from circuits.cerebellum.params import CerebellumParams
+from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
+from models.patterns import flip_exact
+from models.seeding import child_seed
+
+__all__ = ["OBSERVABLES", "PHASES", "PROTOCOLS", "Phase", "Protocol", "Trial",
+           "get_protocol", "probe_observables", "run_protocol", "schedule", "trials"]
+
+#: the phases a protocol is made of
+PHASES = ("baseline", "acquisition", "extinction", "overwrite", "reacquisition",
+          "generalisation")
+#: the per-probe observables of :func:`run_protocol`
+OBSERVABLES = ("ensemble_overlap", "simple_spikes_a", "simple_spikes_b", "output_a",
+               "output_b", "choice", "counter_a", "counter_b", "coding_level")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """``trials`` trials of one phase kind (:data:`PHASES`)."""
+
+    kind: str
+    trials: int = 1
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming a bad kind or trial count."""
+        if self.kind not in PHASES:
+            raise ValueError(f"unknown phase {self.kind!r}; known: {', '.join(PHASES)}")
+        if not isinstance(self.trials, int) or isinstance(self.trials, bool) \
+                or self.trials < 1:
+            raise ValueError(f"phase {self.kind!r}: trials must be an integer >= 1, "
+                             f"got {self.trials!r}")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named sequence of phases; the first must be ``baseline`` (the reference probes)."""
+
+    name: str
+    phases: tuple[Phase, ...]
+    distances: tuple[int, ...] = (2, 4, 8, 16, 32)  #: bits flipped in generalisation probes
+
+    def validate(self, address_bits: int | None = None) -> None:
+        """Raise ``ValueError`` naming the problem (``address_bits`` checks the distances)."""
+        if not self.phases or self.phases[0].kind != "baseline":
+            raise ValueError(f"protocol {self.name!r} must start with a baseline phase")
+        for phase in self.phases:
+            phase.validate()
+        if any(p.kind == "generalisation" for p in self.phases):
+            if not self.distances or any(d < 1 for d in self.distances):
+                raise ValueError(f"protocol {self.name!r}: generalisation distances must be "
+                                 f">= 1, got {list(self.distances)}")
+            if address_bits is not None and max(self.distances) > address_bits:
+                raise ValueError(f"protocol {self.name!r}: a generalisation distance of "
+                                 f"{max(self.distances)} bits exceeds the {address_bits}-bit "
+                                 f"cues")
+
+
+#: the protocols :func:`get_protocol` knows
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    # the talk's protocol: learn two cue -> action associations, then extinguish them
+    Protocol("acquisition-extinction", (Phase("baseline"), Phase("acquisition", 3),
+                                        Phase("extinction", 3))),
+    # learn, unlearn by cue-alone presentations, learn again (savings)
+    Protocol("savings", (Phase("baseline"), Phase("acquisition", 3), Phase("extinction", 3),
+                         Phase("reacquisition", 2))),
+    # learn, then the opposite association
+    Protocol("overwrite", (Phase("baseline"), Phase("acquisition", 3), Phase("overwrite", 4))),
+    # learn, then probe cues at graded distances
+    Protocol("generalisation", (Phase("baseline"), Phase("acquisition", 3),
+                                Phase("generalisation"))),
+)}
+
+
+def get_protocol(name: str) -> Protocol:
+    """The protocol called ``name`` (:data:`PROTOCOLS`); ``ValueError`` names the known ones."""
+    if not isinstance(name, str) or name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One presentation of a protocol: a training write or a probe."""
+
+    phase: str
+    trial: int  #: trial number within the phase (0-based)
+    event: str  #: "train" or "probe"
+    cue: int  #: 0 or 1
+    teach: str  #: action taught ("A", "B") or "" (no teaching signal); probes: ""
+    distance: int = 0  #: bits flipped from the cue (generalisation probes)
+
+
+def trials(protocol: Protocol) -> list[Trial]:
+    """Every presentation of ``protocol`` in order."""
+    protocol.validate()
+    out: list[Trial] = []
+    for phase in protocol.phases:
+        for k in range(phase.trials):
+            if phase.kind == "generalisation":
+                out.extend(Trial(phase.kind, k, "probe", 0, "", d) for d in protocol.distances)
+                continue
+            for cue in (0, 1):
+                action, other = ("A", "B") if cue == 0 else ("B", "A")
+                teach = {"acquisition": action, "reacquisition": action, "extinction": "",
+                         "overwrite": other}.get(phase.kind)
+                if teach is not None:
+                    out.append(Trial(phase.kind, k, "train", cue, teach))
+                out.append(Trial(phase.kind, k, "probe", cue, ""))
+    return out
+
+
+def _groups(value_bits: int) -> dict[str, np.ndarray]:
+    half = value_bits // 2
+    return {"A": np.arange(half), "B": np.arange(half, value_bits)}
+
+
+def schedule(protocol: Protocol, params: CerebellumParams, seed: int
+             ) -> tuple[list[Trial], np.ndarray, list[tuple[str, np.ndarray, Any]]]:
+    """The trials, the two cues ``(2, n)`` and the circuit schedule (one entry per trial).
+
+    The cues are random keys drawn from ``seed``; generalisation probes flip ``distance``
+    bits of cue 0 (a fresh draw per distance).
+    """
+    protocol.validate(params.address_bits)
+    if params.value_bits < 2:
+        raise ValueError("the two-action protocols need circuit.value_bits >= 2")
+    cues = np.random.default_rng(child_seed(seed, "protocol_cues")).integers(
+        0, 2, (2, params.address_bits)).astype(np.uint8)
+    groups = _groups(params.value_bits)
+    out = []
+    steps = trials(protocol)
+    for t in steps:
+        key = cues[t.cue][None, :]
+        if t.distance:
+            key = flip_exact(key, t.distance,
+                             seed=child_seed(seed, "generalisation", t.distance)).numpy()
+        if t.event == "probe":
+            out.append(("read", key, None))
+            continue
+        value = np.zeros((1, params.value_bits), dtype=np.uint8)
+        if t.teach:
+            value[0, groups[t.teach]] = 1
+        out.append(("write", key, value))
+    return steps, cues, out
+
+
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    union = len(np.union1d(a, b))
+    return len(np.intersect1d(a, b)) / union if union else float("nan")
+
+
+def probe_observables(readout: CerebellumReadout, baseline: np.ndarray,
+                      params: CerebellumParams) -> dict[str, float]:
+    """The :data:`OBSERVABLES` of one probe readout, against the cue's baseline active set."""
+    groups = _groups(params.value_bits)
+    active = readout.active_granule[0]
+    counters = counters_from_weights(readout.weights_after, params)
+    from_baseline = np.isin(readout.pf_pre, baseline)
+    row: dict[str, float] = {
+        "ensemble_overlap": _jaccard(active, baseline),
+        "coding_level": len(active) / params.granule.n,
+    }
+    for name, cells in groups.items():
+        g = name.lower()
+        row[f"simple_spikes_{g}"] = float(readout.purkinje_counts[0, cells].mean())
+        row[f"output_{g}"] = float(readout.bits[0, cells].mean())
+        onto = from_baseline & np.isin(readout.pf_post, cells)
+        row[f"counter_{g}"] = float(counters[onto].mean()) if onto.any() else float("nan")
+    row["choice"] = row["output_a"] - row["output_b"]
+    return row
+
+
+def run_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int = 0,
+                 circuit_seed: int | None = None) -> list[dict[str, Any]]:
+    """Run ``protocol`` on a circuit and measure every probe.
+
+    Parameters
+    ----------
+    params
+        The circuit (a hypothesis variant: :meth:`circuits.cerebellum.hypotheses.Hypothesis.apply`).
+    protocol
+        What to present (:data:`PROTOCOLS`).
+    seed
+        Seeds the cues; the circuit too unless ``circuit_seed`` is given.
+    circuit_seed
+        Seeds the circuit (wiring, connectivity, mossy-fibre spikes).
+
+    Returns
+    -------
+    list of dict
+        One row per probe: ``index`` (presentation number), ``phase``, ``trial``, ``cue``,
+        ``distance`` and the :data:`OBSERVABLES`.
+    """
+    steps, _, entries = schedule(protocol, params, seed)
+    circuit = CerebellarSDM(params, seed=child_seed(seed, "circuit")
+                            if circuit_seed is None else circuit_seed, report=None)
+    readouts = circuit.present(entries)
+    baseline: dict[int, np.ndarray] = {}
+    rows = []
+    for index, (t, readout) in enumerate(zip(steps, readouts, strict=True)):
+        if t.event != "probe":
+            continue
+        if t.phase == "baseline":
+            baseline[t.cue] = readout.active_granule[0]
+        rows.append({"index": index, "phase": t.phase, "trial": t.trial, "cue": t.cue,
+                     "distance": t.distance,
+                     **probe_observables(readout, baseline[t.cue], params)})
+    return rows

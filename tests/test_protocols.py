@@ -1,0 +1,134 @@
+"""Behavioural protocols on the cerebellar circuit (mapping.protocols)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from circuits.cerebellum.params import CerebellumParams, GranuleParams, biological
+from mapping.protocols import (
+    OBSERVABLES,
+    PROTOCOLS,
+    Phase,
+    Protocol,
+    get_protocol,
+    run_protocol,
+    schedule,
+    trials,
+)
+
+
+def _kanerva() -> CerebellumParams:
+    return CerebellumParams(address_bits=32, value_bits=4,
+                            granule=GranuleParams(n=300, coding_level=0.055))
+
+
+def test_acquisition_extinction_expands_to_trains_and_probes_per_cue():
+    steps = trials(get_protocol("acquisition-extinction"))
+    assert len(steps) == 2 + 3 * 4 + 3 * 4
+    probes = [t for t in steps if t.event == "probe"]
+    assert len(probes) == 14 and all(t.teach == "" for t in probes)
+    taught = {(t.phase, t.cue): t.teach for t in steps if t.event == "train"}
+    assert taught == {("acquisition", 0): "A", ("acquisition", 1): "B",
+                      ("extinction", 0): "", ("extinction", 1): ""}
+    # every training presentation is followed by the probe of the same cue
+    for first, second in itertools.pairwise(steps):
+        if first.event == "train":
+            assert (second.event, second.cue, second.phase) == ("probe", first.cue,
+                                                                 first.phase)
+
+
+def test_overwrite_teaches_the_other_action_and_generalisation_probes_distances():
+    taught = {(t.phase, t.cue): t.teach for t in trials(get_protocol("overwrite"))
+              if t.event == "train"}
+    assert taught[("overwrite", 0)] == "B" and taught[("overwrite", 1)] == "A"
+    general = [t for t in trials(get_protocol("generalisation")) if t.phase == "generalisation"]
+    assert [t.distance for t in general] == [2, 4, 8, 16, 32]
+    assert {t.cue for t in general} == {0}
+
+
+def test_schedule_values_cues_and_distances():
+    params = _kanerva()
+    steps, cues, entries = schedule(get_protocol("generalisation"), params, seed=3)
+    assert cues.shape == (2, 32) and not np.array_equal(cues[0], cues[1])
+    for t, (kind, key, value) in zip(steps, entries, strict=True):
+        assert kind == ("read" if t.event == "probe" else "write")
+        assert np.abs(key[0].astype(int) - cues[t.cue]).sum() == t.distance
+        if t.event == "train":
+            expected = np.array([1, 1, 0, 0] if t.teach == "A" else [0, 0, 1, 1])
+            assert value[0].tolist() == expected.tolist()
+        else:
+            assert value is None
+    _, again, _ = schedule(get_protocol("generalisation"), params, seed=3)
+    assert np.array_equal(cues, again)  # the seed fixes the cues
+
+
+def test_extinction_is_the_cue_without_teaching_signal():
+    steps, _, entries = schedule(get_protocol("acquisition-extinction"), _kanerva(), seed=0)
+    for t, (_, _, value) in zip(steps, entries, strict=True):
+        if t.phase == "extinction" and t.event == "train":
+            assert value.sum() == 0
+
+
+@pytest.mark.parametrize(("protocol", "message"), [
+    (Protocol("p", (Phase("acquisition"),)), "must start with a baseline phase"),
+    (Protocol("p", ()), "must start with a baseline phase"),
+    (Protocol("p", (Phase("baseline"), Phase("relearning"))), "unknown phase 'relearning'"),
+    (Protocol("p", (Phase("baseline"), Phase("extinction", 0))), "trials must be an integer"),
+    (Protocol("p", (Phase("baseline"), Phase("extinction", 1.5))), "trials must be an integer"),
+    (Protocol("p", (Phase("baseline"), Phase("generalisation")), distances=(0,)),
+     "distances must be >= 1"),
+])
+def test_bad_protocols_are_one_clear_error(protocol, message):
+    with pytest.raises(ValueError, match=message):
+        trials(protocol)
+
+
+def test_unknown_protocol_and_distances_beyond_the_cue():
+    with pytest.raises(ValueError, match="unknown protocol 'pavlov'; known: "
+                                         "acquisition-extinction"):
+        get_protocol("pavlov")
+    far = Protocol("far", (Phase("baseline"), Phase("generalisation")), distances=(40,))
+    with pytest.raises(ValueError, match="40 bits exceeds the 32-bit cues"):
+        schedule(far, _kanerva(), seed=0)
+    with pytest.raises(ValueError, match="value_bits >= 2"):
+        schedule(get_protocol("overwrite"), CerebellumParams(address_bits=32, value_bits=1),
+                 seed=0)
+    assert set(PROTOCOLS) == {"acquisition-extinction", "savings", "overwrite",
+                              "generalisation"}
+
+
+@pytest.fixture(scope="module")
+def kanerva_rows():
+    return run_protocol(_kanerva(), get_protocol("acquisition-extinction"), seed=0)
+
+
+def test_kanervas_limit_learns_keeps_its_code_and_extinguishes(kanerva_rows):
+    """In Kanerva's limit a cue activates the same granule cells every trial (overlap 1);
+    acquisition depresses the cue's synapses onto its action's Purkinje cells (counter up,
+    simple spikes down, the circuit chooses it); cue-alone presentations (LTP) undo it."""
+    rows = kanerva_rows
+    assert len(rows) == 14 and set(OBSERVABLES) <= set(rows[0])
+    assert all(r["ensemble_overlap"] == 1.0 for r in rows)
+    cue0 = [r for r in rows if r["cue"] == 0]
+    base, learned, extinct = cue0[0], cue0[3], cue0[-1]
+    assert base["choice"] == 0 and base["counter_a"] == 0
+    assert learned["choice"] > 0 and learned["counter_a"] > 2 > 0 > learned["counter_b"]
+    assert learned["simple_spikes_a"] < base["simple_spikes_a"]
+    assert extinct["counter_a"] < learned["counter_a"] - 2 and extinct["choice"] <= 0
+    cue1 = [r for r in rows if r["cue"] == 1]
+    assert cue1[3]["choice"] < 0 and cue1[3]["counter_b"] > 2
+
+
+@pytest.mark.slow
+def test_the_asynchronous_layer_redraws_its_ensemble_every_trial():
+    """Biological layer (32-bit cues, 1000 cells): the cue's ensemble overlaps its baseline
+    set only partly (Jaccard well below 1) yet acquisition still teaches the action."""
+    rows = run_protocol(biological(address_bits=32, value_bits=4),
+                        get_protocol("acquisition-extinction"), seed=0)
+    later = [r["ensemble_overlap"] for r in rows if r["phase"] != "baseline"]
+    assert max(later) < 0.6
+    learned = [r for r in rows if r["phase"] == "acquisition" and r["trial"] == 2]
+    assert learned[0]["counter_a"] > 0 > learned[0]["counter_b"]
