@@ -58,7 +58,10 @@ def run_experiment(name: str, out: Path, *, config_path: Path | None = None,
 
     The configuration is resolved (and every input checked) before ``out`` is touched; then
     the run owns ``out`` (:func:`models.rundir.claim_run_directory`): a directory holding
-    another run is refused unless ``overwrite``, which clears it first.
+    another run is refused unless ``overwrite``, which clears it first. An experiment whose
+    module defines ``check_resume(config, out)`` (``predict``) resumes instead: the same
+    command on the same directory continues an interrupted run (``check_resume`` refuses a
+    directory holding a run with another configuration), and a stopped run keeps its files.
 
     Parameters
     ----------
@@ -99,8 +102,13 @@ def run_experiment(name: str, out: Path, *, config_path: Path | None = None,
     inputs = getattr(module, "input_directories", None)
     if inputs is not None:
         check_out_apart(out, inputs(config))
-    with claim_run_directory(out, run=name,
-                             mode="overwrite" if overwrite else "new") as run_dir:
+    # a resumable experiment (one that defines ``check_resume``) continues the run its
+    # directory holds when the configuration is the same, and keeps what it wrote if stopped
+    check_resume = getattr(module, "check_resume", None)
+    if check_resume is not None and not overwrite:
+        check_resume(config, out)
+    mode = ("overwrite" if overwrite else "resume" if check_resume is not None else "new")
+    with claim_run_directory(out, run=name, mode=mode) as run_dir:
         run_dir.write_config(to_dict(config), seed=getattr(config, "seed", None))
         start = time.perf_counter()
         with torch_threads(getattr(config, "num_threads", None)):

@@ -52,3 +52,50 @@ def test_predict_writes_predictions_contrasts_and_a_report(tmp_path):
     report = (out / "report.md").read_text()
     assert "| H1 dense_code |" in report and "coding_level" in report
     assert (out / "figures" / "time_courses.png").stat().st_size > 10_000
+
+
+def _fake_protocol(calls: list, stop_after: int | None = None):
+    """A stand-in for mapping.protocols.run_protocol: two probes whose values depend on the
+    hypothesis (its coding level) and the seed; raises KeyboardInterrupt after
+    ``stop_after`` calls."""
+    from mapping.protocols import OBSERVABLES
+
+    def run_protocol(params, protocol, *, seed=0, circuit_seed=None):
+        if stop_after is not None and len(calls) == stop_after:
+            raise KeyboardInterrupt
+        calls.append(seed)
+        level = float(params.golgi.conductance) * 1e9  # nS
+        return [{"index": k, "phase": "baseline", "trial": 0, "cue": k, "distance": 0,
+                 **{o: level + (seed % 7) * 0.01 for o in OBSERVABLES}} for k in (0, 1)]
+    return run_protocol
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
+    import mapping.experiments.predict as predict
+
+    out = tmp_path / "p"
+    argv = ["predict", "--out", str(out), "--quiet", "--set", "seeds=3",
+            "--set", 'hypotheses=["sdm", "dense_code"]']
+    calls: list = []
+    monkeypatch.setattr(predict, "run_protocol", _fake_protocol(calls, stop_after=4))
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    assert sorted(p.name for p in (out / "units").iterdir()) == [
+        "dense_code-0.json", "dense_code-1.json", "sdm-0.json", "sdm-1.json"]
+    assert not (out / "metrics.json").exists()
+    # another configuration is refused, the work kept
+    assert main([*argv, "--set", "threshold=4"]) == 2
+    assert "holds a predict run with another configuration (threshold differ)" in \
+        capsys.readouterr().err
+    # the same command finishes it, running only what is missing
+    calls.clear()
+    monkeypatch.setattr(predict, "run_protocol", _fake_protocol(calls))
+    assert main(argv) == 0
+    assert len(calls) == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["runs"], metrics["runs_resumed"], metrics["probes"]) == (6, 4, 12)
+    assert metrics["max_abs_z_dense_code_coding_level"] > 3  # 1.6 nS vs 0.53 nS
+    # --overwrite starts afresh
+    calls.clear()
+    assert main([*argv, "--overwrite"]) == 0
+    assert len(calls) == 6

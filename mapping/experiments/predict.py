@@ -5,6 +5,9 @@ one mechanism changed; each seed draws the cues and the circuit (wiring, connect
 mossy-fibre spikes) once and runs every hypothesis on them (:mod:`mapping.protocols`). The
 observables of every probe come from spikes and synaptic weights; nothing is written in.
 
+A stopped run keeps every circuit run it finished (``units/<hypothesis>-<seed>.json``); the
+same command on the same directory resumes it.
+
 Data: ``probes.csv`` (one row per hypothesis, seed and probe: the raw values),
 ``predictions.csv`` (mean, standard error and 95% interval over seeds per hypothesis, probe
 and observable), ``contrasts.csv`` (each rival against the reference: difference, Welch z,
@@ -24,6 +27,7 @@ H1.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,10 +38,11 @@ from circuits.cerebellum.hypotheses import HYPOTHESES, get_hypothesis
 from circuits.cerebellum.params import CerebellumParams, biological
 from mapping.contrasts import contrasts, predictions, separating
 from mapping.protocols import OBSERVABLES, get_protocol, run_protocol
-from models.rundir import RunDirectory, atomic_path, atomic_write_text
+from models.config import to_dict
+from models.rundir import RunDirectory, atomic_path, atomic_write_json, atomic_write_text
 from models.seeding import child_seed
 
-__all__ = ["Config", "run", "summarize"]
+__all__ = ["Config", "check_resume", "run", "summarize"]
 
 
 def _small_biological() -> CerebellumParams:
@@ -157,18 +162,64 @@ def _report(config: Config, separated: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def check_resume(config: Config, out: Path) -> None:
+    """Refuse to resume into ``out`` if it holds a ``predict`` run of another configuration.
+
+    Running ``memcircuits predict`` again on the same directory continues it: circuit runs
+    already done (``units/``) are read back, the others run.
+    """
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # not a run's config: claiming the directory says what is wrong with it
+    if stored.get("run") != "predict":
+        return
+    ours = json.loads(json.dumps(to_dict(config), default=str))
+    theirs = stored.get("config", {})
+    differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if differ:
+        raise ValueError(f"out: {out} holds a predict run with another configuration "
+                         f"({', '.join(differ)} differ); run it with the same settings to "
+                         f"resume, pass --overwrite to replace it, or choose another --out")
+
+
+def _unit(config: Config, run_dir: RunDirectory, variant: CerebellumParams, key: str, s: int,
+          protocol) -> tuple[list[dict[str, Any]], bool]:
+    """The probes of hypothesis ``key`` on seed ``s``, and whether they were read back.
+
+    Read back from ``units/<key>-<s>.json`` if that run is done; else run and saved there.
+    """
+    path = run_dir.file(f"units/{key}-{s}.json")
+    if path.is_file():
+        return json.loads(path.read_text()), True
+    path.parent.mkdir(exist_ok=True)
+    rows = [{"hypothesis": key, "seed": s, **row}
+            for row in run_protocol(variant, protocol, seed=child_seed(config.seed, "predict",
+                                                                       s))]
+    atomic_write_json(path, rows)
+    return rows, False
+
+
 def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dict[str, Any]:
-    """Run every hypothesis on every seed, then the predictions and contrasts."""
+    """Run every hypothesis on every seed, then the predictions and contrasts.
+
+    Each circuit run is saved as it finishes (``units/``): the same command on the same
+    directory resumes an interrupted run (:func:`check_resume`).
+    """
     from tqdm import tqdm
 
     protocol = get_protocol(config.protocol)
     variants = {key: get_hypothesis(key).apply(config.circuit) for key in config.hypotheses}
     probes: list[dict[str, Any]] = []
     jobs = [(s, key) for s in range(config.seeds) for key in config.hypotheses]
+    resumed = 0
     for s, key in tqdm(jobs, disable=not progress, desc="predict"):
-        seed = child_seed(config.seed, "predict", s)
-        for row in run_protocol(variants[key], protocol, seed=seed):
-            probes.append({"hypothesis": key, "seed": s, **row})
+        rows, read_back = _unit(config, run_dir, variants[key], key, s, protocol)
+        probes.extend(rows)
+        resumed += read_back
     table = predictions(probes, OBSERVABLES)
     versus = contrasts(probes, OBSERVABLES, config.reference)
     separated = separating(versus, config.threshold)
@@ -178,7 +229,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         _write_csv(run_dir.file("contrasts.csv"), versus)
     atomic_write_text(run_dir.file("report.md"), _report(config, separated))
     run_dir.save_figure(_figure(config, table), "time_courses")
-    metrics: dict[str, Any] = {"runs": len(jobs), "probes": len(probes)}
+    metrics: dict[str, Any] = {"runs": len(jobs), "runs_resumed": resumed,
+                               "probes": len(probes)}
     for key in config.hypotheses:
         if key == config.reference:
             continue
