@@ -1,18 +1,42 @@
 """What a calcium indicator sees of a run's spikes: the events of the imaged neurons.
 
-:func:`imaged_population` turns the spikes of a population (and, for presets that also see
-a partner population, its partner's) into the weighted spike events the calcium synthesis
-of :mod:`analysis.calcium` takes; ``memcircuits calcium`` and ``figures calcium-protocol``
-both use it.
+:func:`circuit_populations` collects a cerebellar (or mushroom-body) circuit's spikes by
+population name, as ``analysis.nwb.write_spikes`` writes them. :func:`imaged_population`
+turns the spikes of a population (and, for presets that also see a partner population, its
+partner's) into the weighted spike events the calcium synthesis of :mod:`analysis.calcium`
+takes; ``memcircuits calcium`` and ``figures calcium-protocol`` both use it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from analysis.calcium import SpikeEvents, get_preset
 
-__all__ = ["imaged_population"]
+if TYPE_CHECKING:
+    from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout
+
+__all__ = ["circuit_populations", "imaged_population"]
+
+
+def circuit_populations(circuit: CerebellarSDM, readouts: Sequence[CerebellumReadout]
+                        ) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """Population display name -> (indices, times in s, size) over all ``readouts``.
+
+    Names are the preset's (``GrC``, ``PC``, ... or ``KC``, ``MBON``, ... for the mushroom
+    body: :attr:`~circuits.cerebellum.params.CerebellumParams.population_names`).
+    """
+    names = circuit.params.population_names
+    sizes = circuit.population_sizes()
+    out = {}
+    for key in readouts[0].spikes:
+        indices = np.concatenate([r.spikes[key].indices for r in readouts])
+        times = np.concatenate([r.spikes[key].times for r in readouts])
+        out[names[key]] = (indices, times, sizes[key])
+    return out
 
 
 def imaged_population(name: str, spikes: dict[str, tuple[np.ndarray, np.ndarray, int]],

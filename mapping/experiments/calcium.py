@@ -71,6 +71,8 @@ DEFAULT_PRESETS: dict[str, tuple[str, str, str]] = {
     "MEC_hold": ("soma", "", "Entorhinal area"),
     "LEC": ("soma", "", "Entorhinal area"),
     "KC": ("granule_soma", "", "mushroom body (Drosophila)"),
+    "MBON": ("soma", "", "mushroom body (Drosophila)"),
+    "APL": ("soma", "", "mushroom body (Drosophila)"),
     "MF": ("none", "", ""),
     "CF": ("none", "", ""),
     "PN": ("none", "", ""),

@@ -46,6 +46,7 @@ from circuits.cerebellum.network import RUN_PARAMETERS
 from circuits.cerebellum.params import CerebellumParams, biological
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
 from mapping.cerebellum_vs_sdm import abstract_sdm, active_set_read, compare_read, counter_error
+from mapping.imaging import circuit_populations
 from mapping.measures import (
     effective_beta,
     normalised_weights,
@@ -125,19 +126,6 @@ def _field(params: CerebellumParams, name: str) -> Any:
     for part in name.split("."):
         value = getattr(value, part)
     return value
-
-
-def _spike_populations(circuit: CerebellarSDM, readouts: list[CerebellumReadout]
-                       ) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
-    """Population display name -> (indices, times, size) over all readouts."""
-    names = circuit.params.population_names
-    sizes = circuit.population_sizes()
-    out = {}
-    for key in readouts[0].spikes:
-        indices = np.concatenate([r.spikes[key].indices for r in readouts])
-        times = np.concatenate([r.spikes[key].times for r in readouts])
-        out[names[key]] = (indices, times, sizes[key])
-    return out
 
 
 def memory_weights(circuit: CerebellarSDM, write: CerebellumReadout,
@@ -223,7 +211,7 @@ def _figures(run_dir: RunDirectory, circuit: CerebellarSDM, config: Config,
         shown = min(k, len(readout.onsets))
         window = (readout.onsets[0], readout.onsets[0] + shown * readout.slot)
         fig = population_raster(
-            _spike_populations(circuit, [readout]), window,
+            circuit_populations(circuit, [readout]), window,
             markers=[(t, f"{label} {i}") for i, t in enumerate(readout.onsets[:shown])],
             title=f"{label}: first {shown} presentations (climbing fibres fire for value 1)")
         run_dir.save_figure(fig, f"raster_{label}")
@@ -383,7 +371,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
 
     from analysis.nwb import write_spikes
 
-    write_spikes(run_dir.file("spikes.nwb"), _spike_populations(circuit, [write,
+    write_spikes(run_dir.file("spikes.nwb"), circuit_populations(circuit, [write,
                                                                           *reads.values()]),
                  session_description="memcircuits cerebellum: SDM write/read protocol",
                  experiment_description=f"{config.patterns} writes, reads: "

@@ -12,6 +12,10 @@ then every odour is tested as trained and with ``test_noise`` of its glomeruli s
 (active <-> inactive, keeping the number active). The APL's role is shown by reading the
 same odours at 2x and 4x the PN rate, with and without it.
 
+Data: ``spikes.nwb`` (every population's spikes over training and tests, Units with a
+``population`` column: ``PN``, ``KC``, ``APL``, ``MBON``, ``DAN``, ...), which ``memcircuits
+calcium RUN_DIR`` images like a cerebellar run.
+
 Metrics: ``kc_sparseness`` (mean fraction of Kenyon cells active per odour, ``_sd``,
 ``_min``, ``_max``), ``valence_accuracy`` (fraction of odours whose decoded output equals
 their valence, both output bits right), ``valence_accuracy_noisy``,
@@ -27,6 +31,7 @@ import numpy as np
 
 from circuits.cerebellum.params import CerebellumParams, mushroom_body
 from circuits.cerebellum.protocol import CerebellarSDM, granule_active_sets
+from mapping.imaging import circuit_populations
 from models.rundir import RunDirectory
 from models.seeding import numpy_rng
 
@@ -118,6 +123,15 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     train = circuit.write(odours, values)
     test = circuit.read(odours)
     test_noisy = circuit.read(noisy)
+    from analysis.nwb import write_spikes
+
+    write_spikes(run_dir.file("spikes.nwb"),
+                 circuit_populations(circuit, [train, test, test_noisy]),
+                 session_description="memcircuits figures mushroom-body: odour -> valence "
+                                     "training and tests",
+                 experiment_description=f"{config.odours} odours trained once, tested as "
+                                        f"trained and with {config.test_noise:g} of their "
+                                        f"glomeruli swapped; seed {config.seed}")
     levels = train.coding_level
     metrics: dict[str, Any] = {
         "kc_sparseness": float(levels.mean()),
