@@ -69,3 +69,24 @@ def test_without_normalisation_the_level_follows_the_input():
     assert max(h0) / min(h0) < 1.5, h0
     assert np.all(np.array(h0) > 0)
     assert h5[0] < h0[0] / 2 and h5[1] > 2 * h0[1], (h0, h5)
+
+
+def test_h5_is_matched_to_the_loops_level_at_its_own_input():
+    """match_golgi_rate: the fixed Golgi rate that gives the loop's coding level on the same
+    keys and circuits (500 cells, one circuit, 4 keys); out of reach is refused."""
+    from circuits.cerebellum.hypotheses import match_golgi_rate
+
+    params = replace(biological(address_bits=32, value_bits=4),
+                     granule=replace(biological(address_bits=32).granule, n=500))
+    fixed = get_hypothesis("no_normalisation").apply(params)
+    matched = match_golgi_rate(params, fixed, 0, presentations=4, circuits=1, iterations=9)
+    keys = numpy_rng(0, "hypothesis_level_keys").integers(0, 2, (4, 32))
+    loop = presentation_levels(params, keys, 0)[0].mean()
+    mine = presentation_levels(matched, keys, 0)[0].mean()
+    assert abs(mine - loop) < 0.25 * loop, (loop, mine)
+    assert matched.golgi.spontaneous_rate != fixed.golgi.spontaneous_rate
+    assert (matched.golgi.mf_drive, matched.golgi.feedback_drive) == (0.0, 0.0)
+    with pytest.raises(ValueError, match=r"no fixed Golgi rate within 1\.01x"):
+        match_golgi_rate(params, replace(fixed, golgi=replace(fixed.golgi,
+                                                              spontaneous_rate=10 * Hz)),
+                         0, presentations=2, circuits=1, iterations=1, span=1.01)

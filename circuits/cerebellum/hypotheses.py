@@ -16,12 +16,13 @@ testing, in the words of the papers that argue it.
     imaged in vivo: Giovannucci et al. 2017; Wagner et al. 2017; Knogler et al. 2017). The
     plastic variant of H1 (MF->GrC or Golgi plasticity) is not built yet.
 ``H5`` (``no_normalisation``)
-    Golgi inhibition that does not follow the input: Golgi cells fire at the fixed rate the
-    circuit's own loop would give them at its mean mossy-fibre rate (pacemaker and
-    feedforward drive; the granule feedback, a few percent of it, left out), so the coding
-    level rises and falls with the input instead of being normalised (the normalising role
-    of Golgi feedforward inhibition: Marr 1969; Albus 1971; Billings et al. 2014; its
-    absence: Duguid et al. 2012 on tonic inhibition setting a fixed threshold).
+    Golgi inhibition that does not follow the input: Golgi cells fire at a fixed rate, no
+    feedforward or feedback; the rate starts at what the loop's pacemaker and feedforward
+    drive give at the circuit's mean mossy-fibre rate and is then matched so the coding
+    level equals the loop's at that input (:func:`match_golgi_rate`). The level rises and
+    falls with the input instead of being normalised (the normalising role of Golgi
+    feedforward inhibition: Marr 1969; Albus 1971; Billings et al. 2014; its absence:
+    Duguid et al. 2012 on tonic inhibition setting a fixed threshold).
 
 Only asynchronous circuits with a rate-coded Golgi loop (``golgi.mode = "rate"``, the
 ``biological`` preset) have the loop H1 and H5 change; they refuse other circuits.
@@ -32,11 +33,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
 from brian2 import Hz
 
 from circuits.cerebellum.params import CerebellumParams
 
-__all__ = ["HYPOTHESES", "Hypothesis", "get_hypothesis"]
+__all__ = ["HYPOTHESES", "Hypothesis", "get_hypothesis", "match_golgi_rate"]
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,25 @@ class Hypothesis:
     mechanism: str  #: what differs in the circuit
     sources: tuple[str, ...]  #: the literature that argues it
     change: Callable[[CerebellumParams], CerebellumParams]
+    #: matches the changed circuit to the unchanged one where the hypothesis says they agree
+    #: (``(reference, changed, seed) -> changed``; simulates), or None
+    match: Callable[[CerebellumParams, CerebellumParams, int], CerebellumParams] | None = None
 
     def apply(self, params: CerebellumParams) -> CerebellumParams:
-        """``params`` with this hypothesis's mechanism (validated)."""
+        """``params`` with this hypothesis's mechanism (validated; no simulation)."""
         params.validate()
         out = self.change(params)
         out.validate()
         return out
+
+    def circuit(self, params: CerebellumParams, *, seed: int = 0) -> CerebellumParams:
+        """The circuit to run: :meth:`apply`, then matched to ``params`` if asked.
+
+        H5 is matched to the same coding level at the circuit's own input rate (simulates
+        the granular layer a few times, :func:`match_golgi_rate`).
+        """
+        out = self.apply(params)
+        return out if self.match is None else self.match(params, out, seed)
 
 
 def _needs_rate_loop(params: CerebellumParams, key: str) -> None:
@@ -106,6 +120,60 @@ def _no_normalisation(params: CerebellumParams) -> CerebellumParams:
                                          spontaneous_rate=rate * Hz))
 
 
+def match_golgi_rate(reference: CerebellumParams, fixed: CerebellumParams, seed: int, *,
+                     presentations: int = 8, circuits: int = 3, iterations: int = 10,
+                     span: float = 4.0) -> CerebellumParams:
+    """``fixed`` with its Golgi rate set so its mean coding level equals ``reference``'s.
+
+    Both are measured at the circuit's own mean input rate, averaged over ``circuits``
+    wirings and spike draws (seeds ``seed``, ``seed + 1``, ...) of ``presentations`` random
+    keys each, the same for both; bisection on the log of ``golgi.spontaneous_rate`` within
+    a factor ``span`` of the starting rate (the level falls as the rate rises). So H5 agrees
+    with the loop on average at the input it was set at; without the loop its level varies
+    more from one circuit to the next.
+
+    Raises
+    ------
+    ValueError
+        If the reference level lies outside what the rate range reaches.
+    """
+    from circuits.cerebellum.coding import presentation_levels
+    from models.seeding import numpy_rng
+
+    draws = [(s, numpy_rng(s, "hypothesis_level_keys").integers(
+        0, 2, (presentations, reference.address_bits))) for s in range(seed, seed + circuits)]
+
+    def level(params: CerebellumParams) -> float:
+        return float(np.mean([presentation_levels(params, keys, s)[0].mean()
+                              for s, keys in draws]))
+
+    target = level(reference)
+    start = fixed.golgi.spontaneous_rate
+    ceiling = float(0.9 / fixed.golgi.refractory)  # the refractory period bounds the rate
+
+    def at(log_factor: float) -> tuple[CerebellumParams, float]:
+        rate = min(float(start) * float(np.exp(log_factor)), ceiling) * Hz
+        p = replace(fixed, golgi=replace(fixed.golgi, spontaneous_rate=rate))
+        return p, level(p)
+
+    low, high = -np.log(span), np.log(span)
+    weakest, strongest = at(low), at(high)
+    if not strongest[1] <= target <= weakest[1]:
+        raise ValueError(f"no fixed Golgi rate within {span:g}x of {start} gives the "
+                         f"reference coding level {target:.4g} ({weakest[1]:.4g} to "
+                         f"{strongest[1]:.4g})")
+    best = min(weakest, strongest, key=lambda found: abs(found[1] - target))
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        found = at(middle)
+        best = min(best, found, key=lambda f: abs(f[1] - target))
+        if found[1] > target:
+            low = middle
+        else:
+            high = middle
+    return best[0]
+
+
 HYPOTHESES: dict[str, Hypothesis] = {
     h.key: h for h in (
         Hypothesis("H0", "sdm", "sparse distributed memory",
@@ -121,7 +189,7 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    "Golgi cells at the fixed rate of the loop at the mean input rate: no "
                    "feedforward or feedback, the coding level follows the input",
                    ("Marr 1969", "Albus 1971", "Billings et al. 2014", "Duguid et al. 2012"),
-                   _no_normalisation),
+                   _no_normalisation, match_golgi_rate),
     )
 }
 

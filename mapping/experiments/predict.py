@@ -212,7 +212,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
     from tqdm import tqdm
 
     protocol = get_protocol(config.protocol)
-    variants = {key: get_hypothesis(key).apply(config.circuit) for key in config.hypotheses}
+    variants = {key: get_hypothesis(key).circuit(config.circuit, seed=config.seed)
+                for key in config.hypotheses}
     probes: list[dict[str, Any]] = []
     jobs = [(s, key) for s in range(config.seeds) for key in config.hypotheses]
     resumed = 0
