@@ -20,6 +20,7 @@ stimulus, ``[onset + lag, onset + stimulus + lag]`` with ``lag`` ~ the granule l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,8 +34,9 @@ from circuits.cerebellum.params import (
 from circuits.cerebellum.protocol import lead_in, mossy_spike_trains
 from models.seeding import numpy_rng
 
-__all__ = ["RATES_HZ", "TARGET", "CodingTable", "at_mean_rate", "coding_level_vs_rate",
-           "golgi_for_coding_level", "granule_spikes", "poisson_golgi", "presentation_levels"]
+__all__ = ["RATES_HZ", "TARGET", "CodingTable", "at_mean_rate", "bisect_inhibition",
+           "coding_level_vs_rate", "golgi_for_coding_level", "granule_spikes", "poisson_golgi",
+           "presentation_levels"]
 
 #: Mean mossy-fibre rates (Hz, averaged over all fibres) of the sweep.
 RATES_HZ = (20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
@@ -202,15 +204,37 @@ def golgi_for_coding_level(params: CerebellumParams, level: float, *, presentati
         p = replace(params, golgi=replace(params.golgi, conductance=base * np.exp(log_factor)))
         return p, float(presentation_levels(p, keys, seed, lag)[0].mean())
 
-    def miss(measured: float) -> float:
-        return abs(np.log(measured / level)) if measured > 0 else np.inf
+    return bisect_inhibition(
+        at, level, span=span, iterations=iterations,
+        refusal=lambda weakest, strongest: (
+            f"coding level {level:g} is out of reach of the Golgi loop: {weakest:.4g} at "
+            f"1/{span:g} and {strongest:.4g} at {span:g} x golgi.conductance"))
+
+
+def bisect_inhibition(at: Callable[[float], tuple[CerebellumParams, float]], level: float, *,
+                      span: float, iterations: int, refusal: Callable[[float, float], str],
+                      miss: Callable[[float], float] | None = None
+                      ) -> tuple[CerebellumParams, float]:
+    """Bisection on the log of an inhibition factor for the coding level ``level``.
+
+    ``at(log_factor)`` returns the circuit with its inhibition scaled by ``exp(log_factor)``
+    and its measured level, which falls as the factor rises; the factor is searched within
+    ``[1/span, span]`` and the circuit whose level misses ``level`` least (``miss``, default
+    ``|log(measured / level)|``) among those tried is returned with its level.
+
+    Raises
+    ------
+    ValueError
+        ``refusal(weakest_level, strongest_level)`` when ``level`` lies outside the range.
+    """
+    if miss is None:
+        def miss(measured: float) -> float:
+            return abs(np.log(measured / level)) if measured > 0 else np.inf
 
     low, high = -np.log(span), np.log(span)
     weakest, strongest = at(low), at(high)
     if not strongest[1] <= level <= weakest[1]:
-        raise ValueError(f"coding level {level:g} is out of reach of the Golgi loop: "
-                         f"{weakest[1]:.4g} at 1/{span:g} and {strongest[1]:.4g} at {span:g} "
-                         f"x golgi.conductance")
+        raise ValueError(refusal(weakest[1], strongest[1]))
     best = min(weakest, strongest, key=lambda found: miss(found[1]))
     for _ in range(iterations):
         middle = 0.5 * (low + high)

@@ -137,7 +137,7 @@ def match_golgi_rate(reference: CerebellumParams, fixed: CerebellumParams, seed:
     ValueError
         If the reference level lies outside what the rate range reaches.
     """
-    from circuits.cerebellum.coding import presentation_levels
+    from circuits.cerebellum.coding import bisect_inhibition, presentation_levels
     from models.seeding import numpy_rng
 
     draws = [(s, numpy_rng(s, "hypothesis_level_keys").integers(
@@ -156,22 +156,12 @@ def match_golgi_rate(reference: CerebellumParams, fixed: CerebellumParams, seed:
         p = replace(fixed, golgi=replace(fixed.golgi, spontaneous_rate=rate))
         return p, level(p)
 
-    low, high = -np.log(span), np.log(span)
-    weakest, strongest = at(low), at(high)
-    if not strongest[1] <= target <= weakest[1]:
-        raise ValueError(f"no fixed Golgi rate within {span:g}x of {start} gives the "
-                         f"reference coding level {target:.4g} ({weakest[1]:.4g} to "
-                         f"{strongest[1]:.4g})")
-    best = min(weakest, strongest, key=lambda found: abs(found[1] - target))
-    for _ in range(iterations):
-        middle = 0.5 * (low + high)
-        found = at(middle)
-        best = min(best, found, key=lambda f: abs(f[1] - target))
-        if found[1] > target:
-            low = middle
-        else:
-            high = middle
-    return best[0]
+    found, _ = bisect_inhibition(
+        at, target, span=span, iterations=iterations, miss=lambda m: abs(m - target),
+        refusal=lambda weakest, strongest: (
+            f"no fixed Golgi rate within {span:g}x of {start} gives the reference coding "
+            f"level {target:.4g} ({weakest:.4g} to {strongest:.4g})"))
+    return found
 
 
 HYPOTHESES: dict[str, Hypothesis] = {
