@@ -176,8 +176,9 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    ("Giovannucci et al. 2017", "Wagner et al. 2017", "Knogler et al. 2017"),
                    _dense_code),
         Hypothesis("H5", "no_normalisation", "no Golgi normalisation",
-                   "Golgi cells at the fixed rate of the loop at the mean input rate: no "
-                   "feedforward or feedback, the coding level follows the input",
+                   "Golgi cells at one fixed rate, matched to the loop's coding level at "
+                   "the circuit's own input: no feedforward or feedback, the coding level "
+                   "follows the input",
                    ("Marr 1969", "Albus 1971", "Billings et al. 2014", "Duguid et al. 2012"),
                    _no_normalisation, match_golgi_rate),
     )
