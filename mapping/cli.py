@@ -123,6 +123,9 @@ SHORTCUTS: dict[str, tuple[tuple[str, str, type, str], ...]] = {
                  "indicator preset: GCaMP6f, GCaMP6s, jGCaMP7f or jGCaMP8m"),
                 ("--fps", "synthesis.fps", float, "frame rate (Hz)"),
                 ("--movie", "movie", bool, "also write a two-photon movie per population")),
+    "predict": (("--protocol", "protocol", str,
+                 "acquisition-extinction, savings, overwrite or generalisation"),
+                ("--quick", "quick", bool, "a short run: 3 seeds, 400 granule cells")),
 }
 
 

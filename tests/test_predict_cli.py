@@ -99,3 +99,14 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
     calls.clear()
     assert main([*argv, "--overwrite"]) == 0
     assert len(calls) == 6
+
+
+def test_quick_is_a_short_run_recorded_as_asked():
+    from mapping.experiments.predict import QUICK_GRANULE, QUICK_SEEDS, Config
+    from models.config import load_config
+
+    config = load_config(Config, overrides=["quick=true", "seeds=20"])
+    assert config.quick and config.seeds == 20  # what the user asked (config.json)
+    run = config.resolved()
+    assert (run.quick, run.seeds, run.circuit.granule.n) == (False, QUICK_SEEDS, QUICK_GRANULE)
+    assert Config().resolved() == Config()

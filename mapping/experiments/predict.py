@@ -45,6 +45,10 @@ from models.seeding import child_seed
 __all__ = ["Config", "check_resume", "run", "summarize"]
 
 
+#: ``quick``: seeds and granule cells
+QUICK_SEEDS, QUICK_GRANULE = 3, 400
+
+
 def _small_biological() -> CerebellumParams:
     """The biological layer for 32-bit cues, 1000 granule cells, 4 Purkinje cells."""
     params = biological(address_bits=32, value_bits=4)
@@ -61,7 +65,18 @@ class Config:
     protocol: str = "acquisition-extinction"  #: a name of mapping.protocols.PROTOCOLS
     seeds: int = 10  #: cue and circuit draws; every hypothesis runs on each
     threshold: float = 3.0  #: |z| above which an observable separates two hypotheses
+    #: a short run for examples and tests: QUICK_SEEDS seeds and QUICK_GRANULE granule cells
+    #: (in place of ``seeds`` and ``circuit.granule.n``)
+    quick: bool = False
     seed: int = 0
+
+    def resolved(self) -> Config:
+        """The configuration the run uses: ``quick`` applied."""
+        if not self.quick:
+            return self
+        circuit = replace(self.circuit, granule=replace(self.circuit.granule,
+                                                        n=QUICK_GRANULE))
+        return replace(self, quick=False, seeds=QUICK_SEEDS, circuit=circuit)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -86,7 +101,7 @@ class Config:
         self.circuit.validate()
         protocol.validate(self.circuit.address_bits)
         for key in self.hypotheses:  # a hypothesis the circuit cannot express is refused now
-            get_hypothesis(key).apply(self.circuit)
+            get_hypothesis(key).apply(self.resolved().circuit)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -211,6 +226,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
     """
     from tqdm import tqdm
 
+    config = config.resolved()
     protocol = get_protocol(config.protocol)
     variants = {key: get_hypothesis(key).circuit(config.circuit, seed=config.seed)
                 for key in config.hypotheses}
