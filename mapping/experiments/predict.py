@@ -15,7 +15,7 @@ Cohen's d per probe and observable; :mod:`mapping.contrasts`), ``report.md``.
 Figure ``time_courses``: every observable along the protocol, mean and 95% interval per
 hypothesis.
 
-Metrics: ``max_abs_z_<hypothesis>_<observable>`` (largest |z| against the reference over
+Metrics: ``max_abs_z_<hypothesis>_<observable>`` (largest ``|z|`` against the reference over
 the probes), ``separating_<hypothesis>`` (how many observables exceed ``threshold``),
 ``runs``.
 
@@ -64,7 +64,7 @@ class Config:
     reference: str = "sdm"  #: the hypothesis every other one is contrasted with
     protocol: str = "acquisition-extinction"  #: a name of mapping.protocols.PROTOCOLS
     seeds: int = 10  #: cue and circuit draws; every hypothesis runs on each
-    threshold: float = 3.0  #: |z| above which an observable separates two hypotheses
+    threshold: float = 3.0  #: ``|z|`` above which an observable separates two hypotheses
     #: a short run for examples and tests: QUICK_SEEDS seeds and QUICK_GRANULE granule cells
     #: (in place of ``seeds`` and ``circuit.granule.n``)
     quick: bool = False
