@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["PROBE_KEYS", "contrasts", "predictions", "separating"]
+__all__ = ["PROBE_KEYS", "contrasts", "max_abs_z", "predictions", "separating"]
 
 #: the columns that identify one probe across seeds and hypotheses
 PROBE_KEYS = ("phase", "trial", "cue", "distance")
@@ -113,17 +113,24 @@ def contrasts(rows: Sequence[dict[str, Any]], observables: Sequence[str], refere
     return out
 
 
-def separating(table: Sequence[dict[str, Any]], threshold: float = 3.0
-               ) -> dict[str, dict[str, float]]:
-    """Per rival hypothesis, the observables that separate it from the reference.
+def max_abs_z(table: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per rival hypothesis and observable, the largest ``|z|`` over the probes.
 
-    An observable separates when its largest ``|z|`` over probes exceeds ``threshold``;
-    the value is that ``|z|`` (observables that never do are left out).
+    ``table`` is a :func:`contrasts` table.
     """
     out: dict[str, dict[str, float]] = {}
     for row in table:
         best = out.setdefault(row["hypothesis"], {})
-        z = abs(row["z"])
-        if z > threshold and z > best.get(row["observable"], 0.0):
-            best[row["observable"]] = z
+        best[row["observable"]] = max(abs(row["z"]), best.get(row["observable"], 0.0))
     return out
+
+
+def separating(table: Sequence[dict[str, Any]], threshold: float = 3.0
+               ) -> dict[str, dict[str, float]]:
+    """Per rival hypothesis, the observables that separate it from the reference.
+
+    An observable separates when its largest ``|z|`` over probes (:func:`max_abs_z`) exceeds
+    ``threshold``; the value is that ``|z|`` (observables that never do are left out).
+    """
+    return {hypothesis: {o: z for o, z in best.items() if z > threshold}
+            for hypothesis, best in max_abs_z(table).items()}

@@ -52,7 +52,8 @@ from models.intersection_selected import (
 )
 from models.seeding import child_seed
 
-__all__ = ["GranuleTheory", "at_coding_level", "calibrate_level", "check_clustered_reads",
+__all__ = ["GranuleTheory", "at_coding_level", "calibrate_level", "check_cluster_fields",
+           "check_clustered_reads",
            "granule_theory", "measure_level", "measure_overlaps"]
 
 
@@ -185,6 +186,14 @@ def measure_overlaps(params: CerebellumParams, theory: GranuleTheory, clusters: 
     stats = overlap_statistics(active, patterns, labels, params.granule.n, max_distance,
                                include_self=not theory.stochastic)
     return patterns, active, stats
+
+
+def check_cluster_fields(clusters: int, weight_mass: float) -> None:
+    """Refuse bad ``clusters`` and ``weight_mass`` of a clustered-pattern run, by name."""
+    if clusters < 1:
+        raise ValueError("clusters must be >= 1")
+    if not 0 < weight_mass <= 1:
+        raise ValueError("weight_mass must lie in (0, 1]")
 
 
 def check_clustered_reads(circuit: CerebellumParams, clusters: int, prefix: str = "circuit."

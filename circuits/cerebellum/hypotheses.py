@@ -107,8 +107,7 @@ def _no_normalisation(params: CerebellumParams) -> CerebellumParams:
         raise ValueError("hypothesis 'no_normalisation' needs perfect-integrator Golgi cells "
                          "(golgi.leaky = false, as in the biological preset)")
     refractory = float(golgi.refractory)
-    r0 = float(golgi.spontaneous_rate)
-    pacemaker = 1 / (1 / r0 - refractory) if r0 > 0 else 0.0
+    pacemaker = float(golgi.pacemaker / (golgi.V_th - golgi.E_L))  # thresholds per second
     mean_rate = float(params.mossy.mean_rate)
     rails = 2.0 if params.mossy.rails == "two" else 1.0 / params.mossy.activity
     drive = pacemaker + rails * golgi.mf_drive * mean_rate

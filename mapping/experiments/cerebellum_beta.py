@@ -58,6 +58,7 @@ from circuits.cerebellum.params import (
 from mapping.granule_theory import (
     at_coding_level,
     calibrate_level,
+    check_cluster_fields,
     check_clustered_reads,
     granule_theory,
     measure_level,
@@ -96,10 +97,7 @@ class Config:
                 raise ValueError(f"coding_levels must lie in (0, 1), got {level}")
         if len(set(self.coding_levels)) != len(self.coding_levels):
             raise ValueError("coding_levels must not repeat")
-        if self.clusters < 1:
-            raise ValueError("clusters must be >= 1")
-        if not 0 < self.weight_mass <= 1:
-            raise ValueError("weight_mass must lie in (0, 1]")
+        check_cluster_fields(self.clusters, self.weight_mass)
         if not 0 < self.tolerance < 1:
             raise ValueError("tolerance must lie in (0, 1)")
         if self.seed < 0:

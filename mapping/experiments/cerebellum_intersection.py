@@ -33,7 +33,12 @@ import numpy as np
 from brian2 import ms
 
 from circuits.cerebellum.params import CerebellumParams, GranuleParams, MossyFibreParams
-from mapping.granule_theory import check_clustered_reads, granule_theory, measure_overlaps
+from mapping.granule_theory import (
+    check_cluster_fields,
+    check_clustered_reads,
+    granule_theory,
+    measure_overlaps,
+)
 from mapping.measures import effective_beta
 from models.rundir import RunDirectory, atomic_write_json
 from models.seeding import child_seed
@@ -55,10 +60,7 @@ class Config:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
-        if self.clusters < 1:
-            raise ValueError("clusters must be >= 1")
-        if not 0 < self.weight_mass <= 1:
-            raise ValueError("weight_mass must lie in (0, 1]")
+        check_cluster_fields(self.clusters, self.weight_mass)
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()

@@ -36,7 +36,12 @@ import numpy as np
 from brian2 import ms
 
 from circuits.cerebellum.params import CerebellumParams, GranuleParams, MossyFibreParams
-from mapping.granule_theory import calibrate_level, check_clustered_reads, measure_level
+from mapping.granule_theory import (
+    calibrate_level,
+    check_cluster_fields,
+    check_clustered_reads,
+    measure_level,
+)
 from mapping.measures import effective_beta, hamming_to_cosine, write_inputs
 from models.rundir import RunDirectory, atomic_write_json
 
@@ -71,10 +76,7 @@ class Config:
         if not 0 < self.coding_level < 1 / 16:
             raise ValueError(f"coding_level must lie in (0, 0.0625) (four claws all on), "
                              f"got {self.coding_level}")
-        if self.clusters < 1:
-            raise ValueError("clusters must be >= 1")
-        if not 0 < self.weight_mass <= 1:
-            raise ValueError("weight_mass must lie in (0, 1]")
+        check_cluster_fields(self.clusters, self.weight_mass)
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         for name in REGIMES:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import numpy as np
 
 from circuits.cerebellum.hypotheses import HYPOTHESES, get_hypothesis
 from circuits.cerebellum.params import CerebellumParams, biological
-from mapping.contrasts import contrasts, predictions, separating
+from mapping.contrasts import contrasts, max_abs_z, predictions, separating
 from mapping.protocols import OBSERVABLES, get_protocol, run_protocol
 from models.config import to_dict
 from models.rundir import RunDirectory, atomic_path, atomic_write_json, atomic_write_text
@@ -201,8 +202,8 @@ def check_resume(config: Config, out: Path) -> None:
                          f"resume, pass --overwrite to replace it, or choose another --out")
 
 
-def _unit(config: Config, run_dir: RunDirectory, variant: CerebellumParams, key: str, s: int,
-          protocol) -> tuple[list[dict[str, Any]], bool]:
+def _unit(config: Config, run_dir: RunDirectory, variant: Callable[[str], CerebellumParams],
+          key: str, s: int, protocol) -> tuple[list[dict[str, Any]], bool]:
     """The probes of hypothesis ``key`` on seed ``s``, and whether they were read back.
 
     Read back from ``units/<key>-<s>.json`` if that run is done; else run and saved there.
@@ -211,9 +212,9 @@ def _unit(config: Config, run_dir: RunDirectory, variant: CerebellumParams, key:
     if path.is_file():
         return json.loads(path.read_text()), True
     path.parent.mkdir(exist_ok=True)
+    seed = child_seed(config.seed, "predict", s)
     rows = [{"hypothesis": key, "seed": s, **row}
-            for row in run_protocol(variant, protocol, seed=child_seed(config.seed, "predict",
-                                                                       s))]
+            for row in run_protocol(variant(key), protocol, seed=seed)]
     atomic_write_json(path, rows)
     return rows, False
 
@@ -228,17 +229,27 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
 
     config = config.resolved()
     protocol = get_protocol(config.protocol)
-    variants = {key: get_hypothesis(key).circuit(config.circuit, seed=config.seed)
-                for key in config.hypotheses}
+    variants: dict[str, CerebellumParams] = {}
+
+    def variant(key: str) -> CerebellumParams:
+        """The hypothesis's circuit, built when first needed (H5 matches by simulation).
+
+        A resumed run whose units of a hypothesis are all done does not rebuild it.
+        """
+        if key not in variants:
+            variants[key] = get_hypothesis(key).circuit(config.circuit, seed=config.seed)
+        return variants[key]
+
     probes: list[dict[str, Any]] = []
     jobs = [(s, key) for s in range(config.seeds) for key in config.hypotheses]
     resumed = 0
     for s, key in tqdm(jobs, disable=not progress, desc="predict"):
-        rows, read_back = _unit(config, run_dir, variants[key], key, s, protocol)
+        rows, read_back = _unit(config, run_dir, variant, key, s, protocol)
         probes.extend(rows)
         resumed += read_back
     table = predictions(probes, OBSERVABLES)
     versus = contrasts(probes, OBSERVABLES, config.reference)
+    largest = max_abs_z(versus)
     separated = separating(versus, config.threshold)
     _write_csv(run_dir.file("probes.csv"), probes)
     _write_csv(run_dir.file("predictions.csv"), table)
@@ -252,11 +263,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         if key == config.reference:
             continue
         metrics[f"separating_{key}"] = len(separated.get(key, {}))
-        for observable in OBSERVABLES:
-            zs = [abs(r["z"]) for r in versus
-                  if r["hypothesis"] == key and r["observable"] == observable]
-            if zs:
-                metrics[f"max_abs_z_{key}_{observable}"] = float(max(zs))
+        for observable, z in largest.get(key, {}).items():
+            metrics[f"max_abs_z_{key}_{observable}"] = float(z)
     return metrics
 
 
