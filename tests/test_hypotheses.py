@@ -15,10 +15,10 @@ from models.seeding import numpy_rng
 
 
 def test_registry_names_sources_and_unknown_keys():
-    assert [h.name for h in HYPOTHESES.values()] == ["H0", "H1", "H5"]
+    assert [h.name for h in HYPOTHESES.values()] == ["H0", "H1", "H3", "H5"]
     assert all(h.sources and h.mechanism and h.title for h in HYPOTHESES.values())
     with pytest.raises(ValueError, match="unknown hypothesis 'H9'; known: sdm, dense_code, "
-                                         "no_normalisation"):
+                                         "opposing_extinction, no_normalisation"):
         get_hypothesis("H9")
 
 
@@ -94,3 +94,71 @@ def test_h5_is_matched_to_the_loops_level_at_its_own_input():
         match_golgi_rate(params, replace(fixed, golgi=replace(fixed.golgi,
                                                               spontaneous_rate=10 * Hz)),
                          0, presentations=2, circuits=1, iterations=1, span=1.01)
+
+
+def _small_kanerva() -> CerebellumParams:
+    from circuits.cerebellum.params import GranuleParams
+
+    return CerebellumParams(address_bits=32, value_bits=4,
+                            granule=GranuleParams(n=300, coding_level=0.055))
+
+
+def test_h3_stores_extinction_apart_and_without_decay_behaves_as_h0():
+    """The opposing trace takes the PF potentiation; the PC drive w + u changes as H0's w,
+    so without decay every spike-level observable but the PF->PC counters equals H0's."""
+    from mapping.protocols import get_protocol, run_protocol
+
+    params = _small_kanerva()
+    h3 = get_hypothesis("opposing_extinction").apply(params)
+    assert h3.plasticity.opposing and h3.plasticity.opposing_tau is not None
+    timeless = replace(h3, plasticity=replace(h3.plasticity, opposing_tau=None))
+    protocol = get_protocol("acquisition-extinction")
+    h0_rows = run_protocol(params, protocol, seed=2)
+    h3_rows = run_protocol(timeless, protocol, seed=2)
+    for a, b in zip(h0_rows, h3_rows, strict=True):
+        for name in ("simple_spikes_a", "simple_spikes_b", "output_a", "output_b",
+                     "ensemble_overlap"):
+            assert a[name] == b[name], (a["phase"], a["trial"], a["cue"], name)
+    learned = [r for r in h3_rows if r["phase"] == "acquisition" and r["trial"] == 2][0]
+    extinct = [r for r in h3_rows if r["phase"] == "extinction" and r["trial"] == 2][0]
+    h0_extinct = [r for r in h0_rows if r["phase"] == "extinction" and r["trial"] == 2][0]
+    assert extinct["choice"] <= 0 < learned["choice"]  # behaviour extinguished ...
+    assert extinct["counter_a"] == pytest.approx(learned["counter_a"])  # ... w persists
+    assert h0_extinct["counter_a"] < learned["counter_a"] - 2  # H0's w does not
+
+
+def test_opposing_plasticity_fields_are_checked():
+    from brian2 import second
+
+    from circuits.cerebellum.params import PlasticityParams
+
+    with pytest.raises(ValueError, match="opposing_tau needs plasticity.opposing = true"):
+        PlasticityParams(opposing_tau=1 * second).validate()
+    with pytest.raises(ValueError, match="opposing_tau must be > 0"):
+        PlasticityParams(opposing=True, opposing_tau=0 * second).validate()
+    with pytest.raises(ValueError, match="opposing must be true or false"):
+        PlasticityParams(opposing="yes").validate()
+
+
+@pytest.mark.slow
+def test_h3_recovers_spontaneously_after_a_delay_and_h0_does_not():
+    """Biological layer (400 cells): after extinction and a rest, the opposing trace has
+    decayed and the cue drives its action again under H3, not under H0."""
+    from mapping.protocols import get_protocol, run_protocol
+
+    params = biological(address_bits=32, value_bits=4)
+    params = replace(params, granule=replace(params.granule, n=400), backend="cython")
+    protocol = get_protocol("spontaneous-recovery")
+    out = {}
+    for key in ("sdm", "opposing_extinction"):
+        rows = run_protocol(get_hypothesis(key).apply(params), protocol, seed=1)
+        last = {r["cue"]: r for r in rows if r["phase"] == "extinction" and r["trial"] == 2}
+        after = {r["cue"]: r for r in rows if r["phase"] == "delay"}
+        out[key] = (last, after)
+    for key in out:
+        last, _ = out[key]
+        assert last[0]["choice"] <= 0 and last[1]["choice"] >= 0  # both extinguished
+    _, h0_after = out["sdm"]
+    _, h3_after = out["opposing_extinction"]
+    assert h0_after[0]["choice"] <= 0 and h0_after[1]["choice"] >= 0
+    assert h3_after[0]["choice"] > 0 and h3_after[1]["choice"] < 0

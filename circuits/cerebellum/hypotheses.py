@@ -15,6 +15,18 @@ testing, in the words of the papers that argue it.
     fire per cue and cue representations overlap (dense task-related granule-cell activity
     imaged in vivo: Giovannucci et al. 2017; Wagner et al. 2017; Knogler et al. 2017). The
     plastic variant of H1 (MF->GrC or Golgi plasticity) is not built yet.
+``H3`` (``opposing_extinction``)
+    Extinction as a separate, opposing memory: potentiation of parallel-fibre input
+    without a climbing fibre is stored apart from the climbing-fibre-paired depression (as
+    a depression of the same fibres' input to the molecular-layer interneurons that inhibit
+    the Purkinje cell: Jorntell & Ekerot 2002, reciprocal PF->PC / PF->MLI plasticity) and
+    decays with ``OPPOSING_TAU``, while the PF->PC trace itself persists through extinction
+    (``plasticity.opposing``). Extinction as new, more labile learning that leaves the
+    original memory in place, so the response recovers with time (spontaneous recovery:
+    Pavlov 1927; Bouton 2004; in the fly mushroom body, an opposing memory in another
+    output compartment: Felsenberg et al. 2018). Without decay and clipping the drive of
+    every Purkinje cell equals H0's at every moment; the decay is the only mechanism that
+    can make them differ.
 ``H5`` (``no_normalisation``)
     Golgi inhibition that does not follow the input: Golgi cells fire at a fixed rate, no
     feedforward or feedback; the rate starts at what the loop's pacemaker and feedforward
@@ -34,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from brian2 import Hz
+from brian2 import Hz, second
 
 from circuits.cerebellum.params import CerebellumParams
 
@@ -91,6 +103,17 @@ def _dense_code(params: CerebellumParams) -> CerebellumParams:
     _needs_rate_loop(params, "dense_code")
     golgi = params.golgi
     return replace(params, golgi=replace(golgi, conductance=golgi.conductance / DENSE_FACTOR))
+
+
+#: H3: decay time constant of the opposing (extinction) trace. Simulated time is compressed
+#: (presentations 120-250 ms apart instead of seconds to minutes), so this stands for the
+#: hours over which spontaneous recovery develops (Bouton 2004), scaled with the trial spacing.
+OPPOSING_TAU = 5.0 * second
+
+
+def _opposing_extinction(params: CerebellumParams) -> CerebellumParams:
+    return replace(params, plasticity=replace(params.plasticity, opposing=True,
+                                              opposing_tau=OPPOSING_TAU))
 
 
 def _no_normalisation(params: CerebellumParams) -> CerebellumParams:
@@ -174,6 +197,12 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    "overlapping cue representations",
                    ("Giovannucci et al. 2017", "Wagner et al. 2017", "Knogler et al. 2017"),
                    _dense_code),
+        Hypothesis("H3", "opposing_extinction", "extinction as an opposing memory",
+                   "PF potentiation without a CF stored apart from the CF-paired PF->PC "
+                   f"depression and decaying (tau {OPPOSING_TAU}); the PF->PC trace persists "
+                   "through extinction",
+                   ("Jorntell & Ekerot 2002", "Bouton 2004", "Felsenberg et al. 2018"),
+                   _opposing_extinction),
         Hypothesis("H5", "no_normalisation", "no Golgi normalisation",
                    "Golgi cells at one fixed rate, matched to the loop's coding level at "
                    "the circuit's own input: no feedforward or feedback, the coding level "

@@ -26,7 +26,8 @@ from brian2 import second
 
 from circuits.cerebellum.params import CerebellumParams
 
-__all__ = ["ACTIVE_LAG", "active_window", "lead_in", "mossy_spike_trains", "renewal_train"]
+__all__ = ["ACTIVE_LAG", "active_window", "background_spike_trains", "lead_in",
+           "mossy_spike_trains", "renewal_train"]
 
 #: Granule latency (s) after which a stimulus's granule spikes are counted with a tonic
 #: background: the MF delay plus the rise of a few coincident EPSPs.
@@ -140,14 +141,41 @@ def mossy_spike_trains(params: CerebellumParams, patterns: np.ndarray, onsets: n
         spans = [(onset + stim, onset + slot) for onset in onsets]
         if lead > 0:
             spans.insert(0, (onsets[0] - lead, onsets[0]))
-        rails, mean = np.arange(2 * n if two else n), float(mf.mean_rate / brian2.Hz)
-        for begin, end in spans:
-            fibre, t = renewal_train(rng, mean, begin, end, len(rails), kappa)
-            indices.append(rails[fibre])
-            times.append(t)
+        _background(params, spans, rng, indices, times)
+    return _on_grid(indices, times, dt)
+
+
+def _background(params: CerebellumParams, spans: list[tuple[float, float]],
+                rng: np.random.Generator, indices: list, times: list) -> None:
+    """Append every rail's tonic background within each ``(begin, end)`` span (s)."""
+    mf = params.mossy
+    n = params.address_bits
+    rails = np.arange(2 * n if mf.rails == "two" else n)
+    mean = float(mf.mean_rate / brian2.Hz)
+    for begin, end in spans:
+        fibre, t = renewal_train(rng, mean, begin, end, len(rails), float(mf.regularity))
+        indices.append(rails[fibre])
+        times.append(t)
+
+
+def _on_grid(indices: list, times: list, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spikes on the simulation grid, at most one per rail and step."""
     if not indices:
         return np.array([], dtype=np.int64), np.array([])
     idx = np.concatenate(indices)
     steps = np.round(np.concatenate(times) / dt).astype(np.int64)
     keep = np.unique(np.stack([idx, steps]), axis=1)  # one spike per rail per step
     return keep[0], keep[1] * dt
+
+
+def background_spike_trains(params: CerebellumParams, begin: float, end: float,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The tonic background of every rail from ``begin`` to ``end`` (s), without stimuli.
+
+    What :func:`mossy_spike_trains` draws between stimuli (``mossy.background``), for a
+    rest (:meth:`circuits.cerebellum.protocol.CerebellarSDM.rest`).
+    """
+    indices: list = []
+    times: list = []
+    _background(params, [(begin, end)], rng, indices, times)
+    return _on_grid(indices, times, float(params.protocol.dt / second))

@@ -274,6 +274,17 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
     ``plastic_gate(t)``, a TimedArray in the returned namespace. With a tonic background
     (``mossy.background``) the gate also decides which PF spikes leave a trace: the
     spontaneous spikes between stimuli neither potentiate nor pair with a CF.
+
+    With ``plasticity.opposing`` the PF's potentiation goes to a second trace :math:`u`
+    (clipped to :math:`\pm` the largest weight) that adds to the drive, and the CF
+    depresses :math:`w` by :math:`(\mathrm{ltd} - \mathrm{ltp})K` and :math:`u` by
+    :math:`\mathrm{ltp}\,K`: :math:`w + u` changes exactly as :math:`w` does without it
+    (where no clip binds), but :math:`w` keeps only the CF-paired change and :math:`u` the
+    potentiation of PF input without a CF (negative where the CF's window also reached PF
+    spikes of an earlier, unplastic presentation), which decays with ``opposing_tau`` (event-driven:
+    :math:`u \leftarrow u\,e^{-\Delta t/\tau_u}` at each update). The MLI relays are
+    linear, so :math:`u` on the PF->PC synapse stands for a depression of the same PF's
+    input to the interneurons that inhibit that Purkinje cell (Jorntell & Ekerot 2002).
     """
     pl = params.plasticity
     order = pl.window_stages
@@ -296,15 +307,31 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
                     else "t_pf = t")
         window = (f"((t - t_pf) / tau_w)**{order - 1} * exp(-(t - t_pf) / tau_w)"
                   f" / {math.factorial(order - 1)} / knorm")
-    synapses = Synapses(
-        source, purkinje, model=model,
-        on_pre=f"""
+    on_pre = f"""
         I_syn_post += w * I_unit
         pf_drive_post += w
         {remember}
         w = clip(w + plastic_gate(t) * ltp, w_min, w_max)
-        """,
-        on_post=f"w = clip(w - plastic_gate(t) * ltd * {window}, w_min, w_max)",
+        """
+    on_post = f"w = clip(w - plastic_gate(t) * ltd * {window}, w_min, w_max)"
+    if pl.opposing:  # LTP to the opposing trace u; the CF takes back this trial's LTP from u
+        decays = pl.opposing_tau is not None
+        model += "\ndu/dt = -u / tau_u : 1 (event-driven)" if decays else "\nu : 1"
+        if decays:
+            namespace["tau_u"] = pl.opposing_tau
+        on_pre = f"""
+        I_syn_post += (w + u) * I_unit
+        pf_drive_post += w + u
+        {remember}
+        u = clip(u + plastic_gate(t) * ltp, -w_max, w_max)
+        """
+        on_post = "\n".join([
+            f"w = clip(w - plastic_gate(t) * (ltd - ltp) * {window}, w_min, w_max)",
+            f"u = clip(u - plastic_gate(t) * ltp * {window}, -w_max, w_max)"])
+    synapses = Synapses(
+        source, purkinje, model=model,
+        on_pre=on_pre,
+        on_post=on_post,
         on_event={"pre": "spike", "post": "complex_spike"},
         delay={"pre": d.pf_delay},
         namespace=namespace,

@@ -375,11 +375,25 @@ class PlasticityParams:
     pairing: str = "all"  # "all": every earlier PF spike (S traces per synapse); "nearest":
     # the latest PF spike only (one spike time per synapse: far less memory at scale; the
     # same window whenever a granule cell fires once per presentation, as with Golgi cells)
+    opposing: bool = False  # True: PF LTP without a CF is stored apart, in an opposing trace
+    # u that adds to the PC's drive while w keeps only the CF-paired change (extinction as a
+    # separate memory: Jorntell & Ekerot 2002 PF->MLI LTD; Felsenberg et al. 2018)
+    opposing_tau: Quantity | None = _optional_q(1 * second)  # tau_u: decay of the opposing trace
+    # (None: it does not decay)
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
         if not self.baseline_weight > 0:
             raise ValueError("plasticity.baseline_weight must be > 0")
+        if not isinstance(self.opposing, bool):
+            raise ValueError(f"plasticity.opposing must be true or false, got "
+                             f"{self.opposing!r}")
+        if self.opposing_tau is not None:
+            _dimensions("plasticity.opposing_tau", self.opposing_tau, second)
+            _positive("plasticity.opposing_tau", self.opposing_tau)
+            if not self.opposing:
+                raise ValueError("plasticity.opposing_tau needs plasticity.opposing = true "
+                                 "(there is no opposing trace to decay)")
         _int_at_least("plasticity.counter_range", self.counter_range, 1)
         _positive("plasticity.window_peak", self.window_peak)
         _int_at_least("plasticity.window_stages", self.window_stages, 2)

@@ -31,7 +31,12 @@ import numpy as np
 from brian2 import ms, second
 
 from circuits.backend import BackendInfo, brian_backend, run_network
-from circuits.cerebellum.mossy import active_window, lead_in, mossy_spike_trains
+from circuits.cerebellum.mossy import (
+    active_window,
+    background_spike_trains,
+    lead_in,
+    mossy_spike_trains,
+)
 from circuits.cerebellum.network import (
     CerebellarNetwork,
     GranuleWiring,
@@ -142,10 +147,11 @@ class _Batch:
     mossy: tuple[np.ndarray, np.ndarray]
     climbing: tuple[np.ndarray, np.ndarray]
     lead: float = 0.0  # seconds of background before ``onset`` (first batch, mossy.background)
+    rest: float = 0.0  # seconds without a stimulus after the presentations (a "rest" entry)
 
     @property
     def duration(self) -> float:
-        return self.slot * len(self.patterns)
+        return self.slot * len(self.patterns) + self.rest
 
     @property
     def onsets(self) -> np.ndarray:
@@ -206,10 +212,14 @@ def granule_active_sets(params: CerebellumParams, patterns: Any, *,
 
 def check_schedule(params: CerebellumParams, schedule: Sequence[tuple[str, Any, Any]]
                    ) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
-    """Validate a write/read schedule: ``(kind, patterns, values)`` entries as uint8 arrays.
+    """Validate a schedule: ``(kind, patterns, values)`` entries as uint8 arrays.
 
-    Raises one ``ValueError`` naming the entry: not a triple, unknown kind, a read with
-    values, keys and values of different lengths, bad patterns, or an empty schedule.
+    A ``("rest", seconds, None)`` entry is a time without stimuli (its "patterns" are the
+    duration in s, as a float).
+
+    Raises one ``ValueError`` naming the entry: not a triple, unknown kind, a read or rest
+    with values, keys and values of different lengths, bad patterns, a rest that is not a
+    positive duration, or an empty schedule.
     """
     batches: list[tuple[str, np.ndarray, np.ndarray | None]] = []
     for k, entry in enumerate(schedule):
@@ -232,8 +242,17 @@ def check_schedule(params: CerebellumParams, schedule: Sequence[tuple[str, Any, 
             batches.append(("read", check_patterns(f"schedule[{k}] queries", patterns,
                                                    params.address_bits, "address_bits"),
                             None))
+        elif kind == "rest":
+            if values is not None:
+                raise ValueError(f"schedule[{k}]: a rest takes no values")
+            if isinstance(patterns, bool) or not isinstance(patterns, int | float) \
+                    or not math.isfinite(patterns) or patterns <= 0:
+                raise ValueError(f"schedule[{k}]: a rest takes its duration in s (> 0), got "
+                                 f"{patterns!r:.60}")
+            batches.append(("rest", float(patterns), None))
         else:
-            raise ValueError(f"schedule[{k}]: kind must be 'write' or 'read', got {kind!r}")
+            raise ValueError(f"schedule[{k}]: kind must be 'write', 'read' or 'rest', got "
+                             f"{kind!r}")
     if not batches:
         raise ValueError("schedule is empty")
     return batches
@@ -331,7 +350,9 @@ class CerebellarSDM:
         steps = np.round((onsets[rows] + offset) / dt).astype(np.int64)
         return cols.astype(np.int64), steps * dt
 
-    def _make_batch(self, kind: str, patterns: np.ndarray, values: np.ndarray | None) -> _Batch:
+    def _make_batch(self, kind: str, patterns: Any, values: np.ndarray | None) -> _Batch:
+        if kind == "rest":
+            return self._rest_batch(float(patterns))
         proto = self.params.protocol
         slot = float((proto.write_slot if kind == "write" else proto.read_slot) / second)
         lead = 0.0 if self._batches else lead_in(self.params)
@@ -346,7 +367,32 @@ class CerebellarSDM:
         batch.climbing = self._climbing_spikes(values, batch.onsets)
         return batch
 
+    def _rest_batch(self, seconds: float) -> _Batch:
+        """A batch without stimuli: ``seconds`` of silence (or of the tonic background)."""
+        lead = 0.0 if self._batches else lead_in(self.params)
+        onset = (self._batches[-1].onset + self._batches[-1].duration if self._batches
+                 else lead)
+        empty = (np.array([], dtype=np.int64), np.array([]))
+        batch = _Batch(kind="rest", patterns=np.zeros((0, self.params.address_bits), np.uint8),
+                       values=None, onset=onset,
+                       slot=float(self.params.protocol.read_slot / second), mossy=empty,
+                       climbing=empty, lead=lead, rest=seconds)
+        if self.params.mossy.background:
+            batch.mossy = background_spike_trains(
+                self.params, onset - lead, onset + seconds,
+                numpy_rng(self.seed, "mossy_spikes", len(self._batches)))
+        return batch
+
     # ----------------------------------------------------------------- public API
+    def rest(self, seconds: float) -> CerebellumReadout:
+        """Let ``seconds`` pass without stimuli (the tonic background fires if it exists).
+
+        Nothing is written (the plasticity gate is closed); time-dependent traces, such as
+        a decaying opposing memory (``plasticity.opposing_tau``), evolve. The readout has
+        no presentations, only the spikes of the rest.
+        """
+        return self.present([("rest", seconds, None)])[0]
+
     def write(self, keys: Any, values: Any) -> CerebellumReadout:
         """Present each key on the mossy fibres with climbing fibres firing for value bits 1.
 
