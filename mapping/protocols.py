@@ -14,6 +14,9 @@ for training (a write) and then probed (a read, plasticity off):
     the cue alone, no teaching signal (parallel fibres without climbing fibres: LTP);
 ``overwrite``
     the cue with the *other* action's teaching signal;
+``delay``
+    ``delay`` seconds without stimuli (:meth:`~circuits.cerebellum.protocol.CerebellarSDM.rest`),
+    then probes: spontaneous recovery;
 ``generalisation``
     probes of copies of :math:`K_0` with ``distances`` bits flipped.
 
@@ -46,15 +49,17 @@ import numpy as np
 
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
+from circuits.spikes import SpikeTrains
 from models.patterns import flip_exact
 from models.seeding import child_seed
 
-__all__ = ["OBSERVABLES", "PHASES", "PROTOCOLS", "Phase", "Protocol", "Trial",
-           "get_protocol", "probe_observables", "run_protocol", "schedule", "trials"]
+__all__ = ["OBSERVABLES", "PHASES", "PROTOCOLS", "Phase", "Protocol", "ProtocolRun", "Trial",
+           "get_protocol", "probe_observables", "record_protocol", "run_protocol",
+           "schedule", "trials"]
 
 #: the phases a protocol is made of
 PHASES = ("baseline", "acquisition", "extinction", "overwrite", "reacquisition",
-          "generalisation")
+          "generalisation", "delay")
 #: the per-probe observables of :func:`run_protocol`
 OBSERVABLES = ("ensemble_overlap", "simple_spikes_a", "simple_spikes_b", "output_a",
                "output_b", "choice", "counter_a", "counter_b", "coding_level")
@@ -84,6 +89,7 @@ class Protocol:
     name: str
     phases: tuple[Phase, ...]
     distances: tuple[int, ...] = (2, 4, 8, 16, 32)  #: bits flipped in generalisation probes
+    delay: float = 15.0  #: s without stimuli before each trial of a delay phase
 
     def validate(self, address_bits: int | None = None) -> None:
         """Raise ``ValueError`` naming the problem (``address_bits`` checks the distances)."""
@@ -91,6 +97,8 @@ class Protocol:
             raise ValueError(f"protocol {self.name!r} must start with a baseline phase")
         for phase in self.phases:
             phase.validate()
+        if any(p.kind == "delay" for p in self.phases) and not self.delay > 0:
+            raise ValueError(f"protocol {self.name!r}: delay must be > 0 s, got {self.delay}")
         if any(p.kind == "generalisation" for p in self.phases):
             if not self.distances or any(d < 1 for d in self.distances):
                 raise ValueError(f"protocol {self.name!r}: generalisation distances must be "
@@ -111,6 +119,9 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
                          Phase("reacquisition", 2))),
     # learn, then the opposite association
     Protocol("overwrite", (Phase("baseline"), Phase("acquisition", 3), Phase("overwrite", 4))),
+    # learn, extinguish, wait: does the association come back by itself?
+    Protocol("spontaneous-recovery", (Phase("baseline"), Phase("acquisition", 3),
+                                      Phase("extinction", 3), Phase("delay"))),
     # learn, then probe cues at graded distances
     Protocol("generalisation", (Phase("baseline"), Phase("acquisition", 3),
                                 Phase("generalisation"))),
@@ -130,7 +141,7 @@ class Trial:
 
     phase: str
     trial: int  #: trial number within the phase (0-based)
-    event: str  #: "train" or "probe"
+    event: str  #: "train", "probe" or "rest"
     cue: int  #: 0 or 1
     teach: str  #: action taught ("A", "B") or "" (no teaching signal); probes: ""
     distance: int = 0  #: bits flipped from the cue (generalisation probes)
@@ -145,6 +156,8 @@ def trials(protocol: Protocol) -> list[Trial]:
             if phase.kind == "generalisation":
                 out.extend(Trial(phase.kind, k, "probe", 0, "", d) for d in protocol.distances)
                 continue
+            if phase.kind == "delay":
+                out.append(Trial(phase.kind, k, "rest", 0, ""))
             for cue in (0, 1):
                 action, other = ("A", "B") if cue == 0 else ("B", "A")
                 teach = {"acquisition": action, "reacquisition": action, "extinction": "",
@@ -176,6 +189,9 @@ def schedule(protocol: Protocol, params: CerebellumParams, seed: int
     out = []
     steps = trials(protocol)
     for t in steps:
+        if t.event == "rest":
+            out.append(("rest", float(protocol.delay), None))
+            continue
         key = cues[t.cue][None, :]
         if t.distance:
             key = flip_exact(key, t.distance,
@@ -216,6 +232,71 @@ def probe_observables(readout: CerebellumReadout, baseline: np.ndarray,
     return row
 
 
+@dataclass(frozen=True)
+class ProtocolRun:
+    """One protocol on one circuit: the probe rows and the spikes an imaging rig would see.
+
+    Attributes
+    ----------
+    rows
+        One row per probe (:func:`run_protocol`).
+    spikes
+        Population name -> :class:`~circuits.spikes.SpikeTrains` over the whole protocol
+        (times from the protocol's start, s).
+    windows
+        ``(probes, 2)`` start and end (s) of each probe's presentation slot, in row order.
+    duration
+        Length of the protocol (s).
+    slots
+        ``(presentations, 2)`` start and end (s) of every presentation and rest, in order
+        (back to back; the first starts after the circuit's lead-in).
+    """
+
+    rows: list[dict[str, Any]]
+    spikes: dict[str, SpikeTrains]
+    windows: np.ndarray
+    duration: float
+    slots: np.ndarray
+
+
+def _joined(readouts: list[CerebellumReadout], name: str) -> SpikeTrains:
+    parts = [r.spikes[name] for r in readouts]
+    return SpikeTrains(np.concatenate([p.indices for p in parts]),
+                       np.concatenate([p.times for p in parts]), parts[0].size, name)
+
+
+def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int = 0,
+                    circuit_seed: int | None = None) -> ProtocolRun:
+    """Run ``protocol`` on a circuit: every probe measured, and the spikes kept.
+
+    Parameters as :func:`run_protocol`, which returns this run's ``rows``.
+    """
+    steps, _, entries = schedule(protocol, params, seed)
+    circuit = CerebellarSDM(params, seed=child_seed(seed, "circuit")
+                            if circuit_seed is None else circuit_seed, report=None)
+    readouts = circuit.present(entries)
+    baseline: dict[int, np.ndarray] = {}
+    rows, windows, slots = [], [], []
+    for index, (t, readout) in enumerate(zip(steps, readouts, strict=True)):
+        start = float(readout.onsets[0]) if len(readout.onsets) else slots[-1][1]
+        length = float(readout.slot) * len(readout.onsets) if len(readout.onsets) \
+            else float(protocol.delay)
+        slots.append((start, start + length))
+        if t.event != "probe":
+            continue
+        if t.phase == "baseline":
+            baseline[t.cue] = readout.active_granule[0]
+        rows.append({"index": index, "phase": t.phase, "trial": t.trial, "cue": t.cue,
+                     "distance": t.distance,
+                     **probe_observables(readout, baseline[t.cue], params)})
+        onset = float(readout.onsets[0])
+        windows.append((onset, onset + float(readout.slot)))
+    return ProtocolRun(rows=rows,
+                       spikes={name: _joined(readouts, name) for name in readouts[-1].spikes},
+                       windows=np.array(windows, dtype=float).reshape(-1, 2),
+                       duration=slots[-1][1], slots=np.array(slots, dtype=float))
+
+
 def run_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int = 0,
                  circuit_seed: int | None = None) -> list[dict[str, Any]]:
     """Run ``protocol`` on a circuit and measure every probe.
@@ -235,20 +316,7 @@ def run_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int = 0,
     -------
     list of dict
         One row per probe: ``index`` (presentation number), ``phase``, ``trial``, ``cue``,
-        ``distance`` and the :data:`OBSERVABLES`.
+        ``distance`` and the :data:`OBSERVABLES`. :func:`record_protocol` also keeps the
+        spikes.
     """
-    steps, _, entries = schedule(protocol, params, seed)
-    circuit = CerebellarSDM(params, seed=child_seed(seed, "circuit")
-                            if circuit_seed is None else circuit_seed, report=None)
-    readouts = circuit.present(entries)
-    baseline: dict[int, np.ndarray] = {}
-    rows = []
-    for index, (t, readout) in enumerate(zip(steps, readouts, strict=True)):
-        if t.event != "probe":
-            continue
-        if t.phase == "baseline":
-            baseline[t.cue] = readout.active_granule[0]
-        rows.append({"index": index, "phase": t.phase, "trial": t.trial, "cue": t.cue,
-                     "distance": t.distance,
-                     **probe_observables(readout, baseline[t.cue], params)})
-    return rows
+    return record_protocol(params, protocol, seed=seed, circuit_seed=circuit_seed).rows

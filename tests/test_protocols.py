@@ -14,6 +14,7 @@ from mapping.protocols import (
     Phase,
     Protocol,
     get_protocol,
+    record_protocol,
     run_protocol,
     schedule,
     trials,
@@ -97,12 +98,57 @@ def test_unknown_protocol_and_distances_beyond_the_cue():
         schedule(get_protocol("overwrite"), CerebellumParams(address_bits=32, value_bits=1),
                  seed=0)
     assert set(PROTOCOLS) == {"acquisition-extinction", "savings", "overwrite",
-                              "generalisation"}
+                              "spontaneous-recovery", "generalisation"}
+
+
+def test_a_delay_phase_rests_then_probes_each_cue():
+    protocol = get_protocol("spontaneous-recovery")
+    steps = trials(protocol)
+    delay = [t for t in steps if t.phase == "delay"]
+    assert [t.event for t in delay] == ["rest", "probe", "probe"]
+    assert [t.cue for t in delay[1:]] == [0, 1]
+    _, _, entries = schedule(protocol, _kanerva(), seed=0)
+    rests = [e for e in entries if e[0] == "rest"]
+    assert rests == [("rest", protocol.delay, None)]
+    bad = Protocol("wait", (Phase("baseline"), Phase("delay")), delay=0.0)
+    with pytest.raises(ValueError, match="delay must be > 0 s"):
+        trials(bad)
+
+
+@pytest.mark.parametrize("entry, message", [
+    (("rest", -1.0, None), r"a rest takes its duration in s \(> 0\)"),
+    (("rest", "long", None), "a rest takes its duration"),
+    (("rest", 1.0, np.ones((1, 4))), "a rest takes no values"),
+    (("nap", 1.0, None), "kind must be 'write', 'read' or 'rest'"),
+])
+def test_bad_rests_are_one_clear_error(entry, message):
+    from circuits.cerebellum.protocol import check_schedule
+
+    with pytest.raises(ValueError, match=message):
+        check_schedule(_kanerva(), [entry])
 
 
 @pytest.fixture(scope="module")
-def kanerva_rows():
-    return run_protocol(_kanerva(), get_protocol("acquisition-extinction"), seed=0)
+def kanerva_run():
+    return record_protocol(_kanerva(), get_protocol("acquisition-extinction"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def kanerva_rows(kanerva_run):
+    return kanerva_run.rows
+
+
+def test_a_recorded_run_keeps_the_spikes_and_the_probe_slots(kanerva_run):
+    run = kanerva_run
+    assert run.rows == run_protocol(_kanerva(), get_protocol("acquisition-extinction"),
+                                    seed=0)
+    assert run.windows.shape == (len(run.rows), 2)
+    assert np.all(np.diff(run.windows[:, 0]) > 0) and run.windows[-1, 1] <= run.duration
+    granule = run.spikes["granule"]
+    assert granule.size == 300 and {"purkinje", "nuclei"} <= set(run.spikes)
+    for (start, stop), row in zip(run.windows, run.rows, strict=True):
+        inside = (granule.times >= start) & (granule.times < stop)
+        assert len(np.unique(granule.indices[inside])) == round(row["coding_level"] * 300)
 
 
 def test_kanervas_limit_learns_keeps_its_code_and_extinguishes(kanerva_rows):
