@@ -26,14 +26,16 @@ def smoothed_correlation(a: Any, b: Any, fps: float, sigma_s: float = 0.05) -> n
 
 def deconvolve_oasis(y: Any, fps: float, *, tau_decay: float | None = None,
                      tau_rise: float = 0.0, order: int = 1, lags: int = 20,
-                     penalty: int = 1) -> tuple[np.ndarray, tuple[float, ...], float]:
+                     penalty: int = 1, sn: float | None = None
+                     ) -> tuple[np.ndarray, tuple[float, ...], float]:
     """Deconvolve one trace with OASIS (package ``oasis-deconv``).
 
     With ``tau_decay`` None the AR coefficients are estimated by OASIS
     (``estimate_parameters``: noise from the power spectrum, AR(``order``) fitted by
     nonlinear least squares to ``lags`` lags of the autocovariance); otherwise the given
     time constants are used (AR(1), or AR(2) when ``tau_rise > 0``). ``deconvolve`` then
-    solves the noise-constrained L1 problem (``penalty=1``).
+    solves the noise-constrained L1 problem (``penalty=1``) with the per-frame noise sd
+    ``sn`` (default: OASIS's estimate from the trace's power spectrum).
 
     Returns
     -------
@@ -52,9 +54,9 @@ def deconvolve_oasis(y: Any, fps: float, *, tau_decay: float | None = None,
         raise ImportError("deconvolve_oasis needs OASIS: pip install oasis-deconv "
                           "(or memcircuits[calcium])") from exc
     trace = np.asarray(y, dtype=float)
-    sn = None
     if tau_decay is None:
-        g_est, sn = estimate_parameters(trace, p=order, lags=lags, nonlinear_fit=True)
+        g_est, sn_est = estimate_parameters(trace, p=order, lags=lags, nonlinear_fit=True)
+        sn = sn_est if sn is None else sn
         g_est = np.atleast_1d(g_est)
         roots = np.abs(np.roots(np.r_[1.0, -g_est]))
         roots = np.sort(roots[(roots > 0) & (roots < 1)])[::-1]
