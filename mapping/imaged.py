@@ -4,8 +4,9 @@ r"""Granule-cell observables as a calcium-imaging rig would measure them.
 does what a lab does: choose a field of view of ``cells`` granule cells at random, record
 their fluorescence through the whole protocol (:func:`analysis.calcium_synthesis.synthesize`:
 indicator kinetics, Hill saturation, neuropil, drift, shot noise at the noise level
-:math:`\nu`), deconvolve each trace with OASIS using the indicator's fitted kernel
-(:func:`analysis.calcium_deconvolution.deconvolve_oasis`), and call a cell *active* in a probe
+:math:`\nu`), deconvolve each trace with OASIS (AR(1) with the indicator's fitted decay,
+OASIS's fast solver; its AR(2) solver is pure Python and 50x slower;
+:func:`analysis.calcium_deconvolution.deconvolve_oasis`), and call a cell *active* in a probe
 when its inferred activity in the probe's frames reaches the detection threshold:
 
 .. math:: a_{ip} = \frac{1}{s_1} \sum_{j \in F_p} \hat s_{ij} \ge \theta,
@@ -13,8 +14,8 @@ when its inferred activity in the probe's frames reaches the detection threshold
 
 with :math:`\hat s_{ij}` the inferred activity of cell :math:`i` in frame :math:`j`,
 :math:`F_p` the frames whose centre lies within probe :math:`p`'s presentation slot (the
-deconvolution's kernel has the indicator's rise, so it places activity in the frame of the
-spike, not of the transient's peak), :math:`s_1` the inferred activity of one noise-free
+deconvolution places activity where the fluorescence rises, in the first frames after the
+spike, not at the transient's peak), :math:`s_1` the inferred activity of one noise-free
 action potential, :math:`\theta_{\min}` = ``threshold`` and :math:`q_{1-\epsilon}` the
 :math:`1 - \epsilon` quantile of the same window sum in recordings of silent cells at the
 same indicator, frame rate and noise level (``false_positive`` = :math:`\epsilon`): the
@@ -72,7 +73,7 @@ class Imaging:
     rest: float = 5.0
     #: s between the starts of consecutive presentations in the imaged experiment (0: as
     #: simulated, back to back); see :func:`spaced`
-    iti: float = 10.0
+    iti: float = 3.0
 
     def validate(self, n_granule: int | None = None) -> None:
         """Raise ``ValueError`` naming the first bad field (``n_granule`` bounds ``cells``)."""
@@ -110,8 +111,7 @@ def one_ap_activity(indicator: str, fps: float) -> float:
     kernel = fit_kernel(indicator)
     _, dff = one_ap_response(indicator, fps=fps, duration=2.0 + 10 * kernel.tau_decay,
                              spike_time=1.0)
-    spikes, _, _ = deconvolve_oasis(dff, fps, tau_decay=kernel.tau_decay,
-                                    tau_rise=kernel.tau_rise)
+    spikes, _, _ = deconvolve_oasis(dff, fps, tau_decay=kernel.tau_decay)
     return float(spikes.sum())
 
 
@@ -158,7 +158,7 @@ def spaced(run: Any, iti: float) -> Any:
 def _window_activity(traces: Any, frames: list[np.ndarray]) -> np.ndarray:
     r"""Inferred activity (action potentials) of every trace in every window ``(N, W)``.
 
-    OASIS with the indicator's kernel and each trace's measured noise (its CASCADE level
+    OASIS AR(1) with the indicator's decay and each trace's measured noise (its CASCADE level
     :math:`\nu` as a per-frame sd: :math:`\nu \sqrt{f_s} / (100 \cdot 0.954)`).
     """
     from analysis.calcium_ar import _MAD_DIFF
@@ -169,7 +169,7 @@ def _window_activity(traces: Any, frames: list[np.ndarray]) -> np.ndarray:
     kernel = fit_kernel(indicator)
     sd = np.asarray(traces.noise_level, dtype=float) / 100 * np.sqrt(fps) / _MAD_DIFF
     inferred = np.stack([deconvolve_oasis(trace, fps, tau_decay=kernel.tau_decay,
-                                          tau_rise=kernel.tau_rise, sn=float(sn))[0]
+                                          sn=float(sn))[0]
                          for trace, sn in zip(np.asarray(traces.dff, dtype=float), sd,
                                               strict=True)])
     return np.stack([inferred[:, k].sum(axis=1) for k in frames], axis=1) / one_ap_activity(

@@ -22,6 +22,14 @@ from mapping.cli import main
     (['protocol="generalisation"', "circuit.address_bits=16"],
      r"distance of 32 bits exceeds the 16-bit cues"),
     (["threshold=0"], r"threshold must be > 0"),
+    (['imaging.indicator="GCaMP99"'], r"unknown indicator 'GCaMP99'"),
+    (["imaging.fps=20000"], r"fps: 20000 Hz is above the simulation's time resolution"),
+    (["imaging.noise_level=0"], r"imaging.noise_level must be > 0"),
+    (["imaged_cells=300"], r"imaged_cells \(300\) must be one of the imaged field sizes"),
+    (["imaging.cells=[100, 5000]"], r"a field of 5000 cells exceeds the circuit's 1000"),
+    (["power=1.5"], r"power must lie in \(0, 1\)"),
+    (["trials=[0]"], r"trials must list integers >= 1"),
+    (["workers=-1"], r"workers must be an integer >= 0"),
 ])
 def test_bad_input_is_one_line_before_any_run(tmp_path, capsys, sets, message):
     argv = ["predict", "--out", str(tmp_path / "p"), "--quiet"]
@@ -55,33 +63,52 @@ def test_predict_writes_predictions_contrasts_and_a_report(tmp_path):
 
 
 def _fake_protocol(calls: list, stop_after: int | None = None):
-    """A stand-in for mapping.protocols.run_protocol: two probes whose values depend on the
-    hypothesis (its coding level) and the seed; raises KeyboardInterrupt after
-    ``stop_after`` calls."""
-    from mapping.protocols import OBSERVABLES
+    """Stand-ins for mapping.protocols.record_protocol and mapping.imaged.image_granule: two
+    probes whose values depend on the hypothesis (its Golgi conductance) and the seed; the
+    first raises KeyboardInterrupt after ``stop_after`` calls."""
+    import numpy as np
 
-    def run_protocol(params, protocol, *, seed=0, circuit_seed=None):
+    from circuits.spikes import SpikeTrains
+    from mapping.imaged import IMAGED_OBSERVABLES
+    from mapping.protocols import OBSERVABLES, ProtocolRun
+
+    def record_protocol(params, protocol, *, seed=0, circuit_seed=None):
         if stop_after is not None and len(calls) == stop_after:
             raise KeyboardInterrupt
         calls.append(seed)
         level = float(params.golgi.conductance) * 1e9  # nS
-        return [{"index": k, "phase": "baseline", "trial": 0, "cue": k, "distance": 0,
+        rows = [{"index": k, "phase": "baseline", "trial": 0, "cue": k, "distance": 0,
                  **{o: level + (seed % 7) * 0.01 for o in OBSERVABLES}} for k in (0, 1)]
-    return run_protocol
+        slots = np.array([[0.1, 0.2], [0.2, 0.3]])
+        spikes = {"granule": SpikeTrains(np.array([0, 1]), np.array([0.12, 0.22]), 400,
+                                         "granule")}
+        return ProtocolRun(rows, spikes, slots, 0.3, slots)
+
+    def image_granule(run, imaging, *, seed=0):
+        level = run.rows[0]["coding_level"]
+        return [{"index": row["index"], "cells": n, "field": f, "draw": d,
+                 **{o: level + 0.001 * (f + d) + (seed % 5) * 0.01
+                    for o in IMAGED_OBSERVABLES}}
+                for row in run.rows for n in imaging.cells for f in range(imaging.fields)
+                for d in (0, 1)]
+    return record_protocol, image_granule
 
 
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
     import mapping.experiments.predict as predict
 
     out = tmp_path / "p"
-    argv = ["predict", "--out", str(out), "--quiet", "--set", "seeds=3",
+    argv = ["predict", "--out", str(out), "--quiet", "--set", "seeds=3", "--set", "workers=1",
             "--set", 'hypotheses=["sdm", "dense_code"]']
     calls: list = []
-    monkeypatch.setattr(predict, "run_protocol", _fake_protocol(calls, stop_after=4))
+    record, image = _fake_protocol(calls, stop_after=4)
+    monkeypatch.setattr(predict, "record_protocol", record)
+    monkeypatch.setattr(predict, "image_granule", image)
     with pytest.raises(KeyboardInterrupt):
         main(argv)
     assert sorted(p.name for p in (out / "units").iterdir()) == [
-        "dense_code-0.json", "dense_code-1.json", "sdm-0.json", "sdm-1.json"]
+        f"{key}-{s}.{ext}" for key in ("dense_code", "sdm") for s in (0, 1)
+        for ext in ("json", "nwb")]
     assert not (out / "metrics.json").exists()
     # another configuration is refused, the work kept
     assert main([*argv, "--set", "threshold=4"]) == 2
@@ -89,12 +116,19 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
         capsys.readouterr().err
     # the same command finishes it, running only what is missing
     calls.clear()
-    monkeypatch.setattr(predict, "run_protocol", _fake_protocol(calls))
+    record, image = _fake_protocol(calls)
+    monkeypatch.setattr(predict, "record_protocol", record)
+    monkeypatch.setattr(predict, "image_granule", image)
     assert main(argv) == 0
     assert len(calls) == 2
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["runs"], metrics["runs_resumed"], metrics["probes"]) == (6, 4, 12)
     assert metrics["max_abs_z_dense_code_coding_level"] > 3  # 1.6 nS vs 0.53 nS
+    assert metrics["max_abs_z_dense_code_imaged_coding_level"] > 3
+    assert metrics["cells_x_trials_dense_code_imaged_coding_level"] == 50  # 50 cells, 1 trial
+    power = list(csv.DictReader(open(out / "power.csv")))
+    assert {r["observable"] for r in power} == {"imaged_overlap", "imaged_coding_level"}
+    assert "## Imaged cells and trials for 80% power" in (out / "report.md").read_text()
     # --overwrite starts afresh
     calls.clear()
     assert main([*argv, "--overwrite"]) == 0

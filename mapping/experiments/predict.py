@@ -5,30 +5,41 @@ one mechanism changed; each seed draws the cues and the circuit (wiring, connect
 mossy-fibre spikes) once and runs every hypothesis on them (:mod:`mapping.protocols`). The
 observables of every probe come from spikes and synaptic weights; nothing is written in.
 
-A stopped run keeps every circuit run it finished (``units/<hypothesis>-<seed>.json``); the
-same command on the same directory resumes it.
+The granule cells are also imaged as a rig would image them (:mod:`mapping.imaged`:
+fields of ``imaging.cells`` cells, calcium at ``imaging.indicator``, ``imaging.fps`` and
+noise level ``imaging.noise_level``, OASIS deconvolution, a false-positive-controlled
+threshold); the field of ``imaged_cells`` cells gives the ``imaged_*`` observables that
+join the contrasts, and every field size the power analysis (:mod:`mapping.power`): the
+imaged cells and trials per probe a lab needs for ``power`` against each rival.
+
+A stopped run keeps every circuit run it finished (``units/<hypothesis>-<seed>.json``, its
+spikes in ``units/<hypothesis>-<seed>.nwb``); the same command on the same directory
+resumes it.
 
 Data: ``probes.csv`` (one row per hypothesis, seed and probe: the raw values),
-``predictions.csv`` (mean, standard error and 95% interval over seeds per hypothesis, probe
-and observable), ``contrasts.csv`` (each rival against the reference: difference, Welch z,
-Cohen's d per probe and observable; :mod:`mapping.contrasts`), ``report.md``.
-Figure ``time_courses``: every observable along the protocol, mean and 95% interval per
-hypothesis.
+``imaged.csv`` (imaged observables per hypothesis, seed, probe, field size, field and noise
+draw), ``predictions.csv`` (mean, standard error and 95% interval over seeds per hypothesis,
+probe and observable), ``contrasts.csv`` (each rival against the reference: difference,
+Welch z, Cohen's d per probe and observable; :mod:`mapping.contrasts`), ``power.csv``
+(power per rival, imaged observable, probe, cells and trials), ``report.md``.
+Figures ``time_courses`` (every observable along the protocol, mean and 95% interval per
+hypothesis) and ``power`` (power against imaged cells per trial count, at each rival's
+best probe).
 
 Metrics: ``max_abs_z_<hypothesis>_<observable>`` (largest ``|z|`` against the reference over
 the probes), ``separating_<hypothesis>`` (how many observables exceed ``threshold``),
-``runs``.
+``cells_x_trials_<hypothesis>_<observable>`` (the least imaging effort reaching ``power``,
+absent where none does), ``best_power_<hypothesis>_<observable>``, ``runs``.
 
-Not yet built (see the user guide): the mushroom-body preparation, imaging forward models
-(voltage, synaptic) and the power analysis; the hypotheses H2-H4 and the plastic variant of
-H1.
+Not yet built (see the user guide): the mushroom-body preparation, the voltage and synaptic
+imaging of Purkinje cells and synapses, power against frame rate and noise level; the
+hypotheses H2-H4 and the plastic variant of H1.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +49,9 @@ import numpy as np
 from circuits.cerebellum.hypotheses import HYPOTHESES, get_hypothesis
 from circuits.cerebellum.params import CerebellumParams, biological
 from mapping.contrasts import contrasts, max_abs_z, predictions, separating
-from mapping.protocols import OBSERVABLES, get_protocol, run_protocol
+from mapping.imaged import IMAGED_OBSERVABLES, Imaging, image_granule
+from mapping.power import needed, power_table
+from mapping.protocols import OBSERVABLES, get_protocol, record_protocol
 from models.config import to_dict
 from models.rundir import RunDirectory, atomic_path, atomic_write_json, atomic_write_text
 from models.seeding import child_seed
@@ -51,9 +64,9 @@ QUICK_SEEDS, QUICK_GRANULE = 3, 400
 
 
 def _small_biological() -> CerebellumParams:
-    """The biological layer for 32-bit cues, 1000 granule cells, 4 Purkinje cells."""
+    """The biological layer for 32-bit cues, 1000 granule cells, 4 Purkinje cells (Cython)."""
     params = biological(address_bits=32, value_bits=4)
-    return replace(params, granule=replace(params.granule, n=1000))
+    return replace(params, granule=replace(params.granule, n=1000), backend="cython")
 
 
 @dataclass(frozen=True)
@@ -61,11 +74,22 @@ class Config:
     """Parameters of ``memcircuits predict``."""
 
     circuit: CerebellumParams = field(default_factory=_small_biological)
-    hypotheses: tuple[str, ...] = ("sdm", "dense_code", "no_normalisation")
+    hypotheses: tuple[str, ...] = ("sdm", "dense_code", "opposing_extinction",
+                                   "no_normalisation")
     reference: str = "sdm"  #: the hypothesis every other one is contrasted with
     protocol: str = "acquisition-extinction"  #: a name of mapping.protocols.PROTOCOLS
     seeds: int = 10  #: cue and circuit draws; every hypothesis runs on each
     threshold: float = 3.0  #: ``|z|`` above which an observable separates two hypotheses
+    #: how the granule cells are imaged (indicator, frame rate, noise, field sizes)
+    imaging: Imaging = field(default_factory=Imaging)
+    #: the field size (one of imaging.cells) whose imaged observables join the contrasts
+    imaged_cells: int = 200
+    trials: tuple[int, ...] = (1, 2, 4, 8, 16)  #: trials per probe in the power analysis
+    animals: int = 1  #: animals per hypothesis test in the power analysis
+    power: float = 0.8  #: target power (the cells and trials that reach it: report.md)
+    #: processes running circuit units side by side (0: one per usable core); results do
+    #: not depend on it, and a run may resume with another value
+    workers: int = 0
     #: a short run for examples and tests: QUICK_SEEDS seeds and QUICK_GRANULE granule cells
     #: (in place of ``seeds`` and ``circuit.granule.n``)
     quick: bool = False
@@ -101,8 +125,27 @@ class Config:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
         protocol.validate(self.circuit.address_bits)
+        resolved = self.resolved()
+        resolved.imaging.validate(resolved.circuit.granule.n)
+        from analysis.calcium_frames import check_frame_rate
+
+        check_frame_rate(self.imaging.fps, float(self.circuit.protocol.dt))
+        if self.imaged_cells not in self.imaging.cells:
+            raise ValueError(f"imaged_cells ({self.imaged_cells}) must be one of the imaged "
+                             f"field sizes imaging.cells {list(self.imaging.cells)}")
+        if not self.trials or any(isinstance(t, bool) or not isinstance(t, int) or t < 1
+                                  for t in self.trials):
+            raise ValueError(f"trials must list integers >= 1, got {list(self.trials)}")
+        if isinstance(self.animals, bool) or not isinstance(self.animals, int) \
+                or self.animals < 1:
+            raise ValueError(f"animals must be an integer >= 1, got {self.animals!r}")
+        if not 0 < self.power < 1:
+            raise ValueError(f"power must lie in (0, 1), got {self.power}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) \
+                or self.workers < 0:
+            raise ValueError(f"workers must be an integer >= 0, got {self.workers!r}")
         for key in self.hypotheses:  # a hypothesis the circuit cannot express is refused now
-            get_hypothesis(key).apply(self.resolved().circuit)
+            get_hypothesis(key).apply(resolved.circuit)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -120,11 +163,12 @@ def _figure(config: Config, table: list[dict[str, Any]]):
     """
     import matplotlib.pyplot as plt
 
+    observables = OBSERVABLES + IMAGED_OBSERVABLES
     cols = 3
-    rows = int(np.ceil(len(OBSERVABLES) / cols))
+    rows = int(np.ceil(len(observables) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, observable in zip(axes.ravel(), OBSERVABLES, strict=False):
+    for ax, observable in zip(axes.ravel(), observables, strict=False):
         labels: list[str] = []
         for k, key in enumerate(config.hypotheses):
             for cue, style in ((0, "-"), (1, "--")):
@@ -144,7 +188,7 @@ def _figure(config: Config, table: list[dict[str, Any]]):
                                 color=colours[k % len(colours)], alpha=0.15)
         ax.set_xticks(np.arange(len(labels)), labels, rotation=60, fontsize=6)
         ax.set_title(observable, fontsize=9)
-    for ax in axes.ravel()[len(OBSERVABLES):]:
+    for ax in axes.ravel()[len(observables):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=6)
     fig.suptitle(f"protocol {config.protocol}: probes of each cue, mean and 95% interval "
@@ -153,12 +197,60 @@ def _figure(config: Config, table: list[dict[str, Any]]):
     return fig
 
 
-def _report(config: Config, separated: dict[str, dict[str, float]]) -> str:
+def _power_figure(config: Config, powers: list[dict[str, Any]]):
+    """Power against imaged cells, one line per trial count, at each rival's best probe.
+
+    One panel per rival and imaged observable; the probe is the one with the highest power
+    at the largest field and trial count.
+    """
+    import matplotlib.pyplot as plt
+
+    pairs = sorted({(r["hypothesis"], r["observable"]) for r in powers})
+    cols = len(IMAGED_OBSERVABLES)
+    rows = int(np.ceil(len(pairs) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, (key, observable) in zip(axes.ravel(), pairs, strict=False):
+        sel = [r for r in powers if r["hypothesis"] == key and r["observable"] == observable]
+        top = max(sel, key=lambda r: (r["cells"], r["trials"], r["power"]))
+        index = max((r for r in sel if r["cells"] == top["cells"]
+                     and r["trials"] == top["trials"]), key=lambda r: r["power"])["index"]
+        for t in config.trials:
+            line = sorted((r for r in sel if r["index"] == index and r["trials"] == t),
+                          key=lambda r: r["cells"])
+            ax.plot([r["cells"] for r in line], [r["power"] for r in line], marker="o",
+                    ms=3, label=f"T = {t}")
+        ax.axhline(config.power, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_xticks(list(config.imaging.cells), [str(c) for c in config.imaging.cells])
+        ax.minorticks_off()
+        ax.set_ylim(0, 1.02)
+        probe = next(r for r in sel if r["index"] == index)
+        ax.set_title(f"{HYPOTHESES[key].name} vs {HYPOTHESES[config.reference].name}: "
+                     f"{observable}\n{probe['phase']} {probe['trial'] + 1}, cue {probe['cue']}",
+                     fontsize=8)
+        ax.set_xlabel("imaged granule cells")
+        ax.set_ylabel("power")
+    for ax in axes.ravel()[len(pairs):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=6)
+    im = config.imaging
+    fig.suptitle(f"{im.indicator}, {im.fps:g} Hz, nu = {im.noise_level:g}; "
+                 f"{config.animals} animal(s)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _report(config: Config, separated: dict[str, dict[str, float]],
+            effort: list[dict[str, Any]], keys: dict[int, dict[str, Any]]) -> str:
+    im = config.imaging
     lines = [f"# Predictions: protocol `{config.protocol}`", "",
              f"{config.seeds} seeds per hypothesis; every rival against "
              f"{HYPOTHESES[config.reference].name} ({config.reference}); an observable "
              f"separates two hypotheses when |z| > {config.threshold:g} at some probe "
-             f"(`contrasts.csv`).", "",
+             f"(`contrasts.csv`). Observables named `imaged_*` are measured as a rig "
+             f"would: {config.imaged_cells} granule cells, {im.indicator} at {im.fps:g} Hz, "
+             f"noise level nu = {im.noise_level:g} (`imaged.csv`); the others are exact "
+             f"(every cell, spikes and weights).", "",
              "| hypothesis | what it changes | separating observables (max abs z) |",
              "|---|---|---|"]
     unseparated = []
@@ -174,7 +266,27 @@ def _report(config: Config, separated: dict[str, dict[str, float]]) -> str:
             unseparated.append(f"{h.name} {key}")
     lines += ["", "Not separated by any observable: "
               + (", ".join(unseparated) if unseparated else "none") + ".", "",
-              "![time courses](figures/time_courses.png)", ""]
+              "![time courses](figures/time_courses.png)", "",
+              f"## Imaged cells and trials for {config.power:.0%} power", "",
+              f"One measurement ({config.animals} animal(s), the probe repeated T times) "
+              f"against {HYPOTHESES[config.reference].name}'s 95% prediction interval; "
+              f"variance components over seeds, fields of view and noise draws "
+              f"(`power.csv`, :mod:`mapping.power`). Fields of "
+              f"{', '.join(str(c) for c in im.cells)} cells, T in "
+              f"{', '.join(str(t) for t in config.trials)}.", "",
+              "| hypothesis | observable | cells x trials | probe | best power |",
+              "|---|---|---|---|---|"]
+    for row in effort:
+        if row["cells"] is None:
+            need, probe = "not reached", ""
+        else:
+            need = f"{row['cells']} x {row['trials']}"
+            k = keys[row["index"]]
+            probe = f"{k['phase']} {k['trial'] + 1}, cue {k['cue']}" + (
+                f", {k['distance']} bits" if k["distance"] else "")
+        lines.append(f"| {HYPOTHESES[row['hypothesis']].name} {row['hypothesis']} | "
+                     f"{row['observable']} | {need} | {probe} | {row['best_power']:.2f} |")
+    lines += ["", "![power](figures/power.png)", ""]
     return "\n".join(lines)
 
 
@@ -195,28 +307,78 @@ def check_resume(config: Config, out: Path) -> None:
         return
     ours = json.loads(json.dumps(to_dict(config), default=str))
     theirs = stored.get("config", {})
-    differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    differ = sorted(k for k in set(ours) | set(theirs)
+                    if k != "workers" and ours.get(k) != theirs.get(k))
     if differ:
         raise ValueError(f"out: {out} holds a predict run with another configuration "
                          f"({', '.join(differ)} differ); run it with the same settings to "
                          f"resume, pass --overwrite to replace it, or choose another --out")
 
 
-def _unit(config: Config, run_dir: RunDirectory, variant: Callable[[str], CerebellumParams],
-          key: str, s: int, protocol) -> tuple[list[dict[str, Any]], bool]:
-    """The probes of hypothesis ``key`` on seed ``s``, and whether they were read back.
+def _unit_path(run_dir: RunDirectory, key: str, s: int) -> Path:
+    return run_dir.file(f"units/{key}-{s}.json")
 
-    Read back from ``units/<key>-<s>.json`` if that run is done; else run and saved there.
+
+def compute_unit(config: Config, params: CerebellumParams, key: str, s: int,
+                 path: str) -> None:
+    """Run hypothesis ``key`` (circuit ``params``) on seed ``s``; save it at ``path``.
+
+    The probe rows and imaged rows go to ``path`` (JSON, written atomically last), the
+    spikes next to it (``.nwb``). Runs in a worker process when ``workers > 1``.
     """
-    path = run_dir.file(f"units/{key}-{s}.json")
-    if path.is_file():
-        return json.loads(path.read_text()), True
-    path.parent.mkdir(exist_ok=True)
+    from analysis.nwb import write_spikes
+
+    target = Path(path)
     seed = child_seed(config.seed, "predict", s)
-    rows = [{"hypothesis": key, "seed": s, **row}
-            for row in run_protocol(variant(key), protocol, seed=seed)]
-    atomic_write_json(path, rows)
-    return rows, False
+    run = record_protocol(params, get_protocol(config.protocol), seed=seed)
+    imaged = [{"hypothesis": key, "seed": s, **row}
+              for row in image_granule(run, config.imaging, seed=child_seed(seed, "imaging"))]
+    headline = {row["index"]: row for row in imaged if row["cells"] == config.imaged_cells
+                and row["field"] == 0 and row["draw"] == 0}
+    probes = [{"hypothesis": key, "seed": s, **row,
+               **{o: headline[row["index"]][o] for o in IMAGED_OBSERVABLES}}
+              for row in run.rows]
+    write_spikes(target.with_suffix(".nwb"), run.spikes,
+                 session_description=f"memcircuits predict: protocol {config.protocol}, "
+                                     f"hypothesis {key}, seed {s}")
+    atomic_write_json(target, {"probes": probes, "imaged": imaged})
+
+
+def _workers(config: Config) -> int:
+    from circuits.backend import compile_jobs
+
+    return config.workers if config.workers > 0 else compile_jobs()
+
+
+def _run_missing(config: Config, run_dir: RunDirectory, missing: list[tuple[int, str]],
+                 progress: bool) -> None:
+    """Run the units not on disk, in ``workers`` processes (one: in this process).
+
+    Every hypothesis's circuit is built (H5: matched) here first, once.
+    """
+    from tqdm import tqdm
+
+    variants = {key: get_hypothesis(key).circuit(config.circuit, seed=config.seed)
+                for key in dict.fromkeys(key for _, key in missing)}
+    (run_dir.path / "units").mkdir(exist_ok=True)
+    jobs = [(config, variants[key], key, s, str(_unit_path(run_dir, key, s)))
+            for s, key in missing]
+    workers = min(_workers(config), len(jobs))
+    bar = tqdm(total=len(jobs), disable=not progress, desc="predict")
+    if workers <= 1:
+        for job in jobs:
+            compute_unit(*job)
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for done in as_completed([pool.submit(compute_unit, *job) for job in jobs]):
+                done.result()
+                bar.update()
+    bar.close()
 
 
 def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dict[str, Any]:
@@ -225,38 +387,42 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
     Each circuit run is saved as it finishes (``units/``): the same command on the same
     directory resumes an interrupted run (:func:`check_resume`).
     """
-    from tqdm import tqdm
-
     config = config.resolved()
-    protocol = get_protocol(config.protocol)
-    variants: dict[str, CerebellumParams] = {}
-
-    def variant(key: str) -> CerebellumParams:
-        """The hypothesis's circuit, built when first needed (H5 matches by simulation).
-
-        A resumed run whose units of a hypothesis are all done does not rebuild it.
-        """
-        if key not in variants:
-            variants[key] = get_hypothesis(key).circuit(config.circuit, seed=config.seed)
-        return variants[key]
-
-    probes: list[dict[str, Any]] = []
     jobs = [(s, key) for s in range(config.seeds) for key in config.hypotheses]
-    resumed = 0
-    for s, key in tqdm(jobs, disable=not progress, desc="predict"):
-        rows, read_back = _unit(config, run_dir, variant, key, s, protocol)
-        probes.extend(rows)
-        resumed += read_back
-    table = predictions(probes, OBSERVABLES)
-    versus = contrasts(probes, OBSERVABLES, config.reference)
+    missing = [(s, key) for s, key in jobs if not _unit_path(run_dir, key, s).is_file()]
+    if missing:
+        _run_missing(config, run_dir, missing, progress)
+    probes: list[dict[str, Any]] = []
+    imaged: list[dict[str, Any]] = []
+    for s, key in jobs:  # JSON stores NaN (an observable a probe leaves undefined) as null
+        unit = json.loads(_unit_path(run_dir, key, s).read_text())
+        probes.extend({k: float("nan") if v is None else v for k, v in row.items()}
+                      for row in unit["probes"])
+        imaged.extend({k: float("nan") if v is None else v for k, v in row.items()}
+                      for row in unit["imaged"])
+    resumed = len(jobs) - len(missing)
+    observables = OBSERVABLES + IMAGED_OBSERVABLES
+    table = predictions(probes, observables)
+    versus = contrasts(probes, observables, config.reference)
+    keys = {row["index"]: {k: row[k] for k in ("phase", "trial", "cue", "distance")}
+            for row in probes}
+    powers = [{**row, **keys[row["index"]]} for row in power_table(
+        imaged, IMAGED_OBSERVABLES, config.reference, trials=config.trials,
+        animals=config.animals)]
+    effort = needed(powers, config.power)
     largest = max_abs_z(versus)
     separated = separating(versus, config.threshold)
     _write_csv(run_dir.file("probes.csv"), probes)
+    _write_csv(run_dir.file("imaged.csv"), imaged)
     _write_csv(run_dir.file("predictions.csv"), table)
     if versus:
         _write_csv(run_dir.file("contrasts.csv"), versus)
-    atomic_write_text(run_dir.file("report.md"), _report(config, separated))
+    if powers:
+        _write_csv(run_dir.file("power.csv"), powers)
+    atomic_write_text(run_dir.file("report.md"), _report(config, separated, effort, keys))
     run_dir.save_figure(_figure(config, table), "time_courses")
+    if powers:
+        run_dir.save_figure(_power_figure(config, powers), "power")
     metrics: dict[str, Any] = {"runs": len(jobs), "runs_resumed": resumed,
                                "probes": len(probes)}
     for key in config.hypotheses:
@@ -265,6 +431,13 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         metrics[f"separating_{key}"] = len(separated.get(key, {}))
         for observable, z in largest.get(key, {}).items():
             metrics[f"max_abs_z_{key}_{observable}"] = float(z)
+    for row in effort:
+        if row["hypothesis"] == config.reference:
+            continue
+        name = f"{row['hypothesis']}_{row['observable']}"
+        metrics[f"best_power_{name}"] = float(row["best_power"])
+        if row["cells"] is not None:
+            metrics[f"cells_x_trials_{name}"] = int(row["cells"] * row["trials"])
     return metrics
 
 
