@@ -42,7 +42,7 @@ and synaptic weights:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -250,6 +250,16 @@ class ProtocolRun:
     slots
         ``(presentations, 2)`` start and end (s) of every presentation and rest, in order
         (back to back; the first starts after the circuit's lead-in).
+    decode
+        Length of the decode window from each probe's onset (s).
+    weights
+        ``(probes, synapses)`` PF->PC weights during each probe (``pf_pre``/``pf_post``
+        name the synapses), or None.
+    baseline_cells
+        Cue -> the granule cells its baseline probe activated.
+    voltage
+        ``(purkinje cells, steps)`` Purkinje membrane potential (V) on the simulation grid
+        from time 0, step ``dt`` (``record_protocol(voltage=True)``), or None.
     """
 
     rows: list[dict[str, Any]]
@@ -257,6 +267,13 @@ class ProtocolRun:
     windows: np.ndarray
     duration: float
     slots: np.ndarray
+    decode: float = 0.0
+    weights: np.ndarray | None = None
+    pf_pre: np.ndarray | None = None
+    pf_post: np.ndarray | None = None
+    baseline_cells: dict[int, np.ndarray] = field(default_factory=dict)
+    voltage: np.ndarray | None = None
+    dt: float = 0.0
 
 
 def _joined(readouts: list[CerebellumReadout], name: str) -> SpikeTrains:
@@ -266,17 +283,25 @@ def _joined(readouts: list[CerebellumReadout], name: str) -> SpikeTrains:
 
 
 def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int = 0,
-                    circuit_seed: int | None = None) -> ProtocolRun:
-    """Run ``protocol`` on a circuit: every probe measured, and the spikes kept.
+                    circuit_seed: int | None = None, voltage: bool = False) -> ProtocolRun:
+    """Run ``protocol`` on a circuit: every probe measured; spikes and weights kept.
 
-    Parameters as :func:`run_protocol`, which returns this run's ``rows``.
+    Parameters as :func:`run_protocol`, which returns this run's ``rows``; ``voltage``
+    also records the Purkinje cells' membrane potential (numpy and Cython backends).
     """
     steps, _, entries = schedule(protocol, params, seed)
     circuit = CerebellarSDM(params, seed=child_seed(seed, "circuit")
                             if circuit_seed is None else circuit_seed, report=None)
+    monitor = None
+    if voltage:
+        from brian2 import StateMonitor
+
+        monitor = StateMonitor(circuit.groups["purkinje"], "v", record=True,
+                               name="purkinje_voltage*")
+        circuit.network.add(monitor)
     readouts = circuit.present(entries)
     baseline: dict[int, np.ndarray] = {}
-    rows, windows, slots = [], [], []
+    rows, windows, slots, weights = [], [], [], []
     for index, (t, readout) in enumerate(zip(steps, readouts, strict=True)):
         start = float(readout.onsets[0]) if len(readout.onsets) else slots[-1][1]
         length = float(readout.slot) * len(readout.onsets) if len(readout.onsets) \
@@ -289,12 +314,18 @@ def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int =
         rows.append({"index": index, "phase": t.phase, "trial": t.trial, "cue": t.cue,
                      "distance": t.distance,
                      **probe_observables(readout, baseline[t.cue], params)})
+        weights.append(np.asarray(readout.weights_after, dtype=np.float32))
         onset = float(readout.onsets[0])
         windows.append((onset, onset + float(readout.slot)))
     return ProtocolRun(rows=rows,
                        spikes={name: _joined(readouts, name) for name in readouts[-1].spikes},
                        windows=np.array(windows, dtype=float).reshape(-1, 2),
-                       duration=slots[-1][1], slots=np.array(slots, dtype=float))
+                       duration=slots[-1][1], slots=np.array(slots, dtype=float),
+                       decode=float(params.protocol.decode_window),
+                       weights=np.stack(weights), pf_pre=np.asarray(readouts[0].pf_pre),
+                       pf_post=np.asarray(readouts[0].pf_post), baseline_cells=baseline,
+                       voltage=None if monitor is None else np.asarray(monitor.v[:]),
+                       dt=float(params.protocol.dt))
 
 
 def run_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int = 0,

@@ -119,9 +119,9 @@ def test_h3_stores_extinction_apart_and_without_decay_behaves_as_h0():
         for name in ("simple_spikes_a", "simple_spikes_b", "output_a", "output_b",
                      "ensemble_overlap"):
             assert a[name] == b[name], (a["phase"], a["trial"], a["cue"], name)
-    learned = [r for r in h3_rows if r["phase"] == "acquisition" and r["trial"] == 2][0]
-    extinct = [r for r in h3_rows if r["phase"] == "extinction" and r["trial"] == 2][0]
-    h0_extinct = [r for r in h0_rows if r["phase"] == "extinction" and r["trial"] == 2][0]
+    learned = next(r for r in h3_rows if r["phase"] == "acquisition" and r["trial"] == 2)
+    extinct = next(r for r in h3_rows if r["phase"] == "extinction" and r["trial"] == 2)
+    h0_extinct = next(r for r in h0_rows if r["phase"] == "extinction" and r["trial"] == 2)
     assert extinct["choice"] <= 0 < learned["choice"]  # behaviour extinguished ...
     assert extinct["counter_a"] == pytest.approx(learned["counter_a"])  # ... w persists
     assert h0_extinct["counter_a"] < learned["counter_a"] - 2  # H0's w does not
@@ -132,7 +132,7 @@ def test_opposing_plasticity_fields_are_checked():
 
     from circuits.cerebellum.params import PlasticityParams
 
-    with pytest.raises(ValueError, match="opposing_tau needs plasticity.opposing = true"):
+    with pytest.raises(ValueError, match=r"opposing_tau needs plasticity\.opposing = true"):
         PlasticityParams(opposing_tau=1 * second).validate()
     with pytest.raises(ValueError, match="opposing_tau must be > 0"):
         PlasticityParams(opposing=True, opposing_tau=0 * second).validate()

@@ -30,6 +30,8 @@ from mapping.cli import main
     (["power=1.5"], r"power must lie in \(0, 1\)"),
     (["trials=[0]"], r"trials must list integers >= 1"),
     (["workers=-1"], r"workers must be an integer >= 0"),
+    (["outputs.voltage_fps=30"], r"voltage_fps: 30 Hz is outside \[220, 4200\] Hz"),
+    (['outputs.voltage_indicator="ASAP9"'], r"ASAP9"),
 ])
 def test_bad_input_is_one_line_before_any_run(tmp_path, capsys, sets, message):
     argv = ["predict", "--out", str(tmp_path / "p"), "--quiet"]
@@ -72,7 +74,7 @@ def _fake_protocol(calls: list, stop_after: int | None = None):
     from mapping.imaged import IMAGED_OBSERVABLES
     from mapping.protocols import OBSERVABLES, ProtocolRun
 
-    def record_protocol(params, protocol, *, seed=0, circuit_seed=None):
+    def record_protocol(params, protocol, *, seed=0, circuit_seed=None, voltage=False):
         if stop_after is not None and len(calls) == stop_after:
             raise KeyboardInterrupt
         calls.append(seed)
@@ -91,7 +93,12 @@ def _fake_protocol(calls: list, stop_after: int | None = None):
                     for o in IMAGED_OBSERVABLES}}
                 for row in run.rows for n in imaging.cells for f in range(imaging.fields)
                 for d in (0, 1)]
-    return record_protocol, image_granule
+    def image_outputs(run, imaging, *, w0, seed=0):
+        from mapping.imaged_outputs import OUTPUT_OBSERVABLES
+
+        return [{"index": row["index"], **{o: row["coding_level"] for o in OUTPUT_OBSERVABLES}}
+                for row in run.rows]
+    return record_protocol, image_granule, image_outputs
 
 
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
@@ -101,9 +108,9 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
     argv = ["predict", "--out", str(out), "--quiet", "--set", "seeds=3", "--set", "workers=1",
             "--set", 'hypotheses=["sdm", "dense_code"]']
     calls: list = []
-    record, image = _fake_protocol(calls, stop_after=4)
-    monkeypatch.setattr(predict, "record_protocol", record)
-    monkeypatch.setattr(predict, "image_granule", image)
+    for name, fake in zip(("record_protocol", "image_granule", "image_outputs"),
+                          _fake_protocol(calls, stop_after=4), strict=True):
+        monkeypatch.setattr(predict, name, fake)
     with pytest.raises(KeyboardInterrupt):
         main(argv)
     assert sorted(p.name for p in (out / "units").iterdir()) == [
@@ -116,9 +123,9 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
         capsys.readouterr().err
     # the same command finishes it, running only what is missing
     calls.clear()
-    record, image = _fake_protocol(calls)
-    monkeypatch.setattr(predict, "record_protocol", record)
-    monkeypatch.setattr(predict, "image_granule", image)
+    for name, fake in zip(("record_protocol", "image_granule", "image_outputs"),
+                          _fake_protocol(calls), strict=True):
+        monkeypatch.setattr(predict, name, fake)
     assert main(argv) == 0
     assert len(calls) == 2
     metrics = json.loads((out / "metrics.json").read_text())

@@ -8,9 +8,11 @@ observables of every probe come from spikes and synaptic weights; nothing is wri
 The granule cells are also imaged as a rig would image them (:mod:`mapping.imaged`:
 fields of ``imaging.cells`` cells, calcium at ``imaging.indicator``, ``imaging.fps`` and
 noise level ``imaging.noise_level``, OASIS deconvolution, a false-positive-controlled
-threshold); the field of ``imaged_cells`` cells gives the ``imaged_*`` observables that
-join the contrasts, and every field size the power analysis (:mod:`mapping.power`): the
-imaged cells and trials per probe a lab needs for ``power`` against each rival.
+threshold); the field of ``imaged_cells`` cells gives the ``imaged_*`` granule observables
+that join the contrasts, and every field size the power analysis (:mod:`mapping.power`): the
+imaged cells and trials per probe a lab needs for ``power`` against each rival. Purkinje
+cells are imaged through a voltage indicator and PF->PC spines through a receptor sensor
+(``outputs``; :mod:`mapping.imaged_outputs`).
 
 A stopped run keeps every circuit run it finished (``units/<hypothesis>-<seed>.json``, its
 spikes in ``units/<hypothesis>-<seed>.nwb``); the same command on the same directory
@@ -31,9 +33,8 @@ the probes), ``separating_<hypothesis>`` (how many observables exceed ``threshol
 ``cells_x_trials_<hypothesis>_<observable>`` (the least imaging effort reaching ``power``,
 absent where none does), ``best_power_<hypothesis>_<observable>``, ``runs``.
 
-Not yet built (see the user guide): the mushroom-body preparation, the voltage and synaptic
-imaging of Purkinje cells and synapses, power against frame rate and noise level; the
-hypotheses H2-H4 and the plastic variant of H1.
+Not yet built (see the user guide): the mushroom-body preparation, power against frame rate
+and noise level in one run; the hypotheses H2 and H4 and the plastic variant of H1.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from circuits.cerebellum.hypotheses import HYPOTHESES, get_hypothesis
 from circuits.cerebellum.params import CerebellumParams, biological
 from mapping.contrasts import contrasts, max_abs_z, predictions, separating
 from mapping.imaged import IMAGED_OBSERVABLES, Imaging, image_granule
+from mapping.imaged_outputs import OUTPUT_OBSERVABLES, OutputImaging, image_outputs
 from mapping.power import needed, power_table
 from mapping.protocols import OBSERVABLES, get_protocol, record_protocol
 from models.config import to_dict
@@ -84,6 +86,8 @@ class Config:
     imaging: Imaging = field(default_factory=Imaging)
     #: the field size (one of imaging.cells) whose imaged observables join the contrasts
     imaged_cells: int = 200
+    #: how Purkinje cells (voltage indicator) and PF->PC synapses (spine sensor) are imaged
+    outputs: OutputImaging = field(default_factory=OutputImaging)
     trials: tuple[int, ...] = (1, 2, 4, 8, 16)  #: trials per probe in the power analysis
     animals: int = 1  #: animals per hypothesis test in the power analysis
     power: float = 0.8  #: target power (the cells and trials that reach it: report.md)
@@ -130,6 +134,7 @@ class Config:
         from analysis.calcium_frames import check_frame_rate
 
         check_frame_rate(self.imaging.fps, float(self.circuit.protocol.dt))
+        self.outputs.validate(float(self.circuit.protocol.dt))
         if self.imaged_cells not in self.imaging.cells:
             raise ValueError(f"imaged_cells ({self.imaged_cells}) must be one of the imaged "
                              f"field sizes imaging.cells {list(self.imaging.cells)}")
@@ -163,7 +168,7 @@ def _figure(config: Config, table: list[dict[str, Any]]):
     """
     import matplotlib.pyplot as plt
 
-    observables = OBSERVABLES + IMAGED_OBSERVABLES
+    observables = OBSERVABLES + IMAGED_OBSERVABLES + OUTPUT_OBSERVABLES
     cols = 3
     rows = int(np.ceil(len(observables) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), squeeze=False)
@@ -242,15 +247,18 @@ def _power_figure(config: Config, powers: list[dict[str, Any]]):
 
 def _report(config: Config, separated: dict[str, dict[str, float]],
             effort: list[dict[str, Any]], keys: dict[int, dict[str, Any]]) -> str:
-    im = config.imaging
+    im, out = config.imaging, config.outputs
     lines = [f"# Predictions: protocol `{config.protocol}`", "",
              f"{config.seeds} seeds per hypothesis; every rival against "
              f"{HYPOTHESES[config.reference].name} ({config.reference}); an observable "
              f"separates two hypotheses when |z| > {config.threshold:g} at some probe "
              f"(`contrasts.csv`). Observables named `imaged_*` are measured as a rig "
              f"would: {config.imaged_cells} granule cells, {im.indicator} at {im.fps:g} Hz, "
-             f"noise level nu = {im.noise_level:g} (`imaged.csv`); the others are exact "
-             f"(every cell, spikes and weights).", "",
+             f"noise level nu = {im.noise_level:g} (`imaged.csv`); Purkinje simple spikes "
+             f"through {out.voltage_indicator} at {out.voltage_fps:g} Hz, spike SNR "
+             f"{out.spike_snr:g}; {out.synapses} PF->PC spines per cue and group through "
+             f"{out.synaptic_indicator} at {out.synaptic_fps:g} Hz (`imaged_efficacy_*`, "
+             f"1 = unchanged). The others are exact (every cell, spikes and weights).", "",
              "| hypothesis | what it changes | separating observables (max abs z) |",
              "|---|---|---|"]
     unseparated = []
@@ -330,14 +338,17 @@ def compute_unit(config: Config, params: CerebellumParams, key: str, s: int,
 
     target = Path(path)
     seed = child_seed(config.seed, "predict", s)
-    run = record_protocol(params, get_protocol(config.protocol), seed=seed)
+    run = record_protocol(params, get_protocol(config.protocol), seed=seed, voltage=True)
     imaged = [{"hypothesis": key, "seed": s, **row}
               for row in image_granule(run, config.imaging, seed=child_seed(seed, "imaging"))]
     headline = {row["index"]: row for row in imaged if row["cells"] == config.imaged_cells
                 and row["field"] == 0 and row["draw"] == 0}
+    outputs = image_outputs(run, config.outputs, w0=params.plasticity.baseline_weight,
+                            seed=child_seed(seed, "outputs"))
     probes = [{"hypothesis": key, "seed": s, **row,
-               **{o: headline[row["index"]][o] for o in IMAGED_OBSERVABLES}}
-              for row in run.rows]
+               **{o: headline[row["index"]][o] for o in IMAGED_OBSERVABLES},
+               **{o: out[o] for o in OUTPUT_OBSERVABLES}}
+              for row, out in zip(run.rows, outputs, strict=True)]
     write_spikes(target.with_suffix(".nwb"), run.spikes,
                  session_description=f"memcircuits predict: protocol {config.protocol}, "
                                      f"hypothesis {key}, seed {s}")
@@ -401,7 +412,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         imaged.extend({k: float("nan") if v is None else v for k, v in row.items()}
                       for row in unit["imaged"])
     resumed = len(jobs) - len(missing)
-    observables = OBSERVABLES + IMAGED_OBSERVABLES
+    observables = OBSERVABLES + IMAGED_OBSERVABLES + OUTPUT_OBSERVABLES
     table = predictions(probes, observables)
     versus = contrasts(probes, observables, config.reference)
     keys = {row["index"]: {k: row[k] for k in ("phase", "trial", "cue", "distance")}

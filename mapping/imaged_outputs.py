@@ -1,0 +1,192 @@
+r"""Purkinje simple spikes through a voltage indicator, PF->PC synapses through a spine sensor.
+
+The companions of :mod:`mapping.imaged` (granule cells through calcium) for the two other
+signals an experiment would image in the talk's protocol:
+
+``imaged_simple_spikes_a`` / ``_b``
+    Each probe's Purkinje membrane potential and spikes (``record_protocol(voltage=True)``)
+    go through a voltage indicator (:func:`analysis.voltage_imaging.synthesize_voltage`:
+    indicator kinetics, a stereotyped simple spike added to the LIF trace, frame
+    integration, shot noise at spike SNR ``spike_snr``); spikes are detected in the frames
+    (:func:`~analysis.voltage_imaging.detect_spikes`) and counted in the decode window; the
+    value is the mean count over the group's Purkinje cells (the counterpart of
+    ``simple_spikes_a`` / ``_b``).
+``imaged_efficacy_a`` / ``_b``
+    ``synapses`` PF->PC synapses per cue and action group, drawn from those of the cue's
+    baseline granule cells (the spines a lab finds responding to the cue), imaged through a
+    surface AMPA-receptor sensor (SEP-GluA2 by default:
+    :func:`analysis.synaptic_imaging.image_synapses`; PF->PC long-term depression is the
+    endocytosis of GluA2-containing receptors, a postsynaptic change). The efficacy of each
+    synapse is its weight over the baseline weight :math:`w/w_0` during each probe, changing
+    when the presentation before the probe ends; the presentations are spaced
+    ``synaptic_iti`` s apart (time-lapse imaging), the efficacy estimated over the interval
+    from each probe to the next presentation relative to the cue's baseline probe
+    (:func:`~analysis.synaptic_imaging.estimate_efficacy`), averaged over the ROIs (1: no
+    change; below 1: depressed). It sees :math:`w` only: the opposing trace of H3, a change
+    of the fibres' input to interneurons, is invisible to a sensor at the PF->PC spine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models._checks import check_int, check_real
+from models.seeding import child_seed, numpy_rng
+
+__all__ = ["OUTPUT_OBSERVABLES", "OutputImaging", "image_outputs"]
+
+#: the per-probe observables :func:`image_outputs` measures
+OUTPUT_OBSERVABLES = ("imaged_simple_spikes_a", "imaged_simple_spikes_b", "imaged_efficacy_a",
+                      "imaged_efficacy_b")
+
+
+@dataclass(frozen=True)
+class OutputImaging:
+    """How Purkinje cells and PF->PC synapses are imaged."""
+
+    voltage_indicator: str = "ASAP3"  #: analysis.voltage_imaging preset
+    voltage_fps: float = 1000.0  #: Hz
+    #: peak 1-AP frame dF/F over the frame noise sd (an assumption: set it from your rig)
+    spike_snr: float = 8.0
+    synaptic_indicator: str = "SEP-GluA2"  #: analysis.synaptic_imaging preset
+    synaptic_fps: float = 1.0  #: Hz (time-lapse)
+    #: sigma_30: dF/F sd per frame at 30 Hz of one spine ROI (an assumption: dim spines)
+    synaptic_noise: float = 0.2
+    synapses: int = 20  #: imaged PF->PC synapses per cue and action group
+    synaptic_iti: float = 30.0  #: s between presentations in the time-lapse experiment
+
+    def validate(self, dt: float | None = None) -> None:
+        """Raise ``ValueError`` naming the first bad field (``dt`` bounds the frame rate)."""
+        from analysis.synaptic_imaging import SynapticImagingParams
+        from analysis.voltage_imaging import VoltageImagingParams, get_voltage_indicator
+
+        VoltageImagingParams(indicator=self.voltage_indicator, fps=self.voltage_fps,
+                             spike_snr=self.spike_snr).validate()
+        ind = get_voltage_indicator(self.voltage_indicator)
+        if not ind.min_fps <= self.voltage_fps <= ind.max_fps:
+            raise ValueError(f"outputs.voltage_fps: {self.voltage_fps:g} Hz is outside "
+                             f"[{ind.min_fps:g}, {ind.max_fps:g}] Hz, the frame rates the "
+                             f"{ind.name} model supports")
+        if dt is not None and self.voltage_fps * dt > 1 + 1e-9:
+            raise ValueError(f"outputs.voltage_fps: {self.voltage_fps:g} Hz is above the "
+                             f"simulation's time resolution 1/dt = {1 / dt:g} Hz")
+        SynapticImagingParams(indicator=self.synaptic_indicator, fps=self.synaptic_fps,
+                              noise=self.synaptic_noise, site="post").validate()
+        check_int("outputs.synapses", self.synapses, minimum=1)
+        check_real("outputs.synaptic_iti", self.synaptic_iti, minimum=0.0,
+                   strict_minimum=True)
+
+
+def _groups(n: int) -> dict[str, np.ndarray]:
+    return {"a": np.arange(n // 2), "b": np.arange(n // 2, n)}
+
+
+def _simple_spikes(run: Any, imaging: OutputImaging, seed: int) -> list[dict[str, float]]:
+    """Detected simple spikes per probe, mean over each group's Purkinje cells."""
+    from analysis.voltage_imaging import (
+        VoltageImagingParams,
+        count_in_windows,
+        detect_spikes,
+        get_voltage_indicator,
+        spikes_from_frames,
+        synthesize_voltage,
+    )
+
+    if run.voltage is None:
+        raise ValueError("imaging Purkinje cells needs their membrane potential: "
+                         "record_protocol(..., voltage=True)")
+    purkinje = run.spikes["purkinje"]
+    params = VoltageImagingParams(indicator=imaging.voltage_indicator, fps=imaging.voltage_fps,
+                                  spike_snr=imaging.spike_snr)
+    polarity = get_voltage_indicator(imaging.voltage_indicator).polarity
+    groups = _groups(purkinje.size)
+    out = []
+    for p, (start, stop) in enumerate(run.windows):
+        lo, hi = round(start / run.dt), round(stop / run.dt)
+        sel = (purkinje.times >= start) & (purkinje.times < stop)
+        traces = synthesize_voltage(run.voltage[:, lo:hi], run.dt, purkinje.indices[sel],
+                                    purkinje.times[sel] - lo * run.dt, params,
+                                    seed=child_seed(seed, "voltage", p))
+        frames = detect_spikes(traces.dff, traces.fps, polarity=polarity)
+        cells, times = spikes_from_frames(frames, traces.fps)
+        counts = count_in_windows(cells, times, purkinje.size, [(0.0, run.decode)])[:, 0]
+        out.append({f"imaged_simple_spikes_{g}": float(counts[c].mean())
+                    for g, c in groups.items()})
+    return out
+
+
+def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float
+                ) -> list[dict[str, float]]:
+    """Imaged efficacy per probe relative to the cue's baseline, mean over the ROIs."""
+    from analysis.calcium_frames import SpikeEvents
+    from analysis.synaptic_imaging import SynapticImagingParams, image_synapses
+    from mapping.imaged import spaced
+
+    timeline = spaced(run, imaging.synaptic_iti)
+    params = SynapticImagingParams(indicator=imaging.synaptic_indicator,
+                                   fps=imaging.synaptic_fps, noise=imaging.synaptic_noise,
+                                   site="post")
+    groups = _groups(int(run.pf_post.max()) + 1)
+    starts = timeline.windows[:, 0]
+    # measured from each probe's onset until the next presentation
+    after = np.searchsorted(timeline.slots[:, 0], starts, side="right")
+    duration = timeline.duration + imaging.synaptic_iti  # the last probe's interval too
+    ends = np.append(timeline.slots[:, 0], duration)[after]
+    windows = np.stack([starts, ends], axis=1)
+    # a probe's weights were set by the presentation before it: they change when it ends
+    before = after - 2
+    change = np.concatenate([[0.0], np.where(before >= 0, timeline.slots[np.maximum(
+        before, 0), 1], starts)])
+    for k in range(1, len(change)):  # strictly increasing (a first probe at time 0)
+        change[k] = max(change[k], change[k - 1] + 1e-6)
+    out: list[dict[str, float]] = [{} for _ in run.rows]
+    for cue, cells in sorted(run.baseline_cells.items()):
+        probes = [p for p, row in enumerate(run.rows) if row["cue"] == cue]
+        base = next(p for p in probes if run.rows[p]["phase"] == "baseline")
+        for g, post in groups.items():
+            pool = np.flatnonzero(np.isin(run.pf_pre, cells) & np.isin(run.pf_post, post))
+            if not len(pool):
+                for p in probes:
+                    out[p][f"imaged_efficacy_{g}"] = float("nan")
+                continue
+            rois = numpy_rng(seed, "imaged_synapses", cue, g).permutation(pool)[
+                :imaging.synapses]
+            efficacy = np.concatenate([np.ones((len(rois), 1)), run.weights[:, rois].T / w0],
+                                      axis=1)
+            images = image_synapses(SpikeEvents.of([], []), len(rois), duration,
+                                    efficacy, params, change_times=change,
+                                    seed=child_seed(seed, "synaptic_noise", cue, g))
+            estimate = images.estimate(windows[probes], baseline=probes.index(base))
+            for k, p in enumerate(probes):
+                out[p][f"imaged_efficacy_{g}"] = float(np.nanmean(estimate[:, k]))
+    return out
+
+
+def image_outputs(run: Any, imaging: OutputImaging, *, w0: float, seed: int = 0
+                  ) -> list[dict[str, Any]]:
+    """The :data:`OUTPUT_OBSERVABLES` of every probe of ``run`` (a recorded protocol run).
+
+    Parameters
+    ----------
+    run
+        A :class:`~mapping.protocols.ProtocolRun` recorded with ``voltage=True``.
+    imaging
+        Indicators, frame rates, noise levels, imaged synapses and their spacing.
+    w0
+        The baseline PF->PC weight (efficacy 1).
+    seed
+        Seeds the imaged synapses and every noise draw (named child seeds).
+
+    Returns
+    -------
+    list of dict
+        One row per probe, in ``run.rows`` order: ``index`` and the observables.
+    """
+    imaging.validate(run.dt or None)
+    spikes = _simple_spikes(run, imaging, seed)
+    synapses = _efficacies(run, imaging, seed, w0)
+    return [{"index": row["index"], **a, **b}
+            for row, a, b in zip(run.rows, spikes, synapses, strict=True)]

@@ -1,0 +1,103 @@
+"""Purkinje cells through a voltage indicator, PF->PC synapses through SEP-GluA2 (no Brian2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from circuits.spikes import SpikeTrains
+from mapping.imaged_outputs import OutputImaging, image_outputs
+from mapping.protocols import ProtocolRun
+
+DT = 1e-4
+SLOT = 0.12
+
+
+def synthetic_run(rates=(60.0, 60.0, 20.0, 100.0), seed=0) -> tuple[ProtocolRun, np.ndarray]:
+    """Four probes (cues 0, 1, 0, 1) of four Purkinje cells (a: 0-1, b: 2-3) firing
+    regularly at ``rates[p]`` (group a) and 60 Hz (group b) in probe p; 40 granule cells,
+    PF->PC synapses all to all; group a's synapses from cue 0's cells depressed to 0.5 in
+    the last two probes."""
+    rng = np.random.default_rng(seed)
+    probes, n_pc = len(rates), 4
+    steps = round(SLOT / DT)
+    voltage = np.full((n_pc, probes * steps), -0.06)
+    idx, times, counts = [], [], np.zeros((probes, n_pc))
+    for p, rate in enumerate(rates):
+        for c in range(n_pc):
+            r = rate if c < 2 else 60.0
+            t = p * SLOT + 0.003 + rng.random() * 0.002 + np.arange(0, 0.1, 1 / r)
+            t = t[t < p * SLOT + 0.1]
+            idx += [c] * len(t)
+            times += list(t)
+            counts[p, c] = len(t)
+            voltage[c, p * steps:(p + 1) * steps] += 0.004 * np.sin(
+                np.arange(steps) * DT * 2 * np.pi * r)
+    order = np.argsort(times)
+    spikes = {"purkinje": SpikeTrains(np.array(idx)[order], np.array(times)[order], n_pc,
+                                      "purkinje")}
+    rows = [{"index": p, "phase": "baseline" if p < 2 else "acquisition", "trial": 0,
+             "cue": p % 2, "distance": 0} for p in range(probes)]
+    windows = np.array([[p * SLOT, (p + 1) * SLOT] for p in range(probes)])
+    pf_pre = np.tile(np.arange(40), n_pc)
+    pf_post = np.repeat(np.arange(n_pc), 40)
+    weights = np.ones((probes, len(pf_pre)), dtype=np.float32)
+    cue0 = np.arange(20)
+    weights[2:, np.isin(pf_pre, cue0) & (pf_post < 2)] = 0.5
+    run = ProtocolRun(rows, spikes, windows, probes * SLOT, windows, decode=0.1,
+                      weights=weights, pf_pre=pf_pre, pf_post=pf_post,
+                      baseline_cells={0: cue0, 1: np.arange(20, 40)}, voltage=voltage, dt=DT)
+    return run, counts
+
+
+def test_clean_voltage_imaging_counts_the_simple_spikes():
+    run, counts = synthetic_run()
+    rows = image_outputs(run, OutputImaging(spike_snr=20.0, synaptic_noise=0.02), w0=1.0,
+                         seed=1)
+    imaged = np.array([[r["imaged_simple_spikes_a"], r["imaged_simple_spikes_b"]]
+                       for r in rows])
+    true = np.stack([counts[:, :2].mean(1), counts[:, 2:].mean(1)], axis=1)
+    assert np.abs(imaged - true).max() <= 1.0
+    assert imaged[3, 0] > imaged[0, 0] > imaged[2, 0]  # 100 Hz > 60 Hz > 20 Hz
+
+
+def test_the_spine_sensor_sees_the_depression_of_the_cues_synapses_only():
+    run, _ = synthetic_run()
+    rows = image_outputs(run, OutputImaging(spike_snr=20.0, synaptic_noise=0.02), w0=1.0,
+                         seed=2)
+    assert rows[0]["imaged_efficacy_a"] == pytest.approx(1.0)  # its own baseline
+    assert rows[2]["imaged_efficacy_a"] == pytest.approx(0.5, abs=0.03)
+    assert rows[2]["imaged_efficacy_b"] == pytest.approx(1.0, abs=0.03)
+    assert rows[3]["imaged_efficacy_a"] == pytest.approx(1.0, abs=0.03)  # cue 1's synapses
+
+
+def test_noise_blurs_the_imaged_signals():
+    run, counts = synthetic_run()
+    clean = image_outputs(run, OutputImaging(spike_snr=20.0, synaptic_noise=0.02), w0=1.0)
+    noisy = image_outputs(run, OutputImaging(spike_snr=2.0, synaptic_noise=0.5), w0=1.0)
+    true_a = counts[:, :2].mean(1)
+    err = [np.abs(np.array([r["imaged_simple_spikes_a"] for r in rows]) - true_a).mean()
+           for rows in (clean, noisy)]
+    assert err[1] > err[0] + 1
+    assert abs(noisy[2]["imaged_efficacy_a"] - 0.5) > abs(clean[2]["imaged_efficacy_a"] - 0.5)
+
+
+def test_imaging_purkinje_cells_needs_their_voltage():
+    run, _ = synthetic_run()
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match=r"record_protocol\(\.\.\., voltage=True\)"):
+        image_outputs(replace(run, voltage=None), OutputImaging(), w0=1.0)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"voltage_indicator": "ASAP9"}, "ASAP9"),
+    ({"voltage_fps": 30.0}, r"voltage_fps: 30 Hz is outside \[220, 4200\] Hz"),
+    ({"voltage_fps": 4000.0}, r"above the simulation's time resolution"),
+    ({"synaptic_indicator": "GCaMP6f"}, "GCaMP6f"),
+    ({"synapses": 0}, "synapses"),
+    ({"spike_snr": -1.0}, "spike_snr"),
+])
+def test_bad_output_imaging_is_one_clear_error(change, message):
+    with pytest.raises(ValueError, match=message):
+        OutputImaging(**change).validate(dt=5e-4)
