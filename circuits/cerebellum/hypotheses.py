@@ -199,7 +199,8 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    _dense_code),
         Hypothesis("H3", "opposing_extinction", "extinction as an opposing memory",
                    "PF potentiation without a CF stored apart from the CF-paired PF->PC "
-                   f"depression and decaying (tau {OPPOSING_TAU}); the PF->PC trace persists "
+                   f"depression and decaying (tau {float(OPPOSING_TAU / second):g} s); the "
+                   "PF->PC trace persists "
                    "through extinction",
                    ("Jorntell & Ekerot 2002", "Bouton 2004", "Felsenberg et al. 2018"),
                    _opposing_extinction),

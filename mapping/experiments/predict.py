@@ -334,8 +334,13 @@ def compute_unit(config: Config, params: CerebellumParams, key: str, s: int,
     The probe rows and imaged rows go to ``path`` (JSON, written atomically last), the
     spikes next to it (``.nwb``). Runs in a worker process when ``workers > 1``.
     """
+    import gc
+
     from analysis.nwb import write_spikes
 
+    # Brian2 names objects uniquely among the living ones: free the previous unit's circuit
+    # so this one gets the same names, hence the same generated code (no Cython recompile)
+    gc.collect()
     target = Path(path)
     seed = child_seed(config.seed, "predict", s)
     run = record_protocol(params, get_protocol(config.protocol), seed=seed, voltage=True)
