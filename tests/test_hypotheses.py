@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from brian2 import Hz, nS
+from brian2 import Hz, mV, nS
 
 from circuits.cerebellum.coding import at_mean_rate, presentation_levels
 from circuits.cerebellum.hypotheses import DENSE_FACTOR, HYPOTHESES, get_hypothesis
@@ -15,10 +15,11 @@ from models.seeding import numpy_rng
 
 
 def test_registry_names_sources_and_unknown_keys():
-    assert [h.name for h in HYPOTHESES.values()] == ["H0", "H1", "H3", "H5"]
+    assert [h.name for h in HYPOTHESES.values()] == ["H0", "H1", "H2", "H3", "H5"]
     assert all(h.sources and h.mechanism and h.title for h in HYPOTHESES.values())
     with pytest.raises(ValueError, match="unknown hypothesis 'H9'; known: sdm, dense_code, "
-                                         "opposing_extinction, no_normalisation"):
+                                         "two_sites, opposing_extinction, "
+                                         "no_normalisation"):
         get_hypothesis("H9")
 
 
@@ -162,3 +163,28 @@ def test_h3_recovers_spontaneously_after_a_delay_and_h0_does_not():
     _, h3_after = out["opposing_extinction"]
     assert h0_after[0]["choice"] <= 0 and h0_after[1]["choice"] >= 0
     assert h3_after[0]["choice"] > 0 and h3_after[1]["choice"] < 0
+
+
+def test_h2_adds_plastic_mossy_nuclear_synapses_that_learn_the_taught_cue():
+    """MF->nuclear weights start at 0 (the circuit is H0's), grow in the nuclear cells of
+    the taught group on the cue's active rails, never past the ceiling."""
+    from circuits.cerebellum.protocol import CerebellarSDM
+    from mapping.protocols import get_protocol, schedule
+
+    params = _small_kanerva()
+    h2 = get_hypothesis("two_sites").apply(params)
+    assert float(h2.nuclei.mf_learning) > 0 and params.nuclei.mf_learning == 0
+    assert replace(h2, nuclei=params.nuclei) == params
+    _, cues, entries = schedule(get_protocol("acquisition-extinction"), h2, seed=1)
+    circuit = CerebellarSDM(h2, seed=1, report=None)
+    circuit.present(entries[:6])  # baseline probes, then two acquisition trials
+    syn = circuit._built().synapses["mossy_nuclei"]
+    m = np.asarray(syn.m[:]) / 1e-3  # mV
+    pre, post = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    assert m.max() <= float(h2.nuclei.mf_max / mV) + 1e-12
+    on_rails = np.arange(32) + 32 * (1 - cues[0].astype(int))  # cue 0's active rails
+    taught = np.isin(post, [0, 1]) & np.isin(pre, on_rails)
+    assert m[taught].mean() > 0
+    assert m[taught].mean() > 3 * m[~np.isin(pre, on_rails) & np.isin(post, [0, 1])].mean()
+    plain = CerebellarSDM(params, seed=1, report=None)
+    assert "mossy_nuclei" not in plain._built().synapses

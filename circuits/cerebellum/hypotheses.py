@@ -15,6 +15,14 @@ testing, in the words of the papers that argue it.
     fire per cue and cue representations overlap (dense task-related granule-cell activity
     imaged in vivo: Giovannucci et al. 2017; Wagner et al. 2017; Knogler et al. 2017). The
     plastic variant of H1 (MF->GrC or Golgi plasticity) is not built yet.
+``H2`` (``two_sites``)
+    Two learning sites: the cortex (CF-gated PF->PC plasticity, as H0) and the nuclei,
+    whose mossy-fibre synapses potentiate when the cue's fibres are active while the nuclear
+    cell fires, i.e. in the pauses the cortex has learned to make (``nuclei.mf_learning``:
+    Medina & Mauk 2000; Medina, Garcia & Mauk 2001; Ohyama et al. 2006; the cellular rule:
+    Pugh & Raman 2006). The nuclear trace is not undone when the cortex extinguishes, so
+    re-learning is faster (savings: Napier, Macrae & Kehoe 1992) and a residual trace
+    remains. Before the nuclei learn (weights 0), the circuit is H0's.
 ``H3`` (``opposing_extinction``)
     Extinction as a separate, opposing memory: potentiation of parallel-fibre input
     without a climbing fibre is stored apart from the climbing-fibre-paired depression (as
@@ -46,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from brian2 import Hz, second
+from brian2 import Hz, mV, second
 
 from circuits.cerebellum.params import CerebellumParams
 
@@ -103,6 +111,21 @@ def _dense_code(params: CerebellumParams) -> CerebellumParams:
     _needs_rate_loop(params, "dense_code")
     golgi = params.golgi
     return replace(params, golgi=replace(golgi, conductance=golgi.conductance / DENSE_FACTOR))
+
+
+#: H2: MF -> nuclear weight gained per nuclear spike per unit MF trace, and its ceiling.
+#: A nuclear cell's resting drive sits 0.6 mV above threshold (it fires 15 ms into a pause
+#: beyond the Purkinje interval), so its MF synapses must stay small: at 0.01 mV, a cue's 32
+#: rails at the 90 Hz background raise the drive by 0.3 mV (the nucleus still needs a
+#: pause) and at 170 Hz during the cue by 0.5 mV, shortening the pause it detects by ~6 ms.
+#: 0.001 mV per unit trace reaches the ceiling in a few nuclear spikes (an active rail's
+#: trace is ~3.4 at 170 Hz with a 20 ms trace).
+NUCLEAR_LEARNING, NUCLEAR_MAX = 0.001 * mV, 0.01 * mV
+
+
+def _two_sites(params: CerebellumParams) -> CerebellumParams:
+    return replace(params, nuclei=replace(params.nuclei, mf_learning=NUCLEAR_LEARNING,
+                                          mf_max=NUCLEAR_MAX))
 
 
 #: H3: decay time constant of the opposing (extinction) trace. Simulated time is compressed
@@ -197,6 +220,11 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    "overlapping cue representations",
                    ("Giovannucci et al. 2017", "Wagner et al. 2017", "Knogler et al. 2017"),
                    _dense_code),
+        Hypothesis("H2", "two_sites", "two learning sites",
+                   "MF->nuclear synapses potentiate when the cue's fibres fire during the "
+                   "nuclear spikes of a Purkinje pause; nothing undoes them on extinction",
+                   ("Medina & Mauk 2000", "Medina, Garcia & Mauk 2001", "Ohyama et al. 2006",
+                    "Pugh & Raman 2006"), _two_sites),
         Hypothesis("H3", "opposing_extinction", "extinction as an opposing memory",
                    "PF potentiation without a CF stored apart from the CF-paired PF->PC "
                    f"depression and decaying (tau {float(OPPOSING_TAU / second):g} s); the "

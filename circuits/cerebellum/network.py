@@ -61,6 +61,7 @@ __all__ = [
     "build_network",
     "golgi_weights",
     "initialise_pf_synapses",
+    "mossy_nuclear_synapses",
     "pf_purkinje_synapses",
     "purkinje_group",
     "random_wiring",
@@ -339,6 +340,34 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
     return synapses, namespace
 
 
+def mossy_nuclear_synapses(mossy: brian2.Group, nuclei: NeuronGroup,
+                           params: CerebellumParams) -> Synapses:
+    r"""Plastic MF -> nuclear synapses, every rail onto every nuclear cell (a second site).
+
+    Each mossy spike depolarises the nuclear cell by its weight :math:`m` (0 before
+    learning, so the circuit starts as without them) and adds 1 to a trace :math:`x` that
+    decays with ``mf_trace``; each nuclear spike, which happens only in a pause of its
+    Purkinje cell, potentiates every synapse by :math:`\eta x`, up to ``mf_max``:
+
+    .. math:: m \leftarrow \min(m + \eta\, x,\ m_{max})
+
+    A nuclear spike fired during a cue pairs mostly with that cue's active rails (170 Hz
+    against 10 Hz on its off rails). No climbing-fibre gate: the nuclei learn from the
+    Purkinje output on every presentation (Medina & Mauk 2000; the MF-EPSC potentiation
+    that follows Purkinje inhibition and rebound: Pugh & Raman 2006). No depression:
+    what the nuclei learned outlasts the extinction of the cortex (Medina et al. 2001).
+    """
+    nu = params.nuclei
+    syn = Synapses(mossy, nuclei,
+                   model="m : volt\ndx/dt = -x / tau_x : 1 (event-driven)",
+                   on_pre="v_post += m\nx += 1",
+                   on_post="m = clip(m + eta * x, 0 * mV, m_max)",
+                   namespace={"tau_x": nu.mf_trace, "eta": nu.mf_learning, "m_max": nu.mf_max},
+                   name="mossy_nuclei*")
+    syn.connect()
+    return syn
+
+
 def initialise_pf_synapses(synapses: Synapses, params: CerebellumParams) -> None:
     """Baseline weights (and, for nearest pairing, a PF spike time long past)."""
     synapses.w = params.plasticity.baseline_weight
@@ -598,6 +627,8 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     pc_dcn.connect(j="i")
     groups["nuclei"] = nuclei
     synapses["purkinje_nuclei"] = pc_dcn
+    if float(nu.mf_learning) > 0:
+        synapses["mossy_nuclei"] = mossy_nuclear_synapses(groups["mossy"], nuclei, params)
 
     drive_monitor = StateMonitor(purkinje, ["pf_drive", "mli_drive"], record=True,
                                  dt=1 * ms, name="drive_monitor*")

@@ -354,11 +354,19 @@ class NucleiParams:
     V_hyper: Quantity = _q(-70 * mV)  # potential a Purkinje spike resets the DCN cell to
     refractory: Quantity = _q(1 * ms)
     margin: Quantity = _q(3 * ms)  # PC silence beyond the baseline interval that makes a spike
+    # MF -> nuclear plasticity (a second learning site; 0: none, no MF -> DCN synapses):
+    mf_learning: Quantity = _q(0 * mV)  # eta: weight gained per DCN spike per unit MF trace
+    mf_max: Quantity = _q(0.01 * mV)  # m_max: largest MF -> DCN weight (depolarisation/spike)
+    mf_trace: Quantity = _q(20 * ms)  # tau_x: decay of the MF trace a DCN spike pairs with
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
         _positive("nuclei.tau_m", self.tau_m)
         _positive("nuclei.margin", self.margin)
+        if float(self.mf_learning) < 0:
+            raise ValueError(f"nuclei.mf_learning must be >= 0 mV, got {self.mf_learning}")
+        _positive("nuclei.mf_max", self.mf_max)
+        _positive("nuclei.mf_trace", self.mf_trace)
         if not self.V_hyper < self.V_th:
             raise ValueError("nuclei.V_hyper must be below nuclei.V_th")
 
