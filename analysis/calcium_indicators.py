@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq, least_squares
 
+from analysis._presets import lookup_preset
 from models._checks import check_real
 
 __all__ = ["INDICATORS", "Indicator", "KernelFit", "fit_kernel", "get_indicator", "hill_dff"]
@@ -95,14 +96,7 @@ INDICATORS: dict[str, Indicator] = {
 
 def get_indicator(name: str | Indicator) -> Indicator:
     """The preset called ``name`` (case-insensitive), or one ``ValueError`` listing them."""
-    if isinstance(name, Indicator):
-        name.validate()
-        return name
-    if isinstance(name, str):
-        for key, value in INDICATORS.items():
-            if key.lower() == name.lower():
-                return value
-    raise ValueError(f"indicator: unknown indicator {name!r}; known: {', '.join(INDICATORS)}")
+    return lookup_preset(name, INDICATORS, Indicator, "indicator")
 
 
 def _hill(ca: Any, ind: Indicator) -> Any:

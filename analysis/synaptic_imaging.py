@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import lfilter
 
+from analysis._presets import lookup_preset
 from analysis.calcium_frames import SpikeEvents, _check_events, frame_count, frame_times
 from analysis.calcium_indicators import _kernel_peak
 from models._checks import check_choice, check_int, check_real
@@ -146,15 +147,7 @@ SYNAPTIC_INDICATORS: dict[str, SynapticIndicator] = {
 
 def get_synaptic_indicator(name: str | SynapticIndicator) -> SynapticIndicator:
     """The preset called ``name`` (case-insensitive), or one ``ValueError`` listing them."""
-    if isinstance(name, SynapticIndicator):
-        name.validate()
-        return name
-    if isinstance(name, str):
-        for key, value in SYNAPTIC_INDICATORS.items():
-            if key.lower() == name.lower():
-                return value
-    raise ValueError(f"indicator: unknown synaptic indicator {name!r}; known: "
-                     f"{', '.join(SYNAPTIC_INDICATORS)}")
+    return lookup_preset(name, SYNAPTIC_INDICATORS, SynapticIndicator, "synaptic indicator")
 
 
 def supported_frame_rates(indicator: str | SynapticIndicator,

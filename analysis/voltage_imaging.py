@@ -50,6 +50,7 @@ import numpy as np
 from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.signal import find_peaks, lfilter
 
+from analysis._presets import lookup_preset
 from analysis.calcium_frames import check_frame_rate
 from models._checks import check_int, check_real
 from models.seeding import child_seed
@@ -140,15 +141,7 @@ VOLTAGE_INDICATORS: dict[str, VoltageIndicator] = {
 
 def get_voltage_indicator(name: str | VoltageIndicator) -> VoltageIndicator:
     """The preset called ``name`` (case-insensitive), or one ``ValueError`` listing them."""
-    if isinstance(name, VoltageIndicator):
-        name.validate()
-        return name
-    if isinstance(name, str):
-        for key, value in VOLTAGE_INDICATORS.items():
-            if key.lower() == name.lower():
-                return value
-    raise ValueError(f"indicator: unknown voltage indicator {name!r}; known: "
-                     f"{', '.join(VOLTAGE_INDICATORS)}")
+    return lookup_preset(name, VOLTAGE_INDICATORS, VoltageIndicator, "voltage indicator")
 
 
 @dataclass(frozen=True)
