@@ -135,7 +135,9 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
     assert metrics["cells_x_trials_dense_code_imaged_coding_level"] == 50  # 50 cells, 1 trial
     power = list(csv.DictReader(open(out / "power.csv")))
     assert {r["observable"] for r in power} == {"imaged_overlap", "imaged_coding_level"}
-    assert "## Imaged cells and trials for 80% power" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## Imaged cells and trials for 80% power" in report
+    assert "## Preregistration sheet" in report and "### `imaged_coding_level`" in report
     # --overwrite starts afresh
     calls.clear()
     assert main([*argv, "--overwrite"]) == 0

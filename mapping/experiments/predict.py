@@ -245,6 +245,50 @@ def _power_figure(config: Config, powers: list[dict[str, Any]]):
     return fig
 
 
+def _sheet(config: Config, table: list[dict[str, Any]], versus: list[dict[str, Any]],
+           observables: tuple[str, ...]) -> str:
+    """The preregistration sheet: every observable's time course per hypothesis.
+
+    With its 95% interval over seeds, and per rival the largest effect size (Cohen's d)
+    and its z.
+    """
+    names = {key: HYPOTHESES[key].name for key in config.hypotheses}
+    lines = ["## Preregistration sheet", "",
+             "Per observable: the mean over seeds and its 95% interval at every probe, per "
+             "hypothesis (`predictions.csv`), then per rival the probe of largest |d| "
+             f"against {names[config.reference]} (`contrasts.csv`).", ""]
+    for observable in observables:
+        rows = [r for r in table if r["observable"] == observable]
+        probes = sorted({(r["index"], r["phase"], r["trial"], r["cue"], r["distance"])
+                         for r in rows})
+        if not probes:
+            continue
+        cell = {(r["hypothesis"], r["index"]): r for r in rows}
+        lines += [f"### `{observable}`", "",
+                  "| probe | " + " | ".join(f"{names[k]} {k}" for k in config.hypotheses)
+                  + " |", "|---|" + "---|" * len(config.hypotheses)]
+        for index, phase, trial, cue, distance in probes:
+            label = f"{phase} {trial + 1}, cue {cue}" + (f", {distance} bits"
+                                                          if distance else "")
+            values = []
+            for key in config.hypotheses:
+                r = cell.get((key, index))
+                values.append("" if r is None or not np.isfinite(r["mean"]) else
+                              f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+                              if np.isfinite(r["ci_low"]) else f"{r['mean']:.3g}")
+            lines.append(f"| {label} | " + " | ".join(values) + " |")
+        effects = []
+        for key in config.hypotheses:
+            mine = [r for r in versus if r["observable"] == observable
+                    and r["hypothesis"] == key and np.isfinite(r["cohen_d"])]
+            if mine:
+                best = max(mine, key=lambda r: abs(r["cohen_d"]))
+                effects.append(f"{names[key]}: d = {best['cohen_d']:.2g}, z = {best['z']:.2g} "
+                               f"({best['phase']} {best['trial'] + 1}, cue {best['cue']})")
+        lines += ["", "Largest effect: " + ("; ".join(effects) or "none") + ".", ""]
+    return "\n".join(lines)
+
+
 def _report(config: Config, separated: dict[str, dict[str, float]],
             effort: list[dict[str, Any]], keys: dict[int, dict[str, Any]]) -> str:
     im, out = config.imaging, config.outputs
@@ -435,7 +479,9 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         _write_csv(run_dir.file("contrasts.csv"), versus)
     if powers:
         _write_csv(run_dir.file("power.csv"), powers)
-    atomic_write_text(run_dir.file("report.md"), _report(config, separated, effort, keys))
+    atomic_write_text(run_dir.file("report.md"),
+                      _report(config, separated, effort, keys)
+                      + _sheet(config, table, versus, observables))
     run_dir.save_figure(_figure(config, table), "time_courses")
     if powers:
         run_dir.save_figure(_power_figure(config, powers), "power")
