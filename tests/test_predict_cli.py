@@ -30,6 +30,8 @@ from mapping.cli import main
     (["power=1.5"], r"power must lie in \(0, 1\)"),
     (["trials=[0]"], r"trials must list integers >= 1"),
     (["workers=-1"], r"workers must be an integer >= 0"),
+    (["power_grid=[[30]]"], r"power_grid\[0\]: expected 2 values, got 1"),
+    (["power_grid=[[30, 0]]"], r"imaging.noise_level must be > 0"),
     (["outputs.voltage_fps=30"], r"voltage_fps: 30 Hz is outside \[220, 4200\] Hz"),
     (['outputs.voltage_indicator="ASAP9"'], r"ASAP9"),
 ])
@@ -142,6 +144,24 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
     calls.clear()
     assert main([*argv, "--overwrite"]) == 0
     assert len(calls) == 6
+
+
+def test_a_power_grid_reports_the_effort_per_frame_rate_and_noise(tmp_path, monkeypatch):
+    import mapping.experiments.predict as predict
+
+    calls: list = []
+    for name, fake in zip(("record_protocol", "image_granule", "image_outputs"),
+                          _fake_protocol(calls), strict=True):
+        monkeypatch.setattr(predict, name, fake)
+    out = tmp_path / "g"
+    assert main(["predict", "--out", str(out), "--quiet", "--set", "seeds=3", "--set",
+                 "workers=1", "--set", 'hypotheses=["sdm", "dense_code"]', "--set",
+                 "power_grid=[[15, 1], [30, 2]]"]) == 0
+    rows = list(csv.DictReader(open(out / "power_grid.csv")))
+    assert {(float(r["fps"]), float(r["noise_level"])) for r in rows} == {
+        (30.0, 1.0), (15.0, 1.0), (30.0, 2.0)}
+    report = (out / "report.md").read_text()
+    assert "| H1 dense_code | imaged_coding_level | 50 x 1 | 50 x 1 | 50 x 1 |" in report
 
 
 def test_quick_is_a_short_run_recorded_as_asked():

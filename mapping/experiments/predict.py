@@ -91,6 +91,9 @@ class Config:
     trials: tuple[int, ...] = (1, 2, 4, 8, 16)  #: trials per probe in the power analysis
     animals: int = 1  #: animals per hypothesis test in the power analysis
     power: float = 0.8  #: target power (the cells and trials that reach it: report.md)
+    #: more (frame rate Hz, noise level nu) pairs at which the granule cells are imaged for
+    #: the power analysis alone (power_grid.csv; the report's table by frame rate and noise)
+    power_grid: tuple[tuple[float, float], ...] = ()
     #: processes running circuit units side by side (0: one per usable core); results do
     #: not depend on it, and a run may resume with another value
     workers: int = 0
@@ -146,6 +149,12 @@ class Config:
             raise ValueError(f"animals must be an integer >= 1, got {self.animals!r}")
         if not 0 < self.power < 1:
             raise ValueError(f"power must lie in (0, 1), got {self.power}")
+        for pair in self.power_grid:
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise ValueError(f"power_grid: each entry is [fps, noise_level], got {pair!r}")
+            replace(resolved.imaging, fps=pair[0], noise_level=pair[1]).validate(
+                resolved.circuit.granule.n)
+            check_frame_rate(pair[0], float(self.circuit.protocol.dt))
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) \
                 or self.workers < 0:
             raise ValueError(f"workers must be an integer >= 0, got {self.workers!r}")
@@ -243,6 +252,46 @@ def _power_figure(config: Config, powers: list[dict[str, Any]]):
                  f"{config.animals} animal(s)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _power_by_condition(config: Config, imaged: list[dict[str, Any]],
+                        grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Least cells x trials for ``power`` per imaging condition (the configured one first)."""
+    conditions = [(float(config.imaging.fps), float(config.imaging.noise_level), imaged)]
+    for fps, nu in config.power_grid:
+        conditions.append((float(fps), float(nu), [
+            r for r in grid if r["fps"] == float(fps) and r["noise_level"] == float(nu)]))
+    out = []
+    for fps, nu, rows in conditions:
+        table = power_table(rows, IMAGED_OBSERVABLES, config.reference, trials=config.trials,
+                            animals=config.animals)
+        out.extend({"fps": fps, "noise_level": nu, **row}
+                   for row in needed(table, config.power))
+    return out
+
+
+def _grid_report(config: Config, by_condition: list[dict[str, Any]]) -> str:
+    if not config.power_grid:
+        return ""
+    conditions = sorted({(r["fps"], r["noise_level"]) for r in by_condition})
+    lines = [f"## Imaging effort for {config.power:.0%} power by frame rate and noise level",
+             "", f"Least imaged cells x trials per probe ({config.imaging.indicator}; "
+             "`power_grid.csv`; - : not reached with the fields and trials tried).", "",
+             "| hypothesis | observable | " + " | ".join(
+                 f"{fps:g} Hz, nu {nu:g}" for fps, nu in conditions) + " |",
+             "|---|---|" + "---|" * len(conditions)]
+    pairs = sorted({(r["hypothesis"], r["observable"]) for r in by_condition})
+    for key, observable in pairs:
+        cells = []
+        for fps, nu in conditions:
+            row = next((r for r in by_condition if (r["hypothesis"], r["observable"], r["fps"],
+                                                    r["noise_level"]) == (key, observable,
+                                                                          fps, nu)), None)
+            cells.append("-" if row is None or row["cells"] is None
+                         else f"{row['cells']} x {row['trials']}")
+        lines.append(f"| {HYPOTHESES[key].name} {key} | {observable} | " + " | ".join(cells)
+                     + " |")
+    return "\n".join([*lines, "", ""])
 
 
 def _sheet(config: Config, table: list[dict[str, Any]], versus: list[dict[str, Any]],
@@ -401,7 +450,11 @@ def compute_unit(config: Config, params: CerebellumParams, key: str, s: int,
     write_spikes(target.with_suffix(".nwb"), run.spikes,
                  session_description=f"memcircuits predict: protocol {config.protocol}, "
                                      f"hypothesis {key}, seed {s}")
-    atomic_write_json(target, {"probes": probes, "imaged": imaged})
+    grid = [{"hypothesis": key, "seed": s, "fps": float(fps), "noise_level": float(nu), **row}
+            for fps, nu in config.power_grid
+            for row in image_granule(run, replace(config.imaging, fps=fps, noise_level=nu),
+                                     seed=child_seed(seed, "imaging"))]
+    atomic_write_json(target, {"probes": probes, "imaged": imaged, "grid": grid})
 
 
 def _workers(config: Config) -> int:
@@ -454,12 +507,15 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         _run_missing(config, run_dir, missing, progress)
     probes: list[dict[str, Any]] = []
     imaged: list[dict[str, Any]] = []
+    grid: list[dict[str, Any]] = []
     for s, key in jobs:  # JSON stores NaN (an observable a probe leaves undefined) as null
         unit = json.loads(_unit_path(run_dir, key, s).read_text())
         probes.extend({k: float("nan") if v is None else v for k, v in row.items()}
                       for row in unit["probes"])
         imaged.extend({k: float("nan") if v is None else v for k, v in row.items()}
                       for row in unit["imaged"])
+        grid.extend({k: float("nan") if v is None else v for k, v in row.items()}
+                    for row in unit.get("grid", []))
     resumed = len(jobs) - len(missing)
     observables = OBSERVABLES + IMAGED_OBSERVABLES + OUTPUT_OBSERVABLES
     table = predictions(probes, observables)
@@ -470,6 +526,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         imaged, IMAGED_OBSERVABLES, config.reference, trials=config.trials,
         animals=config.animals)]
     effort = needed(powers, config.power)
+    by_condition = _power_by_condition(config, imaged, grid)
     largest = max_abs_z(versus)
     separated = separating(versus, config.threshold)
     _write_csv(run_dir.file("probes.csv"), probes)
@@ -479,8 +536,11 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         _write_csv(run_dir.file("contrasts.csv"), versus)
     if powers:
         _write_csv(run_dir.file("power.csv"), powers)
+    if config.power_grid:
+        _write_csv(run_dir.file("power_grid.csv"), by_condition)
     atomic_write_text(run_dir.file("report.md"),
                       _report(config, separated, effort, keys)
+                      + _grid_report(config, by_condition)
                       + _sheet(config, table, versus, observables))
     run_dir.save_figure(_figure(config, table), "time_courses")
     if powers:
