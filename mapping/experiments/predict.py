@@ -23,7 +23,10 @@ Data: ``probes.csv`` (one row per hypothesis, seed and probe: the raw values),
 draw), ``predictions.csv`` (mean, standard error and 95% interval over seeds per hypothesis,
 probe and observable), ``contrasts.csv`` (each rival against the reference: difference,
 Welch z, Cohen's d per probe and observable; :mod:`mapping.contrasts`), ``power.csv``
-(power per rival, imaged observable, probe, cells and trials), ``report.md``.
+(power per rival, imaged observable, probe, cells and trials), ``power_grid.csv`` (with
+``power_grid``: the least cells x trials per frame rate and noise level), ``report.md``
+(separations, imaging effort, and the preregistration sheet: every observable's time course
+per hypothesis with its 95% interval and each rival's largest effect size).
 Figures ``time_courses`` (every observable along the protocol, mean and 95% interval per
 hypothesis) and ``power`` (power against imaged cells per trial count, at each rival's
 best probe).
@@ -33,8 +36,8 @@ the probes), ``separating_<hypothesis>`` (how many observables exceed ``threshol
 ``cells_x_trials_<hypothesis>_<observable>`` (the least imaging effort reaching ``power``,
 absent where none does), ``best_power_<hypothesis>_<observable>``, ``runs``.
 
-Not yet built (see the user guide): the mushroom-body preparation, power against frame rate
-and noise level in one run; the hypotheses H2 and H4 and the plastic variant of H1.
+Not yet built (see the user guide): the mushroom-body preparation; the hypothesis H4 and the
+plastic variant of H1.
 """
 
 from __future__ import annotations
