@@ -310,3 +310,21 @@ def test_derive_is_computed_once_per_build(monkeypatch):
     other = replace(params, value_bits=4)
     assert params_module.derive(other) is not sdm.derived
     assert sum(p is other for p in calls) == 1
+
+
+def test_a_rest_lets_time_pass_without_stimuli_or_writing():
+    """Kanerva's circuit (no background): a rest adds no presentation, moves the next
+    presentation by its duration, fires no granule cell and leaves every weight."""
+    params = CerebellumParams(address_bits=32, value_bits=4,
+                              granule=GranuleParams(n=200, coding_level=0.05))
+    key = random_binary(1, 32, seed=3).numpy().astype(np.uint8)
+    value = np.array([[1, 0, 1, 0]], dtype=np.uint8)
+    sdm = CerebellarSDM(params, seed=3, report=None)
+    written, rest, read = sdm.present([("write", key, value), ("rest", 0.5, None),
+                                       ("read", key, None)])
+    assert rest.kind == "rest" and len(rest.onsets) == 0 and rest.bits.shape == (0, 4)
+    assert np.array_equal(rest.weights_before, rest.weights_after)
+    assert np.array_equal(rest.weights_after, written.weights_after)
+    assert len(rest.spikes["granule"].times) == 0
+    assert read.onsets[0] == pytest.approx(written.onsets[0] + written.slot + 0.5)
+    assert read.bits.tolist() == value.tolist()
