@@ -513,12 +513,9 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
     grid: list[dict[str, Any]] = []
     for s, key in jobs:  # JSON stores NaN (an observable a probe leaves undefined) as null
         unit = json.loads(_unit_path(run_dir, key, s).read_text())
-        probes.extend({k: float("nan") if v is None else v for k, v in row.items()}
-                      for row in unit["probes"])
-        imaged.extend({k: float("nan") if v is None else v for k, v in row.items()}
-                      for row in unit["imaged"])
-        grid.extend({k: float("nan") if v is None else v for k, v in row.items()}
-                    for row in unit.get("grid", []))
+        for target, name in ((probes, "probes"), (imaged, "imaged"), (grid, "grid")):
+            target.extend({k: float("nan") if v is None else v for k, v in row.items()}
+                          for row in unit.get(name, []))
     resumed = len(jobs) - len(missing)
     observables = OBSERVABLES + IMAGED_OBSERVABLES + OUTPUT_OBSERVABLES
     table = predictions(probes, observables)
