@@ -71,7 +71,7 @@ def test_beta_config_errors(field, value, match):
 def test_present_refuses_a_bad_schedule():
     sdm = CerebellarSDM(small(), seed=0)
     key = np.zeros((1, 32), dtype=np.uint8)
-    with pytest.raises(ValueError, match="kind must be 'write' or 'read'"):
+    with pytest.raises(ValueError, match="kind must be 'write', 'read' or 'rest'"):
         sdm.present([("erase", key, None)])
     with pytest.raises(ValueError, match="a read takes no values"):
         sdm.present([("read", key, np.zeros((1, 8)))])
