@@ -75,13 +75,16 @@ class Imaging:
     #: simulated, back to back); see :func:`spaced`
     iti: float = 3.0
 
-    def validate(self, n_granule: int | None = None) -> None:
-        """Raise ``ValueError`` naming the first bad field (``n_granule`` bounds ``cells``)."""
+    def validate(self, n_granule: int | None = None, dt: float | None = None) -> None:
+        """Raise ``ValueError`` naming the first bad field.
+
+        ``n_granule`` bounds ``cells``; ``dt`` (the simulation step, s) bounds ``fps``.
+        """
         from analysis.calcium_frames import check_frame_rate
         from analysis.calcium_indicators import get_indicator
 
         get_indicator(self.indicator)
-        check_frame_rate(self.fps)
+        check_frame_rate(self.fps, dt)
         check_real("imaging.noise_level", self.noise_level, minimum=0.0, strict_minimum=True)
         if not self.cells:
             raise ValueError("imaging.cells must list at least one field-of-view size")
@@ -148,11 +151,8 @@ def spaced(run: Any, iti: float) -> Any:
         t = moved(trains.times)
         order = np.argsort(t, kind="stable")
         spikes[name] = SpikeTrains(trains.indices[order], t[order], trains.size, trains.name)
-    windows = np.asarray(run.windows, dtype=float)
-    k = np.searchsorted(slots[:, 0], windows[:, 0] + 1e-12, side="right") - 1
     new_slots = np.stack([starts, starts + slots[:, 1] - slots[:, 0]], axis=1)
-    return replace(run, spikes=spikes, windows=windows + shift[k][:, None],
-                   slots=new_slots, duration=float(new_slots[-1, 1]))
+    return replace(run, spikes=spikes, slots=new_slots, duration=float(new_slots[-1, 1]))
 
 
 def _window_activity(traces: Any, frames: list[np.ndarray]) -> np.ndarray:

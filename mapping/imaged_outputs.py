@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from mapping.protocols import action_groups
 from models._checks import check_int, check_real
 from models.seeding import child_seed, numpy_rng
 
@@ -81,7 +82,8 @@ class OutputImaging:
 
 
 def _groups(n: int) -> dict[str, np.ndarray]:
-    return {"a": np.arange(n // 2), "b": np.arange(n // 2, n)}
+    """Observable suffix ("a", "b") -> the action's Purkinje cells (of ``n`` outputs)."""
+    return {name.lower(): cells for name, cells in action_groups(n).items()}
 
 
 def _simple_spikes(run: Any, imaging: OutputImaging, seed: int) -> list[dict[str, float]]:
@@ -130,14 +132,14 @@ def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float
                                    fps=imaging.synaptic_fps, noise=imaging.synaptic_noise,
                                    site="post")
     groups = _groups(int(run.pf_post.max()) + 1)
-    starts = timeline.windows[:, 0]
+    slot = np.array([row["index"] for row in run.rows])  # each probe's presentation
+    starts = timeline.slots[slot, 0]
     # measured from each probe's onset until the next presentation
-    after = np.searchsorted(timeline.slots[:, 0], starts, side="right")
     duration = timeline.duration + imaging.synaptic_iti  # the last probe's interval too
-    ends = np.append(timeline.slots[:, 0], duration)[after]
+    ends = np.append(timeline.slots[:, 0], duration)[slot + 1]
     windows = np.stack([starts, ends], axis=1)
     # a probe's weights were set by the presentation before it: they change when it ends
-    before = after - 2
+    before = slot - 1
     change = np.concatenate([[0.0], np.where(before >= 0, timeline.slots[np.maximum(
         before, 0), 1], starts)])
     for k in range(1, len(change)):  # strictly increasing (a first probe at time 0)

@@ -54,8 +54,8 @@ from models.patterns import flip_exact
 from models.seeding import child_seed
 
 __all__ = ["OBSERVABLES", "PHASES", "PROTOCOLS", "Phase", "Protocol", "ProtocolRun", "Trial",
-           "get_protocol", "probe_observables", "record_protocol", "run_protocol",
-           "schedule", "trials"]
+           "action_groups", "get_protocol", "probe_observables", "record_protocol",
+           "run_protocol", "schedule", "trials"]
 
 #: the phases a protocol is made of
 PHASES = ("baseline", "acquisition", "extinction", "overwrite", "reacquisition",
@@ -168,7 +168,8 @@ def trials(protocol: Protocol) -> list[Trial]:
     return out
 
 
-def _groups(value_bits: int) -> dict[str, np.ndarray]:
+def action_groups(value_bits: int) -> dict[str, np.ndarray]:
+    """The Purkinje cells of action A (the first half of the outputs) and B (the rest)."""
     half = value_bits // 2
     return {"A": np.arange(half), "B": np.arange(half, value_bits)}
 
@@ -185,7 +186,7 @@ def schedule(protocol: Protocol, params: CerebellumParams, seed: int
         raise ValueError("the two-action protocols need circuit.value_bits >= 2")
     cues = np.random.default_rng(child_seed(seed, "protocol_cues")).integers(
         0, 2, (2, params.address_bits)).astype(np.uint8)
-    groups = _groups(params.value_bits)
+    groups = action_groups(params.value_bits)
     out = []
     steps = trials(protocol)
     for t in steps:
@@ -214,7 +215,7 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 def probe_observables(readout: CerebellumReadout, baseline: np.ndarray,
                       params: CerebellumParams) -> dict[str, float]:
     """The :data:`OBSERVABLES` of one probe readout, against the cue's baseline active set."""
-    groups = _groups(params.value_bits)
+    groups = action_groups(params.value_bits)
     active = readout.active_granule[0]
     counters = counters_from_weights(readout.weights_after, params)
     from_baseline = np.isin(readout.pf_pre, baseline)
@@ -243,8 +244,6 @@ class ProtocolRun:
     spikes
         Population name -> :class:`~circuits.spikes.SpikeTrains` over the whole protocol
         (times from the protocol's start, s).
-    windows
-        ``(probes, 2)`` start and end (s) of each probe's presentation slot, in row order.
     duration
         Length of the protocol (s).
     slots
@@ -264,7 +263,6 @@ class ProtocolRun:
 
     rows: list[dict[str, Any]]
     spikes: dict[str, SpikeTrains]
-    windows: np.ndarray
     duration: float
     slots: np.ndarray
     decode: float = 0.0
@@ -274,6 +272,11 @@ class ProtocolRun:
     baseline_cells: dict[int, np.ndarray] = field(default_factory=dict)
     voltage: np.ndarray | None = None
     dt: float = 0.0
+
+    @property
+    def windows(self) -> np.ndarray:
+        """``(probes, 2)`` start and end (s) of each probe's slot, in row order."""
+        return np.asarray(self.slots, dtype=float)[[row["index"] for row in self.rows]]
 
 
 def _joined(readouts: list[CerebellumReadout], name: str) -> SpikeTrains:
@@ -301,7 +304,7 @@ def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int =
         circuit.network.add(monitor)
     readouts = circuit.present(entries)
     baseline: dict[int, np.ndarray] = {}
-    rows, windows, slots, weights = [], [], [], []
+    rows, slots, weights = [], [], []
     for index, (t, readout) in enumerate(zip(steps, readouts, strict=True)):
         start = float(readout.onsets[0]) if len(readout.onsets) else slots[-1][1]
         length = float(readout.slot) * len(readout.onsets) if len(readout.onsets) \
@@ -315,11 +318,8 @@ def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int =
                      "distance": t.distance,
                      **probe_observables(readout, baseline[t.cue], params)})
         weights.append(np.asarray(readout.weights_after, dtype=np.float32))
-        onset = float(readout.onsets[0])
-        windows.append((onset, onset + float(readout.slot)))
     return ProtocolRun(rows=rows,
                        spikes={name: _joined(readouts, name) for name in readouts[-1].spikes},
-                       windows=np.array(windows, dtype=float).reshape(-1, 2),
                        duration=slots[-1][1], slots=np.array(slots, dtype=float),
                        decode=float(params.protocol.decode_window),
                        weights=np.stack(weights), pf_pre=np.asarray(readouts[0].pf_pre),

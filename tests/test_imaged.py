@@ -37,7 +37,7 @@ def synthetic_run(n: int = 400, level: float = 0.05, probes: int = 8, slot: floa
     order = np.argsort(times)
     spikes = {"granule": SpikeTrains(np.array(idx)[order], np.array(times)[order], n,
                                      "granule")}
-    return ProtocolRun(rows, spikes, np.array(windows), t, np.array(windows)), truth
+    return ProtocolRun(rows, spikes, t, np.array(windows)), truth
 
 
 def _true(truth: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -44,7 +44,7 @@ def synthetic_run(rates=(60.0, 60.0, 20.0, 100.0), seed=0) -> tuple[ProtocolRun,
     weights = np.ones((probes, len(pf_pre)), dtype=np.float32)
     cue0 = np.arange(20)
     weights[2:, np.isin(pf_pre, cue0) & (pf_post < 2)] = 0.5
-    run = ProtocolRun(rows, spikes, windows, probes * SLOT, windows, decode=0.1,
+    run = ProtocolRun(rows, spikes, probes * SLOT, windows, decode=0.1,
                       weights=weights, pf_pre=pf_pre, pf_post=pf_post,
                       baseline_cells={0: cue0, 1: np.arange(20, 40)}, voltage=voltage, dt=DT)
     return run, counts

@@ -86,7 +86,7 @@ def _fake_protocol(calls: list, stop_after: int | None = None):
         slots = np.array([[0.1, 0.2], [0.2, 0.3]])
         spikes = {"granule": SpikeTrains(np.array([0, 1]), np.array([0.12, 0.22]), 400,
                                          "granule")}
-        return ProtocolRun(rows, spikes, slots, 0.3, slots)
+        return ProtocolRun(rows, spikes, 0.3, slots)
 
     def image_granule(run, imaging, *, seed=0):
         level = run.rows[0]["coding_level"]

@@ -136,11 +136,9 @@ class Config:
         self.circuit.validate()
         protocol.validate(self.circuit.address_bits)
         resolved = self.resolved()
-        resolved.imaging.validate(resolved.circuit.granule.n)
-        from analysis.calcium_frames import check_frame_rate
-
-        check_frame_rate(self.imaging.fps, float(self.circuit.protocol.dt))
-        self.outputs.validate(float(self.circuit.protocol.dt))
+        dt = float(self.circuit.protocol.dt)
+        resolved.imaging.validate(resolved.circuit.granule.n, dt)
+        self.outputs.validate(dt)
         if self.imaged_cells not in self.imaging.cells:
             raise ValueError(f"imaged_cells ({self.imaged_cells}) must be one of the imaged "
                              f"field sizes imaging.cells {list(self.imaging.cells)}")
@@ -156,8 +154,7 @@ class Config:
             if not isinstance(pair, tuple | list) or len(pair) != 2:
                 raise ValueError(f"power_grid: each entry is [fps, noise_level], got {pair!r}")
             replace(resolved.imaging, fps=pair[0], noise_level=pair[1]).validate(
-                resolved.circuit.granule.n)
-            check_frame_rate(pair[0], float(self.circuit.protocol.dt))
+                resolved.circuit.granule.n, dt)
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) \
                 or self.workers < 0:
             raise ValueError(f"workers must be an integer >= 0, got {self.workers!r}")
@@ -257,18 +254,20 @@ def _power_figure(config: Config, powers: list[dict[str, Any]]):
     return fig
 
 
-def _power_by_condition(config: Config, imaged: list[dict[str, Any]],
+def _power_by_condition(config: Config, effort: list[dict[str, Any]],
                         grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Least cells x trials for ``power`` per imaging condition (the configured one first)."""
-    conditions = [(float(config.imaging.fps), float(config.imaging.noise_level), imaged)]
+    """Least cells x trials for ``power`` per imaging condition.
+
+    The configured condition's ``effort`` (already computed) first, then every
+    ``power_grid`` pair from its imaged rows.
+    """
+    out = [{"fps": float(config.imaging.fps), "noise_level": float(config.imaging.noise_level),
+            **row} for row in effort]
     for fps, nu in config.power_grid:
-        conditions.append((float(fps), float(nu), [
-            r for r in grid if r["fps"] == float(fps) and r["noise_level"] == float(nu)]))
-    out = []
-    for fps, nu, rows in conditions:
+        rows = [r for r in grid if r["fps"] == float(fps) and r["noise_level"] == float(nu)]
         table = power_table(rows, IMAGED_OBSERVABLES, config.reference, trials=config.trials,
                             animals=config.animals)
-        out.extend({"fps": fps, "noise_level": nu, **row}
+        out.extend({"fps": float(fps), "noise_level": float(nu), **row}
                    for row in needed(table, config.power))
     return out
 
@@ -526,7 +525,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         imaged, IMAGED_OBSERVABLES, config.reference, trials=config.trials,
         animals=config.animals)]
     effort = needed(powers, config.power)
-    by_condition = _power_by_condition(config, imaged, grid)
+    by_condition = _power_by_condition(config, effort, grid)
     largest = max_abs_z(versus)
     separated = separating(versus, config.threshold)
     _write_csv(run_dir.file("probes.csv"), probes)
