@@ -24,6 +24,12 @@ signals an experiment would image in the talk's protocol:
     (:func:`~analysis.synaptic_imaging.estimate_efficacy`), averaged over the ROIs (1: no
     change; below 1: depressed). It sees :math:`w` only: the opposing trace of H3, a change
     of the fibres' input to interneurons, is invisible to a sensor at the PF->PC spine.
+
+    In the mushroom body the change is presynaptic (less acetylcholine released per
+    Kenyon-cell spike: :mod:`mapping.preparations`) and the default sensor is a release
+    sensor at the Kenyon-cell boutons (GRAB-ACh3.0): each ROI's signal is its Kenyon cell's
+    spikes scaled by the synapse's efficacy, and the estimate is the response per spike
+    (a probe in which the cell does not fire gives no estimate for that ROI).
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ OUTPUT_OBSERVABLES = ("imaged_simple_spikes_a", "imaged_simple_spikes_b", "image
                       "imaged_efficacy_b")
 
 
+#: default frame rates (Hz) of a receptor sensor (time-lapse of a slow surface signal) and of
+#: a release sensor (transients of ~1 s, GRAB-ACh3.0; an assumption: a typical 2-photon rate)
+RECEPTOR_FPS, RELEASE_FPS = 1.0, 10.0
+
+
 @dataclass(frozen=True)
 class OutputImaging:
     """How Purkinje cells and PF->PC synapses are imaged."""
@@ -52,15 +63,23 @@ class OutputImaging:
     voltage_fps: float = 1000.0  #: Hz
     #: peak 1-AP frame dF/F over the frame noise sd (an assumption: set it from your rig)
     spike_snr: float = 8.0
-    synaptic_indicator: str = "SEP-GluA2"  #: analysis.synaptic_imaging preset
-    synaptic_fps: float = 1.0  #: Hz (time-lapse)
+    #: analysis.synaptic_imaging preset; "auto": the preparation's sensor (SEP-GluA2 at
+    #: cerebellar PF->PC spines, GRAB-ACh3.0 at mushroom-body KC boutons)
+    synaptic_indicator: str = "auto"
+    #: Hz; None: the sensor's (1 Hz time-lapse for a receptor sensor, RELEASE_FPS for a
+    #: release sensor, whose transients last about a second)
+    synaptic_fps: float | None = None
     #: sigma_30: dF/F sd per frame at 30 Hz of one spine ROI (an assumption: dim spines)
     synaptic_noise: float = 0.2
     synapses: int = 20  #: imaged PF->PC synapses per cue and action group
     synaptic_iti: float = 30.0  #: s between presentations in the time-lapse experiment
 
-    def validate(self, dt: float | None = None) -> None:
-        """Raise ``ValueError`` naming the first bad field (``dt`` bounds the frame rate)."""
+    def validate(self, dt: float | None = None, preparation: Any = None) -> None:
+        """Raise ``ValueError`` naming the first bad field.
+
+        ``dt`` bounds the frame rate; the synaptic sensor is checked as ``preparation``
+        (a :class:`~mapping.preparations.Preparation`) would use it, or as every one would.
+        """
         from analysis.synaptic_imaging import SynapticImagingParams
         from analysis.voltage_imaging import VoltageImagingParams, get_voltage_indicator
 
@@ -74,11 +93,27 @@ class OutputImaging:
         if dt is not None and self.voltage_fps * dt > 1 + 1e-9:
             raise ValueError(f"outputs.voltage_fps: {self.voltage_fps:g} Hz is above the "
                              f"simulation's time resolution 1/dt = {1 / dt:g} Hz")
-        SynapticImagingParams(indicator=self.synaptic_indicator, fps=self.synaptic_fps,
-                              noise=self.synaptic_noise, site="post").validate()
+        from mapping.preparations import PREPARATIONS
+
+        for prep in [preparation] if preparation is not None else PREPARATIONS.values():
+            sensor, fps = self.sensor(prep)
+            SynapticImagingParams(indicator=sensor, fps=fps,
+                                  noise=self.synaptic_noise).validate()
         check_int("outputs.synapses", self.synapses, minimum=1)
         check_real("outputs.synaptic_iti", self.synaptic_iti, minimum=0.0,
                    strict_minimum=True)
+
+
+    def sensor(self, preparation: Any) -> tuple[str, float]:
+        """The synaptic sensor and its frame rate (Hz) on ``preparation``."""
+        from analysis.synaptic_imaging import get_synaptic_indicator
+
+        name = (preparation.synaptic_indicator if self.synaptic_indicator == "auto"
+                else self.synaptic_indicator)
+        if self.synaptic_fps is not None:
+            return name, float(self.synaptic_fps)
+        release = get_synaptic_indicator(name).reports == "release"
+        return name, RELEASE_FPS if release else RECEPTOR_FPS
 
 
 def _groups(n: int) -> dict[str, np.ndarray]:
@@ -120,17 +155,31 @@ def _simple_spikes(run: Any, imaging: OutputImaging, seed: int) -> list[dict[str
     return out
 
 
-def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float
+def _presynaptic(trains: Any, cells: np.ndarray) -> Any:
+    """The spikes of ``cells`` (one ROI each, in order) as synapse events (none: no trains)."""
+    from analysis.calcium_frames import SpikeEvents
+
+    if trains is None:
+        return SpikeEvents.of([], [])
+    position = np.full(trains.size, -1)
+    position[cells] = np.arange(len(cells))
+    roi = position[trains.indices]
+    mine = roi >= 0
+    return SpikeEvents.of(roi[mine], trains.times[mine])
+
+
+def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float, preparation: Any
                 ) -> list[dict[str, float]]:
     """Imaged efficacy per probe relative to the cue's baseline, mean over the ROIs."""
-    from analysis.calcium_frames import SpikeEvents
     from analysis.synaptic_imaging import SynapticImagingParams, image_synapses
     from mapping.imaged import spaced
 
     timeline = spaced(run, imaging.synaptic_iti)
-    params = SynapticImagingParams(indicator=imaging.synaptic_indicator,
-                                   fps=imaging.synaptic_fps, noise=imaging.synaptic_noise,
-                                   site="post")
+    sensor, fps = imaging.sensor(preparation)
+    params = SynapticImagingParams(indicator=sensor, fps=fps,
+                                   noise=imaging.synaptic_noise,
+                                   site=preparation.plasticity_site)
+    release = params.ind.reports == "release"
     groups = _groups(int(run.pf_post.max()) + 1)
     slot = np.array([row["index"] for row in run.rows])  # each probe's presentation
     starts = timeline.slots[slot, 0]
@@ -158,17 +207,23 @@ def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float
                 :imaging.synapses]
             efficacy = np.concatenate([np.ones((len(rois), 1)), run.weights[:, rois].T / w0],
                                       axis=1)
-            images = image_synapses(SpikeEvents.of([], []), len(rois), duration,
-                                    efficacy, params, change_times=change,
+            # a release sensor sees the boutons' spikes; a receptor sensor needs none
+            events = _presynaptic(timeline.spikes["granule"] if release else None,
+                                  run.pf_pre[rois])
+            images = image_synapses(events, len(rois), duration, efficacy, params,
+                                    change_times=change,
                                     seed=child_seed(seed, "synaptic_noise", cue, g))
             estimate = images.estimate(windows[probes], baseline=probes.index(base))
             for k, p in enumerate(probes):
-                out[p][f"imaged_efficacy_{g}"] = float(np.nanmean(estimate[:, k]))
+                column = estimate[:, k]
+                out[p][f"imaged_efficacy_{g}"] = (float(np.nanmean(column))
+                                                  if np.isfinite(column).any()
+                                                  else float("nan"))
     return out
 
 
-def image_outputs(run: Any, imaging: OutputImaging, *, w0: float, seed: int = 0
-                  ) -> list[dict[str, Any]]:
+def image_outputs(run: Any, imaging: OutputImaging, *, w0: float, seed: int = 0,
+                  preparation: str = "cerebellum") -> list[dict[str, Any]]:
     """The :data:`OUTPUT_OBSERVABLES` of every probe of ``run`` (a recorded protocol run).
 
     Parameters
@@ -181,14 +236,20 @@ def image_outputs(run: Any, imaging: OutputImaging, *, w0: float, seed: int = 0
         The baseline PF->PC weight (efficacy 1).
     seed
         Seeds the imaged synapses and every noise draw (named child seeds).
+    preparation
+        ``"cerebellum"`` or ``"mushroom_body"`` (:mod:`mapping.preparations`): where the
+        taught synapses change (receptors or release) and the ``"auto"`` sensor.
 
     Returns
     -------
     list of dict
         One row per probe, in ``run.rows`` order: ``index`` and the observables.
     """
-    imaging.validate(run.dt or None)
+    from mapping.preparations import get_preparation
+
+    prep = get_preparation(preparation)
+    imaging.validate(run.dt or None, prep)
     spikes = _simple_spikes(run, imaging, seed)
-    synapses = _efficacies(run, imaging, seed, w0)
+    synapses = _efficacies(run, imaging, seed, w0, prep)
     return [{"index": row["index"], **a, **b}
             for row, a, b in zip(run.rows, spikes, synapses, strict=True)]

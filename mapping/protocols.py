@@ -47,9 +47,11 @@ from typing import Any
 
 import numpy as np
 
+from circuits.cerebellum.mossy import odours_with_activity
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
 from circuits.spikes import SpikeTrains
+from mapping.preparations import check_protocol, preparation_of
 from models.patterns import flip_exact
 from models.seeding import child_seed
 
@@ -178,14 +180,20 @@ def schedule(protocol: Protocol, params: CerebellumParams, seed: int
              ) -> tuple[list[Trial], np.ndarray, list[tuple[str, np.ndarray, Any]]]:
     """The trials, the two cues ``(2, n)`` and the circuit schedule (one entry per trial).
 
-    The cues are random keys drawn from ``seed``; generalisation probes flip ``distance``
-    bits of cue 0 (a fresh draw per distance).
+    The cues are random keys drawn from ``seed`` (one-rail inputs, the mushroom body's
+    odours: exactly ``round(mossy.activity * n)`` inputs on); generalisation probes flip
+    ``distance`` bits of cue 0 (a fresh draw per distance). A protocol the circuit's
+    preparation cannot run is refused (:func:`mapping.preparations.check_protocol`).
     """
     protocol.validate(params.address_bits)
+    check_protocol(preparation_of(params), protocol.name, PROTOCOLS)
     if params.value_bits < 2:
         raise ValueError("the two-action protocols need circuit.value_bits >= 2")
-    cues = np.random.default_rng(child_seed(seed, "protocol_cues")).integers(
-        0, 2, (2, params.address_bits)).astype(np.uint8)
+    rng = np.random.default_rng(child_seed(seed, "protocol_cues"))
+    if params.mossy.rails == "one":  # odours: the same number of glomeruli on in each
+        cues = odours_with_activity(2, params.address_bits, params.mossy.activity, rng)
+    else:
+        cues = rng.integers(0, 2, (2, params.address_bits)).astype(np.uint8)
     groups = action_groups(params.value_bits)
     out = []
     steps = trials(protocol)

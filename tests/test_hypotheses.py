@@ -188,3 +188,31 @@ def test_h2_adds_plastic_mossy_nuclear_synapses_that_learn_the_taught_cue():
     assert m[taught].mean() > 3 * m[~np.isin(pre, on_rails) & np.isin(post, [0, 1])].mean()
     plain = CerebellarSDM(params, seed=1, report=None)
     assert "mossy_nuclei" not in plain._built().synapses
+
+
+def test_in_the_mushroom_body_the_hypotheses_take_the_flys_form():
+    from circuits.cerebellum.hypotheses import match_golgi_rate
+    from circuits.cerebellum.params import mushroom_body
+
+    params = mushroom_body()
+    assert get_hypothesis("sdm").apply(params) == params
+    dense = get_hypothesis("dense_code").apply(params)
+    assert dense.granule.mismatches == params.granule.mismatches + 1  # one claw fewer
+    assert replace(dense, granule=params.granule) == params
+    no_apl = get_hypothesis("no_normalisation").apply(params)
+    assert not no_apl.golgi.enabled
+    assert replace(no_apl, golgi=params.golgi) == params
+    assert match_golgi_rate(params, no_apl, 0) is no_apl  # nothing to match without an APL
+    assert get_hypothesis("opposing_extinction").apply(params).plasticity.opposing
+    for h in HYPOTHESES.values():
+        text = h.mechanism_in(params)
+        assert (text == "") == (h.key == "two_sites")
+        assert text != h.mechanism
+        assert h.mechanism_in(biological()) == h.mechanism
+    with pytest.raises(ValueError, match="'two_sites' has no mushroom-body form: projection "
+                                         "neurons do not synapse onto the output neurons"):
+        get_hypothesis("two_sites").apply(params)
+    one_claw = replace(params, granule=replace(params.granule, mismatches=5))
+    with pytest.raises(ValueError, match="already fire with 1 active; one fewer would be "
+                                         "none"):
+        get_hypothesis("dense_code").apply(one_claw)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from circuits.spikes import SpikeTrains
 from mapping.imaged_outputs import OutputImaging, image_outputs
+from mapping.preparations import get_preparation
 from mapping.protocols import ProtocolRun
 
 DT = 1e-4
@@ -84,7 +87,6 @@ def test_noise_blurs_the_imaged_signals():
 
 def test_imaging_purkinje_cells_needs_their_voltage():
     run, _ = synthetic_run()
-    from dataclasses import replace
 
     with pytest.raises(ValueError, match=r"record_protocol\(\.\.\., voltage=True\)"):
         image_outputs(replace(run, voltage=None), OutputImaging(), w0=1.0)
@@ -101,3 +103,33 @@ def test_imaging_purkinje_cells_needs_their_voltage():
 def test_bad_output_imaging_is_one_clear_error(change, message):
     with pytest.raises(ValueError, match=message):
         OutputImaging(**change).validate(dt=5e-4)
+
+
+def _with_bouton_spikes(run: ProtocolRun) -> ProtocolRun:
+    """``run`` with its 40 granule (Kenyon) cells firing twice in each probe of their cue."""
+    idx, times = [], []
+    for row in run.rows:
+        p, cells = row["index"], run.baseline_cells[row["cue"]]
+        for dt in (0.01, 0.03):
+            idx += list(cells)
+            times += [p * SLOT + dt] * len(cells)
+    order = np.argsort(times, kind="stable")
+    granule = SpikeTrains(np.array(idx)[order], np.array(times)[order], 40, "granule")
+    return replace(run, spikes={**run.spikes, "granule": granule})
+
+
+def test_a_release_sensor_sees_a_presynaptic_change_and_not_a_postsynaptic_one():
+    run, _ = synthetic_run()
+    run = _with_bouton_spikes(run)
+    imaging = OutputImaging(spike_snr=20.0, synaptic_noise=0.02)
+    # mushroom body: GRAB-ACh3.0 at the KC boutons, release halved by the dopamine pairing
+    fly = image_outputs(run, imaging, w0=1.0, seed=2, preparation="mushroom_body")
+    assert imaging.sensor(get_preparation("mushroom_body")) == ("GRAB-ACh3.0", 10.0)
+    assert imaging.sensor(get_preparation("cerebellum")) == ("SEP-GluA2", 1.0)
+    assert fly[0]["imaged_efficacy_a"] == pytest.approx(1.0)
+    assert fly[2]["imaged_efficacy_a"] == pytest.approx(0.5, abs=0.05)
+    assert fly[2]["imaged_efficacy_b"] == pytest.approx(1.0, abs=0.05)
+    # the same sensor at cerebellar spines, where the change is postsynaptic: blind to it
+    blind = image_outputs(run, replace(imaging, synaptic_indicator="GRAB-ACh3.0"), w0=1.0,
+                          seed=2)
+    assert blind[2]["imaged_efficacy_a"] == pytest.approx(1.0, abs=0.05)

@@ -6,6 +6,7 @@ import csv
 import json
 import re
 
+import numpy as np
 import pytest
 
 from mapping.cli import main
@@ -34,6 +35,16 @@ from mapping.cli import main
     (["power_grid=[[30, 0]]"], r"imaging.noise_level must be > 0"),
     (["outputs.voltage_fps=30"], r"voltage_fps: 30 Hz is outside \[220, 4200\] Hz"),
     (['outputs.voltage_indicator="ASAP9"'], r"ASAP9"),
+    (['preparation="fly"'], r"unknown preparation 'fly'; known: cerebellum, mushroom_body"),
+    (['preparation="mushroom_body"', 'protocol="generalisation"'],
+     r"protocol 'generalisation' cannot run on the mushroom_body preparation: its probes "
+     r"flip bits"),
+    (['preparation="mushroom_body"', 'hypotheses=["sdm", "two_sites"]'],
+     r"hypothesis 'two_sites' has no mushroom-body form"),
+    (["circuit.preset=mushroom_body"],
+     r"circuit.preset 'mushroom_body' is the mushroom_body preparation; set preparation"),
+    (['preparation="mushroom_body"', "outputs.synaptic_fps=0.5"],
+     r"fps: 0.5 Hz is outside the supported range \[1.0989, 75\] Hz for GRAB-ACh3.0"),
 ])
 def test_bad_input_is_one_line_before_any_run(tmp_path, capsys, sets, message):
     argv = ["predict", "--out", str(tmp_path / "p"), "--quiet"]
@@ -95,7 +106,7 @@ def _fake_protocol(calls: list, stop_after: int | None = None):
                     for o in IMAGED_OBSERVABLES}}
                 for row in run.rows for n in imaging.cells for f in range(imaging.fields)
                 for d in (0, 1)]
-    def image_outputs(run, imaging, *, w0, seed=0):
+    def image_outputs(run, imaging, *, w0, seed=0, preparation="cerebellum"):
         from mapping.imaged_outputs import OUTPUT_OBSERVABLES
 
         return [{"index": row["index"], **{o: row["coding_level"] for o in OUTPUT_OBSERVABLES}}
@@ -173,3 +184,43 @@ def test_quick_is_a_short_run_recorded_as_asked():
     run = config.resolved()
     assert (run.quick, run.seeds, run.circuit.granule.n) == (False, QUICK_SEEDS, QUICK_GRANULE)
     assert Config().resolved() == Config()
+
+
+def test_the_mushroom_body_preparation_is_the_preset_on_the_circuit():
+    from mapping.experiments.predict import Config
+    from models.config import load_config
+
+    config = load_config(Config, overrides=['preparation="mushroom_body"'])
+    run = config.resolved()
+    assert run.circuit.preset == "mushroom_body" and run.circuit.value_bits == 2
+    assert run.circuit.backend == config.circuit.backend
+    # naming the preset as well gives the same circuit
+    both = load_config(Config, overrides=['preparation="mushroom_body"',
+                                          "circuit.preset=mushroom_body"])
+    assert both.resolved().circuit == run.circuit
+
+
+@pytest.mark.slow
+def test_predict_on_the_mushroom_body_images_kenyon_cells(tmp_path):
+    """H0 and the dense Kenyon-cell code (H1) on the quick mushroom body (about 2 minutes):
+    H1's odours activate more Kenyon cells, measured from spikes and through calcium."""
+    out = tmp_path / "mb"
+    assert main(["predict", "--out", str(out), "--quiet", "--quick", "--set",
+                 'preparation="mushroom_body"', "--set",
+                 'hypotheses=["sdm", "dense_code"]', "--set", "outputs.synaptic_noise=0.02"]) == 0
+    report = (out / "report.md").read_text()
+    assert "mushroom_body preparation" in report and "GRAB-ACh3.0" in report
+    assert "Kenyon cells fire with one active claw fewer" in report
+    rows = list(csv.DictReader(open(out / "probes.csv")))
+    level = {key: np.mean([float(r["coding_level"]) for r in rows if r["hypothesis"] == key])
+             for key in ("sdm", "dense_code")}
+    assert 0.03 < level["sdm"] < 0.12 and level["dense_code"] > 2 * level["sdm"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["max_abs_z_dense_code_imaged_coding_level"] > 3
+    # the release sensor at the boutons follows the depression of the taught odour's
+    # synapses (w / w0 = 1 - counter / counter_range), imaged nearly without noise
+    taught = [r for r in rows if r["hypothesis"] == "sdm" and r["phase"] == "acquisition"
+              and r["cue"] == "0"]
+    imaged = np.nanmean([float(r["imaged_efficacy_a"]) for r in taught])
+    exact = np.mean([1 - float(r["counter_a"]) / 8 for r in taught])
+    assert exact < 0.85 and imaged == pytest.approx(exact, abs=0.1)

@@ -178,3 +178,30 @@ def test_the_asynchronous_layer_redraws_its_ensemble_every_trial():
     assert max(later) < 0.6
     learned = [r for r in rows if r["phase"] == "acquisition" and r["trial"] == 2]
     assert learned[0]["counter_a"] > 0 > learned[0]["counter_b"]
+
+
+def test_mushroom_body_odours_hold_the_number_of_active_glomeruli():
+    from circuits.cerebellum.params import mushroom_body
+
+    params = mushroom_body()
+    _, cues, _ = schedule(get_protocol("acquisition-extinction"), params, seed=3)
+    assert cues.shape == (2, params.address_bits)
+    assert (cues.sum(axis=1) == round(params.mossy.activity * params.address_bits)).all()
+    assert not (cues[0] == cues[1]).all()
+    # the cerebellar cues are random bits, each on with probability 1/2
+    from models.seeding import child_seed
+
+    _, bits, _ = schedule(get_protocol("acquisition-extinction"), biological(32, 4), seed=3)
+    expected = np.random.default_rng(child_seed(3, "protocol_cues")).integers(0, 2, (2, 32))
+    assert np.array_equal(bits, expected)
+
+
+def test_a_protocol_the_preparation_cannot_run_is_refused():
+    from circuits.cerebellum.params import mushroom_body
+
+    with pytest.raises(ValueError, match=r"protocol 'generalisation' cannot run on the "
+                                         r"mushroom_body preparation: its probes flip bits "
+                                         r"of the cue.*it runs acquisition-extinction, "
+                                         r"savings"):
+        schedule(get_protocol("generalisation"), mushroom_body(), seed=0)
+    schedule(get_protocol("generalisation"), biological(32, 4), seed=0)  # the cerebellum can

@@ -45,7 +45,28 @@ testing, in the words of the papers that argue it.
     Duguid et al. 2012 on tonic inhibition setting a fixed threshold).
 
 Only asynchronous circuits with a rate-coded Golgi loop (``golgi.mode = "rate"``, the
-``biological`` preset) have the loop H1 and H5 change; they refuse other circuits.
+``biological`` preset) have the loop H1 and H5 change; they refuse other cerebellar circuits.
+
+In the mushroom body (the ``mushroom_body`` preset: Kenyon cells for granule cells, the APL
+for Golgi cells, output neurons for Purkinje cells, dopaminergic neurons for climbing
+fibres) the hypotheses take the fly's form (:attr:`Hypothesis.mushroom_body`):
+
+``H0``
+    KC->MBON depression gated by the output's dopaminergic neuron, a sparse Kenyon-cell code
+    held by the APL (Heisenberg 2003; Aso et al. 2014; Lin et al. 2014).
+``H1``
+    A dense Kenyon-cell code: a Kenyon cell fires with one active claw fewer (4 of its 6
+    inputs instead of 5), ~25% of the cells per odour instead of ~7% (a KC needs several
+    claws active: Gruntman & Turner 2013; denser KC codes discriminate odours worse: Lin
+    et al. 2014).
+``H3``
+    The same opposing trace as in the cerebellum: extinction stored apart, in another
+    output compartment, and labile (Felsenberg et al. 2018).
+``H5``
+    No APL normalisation: the APL removed (its block makes KC responses denser and less
+    odour-specific as the input grows: Papadopoulou et al. 2011; Lin et al. 2014).
+``H2`` has no mushroom-body form: projection neurons do not synapse onto the output
+neurons, so there is no second site of the kind H2 names; it refuses the preset.
 """
 
 from __future__ import annotations
@@ -71,9 +92,15 @@ class Hypothesis:
     mechanism: str  #: what differs in the circuit
     sources: tuple[str, ...]  #: the literature that argues it
     change: Callable[[CerebellumParams], CerebellumParams]
+    #: what differs in the mushroom-body preset ("": the hypothesis has no form there)
+    mushroom_body: str = ""
     #: matches the changed circuit to the unchanged one where the hypothesis says they agree
     #: (``(reference, changed, seed) -> changed``; simulates), or None
     match: Callable[[CerebellumParams, CerebellumParams, int], CerebellumParams] | None = None
+
+    def mechanism_in(self, params: CerebellumParams) -> str:
+        """What this hypothesis changes in the circuit ``params`` (its preparation's words)."""
+        return self.mushroom_body if params.preset == "mushroom_body" else self.mechanism
 
     def apply(self, params: CerebellumParams) -> CerebellumParams:
         """``params`` with this hypothesis's mechanism (validated; no simulation)."""
@@ -108,6 +135,14 @@ DENSE_FACTOR = 3.0
 
 
 def _dense_code(params: CerebellumParams) -> CerebellumParams:
+    if params.preset == "mushroom_body":  # Kenyon cells with one active claw fewer
+        granule = params.granule
+        if granule.mismatches + 1 >= granule.inputs:
+            raise ValueError(f"hypothesis 'dense_code': Kenyon cells with "
+                             f"{granule.inputs} inputs already fire with "
+                             f"{granule.inputs - granule.mismatches} active; one fewer "
+                             f"would be none")
+        return replace(params, granule=replace(granule, mismatches=granule.mismatches + 1))
     _needs_rate_loop(params, "dense_code")
     golgi = params.golgi
     return replace(params, golgi=replace(golgi, conductance=golgi.conductance / DENSE_FACTOR))
@@ -124,6 +159,10 @@ NUCLEAR_LEARNING, NUCLEAR_MAX = 0.001 * mV, 0.01 * mV
 
 
 def _two_sites(params: CerebellumParams) -> CerebellumParams:
+    if params.preset == "mushroom_body":
+        raise ValueError("hypothesis 'two_sites' has no mushroom-body form: projection "
+                         "neurons do not synapse onto the output neurons, so there is no "
+                         "second learning site of the kind it names")
     return replace(params, nuclei=replace(params.nuclei, mf_learning=NUCLEAR_LEARNING,
                                           mf_max=NUCLEAR_MAX))
 
@@ -146,7 +185,11 @@ def _no_normalisation(params: CerebellumParams) -> CerebellumParams:
     2\,\mathrm{mf\_drive}\,\bar f` the drive (thresholds per second) that pacemaker and
     mossy fibres give a perfect-integrator Golgi cell at the mean mossy-fibre rate
     :math:`\bar f` (two rails; one rail: :math:`\mathrm{mf\_drive}\,\bar f / a`).
+
+    In the mushroom body: the APL removed (``golgi.enabled = False``).
     """
+    if params.preset == "mushroom_body":
+        return replace(params, golgi=replace(params.golgi, enabled=False))
     _needs_rate_loop(params, "no_normalisation")
     golgi = params.golgi
     if golgi.leaky:
@@ -175,13 +218,16 @@ def match_golgi_rate(reference: CerebellumParams, fixed: CerebellumParams, seed:
     keys each, the same for both; bisection on the log of ``golgi.spontaneous_rate`` within
     a factor ``span`` of the starting rate (the level falls as the rate rises). So H5 agrees
     with the loop on average at the input it was set at; without the loop its level varies
-    more from one circuit to the next.
+    more from one circuit to the next. The mushroom body's H5 (no APL) is not matched:
+    ``fixed`` is returned as it is.
 
     Raises
     ------
     ValueError
         If the reference level lies outside what the rate range reaches.
     """
+    if fixed.preset == "mushroom_body":
+        return fixed
     from circuits.cerebellum.coding import bisect_inhibition, presentation_levels
     from models.seeding import numpy_rng
 
@@ -214,12 +260,18 @@ HYPOTHESES: dict[str, Hypothesis] = {
         Hypothesis("H0", "sdm", "sparse distributed memory",
                    "fixed sparse granule code held by the Golgi loop; climbing-fibre-gated "
                    "PF->PC plasticity; a conflicting write overwrites",
-                   ("Marr 1969", "Albus 1971", "Kanerva 1988", "Ito 2001"), _sdm),
+                   ("Marr 1969", "Albus 1971", "Kanerva 1988", "Ito 2001", "Heisenberg 2003",
+                    "Aso et al. 2014"), _sdm,
+                   "sparse Kenyon-cell code held by the APL; KC->MBON depression gated by "
+                   "the output's dopaminergic neuron; a conflicting pairing overwrites"),
         Hypothesis("H1", "dense_code", "dense granule code",
                    f"Golgi conductance / {DENSE_FACTOR:g}: many more granule cells per cue, "
                    "overlapping cue representations",
-                   ("Giovannucci et al. 2017", "Wagner et al. 2017", "Knogler et al. 2017"),
-                   _dense_code),
+                   ("Giovannucci et al. 2017", "Wagner et al. 2017", "Knogler et al. 2017",
+                    "Gruntman & Turner 2013", "Lin et al. 2014"),
+                   _dense_code,
+                   "Kenyon cells fire with one active claw fewer: ~25% of them per odour "
+                   "instead of ~7%, overlapping odour representations"),
         Hypothesis("H2", "two_sites", "two learning sites",
                    "MF->nuclear synapses potentiate when the cue's fibres fire during the "
                    "nuclear spikes of a Purkinje pause; nothing undoes them on extinction",
@@ -231,13 +283,20 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    "PF->PC trace persists "
                    "through extinction",
                    ("Jorntell & Ekerot 2002", "Bouton 2004", "Felsenberg et al. 2018"),
-                   _opposing_extinction),
+                   _opposing_extinction,
+                   "KC potentiation without dopamine stored apart (another output "
+                   "compartment) and decaying (tau "
+                   f"{float(OPPOSING_TAU / second):g} s); the KC->MBON depression persists "
+                   "through extinction"),
         Hypothesis("H5", "no_normalisation", "no Golgi normalisation",
                    "Golgi cells at one fixed rate, matched to the loop's coding level at "
                    "the circuit's own input: no feedforward or feedback, the coding level "
                    "follows the input",
-                   ("Marr 1969", "Albus 1971", "Billings et al. 2014", "Duguid et al. 2012"),
-                   _no_normalisation, match_golgi_rate),
+                   ("Marr 1969", "Albus 1971", "Billings et al. 2014", "Duguid et al. 2012",
+                    "Papadopoulou et al. 2011", "Lin et al. 2014"),
+                   _no_normalisation,
+                   "no APL: Kenyon-cell activity is not normalised, KC spikes summate over "
+                   "the odour's volleys", match_golgi_rate),
     )
 }
 

@@ -27,11 +27,25 @@ from brian2 import second
 from circuits.cerebellum.params import CerebellumParams
 
 __all__ = ["ACTIVE_LAG", "active_window", "background_spike_trains", "lead_in",
-           "mossy_spike_trains", "renewal_train"]
+           "mossy_spike_trains", "odours_with_activity", "renewal_train"]
 
 #: Granule latency (s) after which a stimulus's granule spikes are counted with a tonic
 #: background: the MF delay plus the rise of a few coincident EPSPs.
 ACTIVE_LAG = 2e-3
+
+
+def odours_with_activity(count: int, n: int, activity: float,
+                         rng: np.random.Generator) -> np.ndarray:
+    """``count`` binary keys over ``n`` one-rail inputs with exactly ``round(activity*n)`` on.
+
+    The mushroom body's odours: each activates the same number of glomeruli (projection
+    neurons), so Kenyon-cell activity differs between odours only through which are on.
+    """
+    k = round(activity * n)
+    out = np.zeros((count, n), dtype=np.uint8)
+    for row in out:
+        row[rng.choice(n, k, replace=False)] = 1
+    return out
 
 
 def lead_in(params: CerebellumParams) -> float:

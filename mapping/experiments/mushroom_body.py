@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from circuits.cerebellum.mossy import odours_with_activity
 from circuits.cerebellum.params import CerebellumParams, mushroom_body
 from circuits.cerebellum.protocol import CerebellarSDM, granule_active_sets
 from mapping.imaging import circuit_populations
@@ -71,16 +72,6 @@ class Config:
                                                          + 2 * proto.read_slot)),
                          prefix="circuit.", presentations_field="odours",
                          presentations_value=self.odours)
-
-
-def odours_with_activity(count: int, n: int, activity: float,
-                         rng: np.random.Generator) -> np.ndarray:
-    """``count`` binary odours over ``n`` glomeruli with exactly ``round(activity*n)`` on."""
-    k = round(activity * n)
-    out = np.zeros((count, n), dtype=np.uint8)
-    for row in out:
-        row[rng.choice(n, k, replace=False)] = 1
-    return out
 
 
 def expected_sparseness(params: CerebellumParams) -> float:

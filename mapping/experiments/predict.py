@@ -36,8 +36,14 @@ the probes), ``separating_<hypothesis>`` (how many observables exceed ``threshol
 ``cells_x_trials_<hypothesis>_<observable>`` (the least imaging effort reaching ``power``,
 absent where none does), ``best_power_<hypothesis>_<observable>``, ``runs``.
 
-Not yet built (see the user guide): the mushroom-body preparation; the hypothesis H4 and the
-plastic variant of H1.
+``preparation = "mushroom_body"`` runs the same protocols on the fly's mushroom body
+(:mod:`mapping.preparations`: the ``mushroom_body`` preset applied to ``circuit``; Kenyon
+cells stand for granule cells, the APL for Golgi cells, output neurons for Purkinje cells,
+dopaminergic neurons for climbing fibres; odours with a fixed number of active glomeruli;
+the synaptic signal a release sensor at Kenyon-cell boutons), with the hypotheses' fly forms
+(:mod:`circuits.cerebellum.hypotheses`; H2 has none). The observables keep their names.
+
+Not yet built (see the user guide): the hypothesis H4 and the plastic variant of H1.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ from mapping.contrasts import contrasts, max_abs_z, predictions, separating
 from mapping.imaged import IMAGED_OBSERVABLES, Imaging, image_granule
 from mapping.imaged_outputs import OUTPUT_OBSERVABLES, OutputImaging, image_outputs
 from mapping.power import needed, power_table
-from mapping.protocols import OBSERVABLES, get_protocol, record_protocol
+from mapping.preparations import check_protocol, get_preparation, preparation_of
+from mapping.protocols import OBSERVABLES, PROTOCOLS, get_protocol, record_protocol
 from models.config import to_dict
 from models.rundir import RunDirectory, atomic_path, atomic_write_json, atomic_write_text
 from models.seeding import child_seed
@@ -79,6 +86,9 @@ class Config:
     """Parameters of ``memcircuits predict``."""
 
     circuit: CerebellumParams = field(default_factory=_small_biological)
+    #: "cerebellum" or "mushroom_body" (the mushroom_body preset applied to ``circuit``
+    #: unless it has it already: mapping.preparations)
+    preparation: str = "cerebellum"
     hypotheses: tuple[str, ...] = ("sdm", "dense_code", "opposing_extinction",
                                    "no_normalisation")
     reference: str = "sdm"  #: the hypothesis every other one is contrasted with
@@ -106,12 +116,15 @@ class Config:
     seed: int = 0
 
     def resolved(self) -> Config:
-        """The configuration the run uses: ``quick`` applied."""
+        """The configuration the run uses: the preparation's preset and ``quick`` applied."""
+        out = self
+        preset = get_preparation(self.preparation).preset
+        if preset is not None and self.circuit.preset != preset:
+            out = replace(out, circuit=self.circuit.with_preset(preset))
         if not self.quick:
-            return self
-        circuit = replace(self.circuit, granule=replace(self.circuit.granule,
-                                                        n=QUICK_GRANULE))
-        return replace(self, quick=False, seeds=QUICK_SEEDS, circuit=circuit)
+            return out
+        circuit = replace(out.circuit, granule=replace(out.circuit.granule, n=QUICK_GRANULE))
+        return replace(out, quick=False, seeds=QUICK_SEEDS, circuit=circuit)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -126,6 +139,13 @@ class Config:
             raise ValueError(f"reference {self.reference!r} must be one of the hypotheses "
                              f"run ({', '.join(self.hypotheses)})")
         protocol = get_protocol(self.protocol)
+        preparation = get_preparation(self.preparation)
+        if preparation_of(self.resolved().circuit) is not preparation:
+            raise ValueError(f"circuit.preset {self.circuit.preset!r} is the "
+                             f"{preparation_of(self.circuit).name} preparation; set "
+                             f"preparation = {preparation_of(self.circuit).name!r} or "
+                             f"another circuit.preset")
+        check_protocol(preparation, self.protocol, PROTOCOLS)
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 2:
             raise ValueError(f"seeds must be an integer >= 2 (contrasts need a spread), "
                              f"got {self.seeds!r}")
@@ -133,12 +153,12 @@ class Config:
             raise ValueError(f"threshold must be > 0, got {self.threshold}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
-        self.circuit.validate()
-        protocol.validate(self.circuit.address_bits)
         resolved = self.resolved()
+        resolved.circuit.validate()
+        protocol.validate(resolved.circuit.address_bits)
         dt = float(self.circuit.protocol.dt)
         resolved.imaging.validate(resolved.circuit.granule.n, dt)
-        self.outputs.validate(dt)
+        self.outputs.validate(dt, preparation)
         if self.imaged_cells not in self.imaging.cells:
             raise ValueError(f"imaged_cells ({self.imaged_cells}) must be one of the imaged "
                              f"field sizes imaging.cells {list(self.imaging.cells)}")
@@ -343,17 +363,27 @@ def _sheet(config: Config, table: list[dict[str, Any]], versus: list[dict[str, A
 def _report(config: Config, separated: dict[str, dict[str, float]],
             effort: list[dict[str, Any]], keys: dict[int, dict[str, Any]]) -> str:
     im, out = config.imaging, config.outputs
-    lines = [f"# Predictions: protocol `{config.protocol}`", "",
+    preparation = get_preparation(config.preparation)
+    names = config.circuit.population_names
+    sensor, fps = out.sensor(preparation)
+    site = preparation.plasticity_site
+    lines = [f"# Predictions: protocol `{config.protocol}`, {preparation.name} preparation",
+             "",
              f"{config.seeds} seeds per hypothesis; every rival against "
              f"{HYPOTHESES[config.reference].name} ({config.reference}); an observable "
              f"separates two hypotheses when |z| > {config.threshold:g} at some probe "
              f"(`contrasts.csv`). Observables named `imaged_*` are measured as a rig "
-             f"would: {config.imaged_cells} granule cells, {im.indicator} at {im.fps:g} Hz, "
-             f"noise level nu = {im.noise_level:g} (`imaged.csv`); Purkinje simple spikes "
-             f"through {out.voltage_indicator} at {out.voltage_fps:g} Hz, spike SNR "
-             f"{out.spike_snr:g}; {out.synapses} PF->PC spines per cue and group through "
-             f"{out.synaptic_indicator} at {out.synaptic_fps:g} Hz (`imaged_efficacy_*`, "
-             f"1 = unchanged). The others are exact (every cell, spikes and weights).", "",
+             f"would: {config.imaged_cells} {names['granule']} cells, {im.indicator} at "
+             f"{im.fps:g} Hz, noise level nu = {im.noise_level:g} (`imaged.csv`); "
+             f"{names['purkinje']} spikes through {out.voltage_indicator} at "
+             f"{out.voltage_fps:g} Hz, spike SNR {out.spike_snr:g}; {out.synapses} "
+             f"{names['granule']}->{names['purkinje']} synapses per cue and group through "
+             f"{sensor} at {fps:g} Hz (`imaged_efficacy_*`, 1 = unchanged; the "
+             f"change is {site}synaptic). The others are exact (every cell, spikes and "
+             f"weights). Observables keep the "
+             f"cerebellar names: granule = {names['granule']}, Purkinje (simple spikes) = "
+             f"{names['purkinje']}, output (nuclear) = {names['nuclei']}, climbing fibre "
+             f"(teaching signal) = {names['climbing']}.", "",
              "| hypothesis | what it changes | separating observables (max abs z) |",
              "|---|---|---|"]
     unseparated = []
@@ -364,7 +394,8 @@ def _report(config: Config, separated: dict[str, dict[str, float]],
         found = separated.get(key, {})
         text = ", ".join(f"{o} ({z:.1f})" for o, z in sorted(found.items(),
                                                               key=lambda kv: -kv[1]))
-        lines.append(f"| {h.name} {key} | {h.mechanism} | {text or 'none'} |")
+        lines.append(f"| {h.name} {key} | {h.mechanism_in(config.circuit)} | "
+                     f"{text or 'none'} |")
         if not found:
             unseparated.append(f"{h.name} {key}")
     lines += ["", "Not separated by any observable: "
@@ -444,7 +475,7 @@ def compute_unit(config: Config, params: CerebellumParams, key: str, s: int,
     headline = {row["index"]: row for row in imaged if row["cells"] == config.imaged_cells
                 and row["field"] == 0 and row["draw"] == 0}
     outputs = image_outputs(run, config.outputs, w0=params.plasticity.baseline_weight,
-                            seed=child_seed(seed, "outputs"))
+                            seed=child_seed(seed, "outputs"), preparation=config.preparation)
     probes = [{"hypothesis": key, "seed": s, **row,
                **{o: headline[row["index"]][o] for o in IMAGED_OBSERVABLES},
                **{o: out[o] for o in OUTPUT_OBSERVABLES}}

@@ -1,0 +1,82 @@
+"""The two preparations a protocol can run on: the cerebellar microzone and the mushroom body.
+
+Both are the circuit of :mod:`circuits.cerebellum` (the mushroom body is its preset
+``mushroom_body``, :func:`circuits.cerebellum.params.mushroom_body`); what differs for an
+experiment is named here:
+
+``cerebellum``
+    Mossy fibres (two rails per cue bit) -> granule cells with Golgi inhibition -> Purkinje
+    cells taught by climbing fibres -> nuclear cells. Cues are random bits. PF->PC
+    long-term depression is postsynaptic: endocytosis of GluA2-containing AMPA receptors
+    (Wang & Linden 2000, Neuron 25:635; Matsuda et al. 2000), so the synaptic signal is a
+    surface-receptor sensor at the spine (SEP-GluA2).
+``mushroom_body``
+    Projection neurons (one rail per glomerulus) -> Kenyon cells with APL feedback
+    inhibition -> output neurons (MBONs, one per valence) taught by their own dopaminergic
+    neurons. Every odour activates the same number of glomeruli
+    (:func:`~circuits.cerebellum.mossy.odours_with_activity`). Dopamine-induced KC->MBON
+    depression is presynaptic, a drop of acetylcholine release from the Kenyon-cell boutons
+    (Hige et al. 2015, Neuron 88:985; Stahl et al. 2022, eLife 11:e76712, imaged with the
+    GRAB-ACh sensor), so the synaptic signal is a release sensor (GRAB-ACh3.0). The
+    ``generalisation`` protocol does not run here: its probes flip bits of the cue, which
+    changes how many glomeruli an odour activates; graded odour similarity at a fixed
+    activity is not built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from circuits.cerebellum.params import CerebellumParams
+
+__all__ = ["PREPARATIONS", "Preparation", "check_protocol", "get_preparation",
+           "preparation_of"]
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What an experiment on one preparation images and can run."""
+
+    name: str
+    preset: str | None  #: the circuit preset it needs (None: any but the others' presets)
+    #: where the taught synapses change: "post" (receptors) or "pre" (release)
+    plasticity_site: str
+    synaptic_indicator: str  #: the synaptic sensor an experiment would use there
+    #: protocol name -> why this preparation cannot run it
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+#: the preparations :func:`get_preparation` knows
+PREPARATIONS: dict[str, Preparation] = {p.name: p for p in (
+    Preparation("cerebellum", None, "post", "SEP-GluA2"),
+    Preparation("mushroom_body", "mushroom_body", "pre", "GRAB-ACh3.0", {
+        "generalisation": "its probes flip bits of the cue, which changes how many glomeruli "
+                          "an odour activates (mushroom-body odours hold that number "
+                          "fixed); graded odour similarity is not built"}),
+)}
+
+
+def get_preparation(name: str) -> Preparation:
+    """The preparation called ``name``; ``ValueError`` names the known ones."""
+    if not isinstance(name, str) or name not in PREPARATIONS:
+        raise ValueError(f"unknown preparation {name!r}; known: {', '.join(PREPARATIONS)}")
+    return PREPARATIONS[name]
+
+
+def preparation_of(params: CerebellumParams) -> Preparation:
+    """The preparation a circuit belongs to (by its preset)."""
+    return next((p for p in PREPARATIONS.values() if p.preset == params.preset),
+                PREPARATIONS["cerebellum"])
+
+
+def check_protocol(preparation: Preparation, protocol: str, known: Iterable[str]) -> None:
+    """Raise ``ValueError`` if ``preparation`` cannot run ``protocol``, saying why.
+
+    ``known``: every protocol's name (the message lists those it can run).
+    """
+    if protocol in preparation.refused:
+        runs = [name for name in known if name not in preparation.refused]
+        raise ValueError(f"protocol {protocol!r} cannot run on the {preparation.name} "
+                         f"preparation: {preparation.refused[protocol]}; it runs "
+                         f"{', '.join(runs)}")
