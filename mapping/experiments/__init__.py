@@ -42,6 +42,9 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                 "SDM-MLP (Top-k + GABA switch) vs ReLU MLP on class-incremental learning"),
     "cerebellum-window": ("mapping.experiments.cerebellum_window",
                           "PF->PC plasticity window measured on the circuit's synapses"),
+    "window-imaging": ("mapping.experiments.window_imaging",
+                       "lowest frame rate and noise level that recover the plasticity window "
+                       "from imaged signals"),
     "cerebellum-coding": ("mapping.experiments.cerebellum_coding",
                           "granule coding level vs mossy-fibre rate, with and without Golgi"),
     "cerebellum-intersection": ("mapping.experiments.cerebellum_intersection",
