@@ -126,9 +126,12 @@ def spaced(run: Any, iti: float) -> Any:
     own), so the spikes of a presentation are the same whenever it happens; an imaging rig
     needs the seconds between trials that real protocols have for the indicator to return
     to rest. Slot :math:`k` (its spikes and its probe window) moves to start at
-    :math:`s_0 + \sum_{j<k} \max(\ell_j, \mathrm{iti})`, with :math:`\ell_j` the length of
-    slot :math:`j` (a rest longer than ``iti`` keeps its length). ``iti = 0`` returns
-    ``run``.
+    :math:`\max(s_0, \mathrm{iti}) + \sum_{j<k} \max(\ell_j, \mathrm{iti})`, with
+    :math:`\ell_j` the length of slot :math:`j` (a rest longer than ``iti`` keeps its
+    length): the recording holds ``iti`` s of baseline before the first presentation, as a
+    lab records one (without it the first trial's calcium starts in the first frames, where
+    the deconvolution has no baseline and misses it); spikes before the first slot (a
+    lead-in) move with it. ``iti = 0`` returns ``run``.
     """
     from dataclasses import replace
 
@@ -137,14 +140,13 @@ def spaced(run: Any, iti: float) -> Any:
     if iti <= 0:
         return run
     slots = np.asarray(run.slots, dtype=float)
-    starts = slots[0, 0] + np.concatenate(
+    starts = max(slots[0, 0], iti) + np.concatenate(
         [[0.0], np.cumsum(np.maximum(slots[:-1, 1] - slots[:-1, 0], iti))])
     shift = starts - slots[:, 0]
 
     def moved(times: np.ndarray) -> np.ndarray:
         k = np.clip(np.searchsorted(slots[:, 0], times, side="right") - 1, 0, None)
-        inside = times >= slots[0, 0]
-        return times + np.where(inside, shift[k], 0.0)
+        return times + shift[k]
 
     spikes = {}
     for name, trains in run.spikes.items():

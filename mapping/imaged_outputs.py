@@ -43,11 +43,14 @@ from mapping.protocols import action_groups
 from models._checks import check_int, check_real
 from models.seeding import child_seed, numpy_rng
 
-__all__ = ["OUTPUT_OBSERVABLES", "OutputImaging", "image_outputs"]
+__all__ = ["OUTPUT_OBSERVABLES", "SPINE_OBSERVABLES", "OutputImaging", "image_outputs",
+           "image_spines"]
 
 #: the per-probe observables :func:`image_outputs` measures
 OUTPUT_OBSERVABLES = ("imaged_simple_spikes_a", "imaged_simple_spikes_b", "imaged_efficacy_a",
                       "imaged_efficacy_b")
+#: the synaptic observables, at every sample size in :func:`image_spines`'s rows
+SPINE_OBSERVABLES = ("imaged_efficacy_a", "imaged_efficacy_b")
 
 
 #: default frame rates (Hz) of a receptor sensor (time-lapse of a slow surface signal) and of
@@ -73,6 +76,9 @@ class OutputImaging:
     synaptic_noise: float = 0.2
     synapses: int = 20  #: imaged PF->PC synapses per cue and action group
     synaptic_iti: float = 30.0  #: s between presentations in the time-lapse experiment
+    #: synapses per cue and group in the power analysis's fields (image_spines)
+    spine_counts: tuple[int, ...] = (5, 10, 20, 40)
+    spine_fields: int = 3  #: independent samples of synapses per run (each imaged twice)
 
     def validate(self, dt: float | None = None, preparation: Any = None) -> None:
         """Raise ``ValueError`` naming the first bad field.
@@ -100,6 +106,11 @@ class OutputImaging:
             SynapticImagingParams(indicator=sensor, fps=fps,
                                   noise=self.synaptic_noise).validate()
         check_int("outputs.synapses", self.synapses, minimum=1)
+        if not self.spine_counts:
+            raise ValueError("outputs.spine_counts must list at least one count")
+        for count in self.spine_counts:
+            check_int("outputs.spine_counts", count, minimum=1)
+        check_int("outputs.spine_fields", self.spine_fields, minimum=2)
         check_real("outputs.synaptic_iti", self.synaptic_iti, minimum=0.0,
                    strict_minimum=True)
 
@@ -168,9 +179,17 @@ def _presynaptic(trains: Any, cells: np.ndarray) -> Any:
     return SpikeEvents.of(roi[mine], trains.times[mine])
 
 
-def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float, preparation: Any
-                ) -> list[dict[str, float]]:
-    """Imaged efficacy per probe relative to the cue's baseline, mean over the ROIs."""
+def _spine_estimates(run: Any, imaging: OutputImaging, seed: int, w0: float,
+                     preparation: Any, fields: int, draws: int, rois: int
+                     ) -> dict[tuple[int, str, int, int], tuple[list[int], np.ndarray]]:
+    """Per-synapse imaged efficacy of every cue's probes, per field and noise draw.
+
+    ``(cue, group, field, draw) -> (probe positions, (rois, probes) estimates)``: field
+    ``f`` images ``rois`` synapses drawn from the cue's baseline granule cells onto the
+    group (field 0 the draw ``image_outputs`` reports), each field imaged ``draws`` times
+    with fresh noise. A synapse in a probe it gives no estimate for (a release sensor and
+    a silent bouton) is NaN.
+    """
     from analysis.synaptic_imaging import SynapticImagingParams, image_synapses
     from mapping.imaged import spaced
 
@@ -193,33 +212,80 @@ def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float, preparat
         before, 0), 1], starts)])
     for k in range(1, len(change)):  # strictly increasing (a first probe at time 0)
         change[k] = max(change[k], change[k - 1] + 1e-6)
-    out: list[dict[str, float]] = [{} for _ in run.rows]
+    out = {}
     for cue, cells in sorted(run.baseline_cells.items()):
         probes = [p for p, row in enumerate(run.rows) if row["cue"] == cue]
         base = next(p for p in probes if run.rows[p]["phase"] == "baseline")
         for g, post in groups.items():
             pool = np.flatnonzero(np.isin(run.pf_pre, cells) & np.isin(run.pf_post, post))
-            if not len(pool):
-                for p in probes:
-                    out[p][f"imaged_efficacy_{g}"] = float("nan")
-                continue
-            rois = numpy_rng(seed, "imaged_synapses", cue, g).permutation(pool)[
-                :imaging.synapses]
-            efficacy = np.concatenate([np.ones((len(rois), 1)), run.weights[:, rois].T / w0],
-                                      axis=1)
-            # a release sensor sees the boutons' spikes; a receptor sensor needs none
-            events = _presynaptic(timeline.spikes["granule"] if release else None,
-                                  run.pf_pre[rois])
-            images = image_synapses(events, len(rois), duration, efficacy, params,
-                                    change_times=change,
-                                    seed=child_seed(seed, "synaptic_noise", cue, g))
-            estimate = images.estimate(windows[probes], baseline=probes.index(base))
-            for k, p in enumerate(probes):
-                column = estimate[:, k]
-                out[p][f"imaged_efficacy_{g}"] = (float(np.nanmean(column))
-                                                  if np.isfinite(column).any()
-                                                  else float("nan"))
+            for f in range(fields):
+                if not len(pool):
+                    for d in range(draws):
+                        out[(cue, g, f, d)] = (probes, np.full((0, len(probes)), np.nan))
+                    continue
+                key = ("imaged_synapses", cue, g) if f == 0 else ("imaged_synapses", cue,
+                                                                  g, f)
+                chosen = numpy_rng(seed, *key).permutation(pool)[:rois]
+                efficacy = np.concatenate([np.ones((len(chosen), 1)),
+                                           run.weights[:, chosen].T / w0], axis=1)
+                # a release sensor sees the boutons' spikes; a receptor sensor needs none
+                events = _presynaptic(timeline.spikes["granule"] if release else None,
+                                      run.pf_pre[chosen])
+                for d in range(draws):
+                    noise = ("synaptic_noise", cue, g) if (f, d) == (0, 0) else (
+                        "synaptic_noise", cue, g, f, d)
+                    images = image_synapses(events, len(chosen), duration, efficacy, params,
+                                            change_times=change, seed=child_seed(seed, *noise))
+                    out[(cue, g, f, d)] = (probes, images.estimate(
+                        windows[probes], baseline=probes.index(base)))
     return out
+
+
+def _roi_mean(estimates: np.ndarray, k: int, count: int) -> float:
+    """Mean over the first ``count`` synapses of probe column ``k`` (NaN: none estimated)."""
+    column = estimates[:count, k]
+    return float(np.nanmean(column)) if np.isfinite(column).any() else float("nan")
+
+
+def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float, preparation: Any
+                ) -> list[dict[str, float]]:
+    """Imaged efficacy per probe relative to the cue's baseline, mean over the ROIs."""
+    out: list[dict[str, float]] = [{} for _ in run.rows]
+    estimates = _spine_estimates(run, imaging, seed, w0, preparation, fields=1, draws=1,
+                                 rois=imaging.synapses)
+    for (_, g, _, _), (probes, values) in estimates.items():
+        for k, p in enumerate(probes):
+            out[p][f"imaged_efficacy_{g}"] = _roi_mean(values, k, imaging.synapses)
+    return out
+
+
+def image_spines(run: Any, imaging: OutputImaging, *, w0: float, seed: int = 0,
+                 preparation: str = "cerebellum") -> list[dict[str, Any]]:
+    """The synaptic observables at every sample size, field and noise draw (power analysis).
+
+    Like :func:`image_outputs`'s ``imaged_efficacy_a`` / ``_b``, for ``spine_counts``
+    synapses per cue and group in ``spine_fields`` independent samples, each imaged twice:
+    rows of ``index``, ``cells`` (synapses per cue and group), ``field``, ``draw`` and the
+    two observables, the shape of :func:`mapping.imaged.image_granule`'s rows that
+    :func:`mapping.power.power_table` reads. Field 0, draw 0 holds the synapses
+    :func:`image_outputs` reports.
+    """
+    from mapping.preparations import get_preparation
+
+    prep = get_preparation(preparation)
+    imaging.validate(run.dt or None, prep)
+    largest = max(max(imaging.spine_counts), imaging.synapses)
+    estimates = _spine_estimates(run, imaging, seed, w0, prep, fields=imaging.spine_fields,
+                                 draws=2, rois=largest)
+    rows: dict[tuple[int, int, int, int], dict[str, Any]] = {}
+    for (_, g, f, d), (probes, values) in estimates.items():
+        for count in imaging.spine_counts:
+            for k, p in enumerate(probes):
+                row = rows.setdefault((p, count, f, d), {
+                    "index": run.rows[p]["index"], "cells": int(count), "field": f,
+                    "draw": d})
+                row[f"imaged_efficacy_{g}"] = _roi_mean(values, k, count)
+    return [rows[key] for key in sorted(rows)]
 
 
 def image_outputs(run: Any, imaging: OutputImaging, *, w0: float, seed: int = 0,

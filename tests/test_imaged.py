@@ -95,13 +95,14 @@ def test_spacing_moves_each_slot_with_its_spikes_and_window():
     run, _ = synthetic_run(probes=4, slot=0.4)
     assert spaced(run, 0.0) is run
     far = spaced(run, 3.0)
-    assert np.allclose(far.slots[:, 0], 0.5 + 3.0 * np.arange(4))
+    # 3 s of baseline before the first presentation, then one every 3 s
+    assert np.allclose(far.slots[:, 0], 3.0 + 3.0 * np.arange(4))
     assert np.allclose(far.windows, far.slots)
-    assert far.duration == pytest.approx(0.5 + 9.0 + 0.4)
+    assert far.duration == pytest.approx(3.0 + 9.0 + 0.4)
     before, after = run.spikes["granule"], far.spikes["granule"]
-    k = np.floor((before.times - 0.5) / 0.4).astype(int)
-    order = np.argsort(before.times + 2.6 * k, kind="stable")
-    assert np.allclose(after.times, (before.times + 2.6 * k)[order])
+    k = np.clip(np.floor((before.times - 0.5) / 0.4).astype(int), 0, None)
+    order = np.argsort(before.times + 2.5 + 2.6 * k, kind="stable")
+    assert np.allclose(after.times, (before.times + 2.5 + 2.6 * k)[order])
     assert np.array_equal(after.indices, before.indices[order])
     # a slot longer than the spacing keeps its length
     long = spaced(run, 0.1)

@@ -133,3 +133,26 @@ def test_a_release_sensor_sees_a_presynaptic_change_and_not_a_postsynaptic_one()
     blind = image_outputs(run, replace(imaging, synaptic_indicator="GRAB-ACh3.0"), w0=1.0,
                           seed=2)
     assert blind[2]["imaged_efficacy_a"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_spine_samples_for_the_power_analysis_nest_the_reported_one():
+    from mapping.imaged_outputs import image_spines
+
+    run, _ = synthetic_run()
+    imaging = OutputImaging(synapses=10, spine_counts=(5, 10, 40), spine_fields=3)
+    rows = image_spines(run, imaging, w0=1.0, seed=4)
+    assert len(rows) == 4 * 3 * 3 * 2  # probes x counts x fields x draws
+    reported = image_outputs(run, imaging, w0=1.0, seed=4)
+    for row in rows:
+        if (row["cells"], row["field"], row["draw"]) == (10, 0, 0):
+            probe = next(r for r in reported if r["index"] == row["index"])
+            assert row["imaged_efficacy_a"] == probe["imaged_efficacy_a"]
+            assert row["imaged_efficacy_b"] == probe["imaged_efficacy_b"]
+
+    def spread(count):  # depressed probe 2 of cue 0: scatter over fields and draws
+        return np.std([r["imaged_efficacy_a"] for r in rows
+                       if r["index"] == 2 and r["cells"] == count])
+
+    assert spread(40) < spread(5)
+    assert np.mean([r["imaged_efficacy_a"] for r in rows
+                    if r["index"] == 2 and r["cells"] == 40]) == pytest.approx(0.5, abs=0.1)

@@ -35,6 +35,9 @@ from mapping.cli import main
     (["power_grid=[[30, 0]]"], r"imaging.noise_level must be > 0"),
     (["outputs.voltage_fps=30"], r"voltage_fps: 30 Hz is outside \[220, 4200\] Hz"),
     (['outputs.voltage_indicator="ASAP9"'], r"ASAP9"),
+    (["synaptic_grid=[[1]]"], r"synaptic_grid\[0\]: expected 2 values, got 1"),
+    (["synaptic_grid=[[5000, 0.2]]"], r"5000"),
+    (["outputs.spine_fields=1"], r"outputs.spine_fields"),
     (['preparation="fly"'], r"unknown preparation 'fly'; known: cerebellum, mushroom_body"),
     (['preparation="mushroom_body"', 'protocol="generalisation"'],
      r"protocol 'generalisation' cannot run on the mushroom_body preparation: its probes "
@@ -111,7 +114,17 @@ def _fake_protocol(calls: list, stop_after: int | None = None):
 
         return [{"index": row["index"], **{o: row["coding_level"] for o in OUTPUT_OBSERVABLES}}
                 for row in run.rows]
-    return record_protocol, image_granule, image_outputs
+
+    def image_spines(run, imaging, *, w0, seed=0, preparation="cerebellum"):
+        from mapping.imaged_outputs import SPINE_OBSERVABLES
+
+        level = run.rows[0]["coding_level"]
+        return [{"index": row["index"], "cells": n, "field": f, "draw": d,
+                 **{o: level + imaging.synaptic_noise * 0.01 * (f + d) + (seed % 5) * 0.01
+                    for o in SPINE_OBSERVABLES}}
+                for row in run.rows for n in imaging.spine_counts
+                for f in range(imaging.spine_fields) for d in (0, 1)]
+    return record_protocol, image_granule, image_outputs, image_spines
 
 
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
@@ -121,7 +134,7 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
     argv = ["predict", "--out", str(out), "--quiet", "--set", "seeds=3", "--set", "workers=1",
             "--set", 'hypotheses=["sdm", "dense_code"]']
     calls: list = []
-    for name, fake in zip(("record_protocol", "image_granule", "image_outputs"),
+    for name, fake in zip(("record_protocol", "image_granule", "image_outputs", "image_spines"),
                           _fake_protocol(calls, stop_after=4), strict=True):
         monkeypatch.setattr(predict, name, fake)
     with pytest.raises(KeyboardInterrupt):
@@ -136,7 +149,7 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
         capsys.readouterr().err
     # the same command finishes it, running only what is missing
     calls.clear()
-    for name, fake in zip(("record_protocol", "image_granule", "image_outputs"),
+    for name, fake in zip(("record_protocol", "image_granule", "image_outputs", "image_spines"),
                           _fake_protocol(calls), strict=True):
         monkeypatch.setattr(predict, name, fake)
     assert main(argv) == 0
@@ -147,7 +160,8 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
     assert metrics["max_abs_z_dense_code_imaged_coding_level"] > 3
     assert metrics["cells_x_trials_dense_code_imaged_coding_level"] == 50  # 50 cells, 1 trial
     power = list(csv.DictReader(open(out / "power.csv")))
-    assert {r["observable"] for r in power} == {"imaged_overlap", "imaged_coding_level"}
+    assert {r["observable"] for r in power} == {"imaged_overlap", "imaged_coding_level",
+                                                "imaged_efficacy_a", "imaged_efficacy_b"}
     report = (out / "report.md").read_text()
     assert "## Imaged cells and trials for 80% power" in report
     assert "## Preregistration sheet" in report and "### `imaged_coding_level`" in report
@@ -161,18 +175,27 @@ def test_a_power_grid_reports_the_effort_per_frame_rate_and_noise(tmp_path, monk
     import mapping.experiments.predict as predict
 
     calls: list = []
-    for name, fake in zip(("record_protocol", "image_granule", "image_outputs"),
+    for name, fake in zip(("record_protocol", "image_granule", "image_outputs", "image_spines"),
                           _fake_protocol(calls), strict=True):
         monkeypatch.setattr(predict, name, fake)
     out = tmp_path / "g"
     assert main(["predict", "--out", str(out), "--quiet", "--set", "seeds=3", "--set",
                  "workers=1", "--set", 'hypotheses=["sdm", "dense_code"]', "--set",
-                 "power_grid=[[15, 1], [30, 2]]"]) == 0
+                 "power_grid=[[15, 1], [30, 2]]", "--set",
+                 "synaptic_grid=[[2, 0.1], [1, 0.4]]"]) == 0
     rows = list(csv.DictReader(open(out / "power_grid.csv")))
     assert {(float(r["fps"]), float(r["noise_level"])) for r in rows} == {
         (30.0, 1.0), (15.0, 1.0), (30.0, 2.0)}
+    assert {r["observable"] for r in rows} == {"imaged_coding_level", "imaged_overlap"}
+    spines = list(csv.DictReader(open(out / "synaptic_grid.csv")))
+    assert {(float(r["fps"]), float(r["noise_level"])) for r in spines} == {
+        (1.0, 0.2), (2.0, 0.1), (1.0, 0.4)}
+    assert {r["observable"] for r in spines} == {"imaged_efficacy_a", "imaged_efficacy_b"}
     report = (out / "report.md").read_text()
     assert "| H1 dense_code | imaged_coding_level | 50 x 1 | 50 x 1 | 50 x 1 |" in report
+    assert "1 Hz, sigma_30 0.2 | 1 Hz, sigma_30 0.4 | 2 Hz, sigma_30 0.1 |" in report
+    power = list(csv.DictReader(open(out / "power.csv")))
+    assert {r["imaged"] for r in power} == {"cells", "synapses"}
 
 
 def test_quick_is_a_short_run_recorded_as_asked():

@@ -54,13 +54,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from circuits.cerebellum.hypotheses import HYPOTHESES, get_hypothesis
 from circuits.cerebellum.params import CerebellumParams, biological
 from mapping.contrasts import contrasts, max_abs_z, predictions, separating
+from mapping.experiments.predict_report import (
+    grid_report,
+    power_figure,
+    report,
+    sheet,
+    time_course_figure,
+)
 from mapping.imaged import IMAGED_OBSERVABLES, Imaging, image_granule
-from mapping.imaged_outputs import OUTPUT_OBSERVABLES, OutputImaging, image_outputs
+from mapping.imaged_outputs import (
+    OUTPUT_OBSERVABLES,
+    SPINE_OBSERVABLES,
+    OutputImaging,
+    image_outputs,
+    image_spines,
+)
 from mapping.power import needed, power_table
 from mapping.preparations import check_protocol, get_preparation, preparation_of
 from mapping.protocols import OBSERVABLES, PROTOCOLS, get_protocol, record_protocol
@@ -107,6 +118,9 @@ class Config:
     #: more (frame rate Hz, noise level nu) pairs at which the granule cells are imaged for
     #: the power analysis alone (power_grid.csv; the report's table by frame rate and noise)
     power_grid: tuple[tuple[float, float], ...] = ()
+    #: more (frame rate Hz, sigma_30) pairs at which the synapses are imaged for the power
+    #: analysis alone (power_grid.csv; the report's table for the synaptic sensor)
+    synaptic_grid: tuple[tuple[float, float], ...] = ()
     #: processes running circuit units side by side (0: one per usable core); results do
     #: not depend on it, and a run may resume with another value
     workers: int = 0
@@ -175,6 +189,11 @@ class Config:
                 raise ValueError(f"power_grid: each entry is [fps, noise_level], got {pair!r}")
             replace(resolved.imaging, fps=pair[0], noise_level=pair[1]).validate(
                 resolved.circuit.granule.n, dt)
+        for pair in self.synaptic_grid:
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise ValueError(f"synaptic_grid: each entry is [fps, sigma_30], got {pair!r}")
+            replace(self.outputs, synaptic_fps=pair[0], synaptic_noise=pair[1]).validate(
+                dt, preparation)
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) \
                 or self.workers < 0:
             raise ValueError(f"workers must be an integer >= 0, got {self.workers!r}")
@@ -189,239 +208,41 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def _figure(config: Config, table: list[dict[str, Any]]):
-    """One panel per observable: each hypothesis's time course per cue.
-
-    Cue 0 solid, cue 1 dashed (generalisation probes of cue 0 at their distances); mean
-    and 95% interval over seeds.
-    """
-    import matplotlib.pyplot as plt
-
-    observables = OBSERVABLES + IMAGED_OBSERVABLES + OUTPUT_OBSERVABLES
-    cols = 3
-    rows = int(np.ceil(len(observables) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, observable in zip(axes.ravel(), observables, strict=False):
-        labels: list[str] = []
-        for k, key in enumerate(config.hypotheses):
-            for cue, style in ((0, "-"), (1, "--")):
-                sel = [r for r in table if r["hypothesis"] == key
-                       and r["observable"] == observable and r["cue"] == cue]
-                if not sel:
-                    continue
-                labels = labels if len(labels) >= len(sel) else [
-                    f"{r['phase'][:3]}{r['trial'] + 1}" + (f"d{r['distance']}"
-                                                         if r["distance"] else "")
-                    for r in sel]
-                x = np.arange(len(sel))
-                ax.plot(x, [r["mean"] for r in sel], style, marker="o", ms=3,
-                        color=colours[k % len(colours)],
-                        label=f"{HYPOTHESES[key].name} {key}, cue {cue}")
-                ax.fill_between(x, [r["ci_low"] for r in sel], [r["ci_high"] for r in sel],
-                                color=colours[k % len(colours)], alpha=0.15)
-        ax.set_xticks(np.arange(len(labels)), labels, rotation=60, fontsize=6)
-        ax.set_title(observable, fontsize=9)
-    for ax in axes.ravel()[len(observables):]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=6)
-    fig.suptitle(f"protocol {config.protocol}: probes of each cue, mean and 95% interval "
-                 f"over {config.seeds} seeds", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _power_figure(config: Config, powers: list[dict[str, Any]]):
-    """Power against imaged cells, one line per trial count, at each rival's best probe.
-
-    One panel per rival and imaged observable; the probe is the one with the highest power
-    at the largest field and trial count.
-    """
-    import matplotlib.pyplot as plt
-
-    pairs = sorted({(r["hypothesis"], r["observable"]) for r in powers})
-    cols = len(IMAGED_OBSERVABLES)
-    rows = int(np.ceil(len(pairs) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
-    for ax, (key, observable) in zip(axes.ravel(), pairs, strict=False):
-        sel = [r for r in powers if r["hypothesis"] == key and r["observable"] == observable]
-        top = max(sel, key=lambda r: (r["cells"], r["trials"], r["power"]))
-        index = max((r for r in sel if r["cells"] == top["cells"]
-                     and r["trials"] == top["trials"]), key=lambda r: r["power"])["index"]
-        for t in config.trials:
-            line = sorted((r for r in sel if r["index"] == index and r["trials"] == t),
-                          key=lambda r: r["cells"])
-            ax.plot([r["cells"] for r in line], [r["power"] for r in line], marker="o",
-                    ms=3, label=f"T = {t}")
-        ax.axhline(config.power, color="grey", lw=0.8, ls=":")
-        ax.set_xscale("log")
-        ax.set_xticks(list(config.imaging.cells), [str(c) for c in config.imaging.cells])
-        ax.minorticks_off()
-        ax.set_ylim(0, 1.02)
-        probe = next(r for r in sel if r["index"] == index)
-        ax.set_title(f"{HYPOTHESES[key].name} vs {HYPOTHESES[config.reference].name}: "
-                     f"{observable}\n{probe['phase']} {probe['trial'] + 1}, cue {probe['cue']}",
-                     fontsize=8)
-        ax.set_xlabel("imaged granule cells")
-        ax.set_ylabel("power")
-    for ax in axes.ravel()[len(pairs):]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=6)
-    im = config.imaging
-    fig.suptitle(f"{im.indicator}, {im.fps:g} Hz, nu = {im.noise_level:g}; "
-                 f"{config.animals} animal(s)", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def _power_by_condition(config: Config, effort: list[dict[str, Any]],
-                        grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Least cells x trials for ``power`` per imaging condition.
+                        grid: list[dict[str, Any]], here: tuple[float, float],
+                        pairs: tuple[tuple[float, float], ...],
+                        observables: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Least imaged units x trials for ``power`` per imaging condition.
 
-    The configured condition's ``effort`` (already computed) first, then every
-    ``power_grid`` pair from its imaged rows.
+    The configured condition ``here`` (its ``effort`` of ``observables``, already
+    computed) first, then every (frame rate, noise) pair of ``pairs`` from its ``grid`` rows.
     """
-    out = [{"fps": float(config.imaging.fps), "noise_level": float(config.imaging.noise_level),
-            **row} for row in effort]
-    for fps, nu in config.power_grid:
+    out = [{"fps": float(here[0]), "noise_level": float(here[1]), **row} for row in effort
+           if row["observable"] in observables]
+    for fps, nu in pairs:
         rows = [r for r in grid if r["fps"] == float(fps) and r["noise_level"] == float(nu)]
-        table = power_table(rows, IMAGED_OBSERVABLES, config.reference, trials=config.trials,
+        table = power_table(rows, observables, config.reference, trials=config.trials,
                             animals=config.animals)
         out.extend({"fps": float(fps), "noise_level": float(nu), **row}
                    for row in needed(table, config.power))
     return out
 
 
-def _grid_report(config: Config, by_condition: list[dict[str, Any]]) -> str:
-    if not config.power_grid:
-        return ""
-    conditions = sorted({(r["fps"], r["noise_level"]) for r in by_condition})
-    lines = [f"## Imaging effort for {config.power:.0%} power by frame rate and noise level",
-             "", f"Least imaged cells x trials per probe ({config.imaging.indicator}; "
-             "`power_grid.csv`; - : not reached with the fields and trials tried).", "",
-             "| hypothesis | observable | " + " | ".join(
-                 f"{fps:g} Hz, nu {nu:g}" for fps, nu in conditions) + " |",
-             "|---|---|" + "---|" * len(conditions)]
-    pairs = sorted({(r["hypothesis"], r["observable"]) for r in by_condition})
-    for key, observable in pairs:
-        cells = []
-        for fps, nu in conditions:
-            row = next((r for r in by_condition if (r["hypothesis"], r["observable"], r["fps"],
-                                                    r["noise_level"]) == (key, observable,
-                                                                          fps, nu)), None)
-            cells.append("-" if row is None or row["cells"] is None
-                         else f"{row['cells']} x {row['trials']}")
-        lines.append(f"| {HYPOTHESES[key].name} {key} | {observable} | " + " | ".join(cells)
-                     + " |")
-    return "\n".join([*lines, "", ""])
-
-
-def _sheet(config: Config, table: list[dict[str, Any]], versus: list[dict[str, Any]],
-           observables: tuple[str, ...]) -> str:
-    """The preregistration sheet: every observable's time course per hypothesis.
-
-    With its 95% interval over seeds, and per rival the largest effect size (Cohen's d)
-    and its z.
-    """
-    names = {key: HYPOTHESES[key].name for key in config.hypotheses}
-    lines = ["## Preregistration sheet", "",
-             "Per observable: the mean over seeds and its 95% interval at every probe, per "
-             "hypothesis (`predictions.csv`), then per rival the probe of largest |d| "
-             f"against {names[config.reference]} (`contrasts.csv`).", ""]
-    for observable in observables:
-        rows = [r for r in table if r["observable"] == observable]
-        probes = sorted({(r["index"], r["phase"], r["trial"], r["cue"], r["distance"])
-                         for r in rows})
-        if not probes:
-            continue
-        cell = {(r["hypothesis"], r["index"]): r for r in rows}
-        lines += [f"### `{observable}`", "",
-                  "| probe | " + " | ".join(f"{names[k]} {k}" for k in config.hypotheses)
-                  + " |", "|---|" + "---|" * len(config.hypotheses)]
-        for index, phase, trial, cue, distance in probes:
-            label = f"{phase} {trial + 1}, cue {cue}" + (f", {distance} bits"
-                                                          if distance else "")
-            values = []
-            for key in config.hypotheses:
-                r = cell.get((key, index))
-                values.append("" if r is None or not np.isfinite(r["mean"]) else
-                              f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
-                              if np.isfinite(r["ci_low"]) else f"{r['mean']:.3g}")
-            lines.append(f"| {label} | " + " | ".join(values) + " |")
-        effects = []
-        for key in config.hypotheses:
-            mine = [r for r in versus if r["observable"] == observable
-                    and r["hypothesis"] == key and np.isfinite(r["cohen_d"])]
-            if mine:
-                best = max(mine, key=lambda r: abs(r["cohen_d"]))
-                effects.append(f"{names[key]}: d = {best['cohen_d']:.2g}, z = {best['z']:.2g} "
-                               f"({best['phase']} {best['trial'] + 1}, cue {best['cue']})")
-        lines += ["", "Largest effect: " + ("; ".join(effects) or "none") + ".", ""]
-    return "\n".join(lines)
-
-
-def _report(config: Config, separated: dict[str, dict[str, float]],
-            effort: list[dict[str, Any]], keys: dict[int, dict[str, Any]]) -> str:
-    im, out = config.imaging, config.outputs
-    preparation = get_preparation(config.preparation)
-    names = config.circuit.population_names
-    sensor, fps = out.sensor(preparation)
-    site = preparation.plasticity_site
-    lines = [f"# Predictions: protocol `{config.protocol}`, {preparation.name} preparation",
-             "",
-             f"{config.seeds} seeds per hypothesis; every rival against "
-             f"{HYPOTHESES[config.reference].name} ({config.reference}); an observable "
-             f"separates two hypotheses when |z| > {config.threshold:g} at some probe "
-             f"(`contrasts.csv`). Observables named `imaged_*` are measured as a rig "
-             f"would: {config.imaged_cells} {names['granule']} cells, {im.indicator} at "
-             f"{im.fps:g} Hz, noise level nu = {im.noise_level:g} (`imaged.csv`); "
-             f"{names['purkinje']} spikes through {out.voltage_indicator} at "
-             f"{out.voltage_fps:g} Hz, spike SNR {out.spike_snr:g}; {out.synapses} "
-             f"{names['granule']}->{names['purkinje']} synapses per cue and group through "
-             f"{sensor} at {fps:g} Hz (`imaged_efficacy_*`, 1 = unchanged; the "
-             f"change is {site}synaptic). The others are exact (every cell, spikes and "
-             f"weights). Observables keep the "
-             f"cerebellar names: granule = {names['granule']}, Purkinje (simple spikes) = "
-             f"{names['purkinje']}, output (nuclear) = {names['nuclei']}, climbing fibre "
-             f"(teaching signal) = {names['climbing']}.", "",
-             "| hypothesis | what it changes | separating observables (max abs z) |",
-             "|---|---|---|"]
-    unseparated = []
-    for key in config.hypotheses:
-        if key == config.reference:
-            continue
-        h = HYPOTHESES[key]
-        found = separated.get(key, {})
-        text = ", ".join(f"{o} ({z:.1f})" for o, z in sorted(found.items(),
-                                                              key=lambda kv: -kv[1]))
-        lines.append(f"| {h.name} {key} | {h.mechanism_in(config.circuit)} | "
-                     f"{text or 'none'} |")
-        if not found:
-            unseparated.append(f"{h.name} {key}")
-    lines += ["", "Not separated by any observable: "
-              + (", ".join(unseparated) if unseparated else "none") + ".", "",
-              "![time courses](figures/time_courses.png)", "",
-              f"## Imaged cells and trials for {config.power:.0%} power", "",
-              f"One measurement ({config.animals} animal(s), the probe repeated T times) "
-              f"against {HYPOTHESES[config.reference].name}'s 95% prediction interval; "
-              f"variance components over seeds, fields of view and noise draws "
-              f"(`power.csv`, :mod:`mapping.power`). Fields of "
-              f"{', '.join(str(c) for c in im.cells)} cells, T in "
-              f"{', '.join(str(t) for t in config.trials)}.", "",
-              "| hypothesis | observable | cells x trials | probe | best power |",
-              "|---|---|---|---|---|"]
-    for row in effort:
-        if row["cells"] is None:
-            need, probe = "not reached", ""
-        else:
-            need = f"{row['cells']} x {row['trials']}"
-            k = keys[row["index"]]
-            probe = f"{k['phase']} {k['trial'] + 1}, cue {k['cue']}" + (
-                f", {k['distance']} bits" if k["distance"] else "")
-        lines.append(f"| {HYPOTHESES[row['hypothesis']].name} {row['hypothesis']} | "
-                     f"{row['observable']} | {need} | {probe} | {row['best_power']:.2f} |")
-    lines += ["", "![power](figures/power.png)", ""]
-    return "\n".join(lines)
+def _grid_reports(config: Config, granule: list[dict[str, Any]],
+                  synapses: list[dict[str, Any]]) -> str:
+    """The report's tables of imaging effort per frame rate and noise (where asked for)."""
+    goal = f"Imaging effort for {config.power:.0%} power by frame rate and noise level"
+    out = ""
+    if config.power_grid:
+        out += grid_report(config, granule, heading=goal, note=(
+            f"Least imaged cells x trials per probe ({config.imaging.indicator}; "
+            "`power_grid.csv`; - : not reached with the fields and trials tried)."))
+    if config.synaptic_grid:
+        sensor = config.outputs.sensor(get_preparation(config.preparation))[0]
+        out += grid_report(config, synapses, heading=f"{goal}: synapses", noise="sigma_30",
+                           note=(f"Least imaged synapses per cue and group x trials per "
+                                 f"probe ({sensor}; `synaptic_grid.csv`; - : not reached)."))
+    return out
 
 
 def check_resume(config: Config, out: Path) -> None:
@@ -487,7 +308,19 @@ def compute_unit(config: Config, params: CerebellumParams, key: str, s: int,
             for fps, nu in config.power_grid
             for row in image_granule(run, replace(config.imaging, fps=fps, noise_level=nu),
                                      seed=child_seed(seed, "imaging"))]
-    atomic_write_json(target, {"probes": probes, "imaged": imaged, "grid": grid})
+    w0 = params.plasticity.baseline_weight
+    spines = [{"hypothesis": key, "seed": s, **row} for row in image_spines(
+        run, config.outputs, w0=w0, seed=child_seed(seed, "outputs"),
+        preparation=config.preparation)]
+    spine_grid = [{"hypothesis": key, "seed": s, "fps": float(fps), "noise_level": float(sigma),
+                   **row}
+                  for fps, sigma in config.synaptic_grid
+                  for row in image_spines(run, replace(config.outputs, synaptic_fps=fps,
+                                                       synaptic_noise=sigma),
+                                          w0=w0, seed=child_seed(seed, "outputs"),
+                                          preparation=config.preparation)]
+    atomic_write_json(target, {"probes": probes, "imaged": imaged, "grid": grid,
+                               "spines": spines, "spine_grid": spine_grid})
 
 
 def _workers(config: Config) -> int:
@@ -541,9 +374,12 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
     probes: list[dict[str, Any]] = []
     imaged: list[dict[str, Any]] = []
     grid: list[dict[str, Any]] = []
+    spines: list[dict[str, Any]] = []
+    spine_grid: list[dict[str, Any]] = []
     for s, key in jobs:  # JSON stores NaN (an observable a probe leaves undefined) as null
         unit = json.loads(_unit_path(run_dir, key, s).read_text())
-        for target, name in ((probes, "probes"), (imaged, "imaged"), (grid, "grid")):
+        for target, name in ((probes, "probes"), (imaged, "imaged"), (grid, "grid"),
+                             (spines, "spines"), (spine_grid, "spine_grid")):
             target.extend({k: float("nan") if v is None else v for k, v in row.items()}
                           for row in unit.get(name, []))
     resumed = len(jobs) - len(missing)
@@ -552,11 +388,19 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
     versus = contrasts(probes, observables, config.reference)
     keys = {row["index"]: {k: row[k] for k in ("phase", "trial", "cue", "distance")}
             for row in probes}
-    powers = [{**row, **keys[row["index"]]} for row in power_table(
-        imaged, IMAGED_OBSERVABLES, config.reference, trials=config.trials,
-        animals=config.animals)]
+    powers = [{**row, "imaged": imaged_as, **keys[row["index"]]}
+              for rows, observables, imaged_as in ((imaged, IMAGED_OBSERVABLES, "cells"),
+                                                   (spines, SPINE_OBSERVABLES, "synapses"))
+              for row in power_table(rows, observables, config.reference,
+                                     trials=config.trials, animals=config.animals)]
     effort = needed(powers, config.power)
-    by_condition = _power_by_condition(config, effort, grid)
+    by_condition = _power_by_condition(
+        config, effort, grid, (config.imaging.fps, config.imaging.noise_level),
+        config.power_grid, IMAGED_OBSERVABLES)
+    here = (config.outputs.sensor(get_preparation(config.preparation))[1],
+            config.outputs.synaptic_noise)
+    spine_condition = _power_by_condition(config, effort, spine_grid, here,
+                                          config.synaptic_grid, SPINE_OBSERVABLES)
     largest = max_abs_z(versus)
     separated = separating(versus, config.threshold)
     _write_csv(run_dir.file("probes.csv"), probes)
@@ -568,13 +412,15 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         _write_csv(run_dir.file("power.csv"), powers)
     if config.power_grid:
         _write_csv(run_dir.file("power_grid.csv"), by_condition)
+    if config.synaptic_grid:
+        _write_csv(run_dir.file("synaptic_grid.csv"), spine_condition)
     atomic_write_text(run_dir.file("report.md"),
-                      _report(config, separated, effort, keys)
-                      + _grid_report(config, by_condition)
-                      + _sheet(config, table, versus, observables))
-    run_dir.save_figure(_figure(config, table), "time_courses")
+                      report(config, separated, effort, keys)
+                      + _grid_reports(config, by_condition, spine_condition)
+                      + sheet(config, table, versus, observables))
+    run_dir.save_figure(time_course_figure(config, table), "time_courses")
     if powers:
-        run_dir.save_figure(_power_figure(config, powers), "power")
+        run_dir.save_figure(power_figure(config, powers), "power")
     metrics: dict[str, Any] = {"runs": len(jobs), "runs_resumed": resumed,
                                "probes": len(probes)}
     for key in config.hypotheses:
