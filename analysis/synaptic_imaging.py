@@ -55,8 +55,8 @@ from models.seeding import numpy_rng
 
 __all__ = ["MAX_FPS", "REFERENCE_FPS", "SYNAPTIC_INDICATORS", "RecoveryError", "SynapticImaging",
            "SynapticImagingParams", "SynapticIndicator", "estimate_efficacy",
-           "get_synaptic_indicator", "image_synapses", "recovery_error",
-           "supported_frame_rates", "window_means"]
+           "get_synaptic_indicator", "image_synapses", "pooled_efficacy", "recovery_error",
+           "supported_frame_rates", "window_levels", "window_means"]
 
 REFERENCE_FPS = 30.0  #: Hz, frame rate at which ``noise`` (sigma_30) is stated
 MAX_FPS = 1000.0  #: Hz, fastest frame rate modelled (kHz frames of small synaptic ROIs)
@@ -220,6 +220,11 @@ class SynapticImaging:
         """Frame ends (s)."""
         return frame_times(self.dff.shape[1], self.params.fps)
 
+    def levels(self, windows: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`window_levels` of these traces."""
+        return window_levels(self.dff, windows, fps=self.params.fps, indicator=self.params.ind,
+                             regressor=self.regressor)
+
     def estimate(self, windows: Sequence[tuple[float, float]], baseline: int = 0) -> np.ndarray:
         """:func:`estimate_efficacy` of these traces."""
         return estimate_efficacy(self.dff, windows, fps=self.params.fps,
@@ -372,38 +377,66 @@ def window_means(dff: np.ndarray, windows: Sequence[tuple[float, float]],
     return np.asarray(dff) @ masks.T / masks.sum(axis=1)
 
 
-def estimate_efficacy(dff: np.ndarray, windows: Sequence[tuple[float, float]], *, fps: float,
-                      indicator: str | SynapticIndicator, regressor: np.ndarray | None = None,
-                      baseline: int = 0) -> np.ndarray:
-    r"""Per ROI and trial, the efficacy relative to the ``baseline`` trial: ``(n_rois, W)``.
+def window_levels(dff: np.ndarray, windows: Sequence[tuple[float, float]], *, fps: float,
+                  indicator: str | SynapticIndicator, regressor: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Each ROI's signal level per window as a ratio ``numerator / denominator``.
 
-    Release sensors: the response amplitude per presynaptic spike, the least-squares fit of
-    the trace to the ``regressor`` (the noise-free dF/F of the same spikes at efficacy 1,
-    :attr:`SynapticImaging.regressor`) over the window's frames,
-
-    .. math:: \hat a_w = \frac{\sum_{j\in w} y_j x_j}{\sum_{j\in w} x_j^2}, \qquad
-              \hat e_w = \hat a_w / \hat a_{\mathrm{baseline}}
-
-    Receptor sensors: mean fluorescence, :math:`\hat e_w = 1 + \overline{y}_w / D`, divided by
-    that of the baseline trial. A window with no spike of a ROI gives NaN.
+    Release sensors: the least-squares amplitude per presynaptic spike, with :math:`x` the
+    ``regressor`` (the noise-free dF/F of the same spikes at efficacy 1,
+    :attr:`SynapticImaging.regressor`): numerator :math:`\sum_{j\in w} y_j x_j`, denominator
+    :math:`\sum_{j\in w} x_j^2` (0: no spike of the ROI in the window). Receptor sensors: the
+    mean fluorescence :math:`1 + \overline{y}_w / D` over denominator 1. Kept as a ratio so
+    that ROIs can be pooled (:func:`pooled_efficacy`). Both ``(n_rois, W)``.
     """
     ind = get_synaptic_indicator(indicator)
     fps = check_real("fps", fps, minimum=0.0, strict_minimum=True)
     y = np.atleast_2d(np.asarray(dff, dtype=float))
     masks = _window_masks(windows, y.shape[1], fps)
-    baseline = check_int("baseline", baseline, minimum=0, maximum=len(masks) - 1)
     if ind.reports == "release":
         if regressor is None or np.shape(regressor) != y.shape:
             raise ValueError(f"regressor: a release sensor needs the noise-free response to "
                              f"the same spikes, shape {y.shape}, got "
                              f"{None if regressor is None else np.shape(regressor)}")
         x = np.asarray(regressor, dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            level = ((y * x) @ masks.T) / ((x * x) @ masks.T)
-    else:
-        level = 1.0 + window_means(y, windows, fps) / ind.dff_per_unit
+        return (y * x) @ masks.T, (x * x) @ masks.T
+    level = 1.0 + window_means(y, windows, fps) / ind.dff_per_unit
+    return level, np.ones_like(level)
+
+
+def estimate_efficacy(dff: np.ndarray, windows: Sequence[tuple[float, float]], *, fps: float,
+                      indicator: str | SynapticIndicator, regressor: np.ndarray | None = None,
+                      baseline: int = 0) -> np.ndarray:
+    r"""Per ROI and trial, the efficacy relative to the ``baseline`` trial: ``(n_rois, W)``.
+
+    The ROI's level in each window (:func:`window_levels`: for a release sensor the
+    amplitude per presynaptic spike :math:`\hat a_w = \sum_{j\in w} y_j x_j / \sum_{j\in w}
+    x_j^2`, for a receptor sensor the mean fluorescence :math:`1 + \overline{y}_w / D`)
+    divided by that of the baseline trial, :math:`\hat e_w = \hat a_w / \hat
+    a_{\mathrm{baseline}}`. A window with no spike of a ROI gives NaN.
+    """
+    numerator, denominator = window_levels(dff, windows, fps=fps, indicator=indicator,
+                                           regressor=regressor)
+    baseline = check_int("baseline", baseline, minimum=0, maximum=numerator.shape[1] - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
+        level = numerator / denominator
         return level / level[:, baseline:baseline + 1]
+
+
+def pooled_efficacy(numerator: np.ndarray, denominator: np.ndarray, baseline: int = 0
+                    ) -> np.ndarray:
+    r"""The efficacy of a set of ROIs together, per window, relative to the ``baseline`` one.
+
+    One common level fitted to all ROIs (from :func:`window_levels`): :math:`\hat a_w =
+    \sum_r n_{rw} / \sum_r d_{rw}`, then :math:`\hat a_w / \hat a_{\mathrm{baseline}}`
+    (ROIs with a window lacking a spike count where they have one). Pooling before the ratio
+    avoids the heavy tail of per-ROI ratios whose baseline amplitude is near 0 (a release
+    sensor's single-spike responses at low SNR). ``(W,)``; NaN where no ROI has a level.
+    """
+    numerator, denominator = np.atleast_2d(numerator), np.atleast_2d(denominator)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = numerator.sum(axis=0) / denominator.sum(axis=0)
+        return level / level[baseline]
 
 
 @dataclass(frozen=True)

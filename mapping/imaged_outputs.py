@@ -21,15 +21,16 @@ signals an experiment would image in the talk's protocol:
     when the presentation before the probe ends; the presentations are spaced
     ``synaptic_iti`` s apart (time-lapse imaging), the efficacy estimated over the interval
     from each probe to the next presentation relative to the cue's baseline probe
-    (:func:`~analysis.synaptic_imaging.estimate_efficacy`), averaged over the ROIs (1: no
-    change; below 1: depressed). It sees :math:`w` only: the opposing trace of H3, a change
-    of the fibres' input to interneurons, is invisible to a sensor at the PF->PC spine.
+    with the ROIs pooled (one common level fitted to them,
+    :func:`~analysis.synaptic_imaging.pooled_efficacy`; 1: no change; below 1: depressed).
+    It sees :math:`w` only: the opposing trace of H3, a change of the fibres' input to
+    interneurons, is invisible to a sensor at the PF->PC spine.
 
     In the mushroom body the change is presynaptic (less acetylcholine released per
     Kenyon-cell spike: :mod:`mapping.preparations`) and the default sensor is a release
     sensor at the Kenyon-cell boutons (GRAB-ACh3.0): each ROI's signal is its Kenyon cell's
     spikes scaled by the synapse's efficacy, and the estimate is the response per spike
-    (a probe in which the cell does not fire gives no estimate for that ROI).
+    (a ROI whose cell is silent in a probe adds nothing to that probe's fit).
 """
 
 from __future__ import annotations
@@ -181,14 +182,14 @@ def _presynaptic(trains: Any, cells: np.ndarray) -> Any:
 
 def _spine_estimates(run: Any, imaging: OutputImaging, seed: int, w0: float,
                      preparation: Any, fields: int, draws: int, rois: int
-                     ) -> dict[tuple[int, str, int, int], tuple[list[int], np.ndarray]]:
-    """Per-synapse imaged efficacy of every cue's probes, per field and noise draw.
+                     ) -> dict[tuple[int, str, int, int], tuple[list[int], Any, int]]:
+    """Per-synapse imaged levels of every cue's probes, per field and noise draw.
 
-    ``(cue, group, field, draw) -> (probe positions, (rois, probes) estimates)``: field
-    ``f`` images ``rois`` synapses drawn from the cue's baseline granule cells onto the
-    group (field 0 the draw ``image_outputs`` reports), each field imaged ``draws`` times
-    with fresh noise. A synapse in a probe it gives no estimate for (a release sensor and
-    a silent bouton) is NaN.
+    ``(cue, group, field, draw) -> (probe positions, (numerators, denominators), baseline
+    column)``: the ``(rois, probes)`` levels of
+    :func:`analysis.synaptic_imaging.window_levels`. Field ``f`` images ``rois`` synapses
+    drawn from the cue's baseline granule cells onto the group (field 0 the draw
+    ``image_outputs`` reports), each field imaged ``draws`` times with fresh noise.
     """
     from analysis.synaptic_imaging import SynapticImagingParams, image_synapses
     from mapping.imaged import spaced
@@ -220,8 +221,9 @@ def _spine_estimates(run: Any, imaging: OutputImaging, seed: int, w0: float,
             pool = np.flatnonzero(np.isin(run.pf_pre, cells) & np.isin(run.pf_post, post))
             for f in range(fields):
                 if not len(pool):
+                    empty = np.zeros((0, len(probes)))
                     for d in range(draws):
-                        out[(cue, g, f, d)] = (probes, np.full((0, len(probes)), np.nan))
+                        out[(cue, g, f, d)] = (probes, (empty, empty), probes.index(base))
                     continue
                 key = ("imaged_synapses", cue, g) if f == 0 else ("imaged_synapses", cue,
                                                                   g, f)
@@ -236,15 +238,17 @@ def _spine_estimates(run: Any, imaging: OutputImaging, seed: int, w0: float,
                         "synaptic_noise", cue, g, f, d)
                     images = image_synapses(events, len(chosen), duration, efficacy, params,
                                             change_times=change, seed=child_seed(seed, *noise))
-                    out[(cue, g, f, d)] = (probes, images.estimate(
-                        windows[probes], baseline=probes.index(base)))
+                    out[(cue, g, f, d)] = (probes, images.levels(windows[probes]),
+                                           probes.index(base))
     return out
 
 
-def _roi_mean(estimates: np.ndarray, k: int, count: int) -> float:
-    """Mean over the first ``count`` synapses of probe column ``k`` (NaN: none estimated)."""
-    column = estimates[:count, k]
-    return float(np.nanmean(column)) if np.isfinite(column).any() else float("nan")
+def _pooled(levels: Any, baseline: int, count: int) -> np.ndarray:
+    """Efficacy per probe of the first ``count`` synapses together (their levels pooled)."""
+    from analysis.synaptic_imaging import pooled_efficacy
+
+    numerator, denominator = levels
+    return pooled_efficacy(numerator[:count], denominator[:count], baseline)
 
 
 def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float, preparation: Any
@@ -253,9 +257,10 @@ def _efficacies(run: Any, imaging: OutputImaging, seed: int, w0: float, preparat
     out: list[dict[str, float]] = [{} for _ in run.rows]
     estimates = _spine_estimates(run, imaging, seed, w0, preparation, fields=1, draws=1,
                                  rois=imaging.synapses)
-    for (_, g, _, _), (probes, values) in estimates.items():
+    for (_, g, _, _), (probes, levels, base) in estimates.items():
+        efficacy = _pooled(levels, base, imaging.synapses)
         for k, p in enumerate(probes):
-            out[p][f"imaged_efficacy_{g}"] = _roi_mean(values, k, imaging.synapses)
+            out[p][f"imaged_efficacy_{g}"] = float(efficacy[k])
     return out
 
 
@@ -278,13 +283,14 @@ def image_spines(run: Any, imaging: OutputImaging, *, w0: float, seed: int = 0,
     estimates = _spine_estimates(run, imaging, seed, w0, prep, fields=imaging.spine_fields,
                                  draws=2, rois=largest)
     rows: dict[tuple[int, int, int, int], dict[str, Any]] = {}
-    for (_, g, f, d), (probes, values) in estimates.items():
+    for (_, g, f, d), (probes, levels, base) in estimates.items():
         for count in imaging.spine_counts:
+            efficacy = _pooled(levels, base, count)
             for k, p in enumerate(probes):
                 row = rows.setdefault((p, count, f, d), {
                     "index": run.rows[p]["index"], "cells": int(count), "field": f,
                     "draw": d})
-                row[f"imaged_efficacy_{g}"] = _roi_mean(values, k, count)
+                row[f"imaged_efficacy_{g}"] = float(efficacy[k])
     return [rows[key] for key in sorted(rows)]
 
 
