@@ -37,7 +37,16 @@ and synaptic weights:
     mean PF->PC counter :math:`(w_0 - w)/\mathrm{ltp}` from the cue's baseline granule cells
     onto group A / B (a synapse-level signal; > 0: depressed, i.e. taught);
 ``coding_level``
-    fraction of granule cells the probe activates.
+    fraction of granule cells the probe activates;
+``complex_spikes_a`` / ``complex_spikes_b``
+    climbing-fibre spikes per Purkinje cell of group A / B in the cue's training
+    presentation of the probe's trial (0 where there was none): the teaching signal, which
+    the Purkinje dendrites' calcium reports (an all-or-none climbing fibre gives 0 or 1; a
+    graded one, ``climbing.graded``, a burst of up to ``climbing.burst``).
+
+A circuit with ``climbing.graded`` runs the protocol in closed loop: each teaching burst has
+``round(B * error)`` spikes, ``B = climbing.burst`` and ``error`` the fraction of the taught
+group's nuclear cells that did *not* fire at the cue's latest probe (1 before the first).
 """
 
 from __future__ import annotations
@@ -64,7 +73,8 @@ PHASES = ("baseline", "acquisition", "extinction", "overwrite", "reacquisition",
           "generalisation", "delay")
 #: the per-probe observables of :func:`run_protocol`
 OBSERVABLES = ("ensemble_overlap", "simple_spikes_a", "simple_spikes_b", "output_a",
-               "output_b", "choice", "counter_a", "counter_b", "coding_level")
+               "output_b", "choice", "counter_a", "counter_b", "coding_level",
+               "complex_spikes_a", "complex_spikes_b")
 
 
 @dataclass(frozen=True)
@@ -221,8 +231,13 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def probe_observables(readout: CerebellumReadout, baseline: np.ndarray,
-                      params: CerebellumParams) -> dict[str, float]:
-    """The :data:`OBSERVABLES` of one probe readout, against the cue's baseline active set."""
+                      params: CerebellumParams, teaching: CerebellumReadout | None = None
+                      ) -> dict[str, float]:
+    """The :data:`OBSERVABLES` of one probe readout, against the cue's baseline active set.
+
+    ``teaching``: the cue's training presentation in the same trial (its climbing-fibre
+    spikes), or None.
+    """
     groups = action_groups(params.value_bits)
     active = readout.active_granule[0]
     counters = counters_from_weights(readout.weights_after, params)
@@ -237,8 +252,35 @@ def probe_observables(readout: CerebellumReadout, baseline: np.ndarray,
         row[f"output_{g}"] = float(readout.bits[0, cells].mean())
         onto = from_baseline & np.isin(readout.pf_post, cells)
         row[f"counter_{g}"] = float(counters[onto].mean()) if onto.any() else float("nan")
+        climbing = teaching.spikes["climbing"].indices if teaching is not None else []
+        row[f"complex_spikes_{g}"] = float(np.isin(climbing, cells).sum() / len(cells))
     row["choice"] = row["output_a"] - row["output_b"]
     return row
+
+
+def _present_graded(circuit: CerebellarSDM, steps: list[Trial],
+                    entries: list[tuple[str, Any, Any]], params: CerebellumParams
+                    ) -> list[CerebellumReadout]:
+    """Present ``entries`` one by one, each teaching burst set by the output's error.
+
+    A write teaching group X for cue c fires ``round(B * (1 - o))`` climbing-fibre spikes
+    per cell of X, ``o`` the fraction of X's nuclear cells that fired at c's latest probe
+    (0 before the first); probes of generalisation copies do not count.
+    """
+    burst = params.climbing.burst
+    latest: dict[int, np.ndarray] = {}
+    readouts = []
+    for t, (kind, key, value) in zip(steps, entries, strict=True):
+        if kind == "write" and value.any():
+            taught = value[0] > 0
+            output = latest.get(t.cue)
+            error = 1.0 if output is None else 1.0 - float(output[taught].mean())
+            value = (value * round(burst * error)).astype(np.uint8)
+        (readout,) = circuit.present([(kind, key, value)])
+        if t.event == "probe" and not t.distance:
+            latest[t.cue] = np.asarray(readout.bits[0], dtype=float)
+        readouts.append(readout)
+    return readouts
 
 
 @dataclass(frozen=True)
@@ -310,21 +352,26 @@ def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int =
         monitor = StateMonitor(circuit.groups["purkinje"], "v", record=True,
                                name="purkinje_voltage*")
         circuit.network.add(monitor)
-    readouts = circuit.present(entries)
+    readouts = (_present_graded(circuit, steps, entries, params) if params.climbing.graded
+                else circuit.present(entries))
     baseline: dict[int, np.ndarray] = {}
+    teaching: dict[tuple[str, int, int], CerebellumReadout] = {}
     rows, slots, weights = [], [], []
     for index, (t, readout) in enumerate(zip(steps, readouts, strict=True)):
         start = float(readout.onsets[0]) if len(readout.onsets) else slots[-1][1]
         length = float(readout.slot) * len(readout.onsets) if len(readout.onsets) \
             else float(protocol.delay)
         slots.append((start, start + length))
+        if t.event == "train":
+            teaching[(t.phase, t.trial, t.cue)] = readout
         if t.event != "probe":
             continue
         if t.phase == "baseline":
             baseline[t.cue] = readout.active_granule[0]
         rows.append({"index": index, "phase": t.phase, "trial": t.trial, "cue": t.cue,
                      "distance": t.distance,
-                     **probe_observables(readout, baseline[t.cue], params)})
+                     **probe_observables(readout, baseline[t.cue], params,
+                                         teaching.get((t.phase, t.trial, t.cue)))})
         weights.append(np.asarray(readout.weights_after, dtype=np.float32))
     return ProtocolRun(rows=rows,
                        spikes={name: _joined(readouts, name) for name in readouts[-1].spikes},

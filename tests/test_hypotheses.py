@@ -15,11 +15,11 @@ from models.seeding import numpy_rng
 
 
 def test_registry_names_sources_and_unknown_keys():
-    assert [h.name for h in HYPOTHESES.values()] == ["H0", "H1", "H2", "H3", "H5"]
+    assert [h.name for h in HYPOTHESES.values()] == ["H0", "H1", "H2", "H3", "H4", "H5"]
     assert all(h.sources and h.mechanism and h.title for h in HYPOTHESES.values())
     with pytest.raises(ValueError, match="unknown hypothesis 'H9'; known: sdm, dense_code, "
                                          "two_sites, opposing_extinction, "
-                                         "no_normalisation"):
+                                         "graded_teaching, no_normalisation"):
         get_hypothesis("H9")
 
 
@@ -216,3 +216,52 @@ def test_in_the_mushroom_body_the_hypotheses_take_the_flys_form():
     with pytest.raises(ValueError, match="already fire with 1 active; one fewer would be "
                                          "none"):
         get_hypothesis("dense_code").apply(one_claw)
+
+
+def test_a_climbing_fibre_burst_grades_the_depression():
+    """Each spike of a burst is a complex spike that depresses by ltd: v spikes give
+    ltp - v * ltd on the synapses of the written key's granule cells."""
+    from circuits.cerebellum.protocol import CerebellarSDM
+
+    params = _small_kanerva()
+    params = replace(params, climbing=replace(params.climbing, burst=4))
+    key = numpy_rng(0, "burst_key").integers(0, 2, (1, 32))
+    pl = params.plasticity
+    for v in (1, 2, 3):
+        sdm = CerebellarSDM(params, seed=1, report=None)
+        readout = sdm.write(key, np.array([[v, 0, 0, 0]]))
+        assert (readout.spikes["climbing"].indices == 0).sum() == v
+        change = readout.weights_after - readout.weights_before
+        mine = (readout.pf_post == 0) & np.isin(readout.pf_pre, readout.active_granule[0])
+        assert change[mine].mean() == pytest.approx(pl.ltp - v * pl.ltd, abs=0.01)
+    with pytest.raises(ValueError, match=r"values must be integers in 0..4 \(climbing.burst\)"):
+        CerebellarSDM(params, seed=1, report=None).write(key, np.array([[5, 0, 0, 0]]))
+
+
+def test_h4_teaches_by_the_error_and_stops_once_the_output_is_learned():
+    """Closed loop: the first acquisition trial gets the full burst (error 1); once the
+    taught group's nuclei fire, the bursts shrink to 0, where H0 keeps teaching."""
+    from mapping.protocols import get_protocol, run_protocol
+
+    params = _small_kanerva()
+    h4 = get_hypothesis("graded_teaching").apply(params)
+    assert h4.climbing.graded and h4.climbing.burst == 4
+    assert h4.plasticity.ltd == pytest.approx(params.plasticity.ltd / 4)
+    protocol = get_protocol("acquisition-extinction")
+    rows = {key: run_protocol(p, protocol, seed=2) for key, p in (("h0", params), ("h4", h4))}
+
+    def trial(key, k):
+        return next(r for r in rows[key] if r["phase"] == "acquisition" and r["trial"] == k
+                    and r["cue"] == 0)
+
+    assert trial("h0", 0)["complex_spikes_a"] == trial("h0", 2)["complex_spikes_a"] == 1
+    assert trial("h4", 0)["complex_spikes_a"] == 4  # full burst before anything is learned
+    assert trial("h4", 0)["complex_spikes_b"] == 0  # the other group is not taught
+    learned = [trial("h4", k) for k in range(3) if trial("h4", k)["output_a"] == 1]
+    assert learned, "H4 never produced the taught output"
+    later = [trial("h4", k + 1)["complex_spikes_a"] for k in range(2)
+             if trial("h4", k)["output_a"] == 1]
+    assert all(c == 0 for c in later)  # no error, no teaching
+    assert trial("h4", 2)["counter_a"] < trial("h0", 2)["counter_a"]  # H0 overlearns
+    extinction = [r for r in rows["h4"] if r["phase"] == "extinction"]
+    assert all(r["complex_spikes_a"] == r["complex_spikes_b"] == 0 for r in extinction)

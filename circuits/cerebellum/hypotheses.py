@@ -35,6 +35,17 @@ testing, in the words of the papers that argue it.
     output compartment: Felsenberg et al. 2018). Without decay and clipping the drive of
     every Purkinje cell equals H0's at every moment; the decay is the only mechanism that
     can make them differ.
+``H4`` (``graded_teaching``)
+    A graded teaching signal: the climbing fibre fires a burst of up to ``GRADED_BURST``
+    spikes, each a complex spike that depresses (``climbing.burst``; the depression per
+    spike is ``1 / GRADED_BURST`` of H0's, so a full burst teaches as much as H0's single
+    spike), and the burst follows the output's error: the olive fires less once the nuclei
+    produce the taught output (``climbing.graded``; closed loop in
+    :mod:`mapping.protocols`). Complex-spike duration grades PF->PC depression and learning
+    (Yang & Lisberger 2014; olivary axonal bursts of 1-5 spikes: Mathy et al. 2009; graded
+    climbing-fibre signals: Najafi & Medina 2013); nucleo-olivary inhibition closes the
+    loop (Kim, Krupa & Thompson 1998; Medina, Nores & Mauk 2002). H0's climbing fibre is
+    all-or-none and fires on every taught presentation, learned or not.
 ``H5`` (``no_normalisation``)
     Golgi inhibition that does not follow the input: Golgi cells fire at a fixed rate, no
     feedforward or feedback; the rate starts at what the loop's pacemaker and feedforward
@@ -62,6 +73,10 @@ fibres) the hypotheses take the fly's form (:attr:`Hypothesis.mushroom_body`):
 ``H3``
     The same opposing trace as in the cerebellum: extinction stored apart, in another
     output compartment, and labile (Felsenberg et al. 2018).
+``H4``
+    The dopaminergic teaching signal graded by the output's error, as in the cerebellum
+    (output neurons feed back onto the dopaminergic neurons: Ichinose et al. 2015;
+    Felsenberg et al. 2017).
 ``H5``
     No APL normalisation: the APL removed (its block makes KC responses denser and less
     odour-specific as the input grows: Papadopoulou et al. 2011; Lin et al. 2014).
@@ -178,6 +193,17 @@ def _opposing_extinction(params: CerebellumParams) -> CerebellumParams:
                                               opposing_tau=OPPOSING_TAU))
 
 
+#: H4: most spikes of one climbing-fibre burst (olivary axonal bursts of 1-5 spikes: Mathy
+#: et al. 2009); the depression per spike is divided by it
+GRADED_BURST = 4
+
+
+def _graded_teaching(params: CerebellumParams) -> CerebellumParams:
+    pl = params.plasticity
+    return replace(params, climbing=replace(params.climbing, burst=GRADED_BURST, graded=True),
+                   plasticity=replace(pl, ltd_ratio=pl.ltd_ratio / GRADED_BURST))
+
+
 def _no_normalisation(params: CerebellumParams) -> CerebellumParams:
     r"""Golgi cells at a fixed rate, without feedforward or feedback.
 
@@ -288,6 +314,16 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    "compartment) and decaying (tau "
                    f"{float(OPPOSING_TAU / second):g} s); the KC->MBON depression persists "
                    "through extinction"),
+        Hypothesis("H4", "graded_teaching", "graded teaching signal",
+                   f"climbing-fibre bursts of up to {GRADED_BURST} spikes, each depressing "
+                   f"1/{GRADED_BURST} of H0's; the burst follows the output's error (closed "
+                   "loop): teaching stops once the taught output appears",
+                   ("Yang & Lisberger 2014", "Mathy et al. 2009", "Najafi & Medina 2013",
+                    "Kim, Krupa & Thompson 1998", "Medina, Nores & Mauk 2002"),
+                   _graded_teaching,
+                   f"dopaminergic bursts of up to {GRADED_BURST} spikes, each depressing "
+                   f"1/{GRADED_BURST} of H0's, following the output's error (MBON->DAN "
+                   "feedback)"),
         Hypothesis("H5", "no_normalisation", "no Golgi normalisation",
                    "Golgi cells at one fixed rate, matched to the loop's coding level at "
                    "the circuit's own input: no feedforward or feedback, the coding level "

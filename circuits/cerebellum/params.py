@@ -431,6 +431,13 @@ class ClimbingFibreParams:
 
     pairing: Quantity | None = _optional_q(1 * ms)  # CF time after the PF volley (None: the
     # window peak)
+    burst: int = 1  # B: most spikes of one climbing-fibre burst; a write's value v in 0..B
+    # fires v of them, each a complex spike that depresses (olivary axonal bursts of 1-5
+    # spikes grade the plasticity: Mathy et al. 2009; Yang & Lisberger 2014). 1: all-or-none
+    burst_interval: Quantity = _q(2 * ms)  # spacing of a burst's spikes (~2-3 ms)
+    graded: bool = False  # True: a protocol sets each teaching burst by the output's error
+    # (nucleo-olivary feedback: the olive fires less once the learned output appears; Kim,
+    # Krupa & Thompson 1998; Medina, Nores & Mauk 2002): mapping.protocols
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
@@ -438,6 +445,10 @@ class ClimbingFibreParams:
             _dimensions("climbing.pairing", self.pairing, ms)
         if self.pairing is not None and float(self.pairing) < 0:
             raise ValueError("climbing.pairing must be >= 0 ms")
+        _int_at_least("climbing.burst", self.burst, 1)
+        _positive("climbing.burst_interval", self.burst_interval)
+        if not isinstance(self.graded, bool):
+            raise ValueError(f"climbing.graded must be true or false, got {self.graded!r}")
 
 
 @dataclass(frozen=True)

@@ -158,8 +158,11 @@ class _Batch:
         return self.onset + self.slot * np.arange(len(self.patterns))
 
 
-def check_patterns(name: str, x: Any, length: int, what: str) -> np.ndarray:
-    """``x`` as a ``(batch, length)`` uint8 array of 0/1, or one ValueError naming ``name``."""
+def check_patterns(name: str, x: Any, length: int, what: str, maximum: int = 1) -> np.ndarray:
+    """``x`` as a ``(batch, length)`` uint8 array of 0/1, or one ValueError naming ``name``.
+
+    ``maximum`` > 1 allows the integers ``0..maximum`` (climbing-fibre burst sizes).
+    """
     arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -168,9 +171,13 @@ def check_patterns(name: str, x: Any, length: int, what: str) -> np.ndarray:
     if arr.shape[1] != length:
         raise ValueError(f"{name} must have last dimension {length} ({what}), "
                          f"got shape {arr.shape}")
-    if arr.size and not np.isin(arr, (0, 1)).all():
-        bad = arr[~np.isin(arr, (0, 1))].flat[0].item()
-        raise ValueError(f"{name} must be binary (0/1), found the value {bad!r}")
+    allowed = np.arange(maximum + 1)
+    if arr.size and not np.isin(arr, allowed).all():
+        bad = arr[~np.isin(arr, allowed)].flat[0].item()
+        if maximum == 1:
+            raise ValueError(f"{name} must be binary (0/1), found the value {bad!r}")
+        raise ValueError(f"{name} must be integers in 0..{maximum} (climbing.burst), found "
+                         f"the value {bad!r}")
     if len(arr) == 0:
         raise ValueError(f"{name} is empty")
     return arr.astype(np.uint8)
@@ -231,7 +238,7 @@ def check_schedule(params: CerebellumParams, schedule: Sequence[tuple[str, Any, 
             keys = check_patterns(f"schedule[{k}] keys", patterns, params.address_bits,
                                   "address_bits")
             values = check_patterns(f"schedule[{k}] values", values, params.value_bits,
-                                    "value_bits")
+                                    "value_bits", maximum=params.climbing.burst)
             if len(keys) != len(values):
                 raise ValueError(f"schedule[{k}]: keys and values must have the same "
                                  f"number of rows, got {len(keys)} and {len(values)}")
@@ -347,8 +354,13 @@ class CerebellarSDM:
         dt = float(self.params.protocol.dt / second)
         offset = float(self.derived.cf_offset / second)
         rows, cols = np.nonzero(values)
-        steps = np.round((onsets[rows] + offset) / dt).astype(np.int64)
-        return cols.astype(np.int64), steps * dt
+        count = values[rows, cols].astype(np.int64)  # spikes of each burst (1: one spike)
+        rows, cols = np.repeat(rows, count), np.repeat(cols, count)
+        nth = np.concatenate([np.arange(c) for c in count]) if len(count) else np.zeros(0)
+        gap = float(self.params.climbing.burst_interval / second)
+        steps = np.round((onsets[rows] + offset + nth * gap) / dt).astype(np.int64)
+        order = np.lexsort((cols, steps))
+        return cols[order].astype(np.int64), steps[order] * dt
 
     def _make_batch(self, kind: str, patterns: Any, values: np.ndarray | None) -> _Batch:
         if kind == "rest":
@@ -402,7 +414,9 @@ class CerebellarSDM:
             ``(P, address_bits)`` binary keys (addresses).
         values
             ``(P, value_bits)`` binary values: the climbing fibre of Purkinje cell ``j``
-            fires in presentation ``k`` iff ``values[k, j] == 1``.
+            fires in presentation ``k`` iff ``values[k, j] == 1``. With ``climbing.burst``
+            B > 1, integers ``0..B``: the climbing fibre fires a burst of ``values[k, j]``
+            spikes ``climbing.burst_interval`` apart.
 
         Returns
         -------
@@ -417,7 +431,8 @@ class CerebellarSDM:
             differ in row count.
         """
         keys = check_patterns("keys", keys, self.params.address_bits, "address_bits")
-        values = check_patterns("values", values, self.params.value_bits, "value_bits")
+        values = check_patterns("values", values, self.params.value_bits, "value_bits",
+                                maximum=self.params.climbing.burst)
         if len(keys) != len(values):
             raise ValueError(f"keys and values must have the same number of rows, "
                              f"got {len(keys)} and {len(values)}")

@@ -299,7 +299,7 @@ class StandaloneRunner:
     max_spikes_per_rail
         ``(mossy, climbing)`` spikes a fibre may fire in one run; default: the volleys of
         every presentation of the layout (regular firing) or a bound far above the Poisson
-        mean, and one climbing-fibre spike per write.
+        mean, and one climbing-fibre burst (``climbing.burst`` spikes) per write.
     memory_budget_gib
         As :class:`CerebellarSDM` (checked for the whole layout before building).
 
@@ -351,7 +351,7 @@ class StandaloneRunner:
             if mf.background:  # every rail fires at the mean rate outside the stimuli
                 per_rail += _poisson_bound((self.duration - (writes + reads) * stim)
                                            * float(mf.mean_rate))
-            max_spikes_per_rail = (per_rail, max(writes, 1))
+            max_spikes_per_rail = (per_rail, max(writes * self.params.climbing.burst, 1))
         self.max_spikes_per_rail = tuple(int(k) for k in max_spikes_per_rail)
         self._gate_len = round(self.duration * 1000) + 1
         self._guard_memory(writes, reads, memory_budget_gib)

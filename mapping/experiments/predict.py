@@ -43,7 +43,7 @@ dopaminergic neurons for climbing fibres; odours with a fixed number of active g
 the synaptic signal a release sensor at Kenyon-cell boutons), with the hypotheses' fly forms
 (:mod:`circuits.cerebellum.hypotheses`; H2 has none). The observables keep their names.
 
-Not yet built (see the user guide): the hypothesis H4 and the plastic variant of H1.
+Not yet built (see the user guide): the plastic variant of H1.
 """
 
 from __future__ import annotations
