@@ -601,8 +601,8 @@ class CerebellarSDM:
 
         With a tonic background (``mossy.background``) only during each write's stimulus
         (the active window, :func:`~circuits.cerebellum.mossy.active_window`, plus the PF
-        delay) and around its climbing-fibre spike: the spontaneous granule spikes between
-        stimuli do not write.
+        delay) and around its climbing-fibre spikes (a burst's too): the spontaneous granule
+        spikes between stimuli do not write.
         """
         total = self._batches[-1].onset + self._batches[-1].duration
         gate = np.zeros(round(total * 1000) + 1)
@@ -616,10 +616,12 @@ class CerebellarSDM:
             begin, end = active_window(self.params, batch.slot)
             delay = float(self.derived.pf_delay / second)
             cf = float(self.derived.cf_offset / second)
+            climbing = self.params.climbing
+            last = cf + (climbing.burst - 1) * float(climbing.burst_interval / second)
             for onset in batch.onsets:  # PF arrivals of the active window's spikes
                 gate[round((onset + begin + delay) * 1000):
                      math.ceil((onset + end + delay) * 1000) + 1] = 1.0
-                gate[round((onset + cf) * 1000) - 1:round((onset + cf) * 1000) + 2] = 1.0
+                gate[round((onset + cf) * 1000) - 1:round((onset + last) * 1000) + 2] = 1.0
         return brian2.TimedArray(gate, dt=1 * ms)
 
     def _run_batch(self, net: CerebellarNetwork, batch: _Batch, info: BackendInfo) -> None:
