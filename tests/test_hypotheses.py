@@ -265,3 +265,23 @@ def test_h4_teaches_by_the_error_and_stops_once_the_output_is_learned():
     assert trial("h4", 2)["counter_a"] < trial("h0", 2)["counter_a"]  # H0 overlearns
     extinction = [r for r in rows["h4"] if r["phase"] == "extinction"]
     assert all(r["complex_spikes_a"] == r["complex_spikes_b"] == 0 for r in extinction)
+
+
+def test_every_spike_of_a_burst_depresses_with_a_tonic_background():
+    """With asynchronous mossy fibres the plasticity gate opens only around the stimulus and
+    the teaching spikes: it must stay open over the whole burst (depression linear in v)."""
+    from circuits.cerebellum.protocol import CerebellarSDM
+
+    params = biological(16, 2)
+    params = replace(params, granule=replace(params.granule, n=300), backend="numpy",
+                     climbing=replace(params.climbing, burst=4),  # H4's: no weight clips
+                     plasticity=replace(params.plasticity, ltd_ratio=0.5))
+    key = numpy_rng(1, "burst_key").integers(0, 2, (1, 16))
+    change = {}
+    for v in (1, 2, 4):
+        readout = CerebellarSDM(params, seed=2, report=None).write(key, np.array([[v, 0]]))
+        onto = readout.pf_post == 0
+        change[v] = float((readout.weights_after - readout.weights_before)[onto].sum())
+    step = change[1] - change[2]  # one more spike's depression
+    assert step > 0
+    assert change[1] - change[4] == pytest.approx(3 * step, rel=0.05)
