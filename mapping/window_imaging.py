@@ -93,7 +93,7 @@ class RecoveredWindow:
     centres: np.ndarray  #: bin centres (s)
     recovered: np.ndarray  #: mean imaged weight change per bin (NaN: no pairing in it)
     true: np.ndarray  #: mean true weight change of the pairings whose true interval is in it
-    timing_error: float  #: median |imaged - true interval| (s)
+    timing_error: float  #: median absolute difference of imaged and true intervals (s)
     mistimed: float  #: fraction of pairings whose imaged interval is off by more than 50 ms
     peak: float  #: interval (s) of the recovered window's strongest depression
     true_peak: float  #: the same for the measured window
@@ -102,7 +102,7 @@ class RecoveredWindow:
 
     @property
     def peak_error(self) -> float:
-        """|recovered - true| peak interval (s)."""
+        """Absolute difference of the recovered and the true peak interval (s)."""
         return abs(self.peak - self.true_peak)
 
 

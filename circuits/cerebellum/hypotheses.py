@@ -80,6 +80,7 @@ fibres) the hypotheses take the fly's form (:attr:`Hypothesis.mushroom_body`):
 ``H5``
     No APL normalisation: the APL removed (its block makes KC responses denser and less
     odour-specific as the input grows: Papadopoulou et al. 2011; Lin et al. 2014).
+
 ``H2`` has no mushroom-body form: projection neurons do not synapse onto the output
 neurons, so there is no second site of the kind H2 names; it refuses the preset.
 """
