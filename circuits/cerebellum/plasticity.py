@@ -22,7 +22,8 @@ from circuits.cerebellum.network import (
 )
 from circuits.cerebellum.params import CerebellumParams, derive, window_kernel
 
-__all__ = ["PlasticityWindow", "measure_window"]
+__all__ = ["MAX_INTERVALS", "MAX_INTERVAL_MS", "PlasticityWindow", "measure_window",
+           "window_intervals"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,35 @@ class PlasticityWindow:
             if a > 0:
                 return float(-b / (2 * a))
         return float(self.intervals[k])
+
+
+#: most PF-CF intervals measured (one synapse each; -100..400 ms every 2 ms holds 251)
+MAX_INTERVALS = 100_000
+#: largest |PF-CF interval| (ms); the LTD window lasts a few hundred ms
+MAX_INTERVAL_MS = 60_000.0
+
+
+def window_intervals(first_ms: float, last_ms: float, step_ms: float) -> np.ndarray:
+    """PF-CF intervals (s) from ``first_ms`` to ``last_ms`` every ``step_ms``.
+
+    Raises ``ValueError`` naming the bad field: an empty or reversed range, a step <= 0,
+    intervals beyond +-``MAX_INTERVAL_MS`` or more than ``MAX_INTERVALS`` of them (each is
+    simulated on a synapse of its own).
+    """
+    if not last_ms > first_ms:
+        raise ValueError("last_ms must be greater than first_ms")
+    if step_ms <= 0:
+        raise ValueError("step_ms must be > 0")
+    for name, value in (("first_ms", first_ms), ("last_ms", last_ms)):
+        if abs(value) > MAX_INTERVAL_MS:
+            raise ValueError(f"{name} must lie within +-{MAX_INTERVAL_MS:g} ms (each "
+                             f"interval is simulated), got {value:g}")
+    count = (last_ms - first_ms) / step_ms + 1
+    if count > MAX_INTERVALS:
+        raise ValueError(f"step_ms = {step_ms:g} gives {count:.3g} PF-CF intervals from "
+                         f"first_ms to last_ms, more than {MAX_INTERVALS}; raise step_ms or "
+                         f"narrow first_ms..last_ms")
+    return np.arange(first_ms, last_ms + 1e-9, step_ms) * 1e-3
 
 
 def measure_window(params: CerebellumParams | None = None,

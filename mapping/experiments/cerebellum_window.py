@@ -19,16 +19,10 @@ import numpy as np
 from brian2 import ms, second
 
 from circuits.cerebellum.params import CerebellumParams, derive
-from circuits.cerebellum.plasticity import measure_window
+from circuits.cerebellum.plasticity import measure_window, window_intervals
 from models.rundir import RunDirectory, atomic_write_json
 
 __all__ = ["Config", "run", "summarize"]
-
-
-#: most PF-CF intervals measured (one synapse each; the default range holds 251)
-MAX_INTERVALS = 100_000
-#: largest |PF-CF interval| (ms); the LTD window lasts a few hundred ms
-MAX_INTERVAL_MS = 60_000.0
 
 
 @dataclass(frozen=True)
@@ -43,19 +37,7 @@ class Config:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
-        if not self.last_ms > self.first_ms:
-            raise ValueError("last_ms must be greater than first_ms")
-        if self.step_ms <= 0:
-            raise ValueError("step_ms must be > 0")
-        for name in ("first_ms", "last_ms"):
-            if abs(getattr(self, name)) > MAX_INTERVAL_MS:
-                raise ValueError(f"{name} must lie within +-{MAX_INTERVAL_MS:g} ms (each "
-                                 f"interval is simulated), got {getattr(self, name):g}")
-        count = (self.last_ms - self.first_ms) / self.step_ms + 1
-        if count > MAX_INTERVALS:
-            raise ValueError(f"step_ms = {self.step_ms:g} gives {count:.3g} PF-CF intervals "
-                             f"from first_ms to last_ms, more than {MAX_INTERVALS}; raise "
-                             f"step_ms or narrow first_ms..last_ms")
+        window_intervals(self.first_ms, self.last_ms, self.step_ms)
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
@@ -66,7 +48,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     import matplotlib.pyplot as plt
 
     config.validate()
-    intervals = np.arange(config.first_ms, config.last_ms + 1e-9, config.step_ms) * 1e-3
+    intervals = window_intervals(config.first_ms, config.last_ms, config.step_ms)
     window = measure_window(config.circuit, intervals)
     pl = config.circuit.plasticity
     peak = window.peak_interval * 1e3

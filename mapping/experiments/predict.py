@@ -57,13 +57,6 @@ from typing import Any
 from circuits.cerebellum.hypotheses import HYPOTHESES, get_hypothesis
 from circuits.cerebellum.params import CerebellumParams, biological
 from mapping.contrasts import contrasts, max_abs_z, predictions, separating
-from mapping.experiments.predict_report import (
-    grid_report,
-    power_figure,
-    report,
-    sheet,
-    time_course_figure,
-)
 from mapping.imaged import IMAGED_OBSERVABLES, Imaging, image_granule
 from mapping.imaged_outputs import (
     OUTPUT_OBSERVABLES,
@@ -73,6 +66,13 @@ from mapping.imaged_outputs import (
     image_spines,
 )
 from mapping.power import needed, power_table
+from mapping.predict_report import (
+    grid_report,
+    power_figure,
+    report,
+    sheet,
+    time_course_figure,
+)
 from mapping.preparations import check_protocol, get_preparation, preparation_of
 from mapping.protocols import OBSERVABLES, PROTOCOLS, get_protocol, record_protocol
 from models.config import to_dict

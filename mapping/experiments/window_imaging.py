@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mapping.experiments.cerebellum_window import Config as WindowConfig
+from circuits.cerebellum.params import CerebellumParams
 from mapping.window_imaging import WindowImaging, recover_window
 from models._checks import check_int
 from models.rundir import RunDirectory, atomic_path
@@ -38,16 +38,15 @@ from models.seeding import child_seed
 __all__ = ["Config", "run", "summarize"]
 
 
-def _window() -> WindowConfig:
-    return WindowConfig(step_ms=5.0)
-
-
 @dataclass(frozen=True)
 class Config:
     """Parameters of the frame-rate analysis."""
 
-    #: the measured window: circuit and PF-CF intervals (figures cerebellum-window)
-    window: WindowConfig = field(default_factory=_window)
+    #: the circuit whose PF->PC synapses give the window (figures cerebellum-window)
+    circuit: CerebellumParams = field(default_factory=CerebellumParams)
+    first_ms: float = -100.0  #: earliest PF-CF interval (negative: PF after CF)
+    last_ms: float = 400.0  #: latest PF-CF interval
+    step_ms: float = 5.0  #: interval spacing
     #: how the pairings are imaged and what counts as recovering the window
     imaging: WindowImaging = field(default_factory=WindowImaging)
     fps: tuple[float, ...] = (7.5, 15.0, 30.0, 60.0, 120.0, 250.0, 500.0)  #: Hz
@@ -58,12 +57,14 @@ class Config:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
         from analysis.calcium_synthesis import SynthesisParams
+        from circuits.cerebellum.plasticity import window_intervals
 
-        self.window.validate()
+        window_intervals(self.first_ms, self.last_ms, self.step_ms)
+        self.circuit.validate()
         self.imaging.validate()
         if not self.fps or not self.noise_levels:
             raise ValueError("fps and noise_levels must each list at least one value")
-        dt = float(self.window.circuit.protocol.dt)
+        dt = float(self.circuit.protocol.dt)
         for fps in self.fps:
             for nu in self.noise_levels:
                 SynthesisParams(indicator=self.imaging.indicator, fps=fps,
@@ -81,13 +82,13 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     import matplotlib.pyplot as plt
     from brian2 import ms
 
-    from circuits.cerebellum.plasticity import measure_window
+    from circuits.cerebellum.plasticity import measure_window, window_intervals
 
     config.validate()
-    w = config.window
-    intervals = np.arange(w.first_ms, w.last_ms + 1e-9, w.step_ms) * 1e-3
-    window = measure_window(w.circuit, intervals)
-    dt = float(w.circuit.protocol.dt)
+    circuit = config.circuit
+    window = measure_window(circuit, window_intervals(config.first_ms, config.last_ms,
+                                                      config.step_ms))
+    dt = float(circuit.protocol.dt)
     rows, examples = [], {}
     for fps in config.fps:
         for nu in config.noise_levels:
@@ -113,7 +114,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
 
     metrics: dict[str, Any] = {"window_peak_ms": window.peak_interval * 1e3,
                                "window_peak_set_ms": float(
-                                   w.circuit.plasticity.window_peak / ms)}
+                                   circuit.plasticity.window_peak / ms)}
     lowest = []
     for nu in config.noise_levels:
         ok = [f for f in sorted(config.fps) if recovered(float(f), float(nu))]
@@ -126,7 +127,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
             float(nu) for nu in config.noise_levels
             if any(recovered(float(f), float(nu)) for f in config.fps))
 
-    names = w.circuit.population_names
+    names = circuit.population_names
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.8))
     share = np.array([[np.mean([r["recovered"] for r in rows if r["fps"] == float(f)
                                 and r["noise_level"] == float(nu)])
