@@ -8,7 +8,7 @@ weight change of each. Positive intervals mean the PF spike *precedes* the CF sp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import brian2
 import numpy as np
@@ -22,8 +22,8 @@ from circuits.cerebellum.network import (
 )
 from circuits.cerebellum.params import CerebellumParams, derive, window_kernel
 
-__all__ = ["MAX_INTERVALS", "MAX_INTERVAL_MS", "PlasticityWindow", "measure_window",
-           "window_intervals"]
+__all__ = ["MAX_INTERVALS", "MAX_INTERVAL_MS", "PlasticityWindow", "WindowSweep",
+           "measure_window", "window_intervals"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,28 @@ def window_intervals(first_ms: float, last_ms: float, step_ms: float) -> np.ndar
                          f"first_ms to last_ms, more than {MAX_INTERVALS}; raise step_ms or "
                          f"narrow first_ms..last_ms")
     return np.arange(first_ms, last_ms + 1e-9, step_ms) * 1e-3
+
+
+@dataclass(frozen=True)
+class WindowSweep:
+    """A circuit and the PF-CF intervals at which its plasticity window is measured.
+
+    The base of the configurations that measure the window (``figures cerebellum-window``,
+    ``figures window-imaging``).
+    """
+
+    circuit: CerebellumParams = field(default_factory=CerebellumParams)
+    first_ms: float = -100.0  #: earliest PF-CF interval (negative: PF after CF)
+    last_ms: float = 400.0  #: latest PF-CF interval
+    step_ms: float = 2.0  #: interval spacing
+
+    def intervals(self) -> np.ndarray:
+        """The intervals (s); ``ValueError`` as :func:`window_intervals`."""
+        return window_intervals(self.first_ms, self.last_ms, self.step_ms)
+
+    def measure(self) -> PlasticityWindow:
+        """:func:`measure_window` of the circuit at the intervals."""
+        return measure_window(self.circuit, self.intervals())
 
 
 def measure_window(params: CerebellumParams | None = None,

@@ -12,32 +12,28 @@ LTD), ``ltp``, ``ltd``, ``max_abs_error_vs_kernel`` (measured vs analytic window
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from brian2 import ms, second
 
-from circuits.cerebellum.params import CerebellumParams, derive
-from circuits.cerebellum.plasticity import measure_window, window_intervals
+from circuits.cerebellum.params import derive
+from circuits.cerebellum.plasticity import WindowSweep
 from models.rundir import RunDirectory, atomic_write_json
 
 __all__ = ["Config", "run", "summarize"]
 
 
 @dataclass(frozen=True)
-class Config:
-    """Parameters of the window measurement."""
+class Config(WindowSweep):
+    """Parameters of the window measurement: the circuit and the PF-CF intervals."""
 
-    circuit: CerebellumParams = field(default_factory=CerebellumParams)
-    first_ms: float = -100.0  #: earliest PF-CF interval (negative: PF after CF)
-    last_ms: float = 400.0  #: latest PF-CF interval
-    step_ms: float = 2.0  #: interval spacing
     seed: int = 0  #: unused (the measurement is deterministic); kept for the run contract
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
-        window_intervals(self.first_ms, self.last_ms, self.step_ms)
+        self.intervals()
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.circuit.validate()
@@ -48,8 +44,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     import matplotlib.pyplot as plt
 
     config.validate()
-    intervals = window_intervals(config.first_ms, config.last_ms, config.step_ms)
-    window = measure_window(config.circuit, intervals)
+    window = config.measure()
     pl = config.circuit.plasticity
     peak = window.peak_interval * 1e3
     after = window.intervals < 0

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from circuits.cerebellum.params import CerebellumParams
+from circuits.cerebellum.plasticity import WindowSweep
 from mapping.window_imaging import WindowImaging, recover_window
 from models._checks import check_int
 from models.rundir import RunDirectory, atomic_path
@@ -39,13 +39,13 @@ __all__ = ["Config", "run", "summarize"]
 
 
 @dataclass(frozen=True)
-class Config:
-    """Parameters of the frame-rate analysis."""
+class Config(WindowSweep):
+    """Parameters of the frame-rate analysis.
 
-    #: the circuit whose PF->PC synapses give the window (figures cerebellum-window)
-    circuit: CerebellumParams = field(default_factory=CerebellumParams)
-    first_ms: float = -100.0  #: earliest PF-CF interval (negative: PF after CF)
-    last_ms: float = 400.0  #: latest PF-CF interval
+    The circuit and intervals of the window (:class:`WindowSweep`), how it is imaged, the
+    conditions tried.
+    """
+
     step_ms: float = 5.0  #: interval spacing
     #: how the pairings are imaged and what counts as recovering the window
     imaging: WindowImaging = field(default_factory=WindowImaging)
@@ -57,9 +57,8 @@ class Config:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
         from analysis.calcium_synthesis import SynthesisParams
-        from circuits.cerebellum.plasticity import window_intervals
 
-        window_intervals(self.first_ms, self.last_ms, self.step_ms)
+        self.intervals()
         self.circuit.validate()
         self.imaging.validate()
         if not self.fps or not self.noise_levels:
@@ -82,12 +81,9 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     import matplotlib.pyplot as plt
     from brian2 import ms
 
-    from circuits.cerebellum.plasticity import measure_window, window_intervals
-
     config.validate()
     circuit = config.circuit
-    window = measure_window(circuit, window_intervals(config.first_ms, config.last_ms,
-                                                      config.step_ms))
+    window = config.measure()
     dt = float(circuit.protocol.dt)
     rows, examples = [], {}
     for fps in config.fps:
