@@ -62,7 +62,7 @@ class PlasticityWindow:
 
 #: most PF-CF intervals measured (one synapse each; -100..400 ms every 2 ms holds 251)
 MAX_INTERVALS = 100_000
-#: largest |PF-CF interval| (ms); the LTD window lasts a few hundred ms
+#: largest absolute PF-CF interval (ms); the LTD window lasts a few hundred ms
 MAX_INTERVAL_MS = 60_000.0
 
 
