@@ -67,7 +67,7 @@ fibres) the hypotheses take the fly's form (:attr:`Hypothesis.mushroom_body`):
     held by the APL (Heisenberg 2003; Aso et al. 2014; Lin et al. 2014).
 ``H1``
     A dense Kenyon-cell code: a Kenyon cell fires with one active claw fewer (4 of its 6
-    inputs instead of 5), ~25% of the cells per odour instead of ~7% (a KC needs several
+    inputs instead of 5), so many more Kenyon cells answer each odour (a KC needs several
     claws active: Gruntman & Turner 2013; denser KC codes discriminate odours worse: Lin
     et al. 2014).
 ``H3``
@@ -297,8 +297,8 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    ("Giovannucci et al. 2017", "Wagner et al. 2017", "Knogler et al. 2017",
                     "Gruntman & Turner 2013", "Lin et al. 2014"),
                    _dense_code,
-                   "Kenyon cells fire with one active claw fewer: ~25% of them per odour "
-                   "instead of ~7%, overlapping odour representations"),
+                   "Kenyon cells fire with one active claw fewer (4 of 6): many more of "
+                   "them per odour, overlapping odour representations"),
         Hypothesis("H2", "two_sites", "two learning sites",
                    "MF->nuclear synapses potentiate when the cue's fibres fire during the "
                    "nuclear spikes of a Purkinje pause; nothing undoes them on extinction",
