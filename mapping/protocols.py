@@ -246,13 +246,13 @@ def probe_observables(readout: CerebellumReadout, baseline: np.ndarray,
         "ensemble_overlap": _jaccard(active, baseline),
         "coding_level": len(active) / params.granule.n,
     }
+    climbing = teaching.spikes["climbing"].indices if teaching is not None else []
     for name, cells in groups.items():
         g = name.lower()
         row[f"simple_spikes_{g}"] = float(readout.purkinje_counts[0, cells].mean())
         row[f"output_{g}"] = float(readout.bits[0, cells].mean())
         onto = from_baseline & np.isin(readout.pf_post, cells)
         row[f"counter_{g}"] = float(counters[onto].mean()) if onto.any() else float("nan")
-        climbing = teaching.spikes["climbing"].indices if teaching is not None else []
         row[f"complex_spikes_{g}"] = float(np.isin(climbing, cells).sum() / len(cells))
     row["choice"] = row["output_a"] - row["output_b"]
     return row

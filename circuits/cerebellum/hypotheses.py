@@ -113,15 +113,22 @@ class Hypothesis:
     #: matches the changed circuit to the unchanged one where the hypothesis says they agree
     #: (``(reference, changed, seed) -> changed``; simulates), or None
     match: Callable[[CerebellumParams, CerebellumParams, int], CerebellumParams] | None = None
+    #: the change in the mushroom-body preset (None: ``change`` itself)
+    fly_change: Callable[[CerebellumParams], CerebellumParams] | None = None
 
     def mechanism_in(self, params: CerebellumParams) -> str:
         """What this hypothesis changes in the circuit ``params`` (its preparation's words)."""
         return self.mushroom_body if params.preset == "mushroom_body" else self.mechanism
 
     def apply(self, params: CerebellumParams) -> CerebellumParams:
-        """``params`` with this hypothesis's mechanism (validated; no simulation)."""
+        """``params`` with this hypothesis's mechanism (validated; no simulation).
+
+        The mushroom-body preset gets the fly's form (``fly_change``), every other circuit
+        ``change``.
+        """
         params.validate()
-        out = self.change(params)
+        fly = params.preset == "mushroom_body" and self.fly_change is not None
+        out = (self.fly_change if fly else self.change)(params)
         out.validate()
         return out
 
@@ -150,15 +157,17 @@ def _sdm(params: CerebellumParams) -> CerebellumParams:
 DENSE_FACTOR = 3.0
 
 
+def _fewer_claws(params: CerebellumParams) -> CerebellumParams:
+    """H1 in the mushroom body: Kenyon cells fire with one active claw fewer."""
+    granule = params.granule
+    if granule.mismatches + 1 >= granule.inputs:
+        raise ValueError(f"hypothesis 'dense_code': Kenyon cells with {granule.inputs} "
+                         f"inputs already fire with {granule.inputs - granule.mismatches} "
+                         f"active; one fewer would be none")
+    return replace(params, granule=replace(granule, mismatches=granule.mismatches + 1))
+
+
 def _dense_code(params: CerebellumParams) -> CerebellumParams:
-    if params.preset == "mushroom_body":  # Kenyon cells with one active claw fewer
-        granule = params.granule
-        if granule.mismatches + 1 >= granule.inputs:
-            raise ValueError(f"hypothesis 'dense_code': Kenyon cells with "
-                             f"{granule.inputs} inputs already fire with "
-                             f"{granule.inputs - granule.mismatches} active; one fewer "
-                             f"would be none")
-        return replace(params, granule=replace(granule, mismatches=granule.mismatches + 1))
     _needs_rate_loop(params, "dense_code")
     golgi = params.golgi
     return replace(params, golgi=replace(golgi, conductance=golgi.conductance / DENSE_FACTOR))
@@ -174,11 +183,14 @@ def _dense_code(params: CerebellumParams) -> CerebellumParams:
 NUCLEAR_LEARNING, NUCLEAR_MAX = 0.001 * mV, 0.01 * mV
 
 
+def _no_second_site(params: CerebellumParams) -> CerebellumParams:
+    """H2 in the mushroom body: refused, with the reason."""
+    raise ValueError("hypothesis 'two_sites' has no mushroom-body form: projection neurons "
+                     "do not synapse onto the output neurons, so there is no second "
+                     "learning site of the kind it names")
+
+
 def _two_sites(params: CerebellumParams) -> CerebellumParams:
-    if params.preset == "mushroom_body":
-        raise ValueError("hypothesis 'two_sites' has no mushroom-body form: projection "
-                         "neurons do not synapse onto the output neurons, so there is no "
-                         "second learning site of the kind it names")
     return replace(params, nuclei=replace(params.nuclei, mf_learning=NUCLEAR_LEARNING,
                                           mf_max=NUCLEAR_MAX))
 
@@ -205,6 +217,11 @@ def _graded_teaching(params: CerebellumParams) -> CerebellumParams:
                    plasticity=replace(pl, ltd_ratio=pl.ltd_ratio / GRADED_BURST))
 
 
+def _no_apl(params: CerebellumParams) -> CerebellumParams:
+    """H5 in the mushroom body: the APL removed (``golgi.enabled = False``)."""
+    return replace(params, golgi=replace(params.golgi, enabled=False))
+
+
 def _no_normalisation(params: CerebellumParams) -> CerebellumParams:
     r"""Golgi cells at a fixed rate, without feedforward or feedback.
 
@@ -212,11 +229,7 @@ def _no_normalisation(params: CerebellumParams) -> CerebellumParams:
     2\,\mathrm{mf\_drive}\,\bar f` the drive (thresholds per second) that pacemaker and
     mossy fibres give a perfect-integrator Golgi cell at the mean mossy-fibre rate
     :math:`\bar f` (two rails; one rail: :math:`\mathrm{mf\_drive}\,\bar f / a`).
-
-    In the mushroom body: the APL removed (``golgi.enabled = False``).
     """
-    if params.preset == "mushroom_body":
-        return replace(params, golgi=replace(params.golgi, enabled=False))
     _needs_rate_loop(params, "no_normalisation")
     golgi = params.golgi
     if golgi.leaky:
@@ -298,12 +311,13 @@ HYPOTHESES: dict[str, Hypothesis] = {
                     "Gruntman & Turner 2013", "Lin et al. 2014"),
                    _dense_code,
                    "Kenyon cells fire with one active claw fewer (4 of 6): many more of "
-                   "them per odour, overlapping odour representations"),
+                   "them per odour, overlapping odour representations",
+                   fly_change=_fewer_claws),
         Hypothesis("H2", "two_sites", "two learning sites",
                    "MF->nuclear synapses potentiate when the cue's fibres fire during the "
                    "nuclear spikes of a Purkinje pause; nothing undoes them on extinction",
                    ("Medina & Mauk 2000", "Medina, Garcia & Mauk 2001", "Ohyama et al. 2006",
-                    "Pugh & Raman 2006"), _two_sites),
+                    "Pugh & Raman 2006"), _two_sites, fly_change=_no_second_site),
         Hypothesis("H3", "opposing_extinction", "extinction as an opposing memory",
                    "PF potentiation without a CF stored apart from the CF-paired PF->PC "
                    f"depression and decaying (tau {float(OPPOSING_TAU / second):g} s); the "
@@ -333,7 +347,7 @@ HYPOTHESES: dict[str, Hypothesis] = {
                     "Papadopoulou et al. 2011", "Lin et al. 2014"),
                    _no_normalisation,
                    "no APL: Kenyon-cell activity is not normalised, KC spikes summate over "
-                   "the odour's volleys", match_golgi_rate),
+                   "the odour's volleys", match_golgi_rate, fly_change=_no_apl),
     )
 }
 

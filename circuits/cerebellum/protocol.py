@@ -356,7 +356,7 @@ class CerebellarSDM:
         rows, cols = np.nonzero(values)
         count = values[rows, cols].astype(np.int64)  # spikes of each burst (1: one spike)
         rows, cols = np.repeat(rows, count), np.repeat(cols, count)
-        nth = np.concatenate([np.arange(c) for c in count]) if len(count) else np.zeros(0)
+        nth = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)  # k-th spike
         gap = float(self.params.climbing.burst_interval / second)
         steps = np.round((onsets[rows] + offset + nth * gap) / dt).astype(np.int64)
         order = np.lexsort((cols, steps))
