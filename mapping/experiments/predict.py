@@ -154,11 +154,12 @@ class Config:
                              f"run ({', '.join(self.hypotheses)})")
         protocol = get_protocol(self.protocol)
         preparation = get_preparation(self.preparation)
-        if preparation_of(self.resolved().circuit) is not preparation:
-            raise ValueError(f"circuit.preset {self.circuit.preset!r} is the "
-                             f"{preparation_of(self.circuit).name} preparation; set "
-                             f"preparation = {preparation_of(self.circuit).name!r} or "
-                             f"another circuit.preset")
+        resolved = self.resolved()
+        if preparation_of(resolved.circuit) is not preparation:
+            other = preparation_of(self.circuit).name
+            raise ValueError(f"circuit.preset {self.circuit.preset!r} is the {other} "
+                             f"preparation; set preparation = {other!r} or another "
+                             f"circuit.preset")
         check_protocol(preparation, self.protocol, PROTOCOLS)
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 2:
             raise ValueError(f"seeds must be an integer >= 2 (contrasts need a spread), "
@@ -167,7 +168,6 @@ class Config:
             raise ValueError(f"threshold must be > 0, got {self.threshold}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
-        resolved = self.resolved()
         resolved.circuit.validate()
         protocol.validate(resolved.circuit.address_bits)
         dt = float(self.circuit.protocol.dt)
