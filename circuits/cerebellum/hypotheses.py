@@ -18,9 +18,11 @@ testing, in the words of the papers that argue it.
 ``H2`` (``two_sites``)
     Two learning sites: the cortex (CF-gated PF->PC plasticity, as H0) and the nuclei,
     whose mossy-fibre synapses potentiate when the cue's fibres are active while the nuclear
-    cell fires, i.e. in the pauses the cortex has learned to make (``nuclei.mf_learning``:
-    Medina & Mauk 2000; Medina, Garcia & Mauk 2001; Ohyama et al. 2006; the cellular rule:
-    Pugh & Raman 2006). The nuclear trace is not undone when the cortex extinguishes, so
+    cell fires, i.e. in the pauses the cortex has learned to make, and depress when they
+    are less active than the mean fibre (``nuclei.mf_learning``, a covariance rule:
+    Medina & Mauk 2000; Medina, Garcia & Mauk 2001; Ohyama et al. 2006; the cellular rules:
+    Pugh & Raman 2006; Zhang & Linden 2006). The nuclear trace is not undone when the
+    cortex extinguishes (extinction masks it with stronger Purkinje inhibition), so
     re-learning is faster (savings: Napier, Macrae & Kehoe 1992) and a residual trace
     remains. Before the nuclei learn (weights 0), the circuit is H0's.
 ``H3`` (``opposing_extinction``)
@@ -173,14 +175,18 @@ def _dense_code(params: CerebellumParams) -> CerebellumParams:
     return replace(params, golgi=replace(golgi, conductance=golgi.conductance / DENSE_FACTOR))
 
 
-#: H2: MF -> nuclear weight gained per nuclear spike per unit MF trace, and its ceiling.
-#: A nuclear cell's resting drive sits 0.6 mV above threshold (it fires 15 ms into a pause
-#: beyond the Purkinje interval), so its MF synapses must stay small: at 0.01 mV, a cue's 32
-#: rails at the 90 Hz background raise the drive by 0.3 mV (the nucleus still needs a
-#: pause) and at 170 Hz during the cue by 0.5 mV, shortening the pause it detects by ~6 ms.
-#: 0.001 mV per unit trace reaches the ceiling in a few nuclear spikes (an active rail's
-#: trace is ~3.4 at 170 Hz with a 20 ms trace).
-NUCLEAR_LEARNING, NUCLEAR_MAX = 0.001 * mV, 0.01 * mV
+#: H2: MF -> nuclear weight change per nuclear spike per unit MF trace above the mean, and
+#: the largest weight (``network.mossy_nuclear_synapses``). A nuclear cell's tonic drive
+#: sits 0.6 mV above threshold, so it fires 35 ms after a Purkinje spike (15 ms beyond the
+#: 20 ms interval). Fully learned, a cue's 32 active rails at 170 Hz (+0.04 mV) and its 32
+#: inactive ones at 10 Hz (-0.04 mV) raise that drive by 10 ms x 32 x 160 Hz x 0.04 mV =
+#: 2 mV during the cue, so the nucleus then fires 21 ms after a Purkinje spike: at the
+#: Purkinje cell's baseline rate, but not while extinction keeps the Purkinje cell firing
+#: faster than baseline (the masking of the nuclear trace by cortical inhibition in Medina,
+#: Garcia & Mauk 2001). In the background the learned weights sum to 0 on average. A
+#: nuclear spike during the cue moves an active rail by ~0.008 x 1.6 mV: a few spikes reach
+#: the bound.
+NUCLEAR_LEARNING, NUCLEAR_MAX = 0.008 * mV, 0.04 * mV
 
 
 def _no_second_site(params: CerebellumParams) -> CerebellumParams:

@@ -344,25 +344,35 @@ def mossy_nuclear_synapses(mossy: brian2.Group, nuclei: NeuronGroup,
                            params: CerebellumParams) -> Synapses:
     r"""Plastic MF -> nuclear synapses, every rail onto every nuclear cell (a second site).
 
-    Each mossy spike depolarises the nuclear cell by its weight :math:`m` (0 before
-    learning, so the circuit starts as without them) and adds 1 to a trace :math:`x` that
-    decays with ``mf_trace``; each nuclear spike, which happens only in a pause of its
-    Purkinje cell, potentiates every synapse by :math:`\eta x`, up to ``mf_max``:
+    A weight :math:`m` is the synapse's deviation from a baseline MF -> DCN weight whose
+    mean drive is part of the nuclear cell's tonic drive (``dcn_drive``): each mossy spike
+    depolarises the nuclear cell by :math:`m` (0 before learning, so the circuit starts as
+    without these synapses; the baseline's spike-by-spike fluctuation is not modelled) and
+    adds 1 to a trace :math:`x` that decays with ``mf_trace``. Each nuclear spike, which
+    happens in a pause of its Purkinje cell, changes every synapse by the covariance of the
+    fibre's recent activity with the spike (Sejnowski 1977):
 
-    .. math:: m \leftarrow \min(m + \eta\, x,\ m_{max})
+    .. math:: m \leftarrow \mathrm{clip}\left(m + \eta\,(x - \bar x),\ -m_{max},\
+              m_{max}\right), \qquad \bar x = \bar f_{MF}\,\tau_x,
 
-    A nuclear spike fired during a cue pairs mostly with that cue's active rails (170 Hz
-    against 10 Hz on its off rails). No climbing-fibre gate: the nuclei learn from the
-    Purkinje output on every presentation (Medina & Mauk 2000; the MF-EPSC potentiation
-    that follows Purkinje inhibition and rebound: Pugh & Raman 2006). No depression:
-    what the nuclei learned outlasts the extinction of the cortex (Medina et al. 2001).
+    :math:`\bar x` the trace of a fibre firing at the mean mossy-fibre rate. Fibres more
+    active than the mean potentiate, the others depress (MF-DCN LTP after Purkinje
+    inhibition and rebound: Pugh & Raman 2006; LTD of the same synapses: Zhang & Linden
+    2006). With two rails per bit the summed rate of all rails is the same during a cue and
+    in the background (one rail of each pair on), so a nuclear spike during a cue moves
+    weight from the cue's inactive rails to its active ones: the learned drive is the
+    cue's alone, and at the background it sums to 0 on average. No climbing-fibre gate: the
+    nuclei learn from the Purkinje output on every presentation (Medina & Mauk 2000); what
+    they learned is not undone while the cortex extinguishes and the nucleus is silent
+    (Medina, Garcia & Mauk 2001).
     """
     nu = params.nuclei
     syn = Synapses(mossy, nuclei,
                    model="m : volt\ndx/dt = -x / tau_x : 1 (event-driven)",
                    on_pre="v_post += m\nx += 1",
-                   on_post="m = clip(m + eta * x, 0 * mV, m_max)",
-                   namespace={"tau_x": nu.mf_trace, "eta": nu.mf_learning, "m_max": nu.mf_max},
+                   on_post="m = clip(m + eta * (x - x_mean), -m_max, m_max)",
+                   namespace={"tau_x": nu.mf_trace, "eta": nu.mf_learning, "m_max": nu.mf_max,
+                              "x_mean": float(params.mossy.mean_rate * nu.mf_trace)},
                    name="mossy_nuclei*")
     syn.connect()
     return syn

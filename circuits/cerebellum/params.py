@@ -355,8 +355,10 @@ class NucleiParams:
     refractory: Quantity = _q(1 * ms)
     margin: Quantity = _q(3 * ms)  # PC silence beyond the baseline interval that makes a spike
     # MF -> nuclear plasticity (a second learning site; 0: none, no MF -> DCN synapses):
-    mf_learning: Quantity = _q(0 * mV)  # eta: weight gained per DCN spike per unit MF trace
-    mf_max: Quantity = _q(0.01 * mV)  # m_max: largest MF -> DCN weight (depolarisation/spike)
+    mf_learning: Quantity = _q(0 * mV)  # eta: weight change per DCN spike per unit MF trace
+    # above (or below) the mean fibre's
+    mf_max: Quantity = _q(0.01 * mV)  # m_max: largest |m|, the MF -> DCN weight's deviation
+    # from its baseline (depolarisation per MF spike)
     mf_trace: Quantity = _q(20 * ms)  # tau_x: decay of the MF trace a DCN spike pairs with
 
     def validate(self) -> None:
