@@ -34,6 +34,13 @@ POPULATION_PRESETS: dict[str, PopulationPreset] = {
                   "not invade the dendrite actively (Stuart & Hausser 1994), so they add "
                   "nothing here; one complex spike counts as 4 AP-equivalents (assumed); "
                   "ROIs are sagittal dendritic bands"),
+    "dopaminergic_terminal": PopulationPreset(
+        name="dopaminergic_terminal",
+        description="dopaminergic-neuron axon terminals in a mushroom-body compartment",
+        spike_weight=1.0, roi_sigma_um=(5.0, 5.0),
+        rationale="a compartment's DAN terminals imaged as one ROI (GCaMP in PAM/PPL1 "
+                  "terminals: Cohn, Morantte & Ruta 2015); one spike counts as one AP "
+                  "(assumed)"),
     "place_cell": PopulationPreset(
         name="place_cell", description="hippocampal place-cell somata (memory neurons)",
         spike_weight=0.1, roi_sigma_um=(4.0, 4.0),

@@ -1,6 +1,6 @@
-r"""Purkinje simple spikes through a voltage indicator, PF->PC synapses through a spine sensor.
+r"""Purkinje cells through voltage, PF->PC synapses through a spine sensor, teaching by calcium.
 
-The companions of :mod:`mapping.imaged` (granule cells through calcium) for the two other
+The companions of :mod:`mapping.imaged` (granule cells through calcium) for the three other
 signals an experiment would image in the talk's protocol:
 
 ``imaged_simple_spikes_a`` / ``_b``
@@ -31,6 +31,20 @@ signals an experiment would image in the talk's protocol:
     sensor at the Kenyon-cell boutons (GRAB-ACh3.0): each ROI's signal is its Kenyon cell's
     spikes scaled by the synapse's efficacy, and the estimate is the response per spike
     (a ROI whose cell is silent in a probe adds nothing to that probe's fit).
+``imaged_complex_spikes_a`` / ``_b``
+    The teaching signal through a calcium indicator (GCaMP6f at 30 Hz, nu = 1 by default):
+    each Purkinje cell's dendrite is one ROI whose calcium comes from its climbing-fibre
+    spikes, each a complex spike worth the ``teaching_population``'s AP-equivalents of
+    calcium (:data:`analysis.calcium_presets.POPULATION_PRESETS`: 4 in a Purkinje
+    dendrite; in the mushroom body, the compartment's dopaminergic terminals, 1 per spike),
+    synthesised through the whole protocol with the presentations ``synaptic_iti`` s apart
+    (:func:`analysis.calcium_synthesis.synthesize`) and deconvolved (OASIS); the inferred
+    activity in the frames of the cue's training presentation of the probe's trial (in a
+    trial without one, the probe's own presentation), over that of one isolated complex
+    spike imaged the same way (a lab's calibration), is the imaged count, mean over the
+    group's cells (the counterpart of ``complex_spikes_a`` / ``_b``; not proportional to
+    it: GCaMP6f's Hill curve is supralinear over a few complex spikes, so a burst of 4
+    reads as ~8).
 """
 
 from __future__ import annotations
@@ -49,7 +63,7 @@ __all__ = ["OUTPUT_OBSERVABLES", "SPINE_OBSERVABLES", "OutputImaging", "image_ou
 
 #: the per-probe observables :func:`image_outputs` measures
 OUTPUT_OBSERVABLES = ("imaged_simple_spikes_a", "imaged_simple_spikes_b", "imaged_efficacy_a",
-                      "imaged_efficacy_b")
+                      "imaged_efficacy_b", "imaged_complex_spikes_a", "imaged_complex_spikes_b")
 #: the synaptic observables, at every sample size in :func:`image_spines`'s rows
 SPINE_OBSERVABLES = ("imaged_efficacy_a", "imaged_efficacy_b")
 
@@ -80,6 +94,11 @@ class OutputImaging:
     #: synapses per cue and group in the power analysis's fields (image_spines)
     spine_counts: tuple[int, ...] = (5, 10, 20, 40)
     spine_fields: int = 3  #: independent samples of synapses per run (each imaged twice)
+    #: the calcium indicator, frame rate (Hz) and noise level nu of the teaching signal
+    #: (Purkinje dendrites; dopaminergic terminals in the mushroom body)
+    teaching_indicator: str = "GCaMP6f"
+    teaching_fps: float = 30.0
+    teaching_noise: float = 1.0
 
     def validate(self, dt: float | None = None, preparation: Any = None) -> None:
         """Raise ``ValueError`` naming the first bad field.
@@ -113,6 +132,17 @@ class OutputImaging:
             check_int("outputs.spine_counts", count, minimum=1)
         check_int("outputs.spine_fields", self.spine_fields, minimum=2)
         check_real("outputs.synaptic_iti", self.synaptic_iti, minimum=0.0,
+                   strict_minimum=True)
+        from analysis.calcium_indicators import INDICATORS
+
+        if self.teaching_indicator not in INDICATORS:
+            raise ValueError(f"outputs.teaching_indicator: unknown calcium indicator "
+                             f"{self.teaching_indicator!r}; known: {', '.join(INDICATORS)}")
+        check_real("outputs.teaching_fps", self.teaching_fps, minimum=0.0, strict_minimum=True)
+        if dt is not None and self.teaching_fps * dt > 1 + 1e-9:
+            raise ValueError(f"outputs.teaching_fps: {self.teaching_fps:g} Hz is above the "
+                             f"simulation's time resolution 1/dt = {1 / dt:g} Hz")
+        check_real("outputs.teaching_noise", self.teaching_noise, minimum=0.0,
                    strict_minimum=True)
 
 
@@ -165,6 +195,61 @@ def _simple_spikes(run: Any, imaging: OutputImaging, seed: int) -> list[dict[str
         out.append({f"imaged_simple_spikes_{g}": float(counts[c].mean())
                     for g, c in groups.items()})
     return out
+
+
+#: calibration dendrites imaged beside the protocol's, and their complex-spike period (s)
+CALIBRATION_CELLS, CALIBRATION_PERIOD = 20, 6.0
+
+
+def _calibration_spikes(duration: float, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(cells, spikes)`` times of isolated complex spikes of the calibration dendrites.
+
+    Dendrite ``k`` (ROI ``first + k``) fires every ``CALIBRATION_PERIOD`` s from
+    ``3 + 0.3 k`` s (none in the last 3 s): staggered, so the neuropil holds no
+    synchronous transient.
+    """
+    k = np.arange(CALIBRATION_CELLS)[:, None]
+    onsets = 3.0 + k * CALIBRATION_PERIOD / CALIBRATION_CELLS + np.arange(
+        max(1, int((duration - 6.0) // CALIBRATION_PERIOD)))[None, :] * CALIBRATION_PERIOD
+    return first + k + 0 * onsets, onsets
+
+
+def _complex_spikes(run: Any, imaging: OutputImaging, seed: int, preparation: Any
+                    ) -> list[dict[str, float]]:
+    """Imaged teaching signal per probe: complex spikes per cell of each group."""
+    from analysis.calcium_frames import SpikeEvents
+    from analysis.calcium_presets import get_preset
+    from analysis.calcium_synthesis import SynthesisParams, synthesize
+    from mapping.imaged import _probe_frames, _window_activity, spaced
+
+    population = get_preset(preparation.teaching_population)
+    # calcium per teaching spike: a dendrite's climbing-fibre input, a terminal's own spike
+    weight = population.partner_weight or population.spike_weight
+    timeline = spaced(run, imaging.synaptic_iti)
+    climbing = timeline.spikes["climbing"]
+    duration = timeline.duration + imaging.synaptic_iti
+    cells, onsets = _calibration_spikes(duration, climbing.size)
+    events = SpikeEvents.of(np.concatenate([climbing.indices, cells.ravel()]),
+                            np.concatenate([climbing.times, onsets.ravel()]), weight)
+    traces = synthesize(events, climbing.size + CALIBRATION_CELLS, duration,
+                        SynthesisParams(indicator=imaging.teaching_indicator,
+                                        fps=imaging.teaching_fps,
+                                        noise_level=imaging.teaching_noise),
+                        seed=child_seed(seed, "teaching_calcium"))
+    fps = float(imaging.teaching_fps)
+    slot = [run.training.get(p, row["index"]) for p, row in enumerate(run.rows)]
+    windows = timeline.slots[slot]
+    # one complex spike's inferred activity, in windows as long as the protocol's from
+    # 50 ms before each calibration spike (a lab's calibration on isolated complex spikes)
+    length = float(np.max(windows[:, 1] - windows[:, 0]))
+    activity = _window_activity(traces, _probe_frames(windows, fps, traces.n_frames))
+    per_spike = np.mean([_window_activity(traces, _probe_frames(np.stack(
+        [row - 0.05, row - 0.05 + length], axis=1), fps, traces.n_frames))[
+        climbing.size + k] for k, row in enumerate(onsets)])
+    count = activity[:climbing.size] / per_spike  # (cells, probes)
+    groups = _groups(climbing.size)
+    return [{f"imaged_complex_spikes_{g}": float(count[c, p].mean())
+             for g, c in groups.items()} for p in range(len(run.rows))]
 
 
 def _presynaptic(trains: Any, cells: np.ndarray) -> Any:
@@ -323,5 +408,6 @@ def image_outputs(run: Any, imaging: OutputImaging, *, w0: float, seed: int = 0,
     imaging.validate(run.dt or None, prep)
     spikes = _simple_spikes(run, imaging, seed)
     synapses = _efficacies(run, imaging, seed, w0, prep)
-    return [{"index": row["index"], **a, **b}
-            for row, a, b in zip(run.rows, spikes, synapses, strict=True)]
+    teaching = _complex_spikes(run, imaging, seed, prep)
+    return [{"index": row["index"], **a, **b, **c}
+            for row, a, b, c in zip(run.rows, spikes, synapses, teaching, strict=True)]

@@ -9,7 +9,9 @@ experiment is named here:
     cells taught by climbing fibres -> nuclear cells. Cues are random bits. PF->PC
     long-term depression is postsynaptic: endocytosis of GluA2-containing AMPA receptors
     (Wang & Linden 2000, Neuron 25:635; Matsuda et al. 2000), so the synaptic signal is a
-    surface-receptor sensor at the spine (SEP-GluA2).
+    surface-receptor sensor at the spine (SEP-GluA2). The teaching signal is imaged as
+    climbing-fibre calcium in the Purkinje dendrites (a complex spike: a dendritic calcium
+    spike, Kitamura & Hausser 2011).
 ``mushroom_body``
     Projection neurons (one rail per glomerulus) -> Kenyon cells with APL feedback
     inhibition -> output neurons (MBONs, one per valence) taught by their own dopaminergic
@@ -18,6 +20,8 @@ experiment is named here:
     depression is presynaptic, a drop of acetylcholine release from the Kenyon-cell boutons
     (Hige et al. 2015, Neuron 88:985; Stahl et al. 2022, eLife 11:e76712, imaged with the
     GRAB-ACh sensor), so the synaptic signal is a release sensor (GRAB-ACh3.0). The
+    teaching signal is imaged as calcium in the compartment's dopaminergic terminals
+    (Cohn, Morantte & Ruta 2015). The
     ``generalisation`` protocol does not run here: its probes flip bits of the cue, which
     changes how many glomeruli an odour activates; graded odour similarity at a fixed
     activity is not built.
@@ -43,14 +47,17 @@ class Preparation:
     #: where the taught synapses change: "post" (receptors) or "pre" (release)
     plasticity_site: str
     synaptic_indicator: str  #: the synaptic sensor an experiment would use there
+    #: where the teaching signal is imaged (an analysis.calcium_presets population)
+    teaching_population: str
     #: protocol name -> why this preparation cannot run it
     refused: dict[str, str] = field(default_factory=dict)
 
 
 #: the preparations :func:`get_preparation` knows
 PREPARATIONS: dict[str, Preparation] = {p.name: p for p in (
-    Preparation("cerebellum", None, "post", "SEP-GluA2"),
-    Preparation("mushroom_body", "mushroom_body", "pre", "GRAB-ACh3.0", {
+    Preparation("cerebellum", None, "post", "SEP-GluA2", "purkinje_dendrite"),
+    Preparation("mushroom_body", "mushroom_body", "pre", "GRAB-ACh3.0",
+                "dopaminergic_terminal", {
         "generalisation": "its probes flip bits of the cue, which changes how many glomeruli "
                           "an odour activates (mushroom-body odours hold that number "
                           "fixed); graded odour similarity is not built"}),

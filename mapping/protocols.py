@@ -309,6 +309,9 @@ class ProtocolRun:
     voltage
         ``(purkinje cells, steps)`` Purkinje membrane potential (V) on the simulation grid
         from time 0, step ``dt`` (``record_protocol(voltage=True)``), or None.
+    training
+        Row position -> the presentation number of the cue's training presentation in the
+        probe's trial (absent: the trial has none).
     """
 
     rows: list[dict[str, Any]]
@@ -322,6 +325,7 @@ class ProtocolRun:
     baseline_cells: dict[int, np.ndarray] = field(default_factory=dict)
     voltage: np.ndarray | None = None
     dt: float = 0.0
+    training: dict[int, int] = field(default_factory=dict)
 
     @property
     def windows(self) -> np.ndarray:
@@ -355,7 +359,8 @@ def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int =
     readouts = (_present_graded(circuit, steps, entries, params) if params.climbing.graded
                 else circuit.present(entries))
     baseline: dict[int, np.ndarray] = {}
-    teaching: dict[tuple[str, int, int], CerebellumReadout] = {}
+    teaching: dict[tuple[str, int, int], tuple[int, CerebellumReadout]] = {}
+    training: dict[int, int] = {}
     rows, slots, weights = [], [], []
     for index, (t, readout) in enumerate(zip(steps, readouts, strict=True)):
         start = float(readout.onsets[0]) if len(readout.onsets) else slots[-1][1]
@@ -363,15 +368,18 @@ def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int =
             else float(protocol.delay)
         slots.append((start, start + length))
         if t.event == "train":
-            teaching[(t.phase, t.trial, t.cue)] = readout
+            teaching[(t.phase, t.trial, t.cue)] = (index, readout)
         if t.event != "probe":
             continue
         if t.phase == "baseline":
             baseline[t.cue] = readout.active_granule[0]
+        taught = teaching.get((t.phase, t.trial, t.cue))
+        if taught is not None:
+            training[len(rows)] = taught[0]
         rows.append({"index": index, "phase": t.phase, "trial": t.trial, "cue": t.cue,
                      "distance": t.distance,
                      **probe_observables(readout, baseline[t.cue], params,
-                                         teaching.get((t.phase, t.trial, t.cue)))})
+                                         None if taught is None else taught[1])})
         weights.append(np.asarray(readout.weights_after, dtype=np.float32))
     return ProtocolRun(rows=rows,
                        spikes={name: _joined(readouts, name) for name in readouts[-1].spikes},
@@ -380,7 +388,7 @@ def record_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int =
                        weights=np.stack(weights), pf_pre=np.asarray(readouts[0].pf_pre),
                        pf_post=np.asarray(readouts[0].pf_post), baseline_cells=baseline,
                        voltage=None if monitor is None else np.asarray(monitor.v[:]),
-                       dt=float(params.protocol.dt))
+                       dt=float(params.protocol.dt), training=training)
 
 
 def run_protocol(params: CerebellumParams, protocol: Protocol, *, seed: int = 0,

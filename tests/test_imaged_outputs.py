@@ -37,8 +37,12 @@ def synthetic_run(rates=(60.0, 60.0, 20.0, 100.0), seed=0) -> tuple[ProtocolRun,
             voltage[c, p * steps:(p + 1) * steps] += 0.004 * np.sin(
                 np.arange(steps) * DT * 2 * np.pi * r)
     order = np.argsort(times)
+    # complex spikes of group a: one in probe 2, a burst of four (2 ms apart) in probe 3
+    cf_times = np.concatenate([[2 * SLOT + 0.05] * 2, 3 * SLOT + 0.05 + np.repeat(
+        np.arange(4) * 0.002, 2)])
     spikes = {"purkinje": SpikeTrains(np.array(idx)[order], np.array(times)[order], n_pc,
-                                      "purkinje")}
+                                      "purkinje"),
+              "climbing": SpikeTrains(np.tile([0, 1], 5), cf_times, n_pc, "climbing")}
     rows = [{"index": p, "phase": "baseline" if p < 2 else "acquisition", "trial": 0,
              "cue": p % 2, "distance": 0} for p in range(probes)]
     windows = np.array([[p * SLOT, (p + 1) * SLOT] for p in range(probes)])
@@ -156,3 +160,23 @@ def test_spine_samples_for_the_power_analysis_nest_the_reported_one():
     assert spread(40) < spread(5)
     assert np.mean([r["imaged_efficacy_a"] for r in rows
                     if r["index"] == 2 and r["cells"] == 40]) == pytest.approx(0.5, abs=0.1)
+
+
+def test_the_teaching_signal_is_imaged_as_complex_spikes_in_the_dendrites():
+    """No complex spike reads ~0, one ~1, a burst of four more than two (the indicator's
+    Hill curve is supralinear, so more than four); the silent group reads ~0."""
+    run, _ = synthetic_run()
+    rows = image_outputs(run, OutputImaging(synaptic_iti=3.0, teaching_noise=0.3), w0=1.0,
+                         seed=2)
+    a = np.array([r["imaged_complex_spikes_a"] for r in rows])
+    b = np.array([r["imaged_complex_spikes_b"] for r in rows])
+    assert np.all(np.abs(a[:2]) < 0.3) and np.all(np.abs(b) < 0.3)
+    assert 0.7 < a[2] < 1.3 and a[3] > 2.0
+
+
+def test_a_bad_teaching_indicator_or_frame_rate_is_refused():
+    run, _ = synthetic_run()
+    with pytest.raises(ValueError, match=r"outputs\.teaching_indicator"):
+        image_outputs(run, OutputImaging(teaching_indicator="GCaMP99"), w0=1.0)
+    with pytest.raises(ValueError, match=r"outputs\.teaching_fps.*time resolution"):
+        image_outputs(run, OutputImaging(teaching_fps=2e4), w0=1.0)
