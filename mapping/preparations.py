@@ -21,21 +21,18 @@ experiment is named here:
     (Hige et al. 2015, Neuron 88:985; Stahl et al. 2022, eLife 11:e76712, imaged with the
     GRAB-ACh sensor), so the synaptic signal is a release sensor (GRAB-ACh3.0). The
     teaching signal is imaged as calcium in the compartment's dopaminergic terminals
-    (Cohn, Morantte & Ruta 2015). The
-    ``generalisation`` protocol does not run here: its probes flip bits of the cue, which
-    changes how many glomeruli an odour activates; graded odour similarity at a fixed
-    activity is not built.
+    (Cohn, Morantte & Ruta 2015). Generalisation probes move glomeruli in pairs (one off,
+    one on), so an odour of graded similarity activates as many
+    (:func:`mapping.protocols.check_protocol` refuses distances that cannot).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from circuits.cerebellum.params import CerebellumParams
 
-__all__ = ["PREPARATIONS", "Preparation", "check_protocol", "get_preparation",
-           "preparation_of"]
+__all__ = ["PREPARATIONS", "Preparation", "get_preparation", "preparation_of"]
 
 
 @dataclass(frozen=True)
@@ -49,18 +46,13 @@ class Preparation:
     synaptic_indicator: str  #: the synaptic sensor an experiment would use there
     #: where the teaching signal is imaged (an analysis.calcium_presets population)
     teaching_population: str
-    #: protocol name -> why this preparation cannot run it
-    refused: dict[str, str] = field(default_factory=dict)
 
 
 #: the preparations :func:`get_preparation` knows
 PREPARATIONS: dict[str, Preparation] = {p.name: p for p in (
     Preparation("cerebellum", None, "post", "SEP-GluA2", "purkinje_dendrite"),
     Preparation("mushroom_body", "mushroom_body", "pre", "GRAB-ACh3.0",
-                "dopaminergic_terminal", {
-        "generalisation": "its probes flip bits of the cue, which changes how many glomeruli "
-                          "an odour activates (mushroom-body odours hold that number "
-                          "fixed); graded odour similarity is not built"}),
+                "dopaminergic_terminal"),
 )}
 
 
@@ -75,15 +67,3 @@ def preparation_of(params: CerebellumParams) -> Preparation:
     """The preparation a circuit belongs to (by its preset)."""
     return next((p for p in PREPARATIONS.values() if p.preset == params.preset),
                 PREPARATIONS["cerebellum"])
-
-
-def check_protocol(preparation: Preparation, protocol: str, known: Iterable[str]) -> None:
-    """Raise ``ValueError`` if ``preparation`` cannot run ``protocol``, saying why.
-
-    ``known``: every protocol's name (the message lists those it can run).
-    """
-    if protocol in preparation.refused:
-        runs = [name for name in known if name not in preparation.refused]
-        raise ValueError(f"protocol {protocol!r} cannot run on the {preparation.name} "
-                         f"preparation: {preparation.refused[protocol]}; it runs "
-                         f"{', '.join(runs)}")

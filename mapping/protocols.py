@@ -56,17 +56,17 @@ from typing import Any
 
 import numpy as np
 
-from circuits.cerebellum.mossy import odours_with_activity
+from circuits.cerebellum.mossy import move_glomeruli, odours_with_activity
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
 from circuits.spikes import SpikeTrains
-from mapping.preparations import check_protocol, preparation_of
+from mapping.preparations import preparation_of
 from models.patterns import flip_exact
 from models.seeding import child_seed
 
 __all__ = ["OBSERVABLES", "PHASES", "PROTOCOLS", "Phase", "Protocol", "ProtocolRun", "Trial",
-           "action_groups", "get_protocol", "probe_observables", "record_protocol",
-           "run_protocol", "schedule", "trials"]
+           "action_groups", "check_protocol", "get_protocol", "probe_observables",
+           "record_protocol", "run_protocol", "schedule", "trials"]
 
 #: the phases a protocol is made of
 PHASES = ("baseline", "acquisition", "extinction", "overwrite", "reacquisition",
@@ -192,11 +192,12 @@ def schedule(protocol: Protocol, params: CerebellumParams, seed: int
 
     The cues are random keys drawn from ``seed`` (one-rail inputs, the mushroom body's
     odours: exactly ``round(mossy.activity * n)`` inputs on); generalisation probes flip
-    ``distance`` bits of cue 0 (a fresh draw per distance). A protocol the circuit's
-    preparation cannot run is refused (:func:`mapping.preparations.check_protocol`).
+    ``distance`` bits of cue 0 (a fresh draw per distance; an odour moves ``distance / 2``
+    glomeruli from on to off and as many from off to on,
+    :func:`~circuits.cerebellum.mossy.move_glomeruli`, so every probe activates as many). A
+    protocol the circuit's preparation cannot run is refused (:func:`check_protocol`).
     """
-    protocol.validate(params.address_bits)
-    check_protocol(preparation_of(params), protocol.name, PROTOCOLS)
+    check_protocol(protocol, params)
     if params.value_bits < 2:
         raise ValueError("the two-action protocols need circuit.value_bits >= 2")
     rng = np.random.default_rng(child_seed(seed, "protocol_cues"))
@@ -212,7 +213,10 @@ def schedule(protocol: Protocol, params: CerebellumParams, seed: int
             out.append(("rest", float(protocol.delay), None))
             continue
         key = cues[t.cue][None, :]
-        if t.distance:
+        if t.distance and params.mossy.rails == "one":
+            key = move_glomeruli(key[0], t.distance, np.random.default_rng(
+                child_seed(seed, "generalisation", t.distance)))[None, :]
+        elif t.distance:
             key = flip_exact(key, t.distance,
                              seed=child_seed(seed, "generalisation", t.distance)).numpy()
         if t.event == "probe":
@@ -223,6 +227,29 @@ def schedule(protocol: Protocol, params: CerebellumParams, seed: int
             value[0, groups[t.teach]] = 1
         out.append(("write", key, value))
     return steps, cues, out
+
+
+def check_protocol(protocol: Protocol, params: CerebellumParams) -> None:
+    """Raise ``ValueError`` if the circuit ``params`` cannot run ``protocol``, saying why.
+
+    Besides :meth:`Protocol.validate`: on one-rail cues (the mushroom body's odours, which
+    all activate as many glomeruli) a generalisation distance must be even and at most
+    twice the smaller of the active and inactive counts.
+    """
+    protocol.validate(params.address_bits)
+    if params.mossy.rails != "one" or not any(p.kind == "generalisation"
+                                                for p in protocol.phases):
+        return
+    n = params.address_bits
+    on = round(params.mossy.activity * n)
+    for distance in protocol.distances:
+        if distance % 2 or distance // 2 > min(on, n - on):
+            raise ValueError(
+                f"protocol {protocol.name!r} cannot run on the "
+                f"{preparation_of(params).name} preparation: its odours have {on} of "
+                f"{n} glomeruli on, and a generalisation probe moves them in pairs (one "
+                f"off, one on), so a distance must be even and at most "
+                f"{2 * min(on, n - on)}; got {distance}")
 
 
 def _jaccard(a: np.ndarray, b: np.ndarray) -> float:

@@ -39,9 +39,6 @@ from mapping.cli import main
     (["synaptic_grid=[[5000, 0.2]]"], r"5000"),
     (["outputs.spine_fields=1"], r"outputs.spine_fields"),
     (['preparation="fly"'], r"unknown preparation 'fly'; known: cerebellum, mushroom_body"),
-    (['preparation="mushroom_body"', 'protocol="generalisation"'],
-     r"protocol 'generalisation' cannot run on the mushroom_body preparation: its probes "
-     r"flip bits"),
     (['preparation="mushroom_body"', 'hypotheses=["sdm", "two_sites"]'],
      r"hypothesis 'two_sites' has no mushroom-body form"),
     (["circuit.preset=mushroom_body"],

@@ -196,12 +196,25 @@ def test_mushroom_body_odours_hold_the_number_of_active_glomeruli():
     assert np.array_equal(bits, expected)
 
 
+def test_mushroom_body_generalisation_moves_glomeruli_and_keeps_the_odour_activity():
+    from circuits.cerebellum.params import mushroom_body
+
+    params = mushroom_body()
+    steps, cues, entries = schedule(get_protocol("generalisation"), params, seed=0)
+    active = int(cues[0].sum())
+    probes = [(t, key) for t, (_, key, _) in zip(steps, entries, strict=True) if t.distance]
+    assert [t.distance for t, _ in probes] == [2, 4, 8, 16, 32]
+    for t, key in probes:
+        assert int(key.sum()) == active  # as many glomeruli on
+        assert int(np.abs(key[0].astype(int) - cues[0]).sum()) == t.distance
+
+
 def test_a_protocol_the_preparation_cannot_run_is_refused():
     from circuits.cerebellum.params import mushroom_body
 
-    with pytest.raises(ValueError, match=r"protocol 'generalisation' cannot run on the "
-                                         r"mushroom_body preparation: its probes flip bits "
-                                         r"of the cue.*it runs acquisition-extinction, "
-                                         r"savings"):
-        schedule(get_protocol("generalisation"), mushroom_body(), seed=0)
-    schedule(get_protocol("generalisation"), biological(32, 4), seed=0)  # the cerebellum can
+    odd = Protocol("odd", (Phase("baseline"), Phase("generalisation")), distances=(3,))
+    with pytest.raises(ValueError, match=r"protocol 'odd' cannot run on the mushroom_body "
+                                         r"preparation: its odours have \d+ of 50 "
+                                         r"glomeruli on.*must be even.*got 3"):
+        schedule(odd, mushroom_body(), seed=0)
+    schedule(odd, biological(32, 4), seed=0)  # the cerebellum flips single bits

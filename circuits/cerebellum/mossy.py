@@ -27,7 +27,7 @@ from brian2 import second
 from circuits.cerebellum.params import CerebellumParams
 
 __all__ = ["ACTIVE_LAG", "active_window", "background_spike_trains", "lead_in",
-           "mossy_spike_trains", "odours_with_activity", "renewal_train"]
+           "mossy_spike_trains", "move_glomeruli", "odours_with_activity", "renewal_train"]
 
 #: Granule latency (s) after which a stimulus's granule spikes are counted with a tonic
 #: background: the MF delay plus the rise of a few coincident EPSPs.
@@ -45,6 +45,30 @@ def odours_with_activity(count: int, n: int, activity: float,
     out = np.zeros((count, n), dtype=np.uint8)
     for row in out:
         row[rng.choice(n, k, replace=False)] = 1
+    return out
+
+
+def move_glomeruli(key: np.ndarray, distance: int, rng: np.random.Generator) -> np.ndarray:
+    """A copy of the one-rail ``key`` at Hamming distance ``distance``, as many inputs on.
+
+    ``distance / 2`` of its active inputs turn off and as many inactive ones turn on (an
+    odour of graded similarity that activates the same number of glomeruli).
+
+    Raises
+    ------
+    ValueError
+        For an odd distance, or one needing more inputs than are on or off.
+    """
+    key = np.asarray(key, dtype=np.uint8)
+    on, off = np.flatnonzero(key), np.flatnonzero(key == 0)
+    half = distance // 2
+    if distance % 2 or half > min(len(on), len(off)):
+        raise ValueError(f"distance {distance}: an odour moves glomeruli in pairs (one off, "
+                         f"one on) and has {len(on)} on and {len(off)} off, so a distance "
+                         f"must be even and at most {2 * min(len(on), len(off))}")
+    out = key.copy()
+    out[rng.choice(on, half, replace=False)] = 0
+    out[rng.choice(off, half, replace=False)] = 1
     return out
 
 

@@ -73,8 +73,8 @@ from mapping.predict_report import (
     sheet,
     time_course_figure,
 )
-from mapping.preparations import check_protocol, get_preparation, preparation_of
-from mapping.protocols import OBSERVABLES, PROTOCOLS, get_protocol, record_protocol
+from mapping.preparations import get_preparation, preparation_of
+from mapping.protocols import OBSERVABLES, check_protocol, get_protocol, record_protocol
 from models.config import to_dict
 from models.rundir import RunDirectory, atomic_path, atomic_write_json, atomic_write_text
 from models.seeding import child_seed
@@ -160,7 +160,6 @@ class Config:
             raise ValueError(f"circuit.preset {self.circuit.preset!r} is the {other} "
                              f"preparation; set preparation = {other!r} or another "
                              f"circuit.preset")
-        check_protocol(preparation, self.protocol, PROTOCOLS)
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 2:
             raise ValueError(f"seeds must be an integer >= 2 (contrasts need a spread), "
                              f"got {self.seeds!r}")
@@ -169,7 +168,7 @@ class Config:
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         resolved.circuit.validate()
-        protocol.validate(resolved.circuit.address_bits)
+        check_protocol(protocol, resolved.circuit)
         dt = float(self.circuit.protocol.dt)
         resolved.imaging.validate(resolved.circuit.granule.n, dt)
         self.outputs.validate(dt, preparation)
