@@ -61,6 +61,22 @@ def test_plasticity_window_peak_and_no_ltd_after_cf(peak_ms, pairing):
     np.testing.assert_allclose(window.weight_change, window.expected, atol=1e-9)
 
 
+def test_backward_pairing_potentiates_pf_spikes_that_follow_the_cf_and_decays():
+    """The fly's timing: a PF spike after the CF potentiates by b ltd exp(-dt/tau_b) on top
+    of the PF's own LTP; PF spikes before the CF are depressed as without it."""
+    base = small()
+    params = replace(base, plasticity=replace(base.plasticity, backward=1.0))
+    intervals = np.arange(-300, 201, 10) * 1e-3
+    window = measure_window(params, intervals)
+    plain = measure_window(base, intervals)
+    np.testing.assert_allclose(window.weight_change, window.expected, atol=1e-9)
+    after = intervals < 0
+    extra = window.weight_change - plain.weight_change
+    assert np.all(extra[after] > 0) and np.all(np.diff(extra[after]) > 0)  # decays with |dt|
+    assert extra[intervals == -0.01][0] > 0.9 * params.plasticity.ltd
+    np.testing.assert_allclose(extra[~after], 0, atol=1e-12)
+
+
 def test_active_granule_sets_are_the_hamming_balls_of_the_abstract_sdm():
     params = small()
     patterns = random_binary(6, 32, seed=1).numpy()

@@ -37,6 +37,10 @@ def test_mushroom_body_preset_sets_its_biology_and_sizes():
     assert params.population_names["granule"] == "KC"
     assert mushroom_body() == CerebellumParams().with_preset("mushroom_body")
     assert mushroom_body(value_bits=3).value_bits == 3
+    # the fly's plasticity timing, which the cerebellar presets undo
+    assert params.plasticity.backward > 0
+    for other in ("kanerva", "biological"):
+        assert params.with_preset(other).plasticity.backward == 0
 
 
 def test_biological_preset_sets_four_claw_cells_poisson_fibres_and_the_golgi_loop():

@@ -286,6 +286,11 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
     :math:`u \leftarrow u\,e^{-\Delta t/\tau_u}` at each update). The MLI relays are
     linear, so :math:`u` on the PF->PC synapse stands for a depression of the same PF's
     input to the interneurons that inhibit that Purkinje cell (Jorntell & Ekerot 2002).
+
+    With ``plasticity.backward`` :math:`b > 0` a PF spike arriving :math:`\Delta t` after a
+    complex spike also potentiates :math:`w` by :math:`b\,\mathrm{ltd}\,
+    e^{-\Delta t/\tau_b}` (a trace :math:`y` the complex spike raises by 1): the fly's
+    backward pairing, dopamine before the odour (Handler et al. 2019).
     """
     pl = params.plasticity
     order = pl.window_stages
@@ -329,6 +334,11 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
         on_post = "\n".join([
             f"w = clip(w - plastic_gate(t) * (ltd - ltp) * {window}, w_min, w_max)",
             f"u = clip(u - plastic_gate(t) * ltp * {window}, -w_max, w_max)"])
+    if pl.backward > 0:  # a PF spike after a CF spike potentiates (backward pairing)
+        model += "\ndy_cf/dt = -y_cf / tau_b : 1 (event-driven)"
+        namespace.update(tau_b=pl.backward_tau, ltp_back=pl.backward * pl.ltd)
+        on_pre += "\nw = clip(w + plastic_gate(t) * ltp_back * y_cf, w_min, w_max)\n"
+        on_post += "\ny_cf += 1"
     synapses = Synapses(
         source, purkinje, model=model,
         on_pre=on_pre,

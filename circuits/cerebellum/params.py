@@ -390,6 +390,10 @@ class PlasticityParams:
     # separate memory: Jorntell & Ekerot 2002 PF->MLI LTD; Felsenberg et al. 2018)
     opposing_tau: Quantity | None = _optional_q(1 * second)  # tau_u: decay of the opposing trace
     # (None: it does not decay)
+    backward: float = 0.0  # b: potentiation of a PF spike that follows a CF spike, in units
+    # of ltd, decaying with the CF-PF interval (0: none; the fly's backward pairing, dopamine
+    # before the odour potentiates: Handler et al. 2019; Aso & Rubin 2016)
+    backward_tau: Quantity = _q(100 * ms)  # tau_b: decay of that potentiation with the interval
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
@@ -405,6 +409,9 @@ class PlasticityParams:
                 raise ValueError("plasticity.opposing_tau needs plasticity.opposing = true "
                                  "(there is no opposing trace to decay)")
         _int_at_least("plasticity.counter_range", self.counter_range, 1)
+        if not self.backward >= 0:
+            raise ValueError(f"plasticity.backward must be >= 0, got {self.backward}")
+        _positive("plasticity.backward_tau", self.backward_tau)
         _positive("plasticity.window_peak", self.window_peak)
         _int_at_least("plasticity.window_stages", self.window_stages, 2)
         if not self.ltd_ratio >= 0:
@@ -539,9 +546,11 @@ class CerebellumParams:
         """These parameters with the biology of preset ``name``.
 
         The preset sets the mossy-fibre, granule and Golgi parameters (and, for
-        ``"mushroom_body"``, the address and value sizes); the backend, the Purkinje layer,
-        plasticity and protocol are kept. The configuration loader applies a ``preset`` key
-        first, then the other keys of the same table. See :func:`apply_preset`.
+        ``"mushroom_body"``, the address and value sizes and the fly's backward pairing,
+        ``plasticity.backward``, which the other presets undo); the backend, the Purkinje
+        layer, the rest of plasticity and the protocol are kept. The configuration loader
+        applies a ``preset`` key first, then the other keys of the same table.
+        See :func:`apply_preset`.
         """
         return apply_preset(self, name)
 
@@ -588,6 +597,20 @@ def biological_granule_count(address_bits: int) -> int:
     return round(2 * address_bits * GRANULE_PER_MOSSY_FIBRE)
 
 
+#: the mushroom body's backward pairing (``plasticity.backward``): dopamine before the odour
+#: potentiates as much as dopamine after it depresses at the window's peak (an assumption:
+#: Handler et al. 2019 show both directions of MBON plasticity, trial by trial, with
+#: reversed order; the relative size is not fixed there)
+FLY_BACKWARD = 1.0
+
+
+def _cerebellar_plasticity(base: CerebellumParams) -> PlasticityParams:
+    """``base``'s plasticity, the fly's backward pairing undone if it had the fly's preset."""
+    if base.preset != "mushroom_body":
+        return base.plasticity
+    return replace(base.plasticity, backward=PlasticityParams().backward)
+
+
 def _kanerva(base: CerebellumParams) -> CerebellumParams:
     protocol, n = base.protocol, base.granule.n
     if base.preset == "biological":  # undo the slots and the count the biological preset set
@@ -598,7 +621,8 @@ def _kanerva(base: CerebellumParams) -> CerebellumParams:
         n = GranuleParams().n
     return replace(base, preset="kanerva", mossy=MossyFibreParams(), protocol=protocol,
                    granule=GranuleParams(n=n), golgi=GolgiParams(),
-                   nuclei=replace(base.nuclei, margin=NucleiParams().margin))
+                   nuclei=replace(base.nuclei, margin=NucleiParams().margin),
+                   plasticity=_cerebellar_plasticity(base))
 
 
 def _mushroom_body(base: CerebellumParams) -> CerebellumParams:
@@ -612,6 +636,7 @@ def _mushroom_body(base: CerebellumParams) -> CerebellumParams:
                               coding_level=None),
         golgi=GolgiParams(ratio=2000, minimum=1, inputs_per_granule=1, feedforward=False,
                           feedback_drive=0.1),
+        plasticity=replace(base.plasticity, backward=FLY_BACKWARD),
     )
 
 
@@ -655,6 +680,7 @@ def _biological(base: CerebellumParams) -> CerebellumParams:
         # the background PF input makes Purkinje intervals irregular: a nuclear cell fires
         # only on a pause 15 ms beyond the baseline interval, not on one long interval
         nuclei=replace(base.nuclei, margin=15 * ms),
+        plasticity=_cerebellar_plasticity(base),
     )
 
 
@@ -694,7 +720,9 @@ def apply_preset(base: CerebellumParams, name: str) -> CerebellumParams:
     ``mushroom_body``
         The insect mushroom body: projection neurons (one rail per glomerulus, ~45% active per
         odour) -> Kenyon cells (6 inputs, fire with >= 5 active; APL feedback inhibition) ->
-        two output neurons, one per valence. Expected Kenyon-cell sparseness
+        two output neurons, one per valence; the fly's plasticity timing (dopamine after
+        the Kenyon-cell spikes depresses, before them potentiates: ``plasticity.backward``
+        = :data:`FLY_BACKWARD`). Expected Kenyon-cell sparseness
         P(>= 5 of 6 active) ~ 7% at 45% projection-neuron activity (5-10%, Lin et al. 2014).
 
     Raises

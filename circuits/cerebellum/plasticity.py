@@ -163,4 +163,8 @@ def measure_window(params: CerebellumParams | None = None,
     # the complex-spike event follows the CF spike by one time step
     expected = pl.ltp - pl.ltd * window_kernel(intervals + dt, pl.window_peak,
                                                pl.window_stages)
+    # backward pairing: a PF spike arriving after the complex spike (one step after the CF)
+    after = -intervals - dt
+    expected = expected + np.where(after > dt / 2, pl.backward * pl.ltd * np.exp(
+        -np.clip(after, 0, None) / float(pl.backward_tau / second)), 0.0)
     return PlasticityWindow(intervals=intervals, weight_change=change, expected=expected)
