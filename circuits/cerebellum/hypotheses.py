@@ -320,10 +320,12 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    "them per odour, overlapping odour representations",
                    fly_change=_fewer_claws),
         Hypothesis("H2", "two_sites", "two learning sites",
-                   "MF->nuclear synapses potentiate when the cue's fibres fire during the "
-                   "nuclear spikes of a Purkinje pause; nothing undoes them on extinction",
+                   "MF->nuclear synapses learn by covariance with the nuclear spikes of a "
+                   "Purkinje pause (the cue's active fibres potentiate, its inactive ones "
+                   "depress); nothing undoes them on extinction",
                    ("Medina & Mauk 2000", "Medina, Garcia & Mauk 2001", "Ohyama et al. 2006",
-                    "Pugh & Raman 2006"), _two_sites, fly_change=_no_second_site),
+                    "Pugh & Raman 2006", "Zhang & Linden 2006"), _two_sites,
+                   fly_change=_no_second_site),
         Hypothesis("H3", "opposing_extinction", "extinction as an opposing memory",
                    "PF potentiation without a CF stored apart from the CF-paired PF->PC "
                    f"depression and decaying (tau {float(OPPOSING_TAU / second):g} s); the "
