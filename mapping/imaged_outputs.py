@@ -202,16 +202,18 @@ CALIBRATION_CELLS, CALIBRATION_PERIOD = 20, 6.0
 
 
 def _calibration_spikes(duration: float, first: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(cells, spikes)`` times of isolated complex spikes of the calibration dendrites.
+    """ROI indices and times (s) of the calibration dendrites' complex spikes, ``(20, m)`` each.
 
     Dendrite ``k`` (ROI ``first + k``) fires every ``CALIBRATION_PERIOD`` s from
-    ``3 + 0.3 k`` s (none in the last 3 s): staggered, so the neuropil holds no
-    synchronous transient.
+    ``3 + 0.3 k`` s, as many times as fit in ``duration`` s (at least once): staggered, so
+    the neuropil holds no synchronous transient.
     """
     k = np.arange(CALIBRATION_CELLS)[:, None]
-    onsets = 3.0 + k * CALIBRATION_PERIOD / CALIBRATION_CELLS + np.arange(
-        max(1, int((duration - 6.0) // CALIBRATION_PERIOD)))[None, :] * CALIBRATION_PERIOD
-    return first + k + 0 * onsets, onsets
+    last = 3.0 + CALIBRATION_PERIOD  # the latest first spike, plus its 3 s of recording
+    count = max(1, int((duration - last) // CALIBRATION_PERIOD) + 1)
+    onsets = 3.0 + k * CALIBRATION_PERIOD / CALIBRATION_CELLS + np.arange(count)[
+        None, :] * CALIBRATION_PERIOD
+    return np.broadcast_to(first + k, onsets.shape), onsets
 
 
 def _complex_spikes(run: Any, imaging: OutputImaging, seed: int, preparation: Any
@@ -227,8 +229,9 @@ def _complex_spikes(run: Any, imaging: OutputImaging, seed: int, preparation: An
     weight = population.partner_weight or population.spike_weight
     timeline = spaced(run, imaging.synaptic_iti)
     climbing = timeline.spikes["climbing"]
-    duration = timeline.duration + imaging.synaptic_iti
-    cells, onsets = _calibration_spikes(duration, climbing.size)
+    cells, onsets = _calibration_spikes(timeline.duration + imaging.synaptic_iti,
+                                        climbing.size)
+    duration = max(timeline.duration + imaging.synaptic_iti, float(onsets.max()) + 3.0)
     events = SpikeEvents.of(np.concatenate([climbing.indices, cells.ravel()]),
                             np.concatenate([climbing.times, onsets.ravel()]), weight)
     traces = synthesize(events, climbing.size + CALIBRATION_CELLS, duration,
