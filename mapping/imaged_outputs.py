@@ -245,11 +245,13 @@ def _complex_spikes(run: Any, imaging: OutputImaging, seed: int, preparation: An
     # one complex spike's inferred activity, in windows as long as the protocol's from
     # 50 ms before each calibration spike (a lab's calibration on isolated complex spikes)
     length = float(np.max(windows[:, 1] - windows[:, 0]))
-    activity = _window_activity(traces, _probe_frames(windows, fps, traces.n_frames))
-    per_spike = np.mean([_window_activity(traces, _probe_frames(np.stack(
-        [row - 0.05, row - 0.05 + length], axis=1), fps, traces.n_frames))[
-        climbing.size + k] for k, row in enumerate(onsets)])
-    count = activity[:climbing.size] / per_spike  # (cells, probes)
+    starts = onsets.ravel() - 0.05
+    calibration = np.stack([starts, starts + length], axis=1)
+    activity = _window_activity(traces, _probe_frames(np.concatenate([windows, calibration]),
+                                                      fps, traces.n_frames))
+    # each calibration window of its own dendrite (one deconvolution of every trace)
+    per_spike = activity[cells.ravel(), len(windows) + np.arange(cells.size)].mean()
+    count = activity[:climbing.size, :len(windows)] / per_spike  # (cells, probes)
     groups = _groups(climbing.size)
     return [{f"imaged_complex_spikes_{g}": float(count[c, p].mean())
              for g, c in groups.items()} for p in range(len(run.rows))]
