@@ -50,7 +50,7 @@ from models._checks import check_int, check_real
 from models.seeding import child_seed, numpy_rng
 
 __all__ = ["IMAGED_OBSERVABLES", "Imaging", "detection_threshold", "image_granule",
-           "one_ap_activity", "spaced"]
+           "one_ap_activity", "probe_frames", "spaced", "window_activity"]
 
 #: the per-probe observables :func:`image_granule` measures
 IMAGED_OBSERVABLES = ("imaged_overlap", "imaged_coding_level")
@@ -157,7 +157,7 @@ def spaced(run: Any, iti: float) -> Any:
     return replace(run, spikes=spikes, slots=new_slots, duration=float(new_slots[-1, 1]))
 
 
-def _window_activity(traces: Any, frames: list[np.ndarray]) -> np.ndarray:
+def window_activity(traces: Any, frames: list[np.ndarray]) -> np.ndarray:
     r"""Inferred activity (action potentials) of every trace in every window ``(N, W)``.
 
     OASIS AR(1) with the indicator's decay and each trace's measured noise (its CASCADE level
@@ -195,12 +195,12 @@ def detection_threshold(indicator: str, fps: float, noise_level: float, window: 
                         SynthesisParams(indicator=indicator, fps=fps, noise_level=noise_level),
                         seed=child_seed(seed, "silent_cells"))
     edges = np.arange(1.0, duration - window, window)
-    frames = _probe_frames(np.stack([edges, edges + window], axis=1), fps, traces.n_frames)
-    activity = _window_activity(traces, frames)
+    frames = probe_frames(np.stack([edges, edges + window], axis=1), fps, traces.n_frames)
+    activity = window_activity(traces, frames)
     return max(float(threshold), float(np.quantile(activity, 1 - false_positive)))
 
 
-def _probe_frames(windows: np.ndarray, fps: float, n_frames: int) -> list[np.ndarray]:
+def probe_frames(windows: np.ndarray, fps: float, n_frames: int) -> list[np.ndarray]:
     """Frames whose centre lies within each window."""
     centres = (np.arange(n_frames) + 0.5) / fps
     return [np.flatnonzero((centres >= a - 1e-12) & (centres < b - 1e-12)) for a, b in windows]
@@ -254,8 +254,8 @@ def image_granule(run: Any, imaging: Imaging, *, seed: int = 0) -> list[dict[str
         for draw in (0, 1):
             traces = synthesize(events, largest, run.duration + imaging.rest, synthesis,
                                 seed=child_seed(seed, "imaged_noise", f, draw))
-            frames = _probe_frames(windows, imaging.fps, traces.n_frames)
-            activity = _window_activity(traces, frames)
+            frames = probe_frames(windows, imaging.fps, traces.n_frames)
+            activity = window_activity(traces, frames)
             out.extend(_observables(run.rows, activity >= theta, imaging.cells, f, draw))
     return out
 

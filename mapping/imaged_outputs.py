@@ -222,7 +222,7 @@ def _complex_spikes(run: Any, imaging: OutputImaging, seed: int, preparation: An
     from analysis.calcium_frames import SpikeEvents
     from analysis.calcium_presets import get_preset
     from analysis.calcium_synthesis import SynthesisParams, synthesize
-    from mapping.imaged import _probe_frames, _window_activity, spaced
+    from mapping.imaged import probe_frames, spaced, window_activity
 
     population = get_preset(preparation.teaching_population)
     # calcium per teaching spike: a dendrite's climbing-fibre input, a terminal's own spike
@@ -247,7 +247,7 @@ def _complex_spikes(run: Any, imaging: OutputImaging, seed: int, preparation: An
     length = float(np.max(windows[:, 1] - windows[:, 0]))
     starts = onsets.ravel() - 0.05
     calibration = np.stack([starts, starts + length], axis=1)
-    activity = _window_activity(traces, _probe_frames(np.concatenate([windows, calibration]),
+    activity = window_activity(traces, probe_frames(np.concatenate([windows, calibration]),
                                                       fps, traces.n_frames))
     # each calibration window of its own dendrite (one deconvolution of every trace)
     per_spike = activity[cells.ravel(), len(windows) + np.arange(cells.size)].mean()
