@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from circuits.cerebellum.mossy import move_glomeruli, odours_with_activity
+from circuits.cerebellum.mossy import movable, move_glomeruli, odours_with_activity
 from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
 from circuits.spikes import SpikeTrains
@@ -243,7 +243,7 @@ def check_protocol(protocol: Protocol, params: CerebellumParams) -> None:
     n = params.address_bits
     on = round(params.mossy.activity * n)
     for distance in protocol.distances:
-        if distance % 2 or distance // 2 > min(on, n - on):
+        if not movable(distance, on, n - on):
             raise ValueError(
                 f"protocol {protocol.name!r} cannot run on the "
                 f"{preparation_of(params).name} preparation: its odours have {on} of "

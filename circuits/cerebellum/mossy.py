@@ -27,7 +27,8 @@ from brian2 import second
 from circuits.cerebellum.params import CerebellumParams
 
 __all__ = ["ACTIVE_LAG", "active_window", "background_spike_trains", "lead_in",
-           "mossy_spike_trains", "move_glomeruli", "odours_with_activity", "renewal_train"]
+           "mossy_spike_trains", "movable", "move_glomeruli", "odours_with_activity",
+           "renewal_train"]
 
 #: Granule latency (s) after which a stimulus's granule spikes are counted with a tonic
 #: background: the MF delay plus the rise of a few coincident EPSPs.
@@ -48,6 +49,15 @@ def odours_with_activity(count: int, n: int, activity: float,
     return out
 
 
+def movable(distance: int, on: int, off: int) -> bool:
+    """Whether an odour with ``on`` / ``off`` inputs has a copy at ``distance`` with as many on.
+
+    Inputs move in pairs (one off, one on): ``distance`` must be even and at most
+    ``2 * min(on, off)``.
+    """
+    return distance % 2 == 0 and distance // 2 <= min(on, off)
+
+
 def move_glomeruli(key: np.ndarray, distance: int, rng: np.random.Generator) -> np.ndarray:
     """A copy of the one-rail ``key`` at Hamming distance ``distance``, as many inputs on.
 
@@ -62,7 +72,7 @@ def move_glomeruli(key: np.ndarray, distance: int, rng: np.random.Generator) -> 
     key = np.asarray(key, dtype=np.uint8)
     on, off = np.flatnonzero(key), np.flatnonzero(key == 0)
     half = distance // 2
-    if distance % 2 or half > min(len(on), len(off)):
+    if not movable(distance, len(on), len(off)):
         raise ValueError(f"distance {distance}: an odour moves glomeruli in pairs (one off, "
                          f"one on) and has {len(on)} on and {len(off)} off, so a distance "
                          f"must be even and at most {2 * min(len(on), len(off))}")
