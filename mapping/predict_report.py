@@ -13,13 +13,15 @@ import numpy as np
 from circuits.cerebellum.hypotheses import HYPOTHESES
 from mapping.imaged import IMAGED_OBSERVABLES
 from mapping.imaged_outputs import OUTPUT_OBSERVABLES
+from mapping.learning import LEARNING_MEASURES
 from mapping.preparations import get_preparation
 from mapping.protocols import OBSERVABLES
 
 if TYPE_CHECKING:
     from mapping.experiments.predict import Config
 
-__all__ = ["grid_report", "power_figure", "report", "sheet", "time_course_figure"]
+__all__ = ["grid_report", "learning_report", "power_figure", "report", "sheet",
+           "time_course_figure"]
 
 
 def time_course_figure(config: Config, table: list[dict[str, Any]]):
@@ -247,3 +249,39 @@ def report(config: Config, separated: dict[str, dict[str, float]],
                      f"{row['observable']} | {need} | {probe} | {row['best_power']:.2f} |")
     lines += ["", "![power](figures/power.png)", ""]
     return "\n".join(lines)
+
+
+def learning_report(config: Config, table: list[dict[str, Any]],
+                    versus: list[dict[str, Any]]) -> str:
+    """Savings and recovery per hypothesis (:mod:`mapping.learning`).
+
+    Each with its 95% interval over circuits and z against the reference; empty for a
+    protocol that defines none.
+    """
+    if not table:
+        return ""
+    names = {key: HYPOTHESES[key].name for key in config.hypotheses}
+    cell = {(r["hypothesis"], r["observable"]): r for r in table}
+    z = {(r["hypothesis"], r["observable"]): r["z"] for r in versus}
+    measures = [m for m in LEARNING_MEASURES
+                if any(r["observable"] == m and r["seeds"] for r in table)]
+    lines = ["## Savings and recovery", "",
+             "Per circuit, the choice toward each cue's taught action averaged over both "
+             "cues (`learning.csv`, :mod:`mapping.learning`): `acquisition` and "
+             "`reacquisition` over as many trials each, `savings` = reacquisition - "
+             "acquisition (> 0: re-learns faster than it first learned), `extinguished` at "
+             "the last extinction trial, `recovery` = after the rest - extinguished. Mean "
+             f"over circuits [95% interval]; z against {names[config.reference]}.", "",
+             "| measure | " + " | ".join(f"{names[k]} {k}" for k in config.hypotheses)
+             + " |", "|---|" + "---|" * len(config.hypotheses)]
+    for measure in measures:
+        values = []
+        for key in config.hypotheses:
+            r = cell.get((key, measure))
+            text = "" if r is None or not r["seeds"] else (
+                f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]")
+            if (key, measure) in z:
+                text += f" (z {z[key, measure]:.2g})"
+            values.append(text)
+        lines.append(f"| `{measure}` | " + " | ".join(values) + " |")
+    return "\n".join([*lines, "", ""])

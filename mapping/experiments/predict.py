@@ -24,9 +24,11 @@ draw), ``predictions.csv`` (mean, standard error and 95% interval over seeds per
 probe and observable), ``contrasts.csv`` (each rival against the reference: difference,
 Welch z, Cohen's d per probe and observable; :mod:`mapping.contrasts`), ``power.csv``
 (power per rival, imaged observable, probe, cells and trials), ``power_grid.csv`` (with
-``power_grid``: the least cells x trials per frame rate and noise level), ``report.md``
-(separations, imaging effort, and the preregistration sheet: every observable's time course
-per hypothesis with its 95% interval and each rival's largest effect size).
+``power_grid``: the least cells x trials per frame rate and noise level), ``learning.csv``
+(protocols with re-acquisition or a rest: savings and recovery per circuit,
+:mod:`mapping.learning`, compared like the observables), ``report.md`` (separations,
+imaging effort, savings and recovery, and the preregistration sheet: every observable's
+time course per hypothesis with its 95% interval and each rival's largest effect size).
 Figures ``time_courses`` (every observable along the protocol, mean and 95% interval per
 hypothesis) and ``power`` (power against imaged cells per trial count, at each rival's
 best probe).
@@ -65,9 +67,11 @@ from mapping.imaged_outputs import (
     image_outputs,
     image_spines,
 )
+from mapping.learning import LEARNING_MEASURES, as_probe_rows, learning_measures
 from mapping.power import needed, power_table
 from mapping.predict_report import (
     grid_report,
+    learning_report,
     power_figure,
     report,
     sheet,
@@ -400,13 +404,20 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
             config.outputs.synaptic_noise)
     spine_condition = _power_by_condition(config, effort, spine_grid, here,
                                           config.synaptic_grid, SPINE_OBSERVABLES)
-    largest = max_abs_z(versus)
-    separated = separating(versus, config.threshold)
+    learning = learning_measures(probes)
+    measured = [m for m in LEARNING_MEASURES if any(m in row for row in learning)]
+    learning_table = predictions(as_probe_rows(learning), measured)
+    learning_versus = contrasts(as_probe_rows(learning), measured, config.reference) \
+        if learning else []
+    largest = max_abs_z(versus + learning_versus)
+    separated = separating(versus + learning_versus, config.threshold)
     _write_csv(run_dir.file("probes.csv"), probes)
     _write_csv(run_dir.file("imaged.csv"), imaged)
     _write_csv(run_dir.file("predictions.csv"), table)
     if versus:
         _write_csv(run_dir.file("contrasts.csv"), versus)
+    if learning:
+        _write_csv(run_dir.file("learning.csv"), learning)
     if powers:
         _write_csv(run_dir.file("power.csv"), powers)
     if config.power_grid:
@@ -415,6 +426,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
         _write_csv(run_dir.file("synaptic_grid.csv"), spine_condition)
     atomic_write_text(run_dir.file("report.md"),
                       report(config, separated, effort, keys)
+                      + learning_report(config, learning_table, learning_versus)
                       + _grid_reports(config, by_condition, spine_condition)
                       + sheet(config, table, versus, observables))
     run_dir.save_figure(time_course_figure(config, table), "time_courses")

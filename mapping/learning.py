@@ -1,0 +1,122 @@
+r"""Savings and spontaneous recovery per circuit, measured from the probes' choices.
+
+The *learned choice* of a probe is its choice toward the action its cue is taught in
+acquisition: :math:`+c` for cue 0 (action A), :math:`-c` for cue 1 (action B), with
+:math:`c` = ``output_a - output_b`` (:mod:`mapping.protocols`). Per circuit (one
+hypothesis, one seed) and averaged over both cues, the measures a protocol defines:
+
+``acquisition``
+    mean learned choice over the first :math:`k` acquisition trials, :math:`k` the number
+    of re-acquisition trials (so both sides of ``savings`` count as many trials);
+``reacquisition``
+    mean learned choice over the :math:`k` re-acquisition trials;
+``savings``
+    ``reacquisition - acquisition``: > 0, the circuit re-learns faster than it first
+    learned (savings: Napier, Macrae & Kehoe 1992; Medina, Garcia & Mauk 2001); < 0, more
+    slowly;
+``extinguished``
+    learned choice at the last extinction trial before re-acquisition or the rest (0:
+    extinguished; > 0: a residual of the association);
+``recovery``
+    learned choice at the probes after the rest minus at the last extinction trial
+    (spontaneous recovery: Pavlov 1927; Rescorla 2004).
+
+Averaging per circuit before comparing circuits pools the two cues and the trials of a
+phase into one number per animal, as a lab would score a session; the contrasts between
+hypotheses are then over circuits (:func:`mapping.contrasts.contrasts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LEARNING_MEASURES", "as_probe_rows", "learned_choice", "learning_measures"]
+
+#: the per-circuit measures of :func:`learning_measures`, in the order reports list them
+LEARNING_MEASURES = ("acquisition", "extinguished", "reacquisition", "savings", "recovery")
+
+
+def learned_choice(row: dict[str, Any]) -> float:
+    """The probe's choice toward its cue's taught action (cue 0: A, cue 1: B)."""
+    if row["cue"] not in (0, 1):
+        raise ValueError(f"a learned choice needs cue 0 or 1, got {row['cue']!r}")
+    return float(row["choice"]) if row["cue"] == 0 else -float(row["choice"])
+
+
+def _by_phase(rows: Sequence[dict[str, Any]], cue: int) -> dict[str, list[dict[str, Any]]]:
+    """The cue's probes per phase kind, in protocol order (generalisation probes left out)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: r["index"]):
+        if row["cue"] == cue and not row.get("distance"):
+            out.setdefault(row["phase"], []).append(row)
+    return out
+
+
+def _before(probes: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
+    """The last of ``probes`` before protocol position ``index``."""
+    earlier = [p for p in probes if p["index"] < index]
+    return earlier[-1] if earlier else None
+
+
+def _circuit(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """The measures of one circuit's probes, each the mean over both cues."""
+    per_cue: dict[str, list[float]] = {}
+    for cue in (0, 1):
+        phases = _by_phase(rows, cue)
+        if not phases:
+            continue
+        acquired, extinct = phases.get("acquisition", []), phases.get("extinction", [])
+        again, rested = phases.get("reacquisition", []), phases.get("delay", [])
+        found: dict[str, float] = {}
+        if again and len(acquired) >= len(again):
+            found["acquisition"] = float(np.mean([learned_choice(r)
+                                                  for r in acquired[:len(again)]]))
+            found["reacquisition"] = float(np.mean([learned_choice(r) for r in again]))
+            found["savings"] = found["reacquisition"] - found["acquisition"]
+        after = again[0]["index"] if again else rested[0]["index"] if rested else None
+        last = _before(extinct, after) if after is not None and extinct else None
+        if last is not None:
+            found["extinguished"] = learned_choice(last)
+        if rested and last is not None:
+            found["recovery"] = float(np.mean([learned_choice(r) for r in rested])) \
+                - found["extinguished"]
+        for name, value in found.items():
+            per_cue.setdefault(name, []).append(value)
+    return {name: float(np.mean(values)) for name, values in per_cue.items()}
+
+
+def learning_measures(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per circuit (``hypothesis``, ``seed``) with the measures its protocol defines.
+
+    ``rows`` are probe rows of :func:`mapping.protocols.run_protocol` tagged with
+    ``hypothesis`` and ``seed`` (``predict``'s ``probes.csv``). A protocol without
+    re-acquisition has no ``acquisition``, ``reacquisition`` or ``savings``; one without a
+    rest after extinction no ``recovery``; one without extinction none of the last two.
+    Returns an empty list when the protocol defines none (acquisition-extinction,
+    overwrite, generalisation).
+    """
+    circuits: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        circuits.setdefault((row["hypothesis"], row["seed"]), []).append(row)
+    out = []
+    for (hypothesis, seed), mine in sorted(circuits.items()):
+        found = _circuit(mine)
+        if found:
+            out.append({"hypothesis": hypothesis, "seed": seed,
+                        **{m: found[m] for m in LEARNING_MEASURES if m in found}})
+    return out
+
+
+def as_probe_rows(measures: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`learning_measures` rows shaped as one whole-protocol probe (index -1, cue -1).
+
+    So :func:`mapping.contrasts.predictions` and :func:`~mapping.contrasts.contrasts`
+    compare them like any observable; a measure a row lacks reads NaN.
+    """
+    return [{"hypothesis": m["hypothesis"], "seed": m["seed"], "index": -1,
+             "phase": "protocol", "trial": 0, "cue": -1, "distance": 0,
+             **{name: m.get(name, float("nan")) for name in LEARNING_MEASURES}}
+            for m in measures]
