@@ -23,6 +23,17 @@ def _circuit(hypothesis: str, seed: int, phases: list[tuple[str, list[float]]]) 
     return rows
 
 
+def _two_hypotheses() -> list[dict]:
+    """Three circuits each of H0 and H2 that differ only in their re-acquisition."""
+    rows = []
+    for s, (h0, h2) in enumerate([(0.0, 0.5), (0.5, 1.0), (0.0, 1.0)]):
+        for hypothesis, again in (("sdm", h0), ("two_sites", h2)):
+            rows += _circuit(hypothesis, s, [("baseline", [0.0]), ("acquisition", [1.0]),
+                                             ("extinction", [0.0]),
+                                             ("reacquisition", [again])])
+    return rows
+
+
 def test_learned_choice_points_toward_each_cues_taught_action():
     assert learned_choice({"cue": 0, "choice": 0.5}) == 0.5
     assert learned_choice({"cue": 1, "choice": -0.5}) == 0.5
@@ -67,13 +78,7 @@ def test_protocols_without_reacquisition_or_rest_define_no_measure():
 
 
 def test_measures_compare_between_hypotheses_like_observables():
-    rows = []
-    for s, (h0, h2) in enumerate([(0.0, 0.5), (0.5, 1.0), (0.0, 1.0)]):
-        rows += _circuit("sdm", s, [("baseline", [0.0]), ("acquisition", [1.0]),
-                                    ("extinction", [0.0]), ("reacquisition", [h0])])
-        rows += _circuit("two_sites", s, [("baseline", [0.0]), ("acquisition", [1.0]),
-                                          ("extinction", [0.0]), ("reacquisition", [h2])])
-    probe_rows = as_probe_rows(learning_measures(rows))
+    probe_rows = as_probe_rows(learning_measures(_two_hypotheses()))
     assert all(math.isnan(r["recovery"]) for r in probe_rows)
     table = {(r["hypothesis"], r["observable"]): r
              for r in predictions(probe_rows, LEARNING_MEASURES)}
@@ -87,13 +92,7 @@ def test_the_report_lists_each_measure_per_hypothesis_with_its_z():
     from mapping.experiments.predict import Config
     from mapping.predict_report import learning_report
 
-    rows = []
-    for s, (h0, h2) in enumerate([(0.0, 0.5), (0.5, 1.0), (0.0, 1.0)]):
-        rows += _circuit("sdm", s, [("baseline", [0.0]), ("acquisition", [1.0]),
-                                    ("extinction", [0.0]), ("reacquisition", [h0])])
-        rows += _circuit("two_sites", s, [("baseline", [0.0]), ("acquisition", [1.0]),
-                                          ("extinction", [0.0]), ("reacquisition", [h2])])
-    probe_rows = as_probe_rows(learning_measures(rows))
+    probe_rows = as_probe_rows(learning_measures(_two_hypotheses()))
     measured = ["acquisition", "extinguished", "reacquisition", "savings"]
     text = learning_report(Config(hypotheses=("sdm", "two_sites")),
                            predictions(probe_rows, measured),
