@@ -31,6 +31,10 @@ and synaptic weights:
     mean Purkinje simple-spike count per cell of group A / B in the decode window;
 ``output_a`` / ``output_b``
     fraction of group A / B nuclear cells that fired (the circuit's output);
+``nuclear_spikes_a`` / ``nuclear_spikes_b``
+    mean spike count per nuclear cell of group A / B in the decode window (what a recording
+    of the nuclei, or of the fly's output neurons, counts: graded where ``output_*`` only
+    says whether a cell fired);
 ``choice``
     ``output_a - output_b``: > 0 the circuit chooses A (the behavioural readout);
 ``counter_a`` / ``counter_b``
@@ -73,8 +77,8 @@ PHASES = ("baseline", "acquisition", "extinction", "overwrite", "reacquisition",
           "generalisation", "delay")
 #: the per-probe observables of :func:`run_protocol`
 OBSERVABLES = ("ensemble_overlap", "simple_spikes_a", "simple_spikes_b", "output_a",
-               "output_b", "choice", "counter_a", "counter_b", "coding_level",
-               "complex_spikes_a", "complex_spikes_b")
+               "output_b", "nuclear_spikes_a", "nuclear_spikes_b", "choice", "counter_a",
+               "counter_b", "coding_level", "complex_spikes_a", "complex_spikes_b")
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,7 @@ def probe_observables(readout: CerebellumReadout, baseline: np.ndarray,
         g = name.lower()
         row[f"simple_spikes_{g}"] = float(readout.purkinje_counts[0, cells].mean())
         row[f"output_{g}"] = float(readout.bits[0, cells].mean())
+        row[f"nuclear_spikes_{g}"] = float(readout.nuclei_counts[0, cells].mean())
         onto = from_baseline & np.isin(readout.pf_post, cells)
         row[f"counter_{g}"] = float(counters[onto].mean()) if onto.any() else float("nan")
         row[f"complex_spikes_{g}"] = float(np.isin(climbing, cells).sum() / len(cells))

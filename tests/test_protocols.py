@@ -164,6 +164,11 @@ def test_kanervas_limit_learns_keeps_its_code_and_extinguishes(kanerva_rows):
     assert learned["choice"] > 0 and learned["counter_a"] > 2 > 0 > learned["counter_b"]
     assert learned["simple_spikes_a"] < base["simple_spikes_a"]
     assert extinct["counter_a"] < learned["counter_a"] - 2 and extinct["choice"] <= 0
+    for r in rows:  # a nuclear cell counts spikes where it fired, none where it did not
+        for g in ("a", "b"):
+            assert (r[f"nuclear_spikes_{g}"] > 0) == (r[f"output_{g}"] > 0)
+            assert r[f"nuclear_spikes_{g}"] >= r[f"output_{g}"]
+    assert learned["nuclear_spikes_a"] > base["nuclear_spikes_a"]
     cue1 = [r for r in rows if r["cue"] == 1]
     assert cue1[3]["choice"] < 0 and cue1[3]["counter_b"] > 2
 
