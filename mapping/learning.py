@@ -46,12 +46,12 @@ def learned_choice(row: dict[str, Any]) -> float:
     return float(row["choice"]) if row["cue"] == 0 else -float(row["choice"])
 
 
-def _by_phase(rows: Sequence[dict[str, Any]], cue: int) -> dict[str, list[dict[str, Any]]]:
-    """The cue's probes per phase kind, in protocol order (generalisation probes left out)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+def _by_phase(rows: Sequence[dict[str, Any]]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """Cue -> phase kind -> its probes in protocol order (generalisation probes left out)."""
+    out: dict[int, dict[str, list[dict[str, Any]]]] = {}
     for row in sorted(rows, key=lambda r: r["index"]):
-        if row["cue"] == cue and not row.get("distance"):
-            out.setdefault(row["phase"], []).append(row)
+        if not row.get("distance"):
+            out.setdefault(row["cue"], {}).setdefault(row["phase"], []).append(row)
     return out
 
 
@@ -64,10 +64,7 @@ def _before(probes: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
 def _circuit(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """The measures of one circuit's probes, each the mean over both cues."""
     per_cue: dict[str, list[float]] = {}
-    for cue in (0, 1):
-        phases = _by_phase(rows, cue)
-        if not phases:
-            continue
+    for phases in _by_phase(rows).values():
         acquired, extinct = phases.get("acquisition", []), phases.get("extinction", [])
         again, rested = phases.get("reacquisition", []), phases.get("delay", [])
         found: dict[str, float] = {}

@@ -130,9 +130,9 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     # the talk's protocol: learn two cue -> action associations, then extinguish them
     Protocol("acquisition-extinction", (Phase("baseline"), Phase("acquisition", 3),
                                         Phase("extinction", 3))),
-    # learn, unlearn by cue-alone presentations until the choice is gone under every
-    # hypothesis (savings is measured after extinction to a criterion: Napier, Macrae &
-    # Kehoe 1992), learn again (savings)
+    # learn, unlearn by cue-alone presentations (6 trials: the choice is gone under every
+    # hypothesis, measured; a fixed count, not a per-circuit criterion), learn again: does
+    # it re-learn faster than it first learned (savings: Napier, Macrae & Kehoe 1992)?
     Protocol("savings", (Phase("baseline"), Phase("acquisition", 3), Phase("extinction", 6),
                          Phase("reacquisition", 3))),
     # learn, then the opposite association

@@ -406,9 +406,9 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
                                           config.synaptic_grid, SPINE_OBSERVABLES)
     learning = learning_measures(probes)
     measured = [m for m in LEARNING_MEASURES if any(m in row for row in learning)]
-    learning_table = predictions(as_probe_rows(learning), measured)
-    learning_versus = contrasts(as_probe_rows(learning), measured, config.reference) \
-        if learning else []
+    circuits = as_probe_rows(learning)
+    learning_table = predictions(circuits, measured)
+    learning_versus = contrasts(circuits, measured, config.reference) if learning else []
     largest = max_abs_z(versus + learning_versus)
     separated = separating(versus + learning_versus, config.threshold)
     _write_csv(run_dir.file("probes.csv"), probes)
