@@ -271,7 +271,7 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
     PF-CF interval, summed over earlier PF spikes (``pairing="all"``). With
     ``pairing="nearest"`` the synapse keeps only its last PF arrival time and applies the
     same window to it (two numbers per synapse instead of ``S + 2``). Weights are clipped
-    to ``[0, w0 + counter_range * ltp]``; both changes are multiplied by
+    to ``[0, w0 + headroom * ltp]`` (``plasticity.w_max``); both changes are multiplied by
     ``plastic_gate(t)``, a TimedArray in the returned namespace. With a tonic background
     (``mossy.background``) the gate also decides which PF spikes leave a trace: the
     spontaneous spikes between stimuli neither potentiate nor pair with a CF.
@@ -294,7 +294,7 @@ def pf_purkinje_synapses(source: brian2.Group, purkinje: NeuronGroup,
     """
     pl = params.plasticity
     order = pl.window_stages
-    w_min, w_max = 0.0, pl.baseline_weight + pl.counter_range * pl.ltp
+    w_min, w_max = 0.0, pl.w_max
     namespace = {"tau_w": pl.tau, "I_unit": d.pf_unit_current, "ltp": pl.ltp, "ltd": pl.ltd,
                  "knorm": d.window_norm, "w_min": w_min, "w_max": w_max,
                  "plastic_gate": brian2.TimedArray(np.zeros(1), dt=1 * ms)}

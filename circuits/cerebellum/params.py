@@ -379,6 +379,9 @@ class PlasticityParams:
 
     baseline_weight: float = 1.0  # w0: PF->PC weight before learning (counter 0)
     counter_range: int = 8  # w0 / ltp: counter units between w0 and w_min
+    headroom: int | None = None  # counter units the weight may rise above w0 (None:
+    # counter_range, symmetric bipolar counters; 0: LTP only undoes LTD, the naive weight is
+    # the ceiling; LTP reverses LTD: Lev-Ram et al. 2003)
     window_peak: Quantity = _q(100 * ms)  # PF-before-CF interval of strongest LTD (50-150 ms)
     window_stages: int = 5  # S: stages of the event-driven trace chain (gamma shape)
     ltd_ratio: float = 2.0  # ltd / ltp: 2 gives symmetric +-ltp counters
@@ -409,6 +412,8 @@ class PlasticityParams:
                 raise ValueError("plasticity.opposing_tau needs plasticity.opposing = true "
                                  "(there is no opposing trace to decay)")
         _int_at_least("plasticity.counter_range", self.counter_range, 1)
+        if self.headroom is not None:
+            _int_at_least("plasticity.headroom", self.headroom, 0)
         if not self.backward >= 0:
             raise ValueError(f"plasticity.backward must be >= 0, got {self.backward}")
         _positive("plasticity.backward_tau", self.backward_tau)
@@ -422,6 +427,12 @@ class PlasticityParams:
     def ltp(self) -> float:
         """LTP per PF spike (weight units): ``w0 / counter_range``."""
         return self.baseline_weight / self.counter_range
+
+    @property
+    def w_max(self) -> float:
+        """Largest weight: ``w0 + headroom * ltp`` (``headroom`` None: ``counter_range``)."""
+        units = self.counter_range if self.headroom is None else self.headroom
+        return self.baseline_weight + units * self.ltp
 
     @property
     def ltd(self) -> float:
