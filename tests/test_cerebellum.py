@@ -77,6 +77,24 @@ def test_backward_pairing_potentiates_pf_spikes_that_follow_the_cf_and_decays():
     np.testing.assert_allclose(extra[~after], 0, atol=1e-12)
 
 
+def test_headroom_bounds_potentiation_at_the_naive_weight():
+    """``plasticity.headroom = 0``: a PF spike alone cannot raise a naive weight (LTP only
+    undoes LTD), so a pairing at the window's peak depresses by the whole ``ltd``; one unit
+    of headroom lets the lone PF spike potentiate by ``ltp`` again."""
+    intervals = np.array([-0.05, 0.1])  # PF after the CF (LTP only); PF at the peak
+    for headroom, rise in ((0, 0.0), (1, 1.0)):
+        base = small()
+        params = replace(base, plasticity=replace(base.plasticity, headroom=headroom))
+        pl = params.plasticity
+        assert pl.w_max == pytest.approx(pl.baseline_weight + headroom * pl.ltp)
+        change = measure_window(params, intervals).weight_change
+        assert change[0] == pytest.approx(rise * pl.ltp, abs=1e-12)
+        assert change[1] == pytest.approx(rise * pl.ltp - pl.ltd, abs=0.01)
+    assert small().plasticity.w_max == pytest.approx(2.0)  # None: counter_range units
+    with pytest.raises(ValueError, match="plasticity.headroom"):
+        replace(small().plasticity, headroom=-1).validate()
+
+
 def test_active_granule_sets_are_the_hamming_balls_of_the_abstract_sdm():
     params = small()
     patterns = random_binary(6, 32, seed=1).numpy()
