@@ -1,25 +1,36 @@
-r"""Savings and spontaneous recovery per circuit, measured from the probes' choices.
+r"""Savings and spontaneous recovery per circuit, measured from the probes' outputs.
 
-The *learned choice* of a probe is its choice toward the action its cue is taught in
-acquisition: :math:`+c` for cue 0 (action A), :math:`-c` for cue 1 (action B), with
-:math:`c` = ``output_a - output_b`` (:mod:`mapping.protocols`). Per circuit (one
-hypothesis, one seed) and averaged over both cues, the measures a protocol defines:
+Two readouts of each probe, both pointing toward the action its cue is taught in
+acquisition (cue 0: action A; cue 1: action B):
+
+the *learned choice*
+    :math:`+c` for cue 0, :math:`-c` for cue 1, with :math:`c` = ``output_a - output_b``
+    (:mod:`mapping.protocols`): which output groups fired at all, the behavioural readout;
+the *learned nuclear response*
+    the mean nuclear spike count of the taught group minus the other group's
+    (``nuclear_spikes_*``): graded where the choice saturates once every taught cell fires,
+    as a conditioned response's amplitude is graded where its probability is not (what a
+    recording of the nuclei counts).
+
+Per circuit (one hypothesis, one seed) and averaged over both cues, the measures a protocol
+defines, for the choice (``acquisition``, ...) and for the nuclear response (the same names
+with ``_nuclear``):
 
 ``acquisition``
-    mean learned choice over the first :math:`k` acquisition trials, :math:`k` the number
-    of re-acquisition trials (so both sides of ``savings`` count as many trials);
+    mean over the first :math:`k` acquisition trials, :math:`k` the number of
+    re-acquisition trials (so both sides of ``savings`` count as many trials);
 ``reacquisition``
-    mean learned choice over the :math:`k` re-acquisition trials;
+    mean over the :math:`k` re-acquisition trials;
 ``savings``
     ``reacquisition - acquisition``: > 0, the circuit re-learns faster than it first
     learned (savings: Napier, Macrae & Kehoe 1992; Medina, Garcia & Mauk 2001); < 0, more
     slowly;
 ``extinguished``
-    learned choice at the last extinction trial before re-acquisition or the rest (0:
-    extinguished; > 0: a residual of the association);
+    at the last extinction trial before re-acquisition or the rest (0: extinguished; > 0: a
+    residual of the association);
 ``recovery``
-    learned choice at the probes after the rest minus at the last extinction trial
-    (spontaneous recovery: Pavlov 1927; Rescorla 2004).
+    at the probes after the rest minus at the last extinction trial (spontaneous recovery:
+    Pavlov 1927; Rescorla 2004).
 
 Averaging per circuit before comparing circuits pools the two cues and the trials of a
 phase into one number per animal, as a lab would score a session; the contrasts between
@@ -28,22 +39,37 @@ hypotheses are then over circuits (:func:`mapping.contrasts.contrasts`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LEARNING_MEASURES", "as_probe_rows", "learned_choice", "learning_measures"]
+__all__ = ["LEARNING_MEASURES", "as_probe_rows", "learned_choice", "learned_nuclear",
+           "learning_measures"]
 
-#: the per-circuit measures of :func:`learning_measures`, in the order reports list them
-LEARNING_MEASURES = ("acquisition", "extinguished", "reacquisition", "savings", "recovery")
+#: the measures of one readout, in the order reports list them
+_MEASURES = ("acquisition", "extinguished", "reacquisition", "savings", "recovery")
+#: the per-circuit measures of :func:`learning_measures`: the learned choice's, then the
+#: learned nuclear response's (``_nuclear``)
+LEARNING_MEASURES = _MEASURES + tuple(f"{m}_nuclear" for m in _MEASURES)
+
+
+def _toward_taught(row: dict[str, Any], value: float, what: str) -> float:
+    """``value`` (A minus B) signed toward the probe's taught action (cue 0: A, cue 1: B)."""
+    if row["cue"] not in (0, 1):
+        raise ValueError(f"a {what} needs cue 0 or 1, got {row['cue']!r}")
+    return value if row["cue"] == 0 else -value
 
 
 def learned_choice(row: dict[str, Any]) -> float:
     """The probe's choice toward its cue's taught action (cue 0: A, cue 1: B)."""
-    if row["cue"] not in (0, 1):
-        raise ValueError(f"a learned choice needs cue 0 or 1, got {row['cue']!r}")
-    return float(row["choice"]) if row["cue"] == 0 else -float(row["choice"])
+    return _toward_taught(row, float(row["choice"]), "learned choice")
+
+
+def learned_nuclear(row: dict[str, Any]) -> float:
+    """Nuclear spikes per cell of the cue's taught group minus the other group's."""
+    return _toward_taught(row, float(row["nuclear_spikes_a"]) - float(row["nuclear_spikes_b"]),
+                          "learned nuclear response")
 
 
 def _by_phase(rows: Sequence[dict[str, Any]]) -> dict[int, dict[str, list[dict[str, Any]]]]:
@@ -61,24 +87,24 @@ def _before(probes: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
     return earlier[-1] if earlier else None
 
 
-def _circuit(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """The measures of one circuit's probes, each the mean over both cues."""
+def _circuit(rows: Sequence[dict[str, Any]],
+             score: Callable[[dict[str, Any]], float]) -> dict[str, float]:
+    """The measures of one circuit's probes scored by ``score``, each the mean over cues."""
     per_cue: dict[str, list[float]] = {}
     for phases in _by_phase(rows).values():
         acquired, extinct = phases.get("acquisition", []), phases.get("extinction", [])
         again, rested = phases.get("reacquisition", []), phases.get("delay", [])
         found: dict[str, float] = {}
         if again and len(acquired) >= len(again):
-            found["acquisition"] = float(np.mean([learned_choice(r)
-                                                  for r in acquired[:len(again)]]))
-            found["reacquisition"] = float(np.mean([learned_choice(r) for r in again]))
+            found["acquisition"] = float(np.mean([score(r) for r in acquired[:len(again)]]))
+            found["reacquisition"] = float(np.mean([score(r) for r in again]))
             found["savings"] = found["reacquisition"] - found["acquisition"]
         after = again[0]["index"] if again else rested[0]["index"] if rested else None
         last = _before(extinct, after) if after is not None and extinct else None
         if last is not None:
-            found["extinguished"] = learned_choice(last)
+            found["extinguished"] = score(last)
         if rested and last is not None:
-            found["recovery"] = float(np.mean([learned_choice(r) for r in rested])) \
+            found["recovery"] = float(np.mean([score(r) for r in rested])) \
                 - found["extinguished"]
         for name, value in found.items():
             per_cue.setdefault(name, []).append(value)
@@ -89,7 +115,8 @@ def learning_measures(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per circuit (``hypothesis``, ``seed``) with the measures its protocol defines.
 
     ``rows`` are probe rows of :func:`mapping.protocols.run_protocol` tagged with
-    ``hypothesis`` and ``seed`` (``predict``'s ``probes.csv``). A protocol without
+    ``hypothesis`` and ``seed`` (``predict``'s ``probes.csv``); rows without nuclear spike
+    counts give the choice's measures only. A protocol without
     re-acquisition has no ``acquisition``, ``reacquisition`` or ``savings``; one without a
     rest after extinction no ``recovery``; one without extinction none of the last two.
     Returns an empty list when the protocol defines none (acquisition-extinction,
@@ -100,7 +127,10 @@ def learning_measures(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         circuits.setdefault((row["hypothesis"], row["seed"]), []).append(row)
     out = []
     for (hypothesis, seed), mine in sorted(circuits.items()):
-        found = _circuit(mine)
+        found = _circuit(mine, learned_choice)
+        if all("nuclear_spikes_a" in r and "nuclear_spikes_b" in r for r in mine):
+            found.update({f"{name}_nuclear": value
+                          for name, value in _circuit(mine, learned_nuclear).items()})
         if found:
             out.append({"hypothesis": hypothesis, "seed": seed,
                         **{m: found[m] for m in LEARNING_MEASURES if m in found}})

@@ -270,7 +270,9 @@ def learning_report(config: Config, table: list[dict[str, Any]],
              "cues (`learning.csv`, :mod:`mapping.learning`): `acquisition` and "
              "`reacquisition` over as many trials each, `savings` = reacquisition - "
              "acquisition (> 0: re-learns faster than it first learned), `extinguished` at "
-             "the last extinction trial, `recovery` = after the rest - extinguished. Mean "
+             "the last extinction trial, `recovery` = after the rest - extinguished. The "
+             "`_nuclear` rows score the taught group's nuclear spikes per cell minus the "
+             "other group's instead (graded where the choice saturates). Mean "
              f"over circuits [95% interval]; z against {names[config.reference]}.", "",
              "| measure | " + " | ".join(f"{names[k]} {k}" for k in config.hypotheses)
              + " |", "|---|" + "---|" * len(config.hypotheses)]

@@ -7,7 +7,13 @@ import math
 import pytest
 
 from mapping.contrasts import contrasts, predictions
-from mapping.learning import LEARNING_MEASURES, as_probe_rows, learned_choice, learning_measures
+from mapping.learning import (
+    LEARNING_MEASURES,
+    as_probe_rows,
+    learned_choice,
+    learned_nuclear,
+    learning_measures,
+)
 
 
 def _circuit(hypothesis: str, seed: int, phases: list[tuple[str, list[float]]]) -> list[dict]:
@@ -39,6 +45,28 @@ def test_learned_choice_points_toward_each_cues_taught_action():
     assert learned_choice({"cue": 1, "choice": -0.5}) == 0.5
     with pytest.raises(ValueError, match="cue 0 or 1"):
         learned_choice({"cue": 2, "choice": 0.5})
+
+
+def test_the_nuclear_response_is_graded_where_the_choice_saturates():
+    """Both output groups' cells fire (choice 0 either way), but the taught group's fire
+    more: the learned nuclear response sees re-learning the choice cannot."""
+    rows = _circuit("sdm", 0, [("baseline", [0.0]), ("acquisition", [1.0, 1.0]),
+                               ("extinction", [0.0]), ("reacquisition", [1.0, 1.0])])
+    spikes = {"baseline": 0.0, "acquisition": 1.0, "extinction": 0.0, "reacquisition": 2.5}
+    for row in rows:
+        taught, other = spikes[row["phase"]], 0.5 * spikes[row["phase"]]
+        row["nuclear_spikes_a"], row["nuclear_spikes_b"] = \
+            (taught, other) if row["cue"] == 0 else (other, taught)
+    assert learned_nuclear(rows[-1]) == pytest.approx(1.25)  # cue 1: B's count minus A's
+    with pytest.raises(ValueError, match="learned nuclear response needs cue 0 or 1"):
+        learned_nuclear({"cue": -1, "nuclear_spikes_a": 1.0, "nuclear_spikes_b": 0.0})
+    (m,) = learning_measures(rows)
+    assert m["savings"] == 0.0  # the choice saturates at 1 in both phases
+    assert m["acquisition_nuclear"] == pytest.approx(0.5)
+    assert m["reacquisition_nuclear"] == pytest.approx(1.25)
+    assert m["savings_nuclear"] == pytest.approx(0.75)
+    assert m["extinguished_nuclear"] == 0.0 and "recovery_nuclear" not in m
+    assert set(m) - {"hypothesis", "seed"} <= set(LEARNING_MEASURES)
 
 
 def test_savings_compares_reacquisition_with_as_many_acquisition_trials():

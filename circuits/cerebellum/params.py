@@ -30,6 +30,9 @@ Design of the ``kanerva`` circuit (see ``docs`` in the module :mod:`circuits.cer
   PF synapse by ``ltd * K(dt)``, ``K`` a normalised gamma-shaped window of the PF-CF
   interval (peak at ``window_peak``). With ``ltd = 2 ltp`` a write with the climbing fibre
   changes the weight by ``-ltp`` and one without by ``+ltp``: Kanerva's bipolar counter.
+  Weights stay within ``[0, w0 + headroom * ltp]``; ``headroom = 1`` keeps a single write's
+  ``+-ltp`` but lets repeated writes without the climbing fibre raise a weight by one unit
+  at most, so a synapse they restored re-learns exactly as a naive one.
 - Read: a Purkinje cell whose counters sum to > 0 receives net inhibition and pauses; its
   nuclear cell, reset by every Purkinje spike, fires when the pause exceeds the baseline
   inter-spike interval by ``margin``: the nuclear cell fires for a stored 1.
