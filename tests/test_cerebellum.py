@@ -91,7 +91,7 @@ def test_headroom_bounds_potentiation_at_the_naive_weight():
         assert change[0] == pytest.approx(rise * pl.ltp, abs=1e-12)
         assert change[1] == pytest.approx(rise * pl.ltp - pl.ltd, abs=0.01)
     assert small().plasticity.w_max == pytest.approx(2.0)  # None: counter_range units
-    with pytest.raises(ValueError, match="plasticity.headroom"):
+    with pytest.raises(ValueError, match=r"plasticity\.headroom"):
         replace(small().plasticity, headroom=-1).validate()
 
 
