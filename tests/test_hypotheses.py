@@ -166,15 +166,20 @@ def test_h3_recovers_spontaneously_after_a_delay_and_h0_does_not():
 
 
 def test_h2_adds_plastic_mossy_nuclear_synapses_that_learn_the_taught_cue():
-    """MF->nuclear weights start at 0 (the circuit is H0's); in the nuclear cells of the
-    taught group they grow on the cue's active rails and fall on its inactive ones (the
-    covariance rule), never past the bound in either direction."""
+    """MF->nuclear weights start at 0; the naive nuclear cells need a longer Purkinje
+    silence than H0's, and learn in the silences that make H0's fire: in the nuclear cells
+    of the taught group the weights grow on the cue's active rails and fall on its inactive
+    ones (the covariance rule), never past the bound in either direction."""
+    from circuits.cerebellum.params import derive
     from circuits.cerebellum.protocol import CerebellarSDM
     from mapping.protocols import get_protocol, schedule
 
     params = _small_kanerva()
     h2 = get_hypothesis("two_sites").apply(params)
     assert float(h2.nuclei.mf_learning) > 0 and params.nuclei.mf_learning == 0
+    assert h2.nuclei.margin > params.nuclei.margin
+    assert h2.nuclei.learning_pause == derive(params).pc_interval + params.nuclei.margin
+    assert derive(h2).dcn_drive < derive(params).dcn_drive
     assert replace(h2, nuclei=params.nuclei) == params
     _, cues, entries = schedule(get_protocol("acquisition-extinction"), h2, seed=1)
     circuit = CerebellarSDM(h2, seed=1, report=None)

@@ -16,15 +16,21 @@ testing, in the words of the papers that argue it.
     imaged in vivo: Giovannucci et al. 2017; Wagner et al. 2017; Knogler et al. 2017). The
     plastic variant of H1 (MF->GrC or Golgi plasticity) is not built yet.
 ``H2`` (``two_sites``)
-    Two learning sites: the cortex (CF-gated PF->PC plasticity, as H0) and the nuclei,
-    whose mossy-fibre synapses potentiate when the cue's fibres are active while the nuclear
-    cell fires, i.e. in the pauses the cortex has learned to make, and depress when they
-    are less active than the mean fibre (``nuclei.mf_learning``, a covariance rule:
-    Medina & Mauk 2000; Medina, Garcia & Mauk 2001; Ohyama et al. 2006; the cellular rules:
-    Pugh & Raman 2006; Zhang & Linden 2006). The nuclear trace is not undone when the
-    cortex extinguishes (extinction masks it with stronger Purkinje inhibition), so
-    re-learning is faster (savings: Napier, Macrae & Kehoe 1992) and a residual trace
-    remains. Before the nuclei learn (weights 0), the circuit is H0's.
+    Two learning sites, in Medina & Mauk's (2000) form: the cortex (CF-gated PF->PC
+    plasticity, as H0) and the nuclei, whose mossy-fibre synapses learn in the pauses of
+    their Purkinje cell, and without which the nuclei do not produce the output. A nuclear
+    cell's tonic drive is lower than H0's (``nuclei.margin`` ``NUCLEAR_MARGIN``: it fires
+    after an 80 ms Purkinje silence, not 35 ms), so a pause the cortex learned is not enough;
+    at each Purkinje silence as long as the one that makes H0's nucleus fire
+    (``nuclei.learning_pause``), whether or not the nuclear cell fires, the cue's active
+    fibres potentiate and its inactive ones depress (a covariance rule; MF->nuclear LTP
+    in pauses of Purkinje inhibition: Medina & Mauk 2000; Pugh & Raman 2006; LTD: Zhang &
+    Linden 2006). The learned mossy drive then lets the cell fire in the cortex's pauses:
+    acquisition waits for the slower nuclear site. Extinction restores the Purkinje
+    cell's firing, so there are no pauses to learn in and the nuclear trace stays, masked
+    (Medina, Garcia & Mauk 2001); on re-learning only the cortex has to learn again, so
+    the output returns faster than it first appeared (savings: Napier, Macrae & Kehoe
+    1992; the nucleus's own learned responses: Ohyama et al. 2006).
 ``H3`` (``opposing_extinction``)
     Extinction as a separate, opposing memory: potentiation of parallel-fibre input
     without a climbing fibre is stored apart from the climbing-fibre-paired depression (as
@@ -93,9 +99,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from brian2 import Hz, mV, second
+from brian2 import Hz, ms, mV, second
 
-from circuits.cerebellum.params import CerebellumParams
+from circuits.cerebellum.params import CerebellumParams, derive
 
 __all__ = ["HYPOTHESES", "Hypothesis", "get_hypothesis", "match_golgi_rate"]
 
@@ -175,18 +181,19 @@ def _dense_code(params: CerebellumParams) -> CerebellumParams:
     return replace(params, golgi=replace(golgi, conductance=golgi.conductance / DENSE_FACTOR))
 
 
-#: H2: MF -> nuclear weight change per nuclear spike per unit MF trace above the mean, and
-#: the largest weight (``network.mossy_nuclear_synapses``). A nuclear cell's tonic drive
-#: sits 0.6 mV above threshold, so it fires 35 ms after a Purkinje spike (15 ms beyond the
-#: 20 ms interval). Fully learned, a cue's 32 active rails at 170 Hz (+0.04 mV) and its 32
-#: inactive ones at 10 Hz (-0.04 mV) raise that drive by 10 ms x 32 x 160 Hz x 0.04 mV =
-#: 2 mV during the cue, so the nucleus then fires 21 ms after a Purkinje spike: at the
-#: Purkinje cell's baseline rate, but not while extinction keeps the Purkinje cell firing
-#: faster than baseline (the masking of the nuclear trace by cortical inhibition in Medina,
-#: Garcia & Mauk 2001). In the background the learned weights sum to 0 on average. A
-#: nuclear spike during the cue moves an active rail by ~0.008 x 1.6 mV: a few spikes reach
-#: the bound.
-NUCLEAR_LEARNING, NUCLEAR_MAX = 0.008 * mV, 0.04 * mV
+#: H2: MF -> nuclear weight change per Purkinje pause per unit MF trace above the mean, and
+#: the largest weight (``network.mossy_nuclear_synapses``). Fully learned, a cue's 32 active
+#: rails at 170 Hz (+0.04 mV) and its 32 inactive ones at 10 Hz (-0.04 mV) raise a nuclear
+#: cell's drive by 10 ms x 32 x 160 Hz x 0.04 mV = 2 mV during the cue, so it fires 24 ms
+#: after a Purkinje spike instead of 80 ms: in any learned pause, not at the Purkinje cell's
+#: baseline interval (20 ms). A pause moves an active rail by ~0.004 x 1.6 mV, so the bound
+#: takes several pauses, i.e. several trials. In the background the learned weights sum to
+#: 0 on average.
+NUCLEAR_LEARNING, NUCLEAR_MAX = 0.004 * mV, 0.04 * mV
+#: H2: Purkinje silence beyond the baseline interval after which a naive nuclear cell fires
+#: (H0's biological circuit: 15 ms); 60 ms puts it beyond the pauses the cortex alone makes
+#: in a presentation, so the output needs the learned mossy drive (Medina & Mauk 2000)
+NUCLEAR_MARGIN = 60 * ms
 
 
 def _no_second_site(params: CerebellumParams) -> CerebellumParams:
@@ -197,8 +204,12 @@ def _no_second_site(params: CerebellumParams) -> CerebellumParams:
 
 
 def _two_sites(params: CerebellumParams) -> CerebellumParams:
-    return replace(params, nuclei=replace(params.nuclei, mf_learning=NUCLEAR_LEARNING,
-                                          mf_max=NUCLEAR_MAX))
+    """Nuclei that learn in the pauses that make ``params``' nuclei fire, and need to."""
+    nu = params.nuclei
+    pause = derive(params).pc_interval + nu.margin
+    return replace(params, nuclei=replace(nu, mf_learning=NUCLEAR_LEARNING, mf_max=NUCLEAR_MAX,
+                                          margin=max(NUCLEAR_MARGIN, nu.margin),
+                                          learning_pause=pause))
 
 
 #: H3: decay time constant of the opposing (extinction) trace. Simulated time is compressed
@@ -320,9 +331,10 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    "them per odour, overlapping odour representations",
                    fly_change=_fewer_claws),
         Hypothesis("H2", "two_sites", "two learning sites",
-                   "MF->nuclear synapses learn by covariance with the nuclear spikes of a "
-                   "Purkinje pause (the cue's active fibres potentiate, its inactive ones "
-                   "depress); nothing undoes them on extinction",
+                   "nuclear cells need a learned mossy drive to fire in a Purkinje pause "
+                   f"(margin {float(NUCLEAR_MARGIN / ms):g} ms); MF->nuclear synapses learn "
+                   "by covariance in every pause (the cue's active fibres potentiate, its "
+                   "inactive ones depress); nothing undoes them on extinction",
                    ("Medina & Mauk 2000", "Medina, Garcia & Mauk 2001", "Ohyama et al. 2006",
                     "Pugh & Raman 2006", "Zhang & Linden 2006"), _two_sites,
                    fly_change=_no_second_site),

@@ -381,11 +381,48 @@ def mossy_nuclear_synapses(mossy: brian2.Group, nuclei: NeuronGroup,
                    model="m : volt\ndx/dt = -x / tau_x : 1 (event-driven)",
                    on_pre="v_post += m\nx += 1",
                    on_post="m = clip(m + eta * (x - x_mean), -m_max, m_max)",
+                   on_event={"pre": "spike",
+                             "post": "spike" if nu.learning_pause is None else "pause"},
                    namespace={"tau_x": nu.mf_trace, "eta": nu.mf_learning, "m_max": nu.mf_max,
                               "x_mean": float(params.mossy.mean_rate * nu.mf_trace)},
                    name="mossy_nuclei*")
     syn.connect()
     return syn
+
+
+def nuclear_cells(purkinje: NeuronGroup, params: CerebellumParams,
+                  d: Derived) -> tuple[NeuronGroup, Synapses]:
+    r"""The nuclear cells, one per Purkinje cell, and the Purkinje -> nuclear synapses.
+
+    A nuclear cell integrates its tonic drive, :math:`\tau_m \dot v = E_L + D - v`, and
+    each spike of its Purkinje cell resets it to ``V_hyper``, so it fires only when the
+    Purkinje cell is silent for longer than the baseline interval plus ``margin``.
+
+    With ``nuclei.learning_pause`` :math:`\theta` the cell also has a ``pause`` event: once
+    per silence of its Purkinje cell, when the silence has lasted :math:`\theta` (``t_pc``,
+    the arrival of the last Purkinje spike; ``paused`` keeps the event to one per silence).
+    The mossy-fibre synapses of a second learning site learn at this event instead of at
+    the nuclear spikes (:func:`mossy_nuclear_synapses`).
+    """
+    nu = params.nuclei
+    model = "dv/dt = (E_L + drive - v) / tau_m : volt (unless refractory)"
+    namespace = {"E_L": nu.E_L, "drive": d.dcn_drive, "tau_m": nu.tau_m, "V_th": nu.V_th,
+                 "V_reset": nu.V_reset}
+    events, on_pc = {}, "v_post = V_hyper"
+    if nu.learning_pause is not None:
+        model += "\nt_pc : second\npaused : 1"
+        events = {"pause": "t - t_pc > learning_pause and paused < 0.5"}
+        namespace["learning_pause"] = nu.learning_pause
+        on_pc += "\nt_pc_post = t\npaused_post = 0"
+    nuclei = NeuronGroup(purkinje.N, model, threshold="v > V_th", reset="v = V_reset",
+                         refractory=nu.refractory, method="exact", events=events,
+                         namespace=namespace, name="nuclei*")
+    if nu.learning_pause is not None:
+        nuclei.run_on_event("pause", "paused = 1")
+    nuclei.v = nu.V_hyper
+    pc_dcn = Synapses(purkinje, nuclei, on_pre=on_pc, delay=0.5 * ms,
+                      namespace={"V_hyper": nu.V_hyper}, name="purkinje_nuclei*")
+    return nuclei, pc_dcn
 
 
 def initialise_pf_synapses(synapses: Synapses, params: CerebellumParams) -> None:
@@ -635,15 +672,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     groups["climbing"] = climbing
     synapses["climbing_purkinje"] = cf_pc
 
-    nuclei = NeuronGroup(v, "dv/dt = (E_L + drive - v) / tau_m : volt (unless refractory)",
-                         threshold="v > V_th", reset="v = V_reset", refractory=nu.refractory,
-                         method="exact",
-                         namespace={"E_L": nu.E_L, "drive": d.dcn_drive, "tau_m": nu.tau_m,
-                                    "V_th": nu.V_th, "V_reset": nu.V_reset},
-                         name="nuclei*")
-    nuclei.v = nu.V_hyper
-    pc_dcn = Synapses(purkinje, nuclei, on_pre="v_post = V_hyper", delay=0.5 * ms,
-                      namespace={"V_hyper": nu.V_hyper}, name="purkinje_nuclei*")
+    nuclei, pc_dcn = nuclear_cells(purkinje, params, d)
     pc_dcn.connect(j="i")
     groups["nuclei"] = nuclei
     synapses["purkinje_nuclei"] = pc_dcn

@@ -363,6 +363,10 @@ class NucleiParams:
     mf_max: Quantity = _q(0.01 * mV)  # m_max: largest |m|, the MF -> DCN weight's deviation
     # from its baseline (depolarisation per MF spike)
     mf_trace: Quantity = _q(20 * ms)  # tau_x: decay of the MF trace a DCN spike pairs with
+    learning_pause: Quantity | None = _optional_q(1 * ms)  # theta: None, MF -> DCN learns at
+    # each nuclear spike; a duration, at each Purkinje pause that lasts this long (once per
+    # pause, whether or not the nuclear cell fires: MF -> nuclear LTP in pauses of Purkinje
+    # inhibition, Medina & Mauk 2000; Pugh & Raman 2006)
 
     def validate(self) -> None:
         """Check the fields; raise ``ValueError`` naming the first invalid one."""
@@ -372,6 +376,9 @@ class NucleiParams:
             raise ValueError(f"nuclei.mf_learning must be >= 0 mV, got {self.mf_learning}")
         _positive("nuclei.mf_max", self.mf_max)
         _positive("nuclei.mf_trace", self.mf_trace)
+        if self.learning_pause is not None:
+            _dimensions("nuclei.learning_pause", self.learning_pause, second)
+            _positive("nuclei.learning_pause", self.learning_pause)
         if not self.V_hyper < self.V_th:
             raise ValueError("nuclei.V_hyper must be below nuclei.V_th")
 
