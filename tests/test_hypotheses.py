@@ -195,6 +195,36 @@ def test_h2_adds_plastic_mossy_nuclear_synapses_that_learn_the_taught_cue():
     assert "mossy_nuclei" not in plain._built().synapses
 
 
+def test_the_nuclear_pause_event_fires_once_per_long_purkinje_silence():
+    """``nuclei.learning_pause``: one ``pause`` event per Purkinje silence longer than
+    theta, at theta after the silence began, whether or not the nuclear cell fires (here it
+    never does: H2's margin asks for a silence 60 ms beyond the baseline interval)."""
+    import brian2
+    from brian2 import SpikeGeneratorGroup, ms, second
+
+    from circuits.backend import brian_backend, run_network
+    from circuits.cerebellum.network import nuclear_cells
+    from circuits.cerebellum.params import derive
+
+    params = get_hypothesis("two_sites").apply(_small_kanerva())
+    theta = float(params.nuclei.learning_pause / ms)
+    # regular Purkinje spikes, then silences of theta - 5, theta + 10 and theta + 30 ms
+    gaps = [10, 10, theta - 5, theta + 10, theta + 30, 10, 10]
+    times = np.concatenate([[0.0], np.cumsum(gaps)])
+    with brian_backend("numpy", dt=0.1 * ms) as info:
+        pc = SpikeGeneratorGroup(1, np.zeros(len(times), dtype=int), np.array(times) * ms)
+        nuclei, synapses = nuclear_cells(pc, params, derive(params))
+        synapses.connect(j="i")
+        pauses = brian2.EventMonitor(nuclei, "pause")
+        spikes = brian2.SpikeMonitor(nuclei)
+        run_network(brian2.Network(pc, nuclei, synapses, pauses, spikes),
+                    (times[-1] + 5) * 1e-3 * second, info)
+    # silences begin at each spike's arrival (0.5 ms delay); only the two long ones count
+    expected = times[[3, 4]] + 0.5 + theta
+    np.testing.assert_allclose(np.asarray(pauses.t / ms), expected, atol=0.2)
+    assert spikes.num_spikes == 0
+
+
 def test_in_the_mushroom_body_the_hypotheses_take_the_flys_form():
     from circuits.cerebellum.hypotheses import match_golgi_rate
     from circuits.cerebellum.params import mushroom_body
