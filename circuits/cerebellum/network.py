@@ -62,6 +62,7 @@ __all__ = [
     "golgi_weights",
     "initialise_pf_synapses",
     "mossy_nuclear_synapses",
+    "nuclear_cells",
     "pf_purkinje_synapses",
     "purkinje_group",
     "random_wiring",
