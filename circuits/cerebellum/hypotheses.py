@@ -20,7 +20,7 @@ testing, in the words of the papers that argue it.
     plasticity, as H0) and the nuclei, whose mossy-fibre synapses learn in the pauses of
     their Purkinje cell, and without which the nuclei do not produce the output. A nuclear
     cell's tonic drive is lower than H0's (``nuclei.margin`` ``NUCLEAR_MARGIN``: it fires
-    after an 80 ms Purkinje silence, not 35 ms), so a pause the cortex learned is not enough;
+    after an 80 ms Purkinje silence, not 35 ms), so a pause that makes H0's fire is not enough;
     at each Purkinje silence as long as the one that makes H0's nucleus fire
     (``nuclei.learning_pause``), whether or not the nuclear cell fires, the cue's active
     fibres potentiate and its inactive ones depress (a covariance rule; MF->nuclear LTP
@@ -191,8 +191,8 @@ def _dense_code(params: CerebellumParams) -> CerebellumParams:
 #: 0 on average.
 NUCLEAR_LEARNING, NUCLEAR_MAX = 0.004 * mV, 0.04 * mV
 #: H2: Purkinje silence beyond the baseline interval after which a naive nuclear cell fires
-#: (H0's biological circuit: 15 ms); 60 ms puts it beyond the pauses the cortex alone makes
-#: in a presentation, so the output needs the learned mossy drive (Medina & Mauk 2000)
+#: (H0's biological circuit: 15 ms); with 60 ms it needs an 80 ms silence instead of 35 ms,
+#: so the output waits for the learned mossy drive (Medina & Mauk 2000)
 NUCLEAR_MARGIN = 60 * ms
 
 
