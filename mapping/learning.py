@@ -87,11 +87,11 @@ def _before(probes: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
     return earlier[-1] if earlier else None
 
 
-def _circuit(rows: Sequence[dict[str, Any]],
+def _circuit(by_cue: dict[int, dict[str, list[dict[str, Any]]]],
              score: Callable[[dict[str, Any]], float]) -> dict[str, float]:
-    """The measures of one circuit's probes scored by ``score``, each the mean over cues."""
+    """The measures of one circuit's grouped probes scored by ``score``, each a cue mean."""
     per_cue: dict[str, list[float]] = {}
-    for phases in _by_phase(rows).values():
+    for phases in by_cue.values():
         acquired, extinct = phases.get("acquisition", []), phases.get("extinction", [])
         again, rested = phases.get("reacquisition", []), phases.get("delay", [])
         found: dict[str, float] = {}
@@ -127,10 +127,11 @@ def learning_measures(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         circuits.setdefault((row["hypothesis"], row["seed"]), []).append(row)
     out = []
     for (hypothesis, seed), mine in sorted(circuits.items()):
-        found = _circuit(mine, learned_choice)
+        by_cue = _by_phase(mine)
+        found = _circuit(by_cue, learned_choice)
         if all("nuclear_spikes_a" in r and "nuclear_spikes_b" in r for r in mine):
             found.update({f"{name}_nuclear": value
-                          for name, value in _circuit(mine, learned_nuclear).items()})
+                          for name, value in _circuit(by_cue, learned_nuclear).items()})
         if found:
             out.append({"hypothesis": hypothesis, "seed": seed,
                         **{m: found[m] for m in LEARNING_MEASURES if m in found}})
