@@ -14,6 +14,7 @@ with :math:`x_\tau` the symbol stored in memory :math:`\tau`'s value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +26,14 @@ from models.worlds import Walk, World
 
 __all__ = [
     "AttentionComparison",
+    "BetaAlongWalk",
     "TEMTOnWalk",
+    "beta_along_walk",
     "compare_with_attention",
     "effective_beta_cosine",
     "memory_similarity",
+    "softmax_beta",
+    "softmax_beta_lower",
     "stored_symbols",
     "tem_t_on_walk",
 ]
@@ -82,10 +87,15 @@ def memory_similarity(readout: HippocampusReadout, *, cosine: bool = False) -> n
 
 
 def _pooled_beta(similarity: np.ndarray, counts: np.ndarray, slot: np.ndarray,
-                 min_memories: int, min_count: int) -> tuple[float, list[int]]:
-    """Least squares of log spike count on similarity with a per-step intercept.
+                 min_memories: int, min_count: int, *,
+                 poisson: bool = False) -> tuple[float, list[int]]:
+    """The beta of a walk's memory spikes, with the steps it was fitted on.
 
-    Also returns the steps with enough memories and at least one memory spike.
+    Steps: those with enough memories and at least one memory spike. Deterministic memory
+    neurons (counts are rounded integrated rates): least squares of log spike count on
+    similarity with a per-step intercept, on the memories with at least ``min_count``
+    spikes. Poisson memory neurons (``poisson``; counts are samples): :func:`softmax_beta`
+    on every stored memory (log counts of samples are biased, silent memories informative).
     """
     xs, ys = [], []
     steps = []
@@ -94,6 +104,11 @@ def _pooled_beta(similarity: np.ndarray, counts: np.ndarray, slot: np.ndarray,
         if len(np.unique(stored)) < min_memories or counts[k].sum() == 0:
             continue
         steps.append(k)
+        if poisson:
+            memories = np.unique(stored)
+            xs.append(similarity[k, memories])
+            ys.append(counts[k, memories])
+            continue
         fired = stored[counts[k, stored] >= min_count]
         if len(fired) >= 2:
             # within-step deviations: the interneurons scale every rate of a step by the
@@ -101,9 +116,207 @@ def _pooled_beta(similarity: np.ndarray, counts: np.ndarray, slot: np.ndarray,
             x_k, y_k = similarity[k, fired], np.log(counts[k, fired])
             xs.append(x_k - x_k.mean())
             ys.append(y_k - y_k.mean())
+    if poisson:
+        return softmax_beta(xs, ys)[0], steps
     x, y = (np.concatenate(xs), np.concatenate(ys)) if xs else (np.zeros(1), np.zeros(1))
     beta = float(np.cov(x, y, bias=True)[0, 1] / np.var(x)) if np.var(x) > 0 else float("nan")
     return beta, steps
+
+
+def softmax_beta(similarity: list[np.ndarray], counts: list[np.ndarray], *,
+                 upper: float = 1e3) -> tuple[float, float]:
+    r"""Maximum-likelihood inverse temperature of spike counts read as softmax samples.
+
+    Step :math:`k` offers memories with similarities :math:`x_{k\tau}` and its memory
+    spikes fall on them with counts :math:`n_{k\tau}`. If the memory neurons fire as
+    Poisson processes of rates :math:`\propto e^{\beta x_{k\tau}}` times a factor shared
+    by the step (the inhibition), the counts given their total are multinomial with
+    probabilities :math:`\mathrm{softmax}(\beta x_k)`, so :math:`\beta` maximises
+
+    .. math:: \ell(\beta) = \sum_k \Big[\sum_\tau n_{k\tau}\, \beta x_{k\tau}
+              - n_k \log \sum_\tau e^{\beta x_{k\tau}}\Big],
+
+    a concave function; :math:`\ell'(\beta) = \sum_k n_k (\bar x_k^{obs} -
+    E_\beta[x_k])` is solved by bisection. Silent memories count (as zeros), so the
+    estimate holds however sharp the softmax, as long as some spikes fall off the best
+    match.
+
+    Parameters
+    ----------
+    similarity, counts
+        One array per step: the similarities of the memories stored before it and their
+        spike counts (same length).
+    upper
+        Largest beta searched.
+
+    Returns
+    -------
+    beta, standard_error
+        ``standard_error`` is :math:`1 / \sqrt{-\ell''(\beta)}` (Fisher information).
+        ``(nan, nan)`` without a spike on a step offering two different similarities;
+        ``(inf, nan)`` when no spike fell off the best matches (beta above ``upper``).
+    """
+    steps = [(np.asarray(x, float), np.asarray(n, float)) for x, n in
+             zip(similarity, counts, strict=True) if np.ptp(x) > 0 and np.sum(n) > 0]
+    if not steps:
+        return float("nan"), float("nan")
+    if not any(n[x < x.max()].sum() > 0 for x, n in steps):
+        return float("inf"), float("nan")  # every spike on a best match
+
+    def moments(beta: float) -> tuple[float, float]:
+        gradient, information = 0.0, 0.0
+        for x, n in steps:
+            w = np.exp(beta * (x - x.max()))
+            w /= w.sum()
+            mean = float(w @ x)
+            gradient += float(n @ x) - n.sum() * mean
+            information += n.sum() * float(w @ (x - mean) ** 2)
+        return gradient, information
+
+    low, high = 0.0, upper
+    if moments(high)[0] > 0:
+        return float("inf"), float("nan")  # beta above the search range
+    if moments(low)[0] < 0:
+        low = -upper
+    for _ in range(80):  # bisection on the decreasing gradient
+        mid = 0.5 * (low + high)
+        if moments(mid)[0] > 0:
+            low = mid
+        else:
+            high = mid
+    beta = 0.5 * (low + high)
+    information = moments(beta)[1]
+    return beta, (1.0 / np.sqrt(information) if information > 0 else float("nan"))
+
+
+def softmax_beta_lower(similarity: list[np.ndarray], counts: list[np.ndarray], *,
+                       level: float = 0.95, upper: float = 1e3) -> float:
+    r"""One-sided lower confidence bound on :func:`softmax_beta`'s beta at ``level``.
+
+    With spikes off the best matches: the estimate minus its standard error times the
+    normal quantile. With none: the beta at which the expected number of spikes off the
+    best matches, given each step's total, is :math:`-\ln(1 - level)` (3.0 at 95%): a
+    larger expected number would have shown a spike with probability above ``level``.
+    """
+    from scipy.stats import norm
+
+    steps = [(np.asarray(x, float), np.asarray(n, float)) for x, n in
+             zip(similarity, counts, strict=True) if np.ptp(x) > 0 and np.sum(n) > 0]
+    if not steps:
+        return float("nan")
+    off = sum(float(n[x < x.max()].sum()) for x, n in steps)
+    if off > 0:
+        beta, se = softmax_beta(similarity, counts, upper=upper)
+        return max(0.0, beta - norm.ppf(level) * se) if np.isfinite(se) else float("nan")
+
+    def expected_off(beta: float) -> float:
+        total = 0.0
+        for x, n in steps:
+            w = np.exp(beta * (x - x.max()))
+            total += n.sum() * float(w[x < x.max()].sum() / w.sum())
+        return total
+
+    bound = -np.log(1 - level)
+    low, high = 0.0, upper
+    if expected_off(low) <= bound:
+        return 0.0
+    for _ in range(80):
+        mid = 0.5 * (low + high)
+        if expected_off(mid) > bound:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
+
+
+@dataclass(frozen=True)
+class BetaAlongWalk:
+    r"""The circuit's effective beta on the key-query cosine, block by block along a walk.
+
+    ``target`` is the inverse temperature the circuit is compared with at each step
+    (e.g. TEM-t's :math:`b \log(1 + N_t)`); per block the ratio :math:`\rho` of the
+    circuit's beta to it is fitted (:func:`softmax_beta` on the similarities scaled by the
+    target), and ``beta = ratio * target`` averaged over the block.
+    """
+
+    start: np.ndarray  # (blocks,) first step of each block
+    stop: np.ndarray  # (blocks,) one past its last step
+    target: np.ndarray  # (blocks,) mean target beta over the block's steps
+    ratio: np.ndarray  # (blocks,) fitted circuit beta / target
+    ratio_se: np.ndarray  # (blocks,) its standard error
+    ratio_lower: np.ndarray  # (blocks,) its one-sided 95% lower bound
+    # (softmax_beta_lower: the only bound when no spike fell off the best matches)
+    spikes_off_best: np.ndarray  # (blocks,) memory spikes not on a best-matching memory
+
+    @property
+    def beta(self) -> np.ndarray:
+        """The circuit's effective beta per block (``ratio * target``)."""
+        return self.ratio * self.target
+
+    @property
+    def largest_deviation(self) -> float:
+        """Largest ``|ratio - 1|`` over the blocks (NaN blocks ignored)."""
+        return float(np.nanmax(np.abs(self.ratio - 1))) if np.isfinite(
+            self.ratio).any() else float("nan")
+
+
+def beta_along_walk(readout: HippocampusReadout | Sequence[HippocampusReadout],
+                    target: np.ndarray | Sequence[np.ndarray], *, block: int = 50,
+                    min_memories: int = 3) -> BetaAlongWalk:
+    """Fit the circuit's effective beta on the cosine per block of ``block`` steps.
+
+    Parameters
+    ----------
+    readout
+        The loop's readout (its ``memory_counts`` are the retrieval spikes), or the
+        readouts of several walks: a block then pools its steps over the walks (walks of
+        different lengths contribute the blocks they reach).
+    target
+        ``(T + 1,)`` the inverse temperature to compare with at each step (steps with
+        fewer than ``min_memories`` stored memories are left out); one per readout.
+    block
+        Steps per block.
+
+    Raises
+    ------
+    ValueError
+        A target that is not one beta per step, or not one target per readout.
+    """
+    readouts = [readout] if isinstance(readout, HippocampusReadout) else list(readout)
+    targets = [target] if isinstance(readout, HippocampusReadout) else list(target)
+    if len(targets) != len(readouts):
+        raise ValueError(f"target: one per readout, {len(readouts)}, got {len(targets)}")
+    walks = []
+    for r, t in zip(readouts, targets, strict=True):
+        t = np.asarray(t, float)
+        if t.shape != (r.memory_counts.shape[0],):
+            raise ValueError(f"target: one beta per step, {r.memory_counts.shape[0]}, got "
+                             f"shape {t.shape}")
+        walks.append((memory_similarity(r, cosine=True), r.memory_counts,
+                      r.inputs.memory_slot, t))
+    length = max(counts.shape[0] for _, counts, _, _ in walks)
+    rows = []
+    for start in range(0, length, block):
+        xs, ns, betas, off = [], [], [], 0.0
+        for similarity, counts, slot, beta in walks:
+            for k in range(start, min(start + block, counts.shape[0])):
+                stored = np.unique(slot[:k])
+                if len(stored) < min_memories:
+                    continue
+                x = similarity[k, stored]
+                xs.append(beta[k] * x)
+                ns.append(counts[k, stored])
+                betas.append(beta[k])
+                off += float(counts[k, stored][x < x.max()].sum())
+        if not betas:
+            continue
+        ratio, se = softmax_beta(xs, ns)
+        rows.append((start, min(start + block, length), np.mean(betas), ratio, se,
+                     softmax_beta_lower(xs, ns), off))
+    columns = np.array(rows, dtype=float).reshape(-1, 7).T
+    return BetaAlongWalk(start=columns[0].astype(int), stop=columns[1].astype(int),
+                         target=columns[2], ratio=columns[3], ratio_se=columns[4],
+                         ratio_lower=columns[5], spikes_off_best=columns[6])
 
 
 def effective_beta_cosine(readout: HippocampusReadout, *, min_memories: int = 3,
@@ -113,30 +326,59 @@ def effective_beta_cosine(readout: HippocampusReadout, *, min_memories: int = 3,
     Fitted exactly as in :func:`compare_with_attention`.
     """
     beta, _ = _pooled_beta(memory_similarity(readout, cosine=True), readout.memory_counts,
-                           readout.inputs.memory_slot, min_memories, min_count)
+                           readout.inputs.memory_slot, min_memories, min_count,
+                           poisson=readout.params.memory.spiking == "poisson")
     return beta
 
 
+def _attention_weights(similarity: np.ndarray, beta: float) -> np.ndarray:
+    """``softmax(beta * similarity)``, or its limit for a beta too large to fit (inf, NaN).
+
+    In the limit the best matches share the weight equally.
+    """
+    if np.isfinite(beta):
+        return beta_softmax(similarity, beta)
+    best = (similarity == similarity.max()).astype(float)
+    return best / best.sum()
+
+
 def compare_with_attention(readout: HippocampusReadout, *, top: int = 10,
-                           min_memories: int = 3, min_count: int = 3) -> AttentionComparison:
-    """Effective beta, top-``top`` Spearman and prediction agreement per step.
+                           min_memories: int = 3, min_count: int = 3,
+                           beta: np.ndarray | None = None) -> AttentionComparison:
+    r"""Effective beta, top-``top`` Spearman and prediction agreement per step.
 
     Steps compared: those with at least ``min_memories`` memories stored before them and
-    at least one memory spike in the retrieval window. Beta is fitted on memories with at
-    least ``min_count`` spikes (integer counts of 1-2 spikes are mostly rounding).
+    at least one memory spike in the retrieval window. Beta is fitted as
+    :func:`_pooled_beta` does: for deterministic memory neurons on the memories with at
+    least ``min_count`` spikes (integer counts of 1-2 spikes are mostly rounding), for
+    Poisson ones by :func:`softmax_beta`; where it cannot be fitted (a softmax too sharp
+    for the spike counts) the attention is its sharp limit, the best matches.
+
+    ``beta``, if given, is the attention's inverse temperature on the key-query *cosine*
+    at each step, ``(T + 1,)`` (e.g. TEM-t's :math:`b \log(1 + N_t)` for a loop whose gain
+    follows it), and replaces the fitted beta in the attention (the fitted one is still
+    reported).
     """
     counts = readout.memory_counts
     T1 = counts.shape[0]
     symbols = stored_symbols(readout)
     slot = readout.inputs.memory_slot
     similarity = memory_similarity(readout)
-    beta, steps = _pooled_beta(similarity, counts, slot, min_memories, min_count)
+    fitted, steps = _pooled_beta(similarity, counts, slot, min_memories, min_count,
+                                 poisson=readout.params.memory.spiking == "poisson")
+    if beta is not None:
+        beta = np.asarray(beta, float)
+        if beta.shape != (T1,):
+            raise ValueError(f"beta: one inverse temperature per step, {T1}, got shape "
+                             f"{beta.shape}")
+        similarity = memory_similarity(readout, cosine=True)
     spearman = np.full(len(steps), np.nan)
     agreement = np.zeros(len(steps), dtype=bool)
     attention = np.full(T1, -1)
     for j, k in enumerate(steps):
         stored = np.unique(slot[:k])
-        weights = beta_softmax(similarity[k, stored], beta)
+        weights = _attention_weights(similarity[k, stored],
+                                     fitted if beta is None else beta[k])
         votes = np.bincount(symbols[stored].clip(0), weights=weights,
                             minlength=readout.inputs.world.n_symbols)
         attention[k] = int(votes.argmax())
@@ -148,7 +390,7 @@ def compare_with_attention(readout: HippocampusReadout, *, top: int = 10,
                 spearman[j] = spearmanr(observed, weights[order]).statistic
             elif np.ptp(observed) == 0 and np.ptp(weights[order]) == 0:
                 spearman[j] = 1.0  # identical ranks: all tied on both sides
-    return AttentionComparison(beta=beta, spearman=spearman, agreement=agreement,
+    return AttentionComparison(beta=fitted, spearman=spearman, agreement=agreement,
                                attention_prediction=attention, steps=np.array(steps))
 
 

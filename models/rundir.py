@@ -21,9 +21,11 @@ it first) or the command resumes it, and ``config.json`` is written first and
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as _dt
 import fcntl
 import importlib.metadata
+import io
 import json
 import math
 import os
@@ -32,7 +34,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +45,7 @@ __all__ = [
     "RunDirectoryError",
     "atomic_path",
     "atomic_write_bytes",
+    "atomic_write_csv",
     "atomic_write_json",
     "atomic_write_text",
     "check_out_apart",
@@ -98,6 +101,17 @@ def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
 def atomic_write_text(target: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``target`` atomically."""
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_csv(target: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Write ``rows`` (dicts with the same keys, in the first row's order) as CSV atomically."""
+    if not rows:
+        raise ValueError(f"{Path(target).name}: no rows to write")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(target, buffer.getvalue())
 
 
 def _jsonable(value: Any) -> Any:

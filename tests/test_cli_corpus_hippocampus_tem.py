@@ -165,6 +165,19 @@ HIPPOCAMPUS = [
     _hpc("beta-negative", ("--set", "memory.beta=-1"), r"memory\.beta must be > 0"),
     _hpc("beta-string", ("--set", 'memory.beta="high"'),
          r"circuit\.memory\.beta: expected a number, got 'high'"),
+    _hpc("temperature-unknown", ("--set", 'temperature="cold"'),
+         r"temperature must be one of 'tem-t', 'circuit', got 'cold'"),
+    _hpc("beta-with-tem-t-temperature", ("--set", "memory.beta=0.4"),
+         r"circuit\.memory\.beta: temperature 'tem-t' sets the retrieval gain from the "
+         r"TEM-t checkpoint's b; set temperature = 'circuit' to use your own"),
+    _hpc("beta-scale-with-tem-t-temperature", ("--set", "memory.beta_scale=2"),
+         r"circuit\.memory\.beta_scale: temperature 'tem-t' sets the retrieval gain"),
+    _hpc("beta-and-beta-scale", ("--set", "temperature=circuit", "--set", "memory.beta=0.4",
+                                 "--set", "memory.beta_scale=2"),
+         r"memory\.beta \(0\.4\) and memory\.beta_scale \(2\.0\) both set the retrieval "
+         r"gain; set one"),
+    _hpc("spiking-unknown", ("--set", 'memory.spiking="noisy"'),
+         r"memory\.spiking must be one of 'deterministic', 'poisson', got 'noisy'"),
     _hpc("memory-n-zero", ("--set", "memory.n=0"), r"memory\.n must be >= 1, got 0"),
     _hpc("memory-n-absurd", ("--set", "memory.n=1000000000000"),
          r"circuit\.memory\.n = 1000000000000 " + BUDGET),
@@ -449,7 +462,8 @@ SWEEPS = [
     _sweep("bad-key-in-grid", HPC_SPEC + '[grid]\n"circuit.mec.bogus" = [1, 2]\n',
            REFUSES + r"grid point circuit\.mec\.bogus=1: unknown configuration key "
            r"'circuit\.mec\.bogus'"),
-    _sweep("bad-value-in-grid", HPC_SPEC + '[grid]\n"circuit.memory.beta" = [0.3, nan]\n',
+    _sweep("bad-value-in-grid", HPC_SPEC + '[base]\ntemperature = "circuit"\n'
+           '[grid]\n"circuit.memory.beta" = [0.3, nan]\n',
            REFUSES + r"grid point circuit\.memory\.beta=nan: circuit\.memory\.beta: expected "
            r"a finite number"),
     _sweep("bad-key-in-base", HPC_SPEC + '[base]\n"circuit.bogus" = 1\n[grid]\nseed = [0]\n',

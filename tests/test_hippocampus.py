@@ -9,10 +9,23 @@ import pytest
 
 from circuits.hippocampus.loop import prepare_inputs, run_walk
 from circuits.hippocampus.params import HippocampusParams, LoopTiming, MECParams, MemoryParams
-from mapping.hippocampus_vs_tem_t import compare_with_attention, stored_symbols
+from mapping.hippocampus_vs_tem_t import (
+    beta_along_walk,
+    compare_with_attention,
+    softmax_beta,
+    softmax_beta_lower,
+    stored_symbols,
+)
 from models.worlds import Walk, parse_world, random_walk, square_world, visited_before
 
 STEPS = 60
+def full_drive(out) -> float:
+    """The drive u of a full match in the loop of ``out`` (u / full is the cosine)."""
+    from circuits.hippocampus.network import bump_connectivity, full_similarity
+
+    mec, modules = out.params.mec, out.inputs.modules
+    pre, post, w = bump_connectivity(modules, out.inputs.world, mec.bump_peak, mec.bump_side)
+    return full_similarity(modules, pre, post, w, mec.bump_peak)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +63,78 @@ def test_memory_spikes_follow_softmax_attention(walk_run):
     assert abs(comparison.beta - set_beta) < 0.3 * set_beta, comparison.beta
     assert np.nanmean(comparison.spearman) >= 0.8
     assert comparison.agreement_fraction >= 0.9
+
+
+@pytest.mark.parametrize("beta", [2.0, 12.0])
+def test_softmax_beta_recovers_the_temperature_of_multinomial_counts(beta):
+    rng = np.random.default_rng(0)
+    similarity = [rng.uniform(0, 1, rng.integers(5, 40)) for _ in range(300)]
+    counts = []
+    for x in similarity:
+        p = np.exp(beta * (x - x.max()))
+        counts.append(rng.multinomial(20, p / p.sum()))
+    estimate, se = softmax_beta(similarity, counts)
+    assert abs(estimate - beta) < 3 * se, (estimate, se)
+    assert se < 0.1 * beta
+    assert softmax_beta_lower(similarity, counts) < beta
+    # a step of equal similarities or without spikes carries no information
+    assert softmax_beta([*similarity, np.ones(4)], [*counts, np.array([5, 0, 0, 0])]) == \
+        (estimate, se)
+
+
+def test_softmax_beta_without_spikes_off_the_best_match_is_only_a_lower_bound():
+    similarity = [np.array([1.0, 0.5, 0.4])] * 10
+    counts = [np.array([20, 0, 0])] * 10
+    estimate, se = softmax_beta(similarity, counts)
+    assert estimate == np.inf and np.isnan(se)
+    lower = softmax_beta_lower(similarity, counts)
+    # at the bound, 3 of the 200 spikes are expected off the best match (95%)
+    w = np.exp(lower * (similarity[0] - 1.0))
+    assert 200 * (1 - w[0] / w.sum()) == pytest.approx(-np.log(0.05), rel=1e-6)
+    assert np.isnan(softmax_beta([np.ones(3)], [np.array([1, 2, 3])])[0])
+
+
+def test_poisson_memory_neurons_sample_the_softmax_at_the_scheduled_temperature():
+    """With ``beta_scale`` b the gain follows b log(1 + N) on the cosine as memories are
+    stored: the beta fitted from the Poisson spikes matches it in each half of the walk
+    (a fixed gain is off by a factor 1.3 between them)."""
+    world = square_world(4, 4, seed=3)
+    walk = random_walk(world, STEPS, repeat_bias=0.25, seed=4)
+    params = HippocampusParams(memory=MemoryParams(n=STEPS + 1, spiking="poisson",
+                                                   beta_scale=1.0))
+    out = run_walk(params, world, walk, seed=5)
+    stored = np.array([len(np.unique(out.inputs.memory_slot[:k])) for k in range(STEPS + 1)])
+    target = np.log1p(stored)
+    halves = beta_along_walk(out, target, block=STEPS // 2 + 1)
+    assert len(halves.ratio) == 2 and (halves.spikes_off_best > 100).all()
+    np.testing.assert_allclose(halves.ratio, 1.0, atol=0.1)
+    # and a gain fixed at the schedule's mean fails the same test
+    fixed = replace(params, memory=replace(params.memory, beta_scale=None,
+                                           beta=float(target[1:].mean()) / full_drive(out)))
+    off = beta_along_walk(run_walk(fixed, world, walk, seed=5), target,
+                          block=STEPS // 2 + 1)
+    assert off.ratio[0] / off.ratio[1] > 1.2, off.ratio  # measured 1.29
+
+
+def test_poisson_memory_spikes_are_fitted_as_softmax_samples():
+    """With Poisson memory neurons at a fixed gain, the beta fitted from the spikes (as
+    samples, silent memories included) is the gain set; log counts would be biased."""
+    world = square_world(4, 4, seed=3)
+    walk = random_walk(world, STEPS, repeat_bias=0.25, seed=4)
+    params = HippocampusParams(memory=MemoryParams(n=STEPS + 1, spiking="poisson"))
+    comparison = compare_with_attention(run_walk(params, world, walk, seed=5))
+    assert comparison.beta == pytest.approx(params.memory.beta, rel=0.1)
+    assert comparison.agreement_fraction >= 0.9
+
+
+def test_poisson_memory_spikes_follow_the_seed():
+    world = square_world(3, 3, seed=0)
+    walk = random_walk(world, 12, seed=0)
+    params = HippocampusParams(memory=MemoryParams(n=13, spiking="poisson", beta=0.1))
+    first, again, other = (run_walk(params, world, walk, seed=s).spikes["memory"]
+                           for s in (1, 1, 2))
+    np.testing.assert_array_equal(first.times, again.times)
+    assert len(first.times) != len(other.times) or (first.times != other.times).any()
 
 
 def test_drift_without_closure_integrates_the_wrong_actions():
@@ -98,6 +183,8 @@ def test_more_steps_than_memory_neurons_needs_a_recycling_policy():
     ("mec", MECParams(spacings=(1, 3)), "mec.spacings"),
     ("mec", MECParams(drift=1.5), "mec.drift"),
     ("memory", MemoryParams(beta=-1.0), "memory.beta"),
+    ("memory", MemoryParams(beta_scale=0.0), "memory.beta_scale"),
+    ("memory", MemoryParams(spiking="stochastic"), "memory.spiking"),
     ("timing", LoopTiming(hold=LoopTiming().action), "timing"),
     ("backend", "gpu", "backend"),
 ])
@@ -125,10 +212,16 @@ def test_hippocampus_command_writes_the_run_directory(tmp_path):
                 "memory_remapping_mean_r", "position_error_with_closure",
                 "position_error_without_closure"):
         assert np.isfinite(metrics[key]), key
+    # the gain follows the shipped TEM-t's b; the loop's beta is fitted along the walk
+    assert metrics["temperature"] == "tem-t" and metrics["memory_spiking"] == "poisson"
+    assert metrics["circuit_beta_scale"] == metrics["tem_t_beta_scale"] > 0
+    rows = (out / "beta_along_walk.csv").read_text().splitlines()
+    assert rows[0].split(",")[:4] == ["start", "stop", "tem_t_beta", "circuit_beta"]
+    assert len(rows) == 1 + metrics["beta_blocks"] and "beta_ratio_walk" in metrics
     spikes = read_spikes(out / "spikes.nwb")
     assert {"MEC", "HPC", "LEC"} <= set(spikes)
     for name in ("prediction_curve", "mec_rate_maps", "memory_place_fields", "drift",
-                 "attention"):
+                 "attention", "beta_along_walk"):
         assert (out / "figures" / f"{name}.png").is_file(), name
 
 

@@ -26,7 +26,9 @@ Populations (one walk step per slot; see :mod:`circuits.hippocampus.params`):
 - ``lec``: a sparse population code per symbol (``lec_per_symbol`` of ``n_lec`` cells).
   Observation spikes drive it; memory neurons drive it with their stored values (the
   prediction); each LEC spike relays one unit of input (exact counts).
-- ``memory`` (HPC): deterministic integrate-and-fire on an exponential rate,
+- ``memory`` (HPC): integrate-and-fire on an exponential rate (threshold 1, or with
+  ``memory.spiking = "poisson"`` a threshold drawn from Exp(1) after each spike: Poisson
+  spikes of the same rate),
 
   .. math:: \dot\phi_\tau = r_{max}\, [\tau \text{ written}]\,
             \exp\big(\beta (u_\tau - M) - c_\tau\big)
@@ -37,8 +39,11 @@ Populations (one walk step per slot; see :mod:`circuits.hippocampus.params`):
   ``inhibition``, and it falls at the rate that ``target_rate`` spikes would raise it (down
   to ``-max_boost``), so the total memory activity is pulled towards ``target_rate``
   whatever the match (divisive normalisation: rates are :math:`e^{-c}` times their
-  unnormalised values, the same factor for every memory). Between the observation and the
-  hold (recall) the rate is boosted and the exponent becomes
+  unnormalised values, the same factor for every memory). The gain :math:`\beta` is
+  ``memory.beta``, or with ``memory.beta_scale`` :math:`b` it is :math:`b \log(1 + N) / M`
+  with :math:`N` the memories written so far (counted by the one-cell ``engrams``
+  integrator): TEM-t's inverse temperature on the key-query cosine. Between the
+  observation and the hold (recall) the rate is boosted and the exponent becomes
   :math:`\beta_k \min(0, m_\tau - n_{mod} + s) + \beta_o (o_\tau - 1)`, with
   :math:`m_\tau` the number of modules whose query phase equals the stored one (an exact
   key learned like the graded one): memories whose value matches the observation and whose

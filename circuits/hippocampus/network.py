@@ -273,7 +273,7 @@ def lec_layer(layers: _Layers, params: HippocampusParams) -> None:
 def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModules,
                  world: World) -> None:
     """Memory neurons (softmax attention), their learned keys and values, interneuron."""
-    mem, mec = params.memory, params.mec
+    mem, mec, tm = params.memory, params.mec, params.timing
     M = modules.n_modules
     objects = layers.objects
     recruit, theta = objects["recruit"], objects["theta"]
@@ -281,12 +281,34 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
     grid, bump = objects["grid"], objects["bump"]
     bump_i, _bump_j, bump_w = bump_connectivity(modules, world, mec.bump_peak, mec.bump_side)
     full = full_similarity(modules, bump_i, _bump_j, bump_w, mec.bump_peak)
+    # the retrieval gain: fixed, or TEM-t's b log(1 + N) per unit of cosine (u / full), N
+    # counted by a one-cell integrator of the recruiting events (``engrams``)
+    if mem.beta_scale is None:
+        gain, gain_names = "beta", {"beta": mem.beta}
+    else:
+        gain = "b_cos * log(1 + clip(n_stored, 0, n_max)) / full"
+        gain_names = {"b_cos": mem.beta_scale, "n_max": float(mem.n)}
+    # spiking: threshold 1, phi restarting from 0 at each theta and recall onset
+    # (deterministic); or a threshold drawn from Exp(1) after each spike (time rescaling:
+    # an inhomogeneous Poisson process of rate dphi/dt). Poisson cells restart at theta
+    # only: phi from 0 and, at the slot onset a step later, a fresh threshold (a threshold
+    # kept across a restart would stay high in the cells it kept silent); within the slot
+    # the threshold's remainder above phi is Exp(1) at any time, so recall needs no
+    # restart. Both keep the overshoot above the threshold (the part of the step after the
+    # crossing), except after the recruiting spike, which is a write, not a sample.
+    deterministic = mem.spiking == "deterministic"
+    if deterministic:
+        reset, recall_restart = "phi -= threshold_phi", "phi_post = 0; "
+    else:
+        reset = ("phi = (phi - threshold_phi) * (1 - recruiting)\n"
+                 "threshold_phi = -log(1 - rand())")
+        recall_restart = ""
     # gate "recall": 1 between the observation and the hold in every slot; one TimedArray
     # serves the memory neurons and the LEC->HPC observation drive
     memory = NeuronGroup(
         mem.n,
-        """dphi/dt = written * r_max * (1 + boost * recall(t)) * exp(
-                     (1 - recall(t)) * beta * (u - full)
+        f"""dphi/dt = written * r_max * (1 + boost * recall(t)) * exp(
+                     (1 - recall(t)) * {gain} * (u - full)
                      + recall(t) * beta_key * clip(matched - n_modules + tolerated, -1e9, 0)
                      + beta_obs * (clip(o, 0, 1) - 1) * recall(t) - c) : 1
            du/dt = -u / tau_u : 1
@@ -294,9 +316,13 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
            do/dt = -o / tau_u : 1
            dc/dt = -inhibition * target * int(c > c_floor * (1 - recall(t))) : 1
            written : 1
-           recruiting : 1""",
-        threshold="phi > 1", reset="phi -= 1; recruiting = 0", method="euler",
-        namespace={"r_max": mem.rate, "beta": mem.beta, "beta_key": mem.recall_key_beta,
+           recruiting : 1
+           threshold_phi : 1
+           """ + ("n_stored : 1 (linked)" if mem.beta_scale is not None else ""),
+        threshold="phi > threshold_phi",
+        reset=f"{reset}\nrecruiting = 0",
+        method="euler",
+        namespace={"r_max": mem.rate, **gain_names, "beta_key": mem.recall_key_beta,
                    "beta_obs": mem.recall_obs_beta,
                    "tau_u": mem.tau_input, "inhibition": mem.inhibition,
                    "target": mem.target_rate, "c_floor": -mem.max_boost,
@@ -304,20 +330,34 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
                    "tolerated": mem.recall_tolerated_modules,
                    "boost": mem.recall_gain - 1.0},
         name="memory*")
+    memory.threshold_phi = 1.0 if deterministic else "-log(1 - rand())"
+    if not deterministic:  # slot onsets are multiples of timing.step
+        memory.run_regularly("threshold_phi = -log(1 - rand())", dt=tm.step,
+                             when="before_groups", name="memory_thresholds*")
     layers.gate("recall", memory, "recall")
     layers.add(memory=memory)
     s_rec = Synapses(recruit, memory,
-                     on_pre="phi_post = 1.5; written_post = 1; recruiting_post = 1; "
-                            "u_post = 0; o_post = 0; matched_post = 0",
+                     on_pre="phi_post = threshold_phi_post + 0.5; written_post = 1; "
+                            "recruiting_post = 1; u_post = 0; o_post = 0; matched_post = 0",
                      name="recruit_memory*")
     s_rec.connect(j="i")
+    if mem.beta_scale is not None:
+        # N: memories written so far (the gain takes at most memory.n: a recycled neuron
+        # replaces a memory)
+        engrams = NeuronGroup(1, "n_stored : 1", name="engrams*")
+        s_count = Synapses(recruit, engrams, on_pre="n_stored_post += 1",
+                           name="recruit_engrams*")
+        s_count.connect()
+        memory.n_stored = brian2.linked_var(engrams, "n_stored",
+                                            index=np.zeros(mem.n, dtype=int))
+        layers.add(engrams=engrams, recruit_engrams=s_count)
     s_theta = Synapses(theta, memory,
                        on_pre="u_post = 0; o_post = 0; matched_post = 0; phi_post = 0; "
                               "c_post = 0",
                        name="theta_memory*")
     s_theta.connect()
     # recall starts from empty integrators: spikes then reflect recall rates only
-    s_recall = Synapses(recall_onset, memory, on_pre="phi_post = 0; c_post = 0",
+    s_recall = Synapses(recall_onset, memory, on_pre=f"{recall_restart}c_post = 0",
                         name="recall_memory*")
     s_recall.connect()
     layers.add(recall_memory=s_recall)

@@ -31,11 +31,15 @@ from circuits._fields import check_int_at_least as _int_at_least
 from circuits._fields import check_positive as _positive
 from circuits._fields import quantity_field as _q
 
-__all__ = ["DEFAULT_MEC_CHECKPOINT", "MEC_SOURCES", "HippocampusParams", "LoopTiming",
-           "MECParams", "MemoryParams"]
+__all__ = ["DEFAULT_BETA", "DEFAULT_MEC_CHECKPOINT", "MEC_SOURCES", "MEMORY_SPIKING",
+           "HippocampusParams", "LoopTiming", "MECParams", "MemoryParams"]
 
 
 MEC_SOURCES = ("analytic", "tem-t")
+#: ``memory.beta``: the fixed retrieval gain, per unit of the drive u
+DEFAULT_BETA = 0.35
+#: how memory neurons turn their rate into spikes (``memory.spiking``)
+MEMORY_SPIKING = ("deterministic", "poisson")
 #: the shipped TEM-t whose modules ``mec.source = "tem-t"`` uses when ``mec.checkpoint`` is
 #: empty (cyclic modules, square worlds)
 DEFAULT_MEC_CHECKPOINT = "cyclic"
@@ -101,7 +105,16 @@ class MemoryParams:
 
     n: int = 512  # memory neurons available (one recruited per step)
     recycle: bool = False  # when all are used, overwrite the oldest (else refuse)
-    beta: float = 0.35  # beta_s: gain of the exponential rate per unit of key . query
+    beta: float = DEFAULT_BETA  # beta_s: gain of the exponential rate per unit of key . query
+    # (the drive u); ignored when beta_scale is set
+    beta_scale: float | None = None  # b: when set, the gain follows TEM-t's inverse
+    # temperature b log(1 + N) on the key-query cosine, N the memories stored so far:
+    # beta_s = b log(1 + N) / M (M: the drive of a full match, so u / M is the cosine
+    # when keys and queries have the same norm); None: the fixed gain beta
+    spiking: str = "deterministic"  # "deterministic": integrate-and-fire at threshold 1
+    # (counts are the integrated rate, rounded down); "poisson": the threshold is redrawn
+    # from Exp(1) after every spike, so spikes are an inhomogeneous Poisson process of the
+    # same rate and a step's counts are samples of the softmax (Nessler et al. 2013)
     rate: Quantity = _q(4000 * Hz)  # r_max: rate of a memory with a full match, c = 0
     inhibition: float = 0.05  # increase of c per memory spike (interneuron drive)
     target_rate: Quantity = _q(6000 * Hz)  # total memory activity the interneurons aim at
@@ -128,6 +141,13 @@ class MemoryParams:
             _positive(f"memory.{name}", getattr(self, name))
         if self.beta <= 0:
             raise ValueError("memory.beta must be > 0")
+        if self.beta_scale is not None and not self.beta_scale > 0:
+            raise ValueError(f"memory.beta_scale must be > 0 (TEM-t's b), or None for the "
+                             f"fixed gain memory.beta; got {self.beta_scale!r}")
+        if self.beta_scale is not None and self.beta != DEFAULT_BETA:
+            raise ValueError(f"memory.beta ({self.beta}) and memory.beta_scale "
+                             f"({self.beta_scale}) both set the retrieval gain; set one")
+        _choice("memory.spiking", self.spiking, MEMORY_SPIKING)
         if self.recall_gain < 1:
             raise ValueError("memory.recall_gain must be >= 1")
         if self.max_boost < 0:

@@ -36,6 +36,7 @@ from circuits.hippocampus.network import (
 )
 from circuits.hippocampus.params import HippocampusParams
 from circuits.spikes import SpikeTrains
+from models.seeding import child_seed
 from models.worlds import Walk, World
 
 __all__ = [
@@ -182,6 +183,7 @@ class HippocampalLoop:
         if self._net is None:
             check_loop_memory(self.params, 0, budget_gib=self.memory_budget_gib)
             with brian_backend(self.params.backend, dt=self.params.timing.dt):
+                seed_memory_spikes(self.params, self.seed)
                 self._net = build_network(self.params, self.modules, self.world,
                                           record=self.record)
         return self._net
@@ -219,6 +221,7 @@ class HippocampalLoop:
             if params.backend == "cpp_standalone":
                 self.directory = info.directory
             if self._net is None:
+                seed_memory_spikes(params, self.seed)
                 self._net = build_network(params, self.modules, self.world,
                                           record=self.record)
             net = self._net
@@ -237,6 +240,16 @@ class HippocampalLoop:
             values[np.asarray(value_syn.i[:]), np.asarray(value_syn.j[:])] = \
                 np.asarray(value_syn.w[:])
         return decode(params, inputs, spikes, keys, values, info.timings)
+
+
+def seed_memory_spikes(params: HippocampusParams, seed: int | None) -> None:
+    """Seed Brian2's generator for Poisson memory neurons (``memory.spiking``).
+
+    Call it inside the backend's context, before the network is built (the first
+    thresholds are drawn then). Deterministic memory neurons draw nothing: no call is made.
+    """
+    if params.memory.spiking == "poisson":
+        brian2.seed(child_seed(seed, "memory_spikes") % 2**32)
 
 
 def run_walk(params: HippocampusParams, world: World, walk: Walk, *, seed: int | None = 0,

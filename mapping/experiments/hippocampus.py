@@ -14,7 +14,17 @@ Runs the spiking TEM-t (:mod:`circuits.hippocampus.loop`) along a random walk an
   ``effective_beta`` fitted from the spikes, ``weight_spearman_vs_softmax`` (mean over steps
   of the Spearman correlation of normalised memory-neuron spike counts with
   :math:`\mathrm{softmax}(\beta k \cdot q)` over the 10 strongest memories; ``_median``),
-  ``agreement_vs_attention``;
+  ``agreement_vs_attention`` (with ``temperature = "tem-t"`` the attention at TEM-t's
+  :math:`\beta_t` on the cosine);
+- **the model's temperature**: the shipped TEM-t runs on the same walk, and with
+  ``temperature = "tem-t"`` (default) its :math:`b` sets the memory neurons' gain, so that it
+  follows :math:`b \log(1 + N)`. The loop's inverse temperature on the key-query cosine is
+  fitted from the spikes (:func:`mapping.hippocampus_vs_tem_t.beta_along_walk`) as a ratio to
+  TEM-t's: ``beta_ratio_walk`` (``_se``; fitted on the whole walk, from
+  ``beta_ratio_walk_spikes_off_best`` spikes off the best matches), per block of
+  :data:`BETA_BLOCK` steps in ``beta_along_walk.csv`` (``beta_blocks_measured`` blocks with
+  at least :data:`MEASURED_OFF_BEST` such spikes, ``beta_ratio_max_deviation_measured``;
+  ``beta_ratio_lower_min`` the lowest one-sided 95% bound of any block);
 - **behaviour**: ``accuracy_visited`` and ``max_gap_to_node_agent_after_half`` of the
   fraction-correct vs fraction-visited curve against the node agent;
 - **cells**: ``mec_gridness_fraction`` (MEC cells with gridness > 0.3, next to
@@ -23,8 +33,8 @@ Runs the spiking TEM-t (:mod:`circuits.hippocampus.loop`) along a random walk an
   the same structure with different observations: ``memory_remapping_mean_r`` next to
   ``mec_remapping_mean_r``.
 
-Data: ``spikes.nwb``; figures: ``prediction_curve``, ``mec_rate_maps``,
-``memory_place_fields``, ``drift``, ``attention``.
+Data: ``spikes.nwb``, ``beta_along_walk.csv``; figures: ``prediction_curve``,
+``mec_rate_maps``, ``memory_place_fields``, ``drift``, ``attention``, ``beta_along_walk``.
 """
 
 from __future__ import annotations
@@ -42,14 +52,17 @@ from analysis.spatial import (
     spatial_information,
 )
 from circuits.hippocampus.loop import HippocampusReadout, run_walk
-from circuits.hippocampus.params import HippocampusParams
+from circuits.hippocampus.params import DEFAULT_BETA, HippocampusParams, MemoryParams
 from mapping.hippocampus_vs_tem_t import (
+    BetaAlongWalk,
+    TEMTOnWalk,
+    beta_along_walk,
     compare_with_attention,
     effective_beta_cosine,
     tem_t_on_walk,
 )
 from mapping.measures import write_inputs
-from models.rundir import RunDirectory
+from models.rundir import RunDirectory, atomic_write_csv
 from models.seeding import child_seed
 from models.worlds import (
     Walk,
@@ -64,14 +77,22 @@ from models.worlds import (
     walk_world,
 )
 
-__all__ = ["Config", "behaviour", "run", "summarize"]
+__all__ = ["TEMPERATURES", "Config", "behaviour", "run", "summarize"]
+
+#: ``temperature``: whose inverse temperature the memory neurons' gain follows
+TEMPERATURES = ("tem-t", "circuit")
 
 
 @dataclass(frozen=True)
 class Config:
     """Parameters of ``memcircuits hippocampus``."""
 
-    circuit: HippocampusParams = field(default_factory=HippocampusParams)
+    circuit: HippocampusParams = field(default_factory=lambda: HippocampusParams(
+        memory=MemoryParams(spiking="poisson")))  #: the loop (memory neurons fire as
+    #: Poisson processes, so a step's spikes sample its softmax and its beta can be fitted)
+    temperature: str = "tem-t"  #: "tem-t": the memory neurons' gain follows b log(1 + N)
+    #: of the TEM-t checkpoint run next to the loop (``circuit.memory.beta_scale`` = its b);
+    #: "circuit": the gain ``circuit.memory`` sets
     world: str = "square:8x8"  #: world spec (models.worlds.parse_world)
     steps: int = 200  #: steps of the main walk (no drift)
     drift: float = 0.01  #: drift per step and module in the loop-closure comparison
@@ -89,12 +110,31 @@ class Config:
             raise ValueError("drift must lie in [0, 1)")
         world = walk_world(self.world)
         self.circuit.validate()
+        if self.temperature not in TEMPERATURES:
+            raise ValueError(f"temperature must be one of {', '.join(map(repr, TEMPERATURES))}"
+                             f", got {self.temperature!r}")
+        memory = self.circuit.memory
+        if self.temperature == "tem-t" and (memory.beta_scale is not None
+                                            or memory.beta != DEFAULT_BETA):
+            name = "beta_scale" if memory.beta_scale is not None else "beta"
+            raise ValueError(f"circuit.memory.{name}: temperature 'tem-t' sets the retrieval "
+                             f"gain from the TEM-t checkpoint's b; set temperature = "
+                             f"'circuit' to use your own")
         # the MEC's grid modules on this world's structure (a world without grid modules; a
         # TEM-t checkpoint missing, unsafe, of another model or other actions), so a bad one
         # is refused before the run directory is touched (or a sweep's workers start)
         from circuits.hippocampus.loop import mec_modules
 
         mec_modules(self.circuit.mec, world)
+        if self.temperature == "tem-t":  # the checkpoint whose b sets the gain
+            from models.tem_training import load_model
+
+            try:
+                load_model(self.tem_t_checkpoint, expected_type="tem-t", world_kind=world.kind,
+                           device="cpu")
+            except (ValueError, FileNotFoundError) as exc:
+                raise ValueError(f"temperature 'tem-t': {exc}; set temperature = "
+                                 f"'circuit'") from None
         # refuse a walk over the memory budget at load time, before anything is built
         from circuits.hippocampus.loop import check_loop_memory
 
@@ -105,6 +145,13 @@ class Config:
             circuit = replace(circuit, memory=replace(circuit.memory, n=steps + 1))
         check_loop_memory(circuit, steps, prefix="circuit.", steps_field=longest,
                           memory_follows_steps=grown)
+
+
+    @property
+    def tem_t_checkpoint(self) -> str:
+        """The TEM-t run next to the loop: the one driving the MEC, or the shipped default."""
+        mec = self.circuit.mec
+        return mec.checkpoint_name if mec.source == "tem-t" else "default"
 
 
 def behaviour(readout: HippocampusReadout) -> dict[str, Any]:
@@ -125,18 +172,46 @@ def behaviour(readout: HippocampusReadout) -> dict[str, Any]:
             "curve": evaluation.curve(bins=10)}
 
 
-def _tem_t_metrics(world: World, walk: Walk, checkpoint: str = "default") -> dict[str, Any]:
-    """A shipped TEM-t on the circuit's own walk: its softmax beta and accuracy."""
-    try:
-        tem = tem_t_on_walk(world, walk, checkpoint=checkpoint)
-    except ValueError as exc:  # no checkpoint for this kind of world
-        return {"tem_t_note": str(exc)}
+def _tem_t_metrics(tem: TEMTOnWalk | str, walk: Walk) -> dict[str, Any]:
+    """A shipped TEM-t on the circuit's own walk: its softmax beta and accuracy.
+
+    ``tem`` is the run, or the reason there is none (no checkpoint for this kind of world).
+    """
+    if isinstance(tem, str):
+        return {"tem_t_note": tem}
     visited = visited_before(walk)
     return {"tem_t_beta_scale": tem.beta_scale,
             "tem_t_beta_mean": float(tem.beta.mean()),
             "tem_t_beta_final": float(tem.beta[-1]),
             "tem_t_accuracy_visited": float(tem.correct[visited].mean()),
             "tem_t_wall_s": tem.wall_s}
+
+
+#: steps per block of the effective beta along the walk
+BETA_BLOCK = 50
+#: spikes off the best matches a block needs for its ratio to count as measured
+MEASURED_OFF_BEST = 10
+
+
+def _beta_metrics(readout: HippocampusReadout, target: np.ndarray,
+                  along: BetaAlongWalk) -> dict[str, float]:
+    """The circuit's effective beta against TEM-t's, over the walk and per block.
+
+    ``beta_ratio_walk`` is fitted on every step at once (one ratio); the block metrics use
+    the blocks with at least :data:`MEASURED_OFF_BEST` spikes off the best matches (an
+    attention sharper than the spikes can sample leaves none: those blocks give only a
+    lower bound, ``beta_ratio_lower_min``).
+    """
+    whole = beta_along_walk(readout, target, block=len(target))
+    measured = along.spikes_off_best >= MEASURED_OFF_BEST
+    deviation = np.abs(along.ratio[measured] - 1)
+    return {"beta_ratio_walk": float(whole.ratio[0]),
+            "beta_ratio_walk_se": float(whole.ratio_se[0]),
+            "beta_ratio_walk_spikes_off_best": float(whole.spikes_off_best[0]),
+            "beta_blocks": len(along.start), "beta_blocks_measured": int(measured.sum()),
+            "beta_ratio_max_deviation_measured": float(deviation.max()) if deviation.size
+            else float("nan"),
+            "beta_ratio_lower_min": float(np.nanmin(along.ratio_lower))}
 
 
 def _walk(world: World, steps: int, config: Config, name: str) -> Walk:
@@ -192,6 +267,13 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     report = "text" if progress else None
     world = parse_world(config.world, seed=child_seed(config.seed, "world"))
     walk = _walk(world, config.steps, config, "walk")
+    # the TEM-t next to the circuit (the checkpoint that drives the MEC, if one does)
+    try:
+        tem: TEMTOnWalk | str = tem_t_on_walk(world, walk, checkpoint=config.tem_t_checkpoint)
+    except ValueError as exc:  # no checkpoint for this kind of world ("circuit" only)
+        tem = str(exc)
+    if config.temperature == "tem-t":
+        params = replace(params, memory=replace(params.memory, beta_scale=tem.beta_scale))
     mem = replace(params.memory, n=max(params.memory.n, config.steps + 1))
     main = run_walk(replace(params, memory=mem, mec=replace(params.mec, drift=0.0)), world,
                     walk, seed=child_seed(config.seed, "circuit"), report=report)
@@ -201,17 +283,36 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
                                "mec_module_sizes": ",".join(map(str, main.inputs.modules.sizes))}
     metrics["path_integration_accuracy"] = float(
         (main.decoded_phase == main.inputs.true_phases).all(1).mean())
-    comparison = compare_with_attention(main)
+    # TEM-t's inverse temperature at each of the circuit's steps, N memories stored before it
+    stored = np.array([len(np.unique(main.inputs.memory_slot[:k]))
+                       for k in range(config.steps + 1)])
+    target = None if isinstance(tem, str) else tem.beta_scale * np.log1p(stored)
+    comparison = compare_with_attention(
+        main, beta=target if config.temperature == "tem-t" else None)
+    metrics["temperature"] = config.temperature
+    metrics["memory_spiking"] = params.memory.spiking
     metrics["effective_beta"] = comparison.beta
-    metrics["circuit_beta"] = params.memory.beta
+    if params.memory.beta_scale is None:
+        metrics["circuit_beta"] = params.memory.beta
+    else:
+        metrics["circuit_beta_scale"] = params.memory.beta_scale
     metrics["weight_spearman_vs_softmax"] = float(np.nanmean(comparison.spearman))
     metrics["weight_spearman_vs_softmax_median"] = comparison.median_spearman
     metrics["weight_spearman_steps"] = int(np.isfinite(comparison.spearman).sum())
     metrics["agreement_vs_attention"] = comparison.agreement_fraction
     metrics["effective_beta_cosine"] = effective_beta_cosine(main)
-    # the TEM-t next to the circuit: the checkpoint that drives the MEC, if one does
-    metrics.update(_tem_t_metrics(world, walk, params.mec.checkpoint_name
-                                  if params.mec.source == "tem-t" else "default"))
+    metrics.update(_tem_t_metrics(tem, walk))
+    along = None
+    if target is not None:
+        along = beta_along_walk(main, target, block=BETA_BLOCK)
+        metrics.update(_beta_metrics(main, target, along))
+        atomic_write_csv(run_dir.file("beta_along_walk.csv"), [
+            {"start": int(along.start[b]), "stop": int(along.stop[b]),
+             "tem_t_beta": along.target[b], "circuit_beta": along.beta[b],
+             "ratio": along.ratio[b], "ratio_se": along.ratio_se[b],
+             "ratio_lower_95": along.ratio_lower[b],
+             "spikes_off_best": int(along.spikes_off_best[b])}
+            for b in range(len(along.start))])
     write_inputs(run_dir, "hippocampus",
                  {"world_transitions": world.transitions,
                   "world_observations": world.observations,
@@ -283,6 +384,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
                                                                               f"{config.seed}")
     _figures(run_dir, config, main, behave["curve"], grid_maps, memory_maps, scores,
              comparison, drift_curves, world, visits)
+    if along is not None:
+        _beta_figure(run_dir, config, target, along)
     return metrics
 
 
@@ -360,6 +463,31 @@ def _figures(run_dir, config, main, curve, grid_maps, memory_maps, scores, compa
     run_dir.save_figure(fig, "attention")
 
 
+def _beta_figure(run_dir: RunDirectory, config: Config, target: np.ndarray,
+                 along: BetaAlongWalk) -> None:
+    """TEM-t's beta at every step and the circuit's, fitted per block from the spikes."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot(np.arange(len(target)), target, "k-", lw=1, label="TEM-t: b log(1 + N)")
+    centre = 0.5 * (along.start + along.stop - 1)
+    measured = along.spikes_off_best >= MEASURED_OFF_BEST
+    ax.errorbar(centre[measured], along.beta[measured],
+                yerr=(along.ratio_se * along.target)[measured], fmt="o", color="tab:red",
+                label=f"spiking loop (>= {MEASURED_OFF_BEST} spikes off the best match)")
+    bounded = ~measured & np.isfinite(along.ratio_lower)
+    ax.plot(centre[bounded], (along.ratio_lower * along.target)[bounded], "^",
+            color="tab:red", mfc="none",
+            label="spiking loop, fewer: 95% lower bound")
+    ax.set_xlabel("step of the walk")
+    ax.set_ylabel("inverse temperature on the key-query cosine")
+    ax.set_title(f"{config.world}, {config.steps} steps, blocks of {BETA_BLOCK}; "
+                 f"temperature {config.temperature!r}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    run_dir.save_figure(fig, "beta_along_walk")
+
+
 def summarize(metrics: dict[str, Any]) -> str:
     """A few lines for the terminal."""
     nan = float("nan")
@@ -371,9 +499,15 @@ def summarize(metrics: dict[str, Any]) -> str:
         f"  retrieval vs softmax: effective beta {metrics['effective_beta']:.2f}, Spearman "
         f"(top 10) mean {metrics['weight_spearman_vs_softmax']:.3f}, predictions agree "
         f"{metrics['agreement_vs_attention']:.3f}",
-        f"  effective beta on the key-query cosine {metrics['effective_beta_cosine']:.2f}; "
-        f"TEM-t (checkpoint, same walk): beta {metrics.get('tem_t_beta_mean', nan):.2f} "
-        f"mean, accuracy at visited nodes {metrics.get('tem_t_accuracy_visited', nan):.3f}",
+        f"  TEM-t (checkpoint, same walk): beta {metrics.get('tem_t_beta_mean', nan):.2f} "
+        f"mean, accuracy at visited nodes {metrics.get('tem_t_accuracy_visited', nan):.3f}; "
+        f"the loop's gain: {metrics.get('temperature', 'circuit')}",
+        f"  the loop's beta / TEM-t's over the walk {metrics.get('beta_ratio_walk', nan):.3f}"
+        f" +- {metrics.get('beta_ratio_walk_se', nan):.3f} "
+        f"({metrics.get('beta_ratio_walk_spikes_off_best', nan):.0f} spikes off the best "
+        f"match); blocks measured {metrics.get('beta_blocks_measured', 0)} of "
+        f"{metrics.get('beta_blocks', 0)}, largest |ratio - 1| "
+        f"{metrics.get('beta_ratio_max_deviation_measured', nan):.3f}",
         f"  accuracy at visited nodes {metrics['accuracy_visited']:.3f}; largest gap to the "
         f"node agent past half visited {metrics['max_gap_to_node_agent_after_half']:.3f}",
         f"  MEC gridness > 0.3: {metrics['mec_gridness_fraction']:.2f} (shuffled "

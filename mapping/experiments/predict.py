@@ -50,7 +50,6 @@ Not yet built (see the user guide): the plastic variant of H1.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -80,7 +79,12 @@ from mapping.predict_report import (
 from mapping.preparations import get_preparation, preparation_of
 from mapping.protocols import OBSERVABLES, check_protocol, get_protocol, record_protocol
 from models.config import to_dict
-from models.rundir import RunDirectory, atomic_path, atomic_write_json, atomic_write_text
+from models.rundir import (
+    RunDirectory,
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_text,
+)
 from models.seeding import child_seed
 
 __all__ = ["Config", "check_resume", "run", "summarize"]
@@ -202,13 +206,6 @@ class Config:
             raise ValueError(f"workers must be an integer >= 0, got {self.workers!r}")
         for key in self.hypotheses:  # a hypothesis the circuit cannot express is refused now
             get_hypothesis(key).apply(resolved.circuit)
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _power_by_condition(config: Config, effort: list[dict[str, Any]],
@@ -411,19 +408,19 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = False) -> dic
     learning_versus = contrasts(circuits, measured, config.reference) if learning else []
     largest = max_abs_z(versus + learning_versus)
     separated = separating(versus + learning_versus, config.threshold)
-    _write_csv(run_dir.file("probes.csv"), probes)
-    _write_csv(run_dir.file("imaged.csv"), imaged)
-    _write_csv(run_dir.file("predictions.csv"), table)
+    atomic_write_csv(run_dir.file("probes.csv"), probes)
+    atomic_write_csv(run_dir.file("imaged.csv"), imaged)
+    atomic_write_csv(run_dir.file("predictions.csv"), table)
     if versus:
-        _write_csv(run_dir.file("contrasts.csv"), versus)
+        atomic_write_csv(run_dir.file("contrasts.csv"), versus)
     if learning:
-        _write_csv(run_dir.file("learning.csv"), learning)
+        atomic_write_csv(run_dir.file("learning.csv"), learning)
     if powers:
-        _write_csv(run_dir.file("power.csv"), powers)
+        atomic_write_csv(run_dir.file("power.csv"), powers)
     if config.power_grid:
-        _write_csv(run_dir.file("power_grid.csv"), by_condition)
+        atomic_write_csv(run_dir.file("power_grid.csv"), by_condition)
     if config.synaptic_grid:
-        _write_csv(run_dir.file("synaptic_grid.csv"), spine_condition)
+        atomic_write_csv(run_dir.file("synaptic_grid.csv"), spine_condition)
     atomic_write_text(run_dir.file("report.md"),
                       report(config, separated, effort, keys)
                       + learning_report(config, learning_table, learning_versus)
