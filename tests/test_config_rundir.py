@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from models.config import ConfigError, from_dict, load_config, parse_override, to_dict
-from models.rundir import RunDirectory, atomic_path, atomic_write_json
+from models.rundir import RunDirectory, atomic_path, atomic_write_csv, atomic_write_json
 from models.seeding import child_seed
 
 
@@ -130,3 +130,14 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         raise RuntimeError("interrupted")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_atomic_csv_keeps_the_first_rows_columns_and_refuses_no_rows(tmp_path):
+    import csv
+
+    target = atomic_write_csv(tmp_path / "t.csv", [{"b": 1, "a": 0.5}, {"b": 2, "a": "x"}])
+    with open(target, newline="") as handle:
+        assert list(csv.DictReader(handle)) == [{"b": "1", "a": "0.5"}, {"b": "2", "a": "x"}]
+    with pytest.raises(ValueError, match=r"empty\.csv: no rows to write"):
+        atomic_write_csv(tmp_path / "empty.csv", [])
+    assert not (tmp_path / "empty.csv").exists()
