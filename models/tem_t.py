@@ -540,6 +540,53 @@ class TEMT(WalkModel):
         return self._output(logits, observations, new_state, record, positions,
                             memory_activity)
 
+    @torch.no_grad()
+    def imagine(self, state: TEMTState, walks: torch.Tensor, starts: torch.Tensor,
+                actions: torch.Tensor) -> torch.Tensor:
+        r"""Logits of what lies at the end of ``actions`` taken in imagination from a memory.
+
+        Query ``q`` starts from the position code stored with memory ``starts[q]`` of walk
+        ``walks[q]`` (:math:`e_\tau`), path-integrates ``actions[q]`` without observing
+        anything (no landmark correction, nothing stored) and reads out walk ``walks[q]``'s
+        whole memory at the imagined position, with :math:`\beta = b \log(1 + N)`:
+
+        .. math:: \hat x = \sum_\tau \mathrm{softmax}_\tau(\beta\, k(W_{a_k} \cdots
+                  W_{a_1} e_{\tau_0}) \cdot k_\tau)\, v_\tau .
+
+        Parameters
+        ----------
+        state
+            The state after a walk (:meth:`forward`).
+        walks, starts
+            ``(Q,)`` walk index in the batch and memory index (the step) of each start.
+        actions
+            ``(Q, K)`` the imagined actions.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(Q, n_symbols)`` logits.
+        """
+        walks, starts, actions = (torch.as_tensor(x, device=self.device)
+                                  for x in (walks, starts, actions))
+        if actions.dim() != 2 or walks.shape != starts.shape or walks.shape[0] != \
+                actions.shape[0]:
+            raise ValueError(f"imagine: walks and starts (Q,), actions (Q, K); got "
+                             f"{tuple(walks.shape)}, {tuple(starts.shape)}, "
+                             f"{tuple(actions.shape)}")
+        e = self.path_integrate(state.positions[walks, starts], actions)[:, -1]
+        cos = (state.keys[walks] @ self.keys(e).unsqueeze(-1)).squeeze(-1)  # (Q, N)
+        beta = self.beta_scale * math.log1p(state.n_memories)
+        scores = beta * cos
+        if self.config.null_memory:
+            weights = torch.softmax(torch.cat(
+                [scores, (beta * self.null_score).expand(len(walks), 1)], 1), 1)
+            readout = (weights[:, :-1].unsqueeze(1) @ state.values[walks]).squeeze(1) \
+                + weights[:, -1:] * self.null_value
+        else:
+            readout = (torch.softmax(scores, 1).unsqueeze(1) @ state.values[walks]).squeeze(1)
+        return readout @ self.out_weight.T + self.out_bias
+
     def transition_penalty(self) -> torch.Tensor:
         r"""Transition penalty, averaged over the moving actions.
 

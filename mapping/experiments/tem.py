@@ -31,6 +31,14 @@ checkpoint.
    symbols, a different walk) are correlated (:func:`analysis.spatial.remapping`): position
    units keep their maps; memory neurons, re-recruited in every world, remap. Figures
    ``rate_maps_position``, ``gridness_histogram``, ``rate_maps_memory``, ``remapping``.
+3. **Relations** (line and family-tree worlds, :mod:`models.tem_relations`): after walks of
+   two steps per node, every relation the walk never took from its start node (on a line,
+   ``k`` steps right or left: transitive inference; on a tree, grandparent, aunt or uncle,
+   cousin...) is imagined from the start node's memory and read out: ``accuracy_relations``
+   next to the node agent and the chained edge agent, ``accuracy_relations_unchained`` on
+   the queries the edge agent cannot chain, ``accuracy_<relation>``. Figure ``relations``.
+
+A checkpoint trained on worlds with other actions than the world's is refused.
 """
 
 from __future__ import annotations
@@ -368,12 +376,18 @@ def run_evaluate(config: EvaluateConfig, run_dir: Any, *,
                  progress: bool = True) -> dict[str, Any]:
     """Evaluate a checkpoint on fresh worlds; behaviour and representation metrics, figures."""
     from models.seeding import child_seed
+    from models.tem_relations import RELATIONS, infer_relations
     from models.tem_training import evaluate, load_model
     from models.worlds import parse_world
 
     config.validate()
     world = parse_world(config.world, seed=child_seed(config.seed, "world"))
     model, ckpt = load_model(config.checkpoint, world_kind=world.kind, device=config.device)
+    if tuple(ckpt.action_names) != tuple(world.action_names):
+        raise ValueError(f"checkpoint {ckpt.path.name} was trained on {ckpt.world_kind} worlds "
+                         f"(actions {', '.join(ckpt.action_names)}); {config.world} is a "
+                         f"{world.kind} world (actions {', '.join(world.action_names)}): use "
+                         f"a checkpoint trained on {world.kind} worlds")
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -389,6 +403,13 @@ def run_evaluate(config: EvaluateConfig, run_dir: Any, *,
                                "walk_steps": int(ev.correct.shape[1])}
     metrics.update(ev.metrics())
     run_dir.save_figure(_curve_figure(ev, config.world, ckpt.model_type), "fraction_correct")
+    if world.kind in RELATIONS:  # relations never experienced directly
+        relations = infer_relations(model, world, n_worlds=config.n_worlds,
+                                    repeat_bias=config.repeat_bias,
+                                    action_names=ckpt.action_names, seed=config.seed)
+        metrics.update(relations.metrics())
+        run_dir.save_figure(_relations_figure(relations, config.world, ckpt.model_type),
+                            "relations")
     analysis = spatial_analysis(model, world, analysis_worlds=config.analysis_worlds,
                                 steps_per_node=config.analysis_steps_per_node,
                                 memory_neurons=config.memory_neurons,
@@ -402,6 +423,42 @@ def run_evaluate(config: EvaluateConfig, run_dir: Any, *,
     _analysis_figures(run_dir, analysis, config, ckpt.model_type)
     metrics["evaluate_time_s"] = round(time.perf_counter() - start, 3)
     return metrics
+
+
+def _relations_figure(relations: Any, world: str, model_type: str) -> Any:
+    """Accuracy per relation and against the fraction of the world seen, with both agents."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from models.tem_relations import relations_of
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8),
+                                 gridspec_kw={"width_ratios": [2, 1]})
+    names = [n for n in relations_of(relations.world) if (relations.relation == n).any()]
+    x = np.arange(len(names))
+    for offset, (label, values, style) in enumerate([
+            (model_type.upper(), relations.correct, "tab:blue"),
+            ("edge agent (chained)", relations.edge_agent, "0.6"),
+            ("node agent", relations.node_agent, "k")]):
+        means = [float(values[relations.relation == n].mean()) for n in names]
+        ax.bar(x + (offset - 1) * 0.27, means, 0.27, color=style, label=label)
+    ax.set_xticks(x, [n.replace("_", " ") for n in names], rotation=60, ha="right",
+                  fontsize=7)
+    ax.set(ylabel="fraction correct", ylim=(0, 1.05),
+           title=f"{world}: relations never taken from the start node "
+                 f"({relations.correct.size} queries)")
+    ax.legend(fontsize=7)
+    curve = relations.by_fraction_visited()
+    ok = curve["count"] > 0
+    bx.plot(curve["fraction_visited"][ok], curve["model"][ok], "o-", label=model_type.upper())
+    bx.plot(curve["fraction_visited"][ok], curve["edge_agent"][ok], ":", color="grey",
+            label="edge agent (chained)")
+    bx.plot(curve["fraction_visited"][ok], curve["node_agent"][ok], "k--", label="node agent")
+    bx.set(xlabel="fraction of nodes visited", ylabel="fraction correct", ylim=(0, 1.05),
+           xlim=(0, 1))
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def _curve_figure(ev: Any, world: str, model_type: str) -> Any:
@@ -496,7 +553,14 @@ def summarize_evaluate(metrics: dict[str, Any]) -> str:
             f"{metrics['position_gridness_fraction_shuffled']:.2f}); memory spatial information "
             f"(median) {metrics['memory_spatial_information_median']:.2f} bits; remapping r: "
             f"position {metrics['position_remapping_mean_r']:.2f}, memory "
-            f"{metrics['memory_remapping_mean_r']:.2f}")
+            f"{metrics['memory_remapping_mean_r']:.2f}"
+            + (f"\nrelations never taken from the start node ({metrics['relation_queries']} "
+               f"queries): accuracy {metrics['accuracy_relations']:.3f} (node agent "
+               f"{metrics['node_agent_relations']:.3f}, chained edge agent "
+               f"{metrics['edge_agent_relations']:.3f}); on the "
+               f"{metrics['relation_queries_unchained']} the edge agent cannot chain "
+               f"{metrics['accuracy_relations_unchained']:.3f}"
+               if metrics.get("relation_queries") else ""))
 
 
 # ------------------------------------------------------------------------------ CLI
