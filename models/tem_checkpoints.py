@@ -49,6 +49,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 DEFAULT_CHECKPOINTS: dict[str, str] = {
     "square": "tem_t_default.pt",
     "hexagonal": "tem_t_hex.pt",
+    "line": "tem_t_line.pt",  # cyclic modules: exact path integration, transitive inference
 }
 
 #: checkpoint name -> world kind -> file in models/checkpoints/ ("cyclic": TEM-t with cyclic

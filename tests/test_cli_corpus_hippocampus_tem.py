@@ -373,7 +373,13 @@ TEM_EVALUATE = [
     _eval("cyclic-on-hex", ("--checkpoint", "cyclic", "--world", "hex:4x4"),
           r"checkpoint: no shipped 'cyclic' checkpoint for 'hexagonal' worlds"),
     _eval("actions-the-world-lacks", ("--checkpoint", "{tmp}/cyclic.pt", "--world", "hex:4x4"),
-          r"world: a hexagonal world has 7 actions .* but the model was trained with 5",
+          r"checkpoint cyclic\.pt was trained on square worlds \(actions stay, north, east, "
+          r"south, west\); hex:4x4 is a hexagonal world \(actions .*\): use a checkpoint "
+          r"trained on hexagonal worlds", setup=_shipped_copy),
+    _eval("world-of-other-actions-same-count",
+          ("--checkpoint", "{tmp}/cyclic.pt", "--world", "tree:3"),
+          r"checkpoint cyclic\.pt was trained on square worlds .*; tree:3 is a family_tree "
+          r"world \(actions stay, parent, left_child, right_child, sibling\)",
           setup=_shipped_copy),
     *[_eval(f"checkpoint-{id}", ("--checkpoint", f"{{tmp}}/{name}"),
             rf"error: checkpoint: .*{message}", setup=setup)

@@ -24,7 +24,8 @@ Runs the spiking TEM-t (:mod:`circuits.hippocampus.loop`) along a random walk an
   ``beta_ratio_walk_spikes_off_best`` spikes off the best matches), per block of
   :data:`BETA_BLOCK` steps in ``beta_along_walk.csv`` (``beta_blocks_measured`` blocks with
   at least :data:`MEASURED_OFF_BEST` such spikes, ``beta_ratio_max_deviation_measured``;
-  ``beta_ratio_lower_min`` the lowest one-sided 95% bound of any block);
+  ``beta_ratio_lower_min`` the lowest one-sided 95% bound of any block; with deterministic
+  memory neurons, whose counts are rounded rates rather than samples, only ``beta_note``);
 - **behaviour**: ``accuracy_visited`` and ``max_gap_to_node_agent_after_half`` of the
   fraction-correct vs fraction-visited curve against the node agent;
 - **cells**: ``mec_gridness_fraction`` (MEC cells with gridness > 0.3, next to
@@ -303,7 +304,11 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     metrics["effective_beta_cosine"] = effective_beta_cosine(main)
     metrics.update(_tem_t_metrics(tem, walk))
     along = None
-    if target is not None:
+    if target is not None and params.memory.spiking == "deterministic":
+        metrics["beta_note"] = ("deterministic memory neurons: their counts are rounded "
+                                "rates, not samples, so the loop's beta along the walk is "
+                                "not fitted (set circuit.memory.spiking = 'poisson')")
+    elif target is not None:
         along = beta_along_walk(main, target, block=BETA_BLOCK)
         metrics.update(_beta_metrics(main, target, along))
         atomic_write_csv(run_dir.file("beta_along_walk.csv"), [
@@ -502,6 +507,7 @@ def summarize(metrics: dict[str, Any]) -> str:
         f"  TEM-t (checkpoint, same walk): beta {metrics.get('tem_t_beta_mean', nan):.2f} "
         f"mean, accuracy at visited nodes {metrics.get('tem_t_accuracy_visited', nan):.3f}; "
         f"the loop's gain: {metrics.get('temperature', 'circuit')}",
+        f"  {metrics['beta_note']}" if "beta_note" in metrics else
         f"  the loop's beta / TEM-t's over the walk {metrics.get('beta_ratio_walk', nan):.3f}"
         f" +- {metrics.get('beta_ratio_walk_se', nan):.3f} "
         f"({metrics.get('beta_ratio_walk_spikes_off_best', nan):.0f} spikes off the best "
