@@ -50,6 +50,7 @@ DEFAULT_CHECKPOINTS: dict[str, str] = {
     "square": "tem_t_default.pt",
     "hexagonal": "tem_t_hex.pt",
     "line": "tem_t_line.pt",  # cyclic modules: exact path integration, transitive inference
+    "family_tree": "tem_t_tree.pt",
 }
 
 #: checkpoint name -> world kind -> file in models/checkpoints/ ("cyclic": TEM-t with cyclic
