@@ -123,6 +123,9 @@ SHORTCUTS: dict[str, tuple[tuple[str, str, type, str], ...]] = {
                  "indicator preset: GCaMP6f, GCaMP6s, jGCaMP7f or jGCaMP8m"),
                 ("--fps", "synthesis.fps", float, "frame rate (Hz)"),
                 ("--movie", "movie", bool, "also write a two-photon movie per population")),
+    "open-field": (("--duration", "duration", float, "seconds of foraging"),
+                   ("--trajectory", "trajectory", str,
+                    "a .npy file of (T, 2) positions in metres (default: RatInABox)")),
     "predict": (("--protocol", "protocol", str,
                  "acquisition-extinction, savings, overwrite or generalisation"),
                 ("--quick", "quick", bool, "a short run: 3 seeds, 400 granule cells")),
@@ -134,6 +137,8 @@ SHORTCUTS: dict[str, tuple[tuple[str, str, type, str], ...]] = {
 SET_ALIASES: dict[str, dict[str, str]] = {
     "hippocampus": {"mec": "circuit.mec", "memory": "circuit.memory",
                     "timing": "circuit.timing", "backend": "circuit.backend"},
+    "open-field": {"mec": "circuit.mec", "memory": "circuit.memory",
+                   "timing": "circuit.timing", "backend": "circuit.backend"},
 }
 
 

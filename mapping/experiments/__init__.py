@@ -76,6 +76,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                    "write random patterns into the spiking cerebellum and read noisy queries"),
     "hippocampus": ("mapping.experiments.hippocampus",
                     "the spiking entorhinal-hippocampal loop (TEM-t) on a random walk"),
+    "open-field": ("mapping.experiments.open_field",
+                   "the spiking loop driven by a rat foraging in a 1 m box: grid cells, "
+                   "module spacings, place fields"),
     "calcium": ("mapping.experiments.calcium",
                 "synthetic calcium imaging (dF/F, movie, NWB) of a circuit run's spikes"),
     "predict": ("mapping.experiments.predict",
