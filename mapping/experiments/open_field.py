@@ -179,7 +179,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     maps = rate_map(positions, mec, bin_size=config.bin_size, extent=extent)
     scores = np.array([gridness(m) for m in maps.rate])
     rng = np.random.default_rng(child_seed(config.seed, "shuffle"))
-    min_shift = int(round(MIN_SHIFT_S / config.dt))
+    min_shift = round(MIN_SHIFT_S / config.dt)
     null = np.array([_shifted_gridness(mec[:, c], positions, rng, config.shuffles, min_shift,
                                        extent, config.bin_size)
                      for c in range(modules.n_cells)])  # (cells, shuffles)
@@ -322,8 +322,9 @@ def summarize(metrics: dict[str, Any]) -> str:
         f"{metrics['arena_size_m']:g} m {metrics['arena_shape']} arena; {metrics['world']} "
         f"lattice ({metrics['lattice_spacing_cm']:g} cm), {metrics['walk_steps']} steps",
         f"  MEC: gridness > 0.3 in {metrics['mec_gridness_fraction']:.2f} of "
-        f"{metrics['mec_cells']} cells (shifted control {metrics['mec_gridness_shuffled_fraction']:.2f}"
-        f"; above their own 95th percentile too: {metrics['mec_grid_cell_fraction']:.2f}); "
+        f"{metrics['mec_cells']} cells (shifted control "
+        f"{metrics['mec_gridness_shuffled_fraction']:.2f}; above their own 95th percentile "
+        f"too: {metrics['mec_grid_cell_fraction']:.2f}); "
         f"median gridness {metrics['mec_gridness_median']:.2f}",
         "  modules: " + ", ".join(
             f"{metrics[f'module_{m}_phases']} phases: {metrics[f'module_{m}_spacing_cm']:.1f}"
