@@ -68,6 +68,7 @@ class EvaluateConfig:
     """``memcircuits tem evaluate``: checkpoint, world and analysis sizes."""
 
     checkpoint: str = "default"  # checkpoint path, or a shipped name (default, cyclic, torus)
+    model: str = ""  # the model the checkpoint must hold: "tem-t" or "tem" (empty: either)
     world: str = "square:8x8"  # structure to test on (parse_world spec); symbols are fresh
     n_worlds: int = 16  # fresh worlds (walks) scored for behaviour
     steps: int = 0  # walk length of the behaviour test (0: 6 steps per node)
@@ -90,7 +91,15 @@ class EvaluateConfig:
         world = walk_world(self.world)
         from models.tem_training import NAMED_CHECKPOINTS, named_checkpoint_path
 
+        if self.model not in ("", "tem-t", "tem"):
+            raise ValueError(f"model must be 'tem-t' or 'tem' (or empty: either), got "
+                             f"{self.model!r}")
         if self.checkpoint in NAMED_CHECKPOINTS:  # a shipped file for this kind of world
+            if self.model == "tem":
+                raise ValueError(f"checkpoint {self.checkpoint!r}: the shipped checkpoints "
+                                 f"are TEM-t; evaluate a TEM checkpoint of your own "
+                                 f"(memcircuits tem train --model tem --out DIR, then "
+                                 f"--checkpoint DIR)")
             named_checkpoint_path(self.checkpoint, world.kind)
         check_int("n_worlds", self.n_worlds, minimum=1)
         check_int("steps", self.steps, minimum=0)
@@ -382,7 +391,8 @@ def run_evaluate(config: EvaluateConfig, run_dir: Any, *,
 
     config.validate()
     world = parse_world(config.world, seed=child_seed(config.seed, "world"))
-    model, ckpt = load_model(config.checkpoint, world_kind=world.kind, device=config.device)
+    model, ckpt = load_model(config.checkpoint, world_kind=world.kind, device=config.device,
+                             expected_type=config.model or None)
     if tuple(ckpt.action_names) != tuple(world.action_names):
         raise ValueError(f"checkpoint {ckpt.path.name} was trained on {ckpt.world_kind} worlds "
                          f"(actions {', '.join(ckpt.action_names)}); {config.world} is a "
@@ -596,6 +606,8 @@ def add_arguments(tem: argparse.ArgumentParser) -> None:
                          "'default' (the default: the pretrained TEM-t for the world's "
                          "kind), 'cyclic' (ring grid modules, square worlds), 'torus' "
                          "(toroidal grid modules, hexagonal worlds)")
+    ev.add_argument("--model", choices=("tem-t", "tem"),
+                    help="the model the checkpoint must hold (default: either)")
     ev.add_argument("--world", help="world structure, e.g. square:8x8, square:10x10, hex:8x8")
     ev.add_argument("--config", metavar="FILE.toml", type=Path,
                     help="TOML file of EvaluateConfig values")
@@ -644,6 +656,8 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
         overrides.append(f"checkpoint={_quote(str(args.checkpoint))}")
     if args.world is not None:
         overrides.append(f"world={_quote(args.world)}")
+    if args.model is not None:
+        overrides.append(f"model={_quote(args.model)}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     if args.device is not None:
