@@ -28,6 +28,7 @@ from models.worlds import (
 
 __all__ = [
     "Evaluation",
+    "curve_by_fraction_visited",
     "default_eval_steps",
     "evaluate",
 ]
@@ -60,20 +61,8 @@ class Evaluation:
         Steps are binned by the fraction of nodes visited before the prediction, in ``bins``
         equal bins over (0, 1]; bins with no step are NaN.
         """
-        bins = check_int("bins", bins, minimum=1)
-        edges = np.linspace(0.0, 1.0, bins + 1)
-        which = np.clip(np.digitize(self.fraction_visited.ravel(), edges[1:-1], right=True),
-                        0, bins - 1)
-        count = np.bincount(which, minlength=bins).astype(np.float64)
-
-        def mean(values: np.ndarray) -> np.ndarray:
-            sums = np.bincount(which, weights=values.ravel().astype(np.float64), minlength=bins)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.where(count > 0, sums / np.maximum(count, 1), np.nan)
-
-        return {"fraction_visited": 0.5 * (edges[1:] + edges[:-1]), "count": count,
-                "model": mean(self.correct), "node_agent": mean(self.node_agent),
-                "edge_agent": mean(self.edge_agent)}
+        return curve_by_fraction_visited(self.fraction_visited, self.correct,
+                                         self.node_agent, self.edge_agent, bins=bins)
 
     def metrics(self, *, bins: int = 20, min_count: int = 20) -> dict[str, float]:
         """The flat metrics (``accuracy_visited``, ``accuracy_link_inference``, curve gap...).
@@ -104,6 +93,32 @@ class Evaluation:
             "n_steps_link_inference": int(self.link_inference.sum()),
             "final_fraction_visited": float(self.fraction_visited[:, -1].mean()),
         }
+
+
+def curve_by_fraction_visited(fraction_visited: np.ndarray, model: np.ndarray,
+                              node_agent: np.ndarray, edge_agent: np.ndarray, *,
+                              bins: int = 20) -> dict[str, np.ndarray]:
+    """Means of the model's and both agents' scores per bin of the fraction visited.
+
+    The entries (any shape, the same for all four) are binned by ``fraction_visited`` in
+    ``bins`` equal bins over (0, 1]; bins with no entry are NaN. Returns the bin centres
+    (``fraction_visited``), ``count`` and the means ``model``, ``node_agent``,
+    ``edge_agent``.
+    """
+    bins = check_int("bins", bins, minimum=1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(np.ravel(fraction_visited), edges[1:-1], right=True),
+                    0, bins - 1)
+    count = np.bincount(which, minlength=bins).astype(np.float64)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        sums = np.bincount(which, weights=np.ravel(values).astype(np.float64), minlength=bins)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, sums / np.maximum(count, 1), np.nan)
+
+    return {"fraction_visited": 0.5 * (edges[1:] + edges[:-1]), "count": count,
+            "model": mean(model), "node_agent": mean(node_agent),
+            "edge_agent": mean(edge_agent)}
 
 
 def default_eval_steps(world: World, walk_factor: float = 6.0) -> int:

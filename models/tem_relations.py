@@ -38,6 +38,7 @@ import torch
 from models._checks import check_int
 from models.seeding import SeedLike, child_seed
 from models.tem import WalkModel
+from models.tem_evaluation import curve_by_fraction_visited
 from models.worlds import World, batch_walks, parse_world
 
 __all__ = [
@@ -169,22 +170,11 @@ class RelationInference:
         """Accuracy of the model and both agents against the fraction of the world seen.
 
         Queries are binned by their walk's fraction of nodes visited, in ``bins`` equal bins
-        over (0, 1]; empty bins are NaN.
+        over (0, 1]; empty bins are NaN
+        (:func:`models.tem_evaluation.curve_by_fraction_visited`).
         """
-        bins = check_int("bins", bins, minimum=1)
-        edges = np.linspace(0.0, 1.0, bins + 1)
-        which = np.clip(np.digitize(self.fraction_visited, edges[1:-1], right=True), 0,
-                        bins - 1)
-        count = np.bincount(which, minlength=bins).astype(float)
-
-        def mean(values: np.ndarray) -> np.ndarray:
-            sums = np.bincount(which, weights=values.astype(float), minlength=bins)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.where(count > 0, sums / np.maximum(count, 1), np.nan)
-
-        return {"fraction_visited": 0.5 * (edges[1:] + edges[:-1]), "count": count,
-                "model": mean(self.correct), "node_agent": mean(self.node_agent),
-                "edge_agent": mean(self.edge_agent)}
+        return curve_by_fraction_visited(self.fraction_visited, self.correct,
+                                         self.node_agent, self.edge_agent, bins=bins)
 
 
 @torch.no_grad()
