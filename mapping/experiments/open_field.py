@@ -128,6 +128,13 @@ class Config:
         return check_trajectory(data, self.arena_size, self.arena_shape)
 
 
+def _nan_median(values: np.ndarray) -> float:
+    """Median of the finite values (NaN if there is none)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(np.median(finite)) if finite.size else float("nan")
+
+
 def _shifted_gridness(samples: np.ndarray, positions: np.ndarray, rng: np.random.Generator,
                       n: int, min_shift: int, extent, bin_size: float) -> np.ndarray:
     """Gridness of ``n`` maps of ``samples`` circularly shifted by >= ``min_shift``."""
@@ -184,11 +191,14 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
                                        extent, config.bin_size)
                      for c in range(modules.n_cells)])  # (cells, shuffles)
     scale = [grid_scale(m, bin_size=config.bin_size) for m in maps.rate]
+    # a cell whose shifted maps all lack a score (too little path) has no 95th percentile
+    shuffled_95th = np.array([np.percentile(row[np.isfinite(row)], 95)
+                              if np.isfinite(row).any() else np.nan for row in null])
     module_of = np.repeat(np.arange(modules.n_modules), modules.sizes)
     rows, spacing_by_module = [], []
     for c in range(modules.n_cells):
         rows.append({"cell": c, "module": int(module_of[c]), "gridness": scores[c],
-                     "shuffled_95th": float(np.nanpercentile(null[c], 95)),
+                     "shuffled_95th": shuffled_95th[c],
                      "spacing_cm": 100 * scale[c].spacing,
                      "orientation_deg": scale[c].orientation})
     atomic_write_csv(run_dir.file("grid_cells.csv"), rows)
@@ -202,22 +212,21 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         "path_integration_accuracy": float(
             (readout.decoded_phase == readout.inputs.true_phases).all(1).mean()),
         "mec_cells": modules.n_cells,
-        "mec_gridness_median": float(np.nanmedian(scores)),
+        "mec_gridness_median": _nan_median(scores),
         "mec_gridness_fraction": float(np.mean(scores > 0.3)),
         "mec_gridness_shuffled_fraction": float(np.mean(null > 0.3)),
         "mec_grid_cell_fraction": float(np.mean(
-            (scores > 0.3) & (scores > np.nanpercentile(null, 95, axis=1)))),
+            (scores > 0.3) & (scores > shuffled_95th))),
     }
     for m in range(modules.n_modules):
         mine = module_of == m
         spacing = np.array([s.spacing for s in scale])[mine]
-        spacing_by_module.append(float(np.nanmedian(spacing)) if np.isfinite(spacing).any()
-                                 else float("nan"))
+        spacing_by_module.append(_nan_median(spacing))
         metrics[f"module_{m}_phases"] = int(modules.sizes[m])
         metrics[f"module_{m}_gridness_fraction"] = float(np.mean(scores[mine] > 0.3))
         metrics[f"module_{m}_spacing_cm"] = 100 * spacing_by_module[m]
-        metrics[f"module_{m}_orientation_deg"] = float(np.nanmedian(
-            np.array([s.orientation for s in scale])[mine]))
+        metrics[f"module_{m}_orientation_deg"] = _nan_median(
+            np.array([s.orientation for s in scale])[mine])
     ordered = np.sort(np.array(spacing_by_module))
     if len(ordered) > 1:
         metrics["module_spacing_ratio"] = float(ordered[1] / ordered[0])
@@ -240,8 +249,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
         else float("nan"),
         "place_field_area_cm2_median": float(np.median(areas) * 1e4) if areas.size
         else float("nan"),
-        "memory_spatial_information_median": float(np.nanmedian(info)) if info.size
-        else float("nan"),
+        "memory_spatial_information_median": _nan_median(info),
     })
     write_spikes(run_dir.file("spikes.nwb"),
                  {"MEC": readout.spikes["grid"], "HPC": readout.spikes["memory"],
