@@ -35,6 +35,7 @@ def run_walks(args, gain: str) -> dict:
     from mapping.hippocampus_vs_tem_t import (
         beta_along_walk,
         compare_with_attention,
+        memories_stored,
         tem_t_on_walk,
     )
     from models.seeding import child_seed
@@ -50,9 +51,7 @@ def run_walks(args, gain: str) -> dict:
         params = HippocampusParams(backend="cython", memory=MemoryParams(
             n=args.steps + 1, spiking="poisson", beta_scale=scale))
         out = run_walk(params, world, walk, seed=child_seed(seed, "circuit"))
-        stored = np.array([len(np.unique(out.inputs.memory_slot[:k]))
-                           for k in range(args.steps + 1)])
-        schedule = (b if scale is None else scale) * np.log1p(stored)
+        schedule = (b if scale is None else scale) * np.log1p(memories_stored(out))
         readouts.append(out)
         targets.append(schedule)
         schedules.append(scale)

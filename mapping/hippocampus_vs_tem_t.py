@@ -14,7 +14,7 @@ with :math:`x_\tau` the symbol stored in memory :math:`\tau`'s value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +31,7 @@ __all__ = [
     "beta_along_walk",
     "compare_with_attention",
     "effective_beta_cosine",
+    "memories_stored",
     "memory_similarity",
     "softmax_beta",
     "softmax_beta_lower",
@@ -123,6 +124,32 @@ def _pooled_beta(similarity: np.ndarray, counts: np.ndarray, slot: np.ndarray,
     return beta, steps
 
 
+def _informative_steps(similarity: list[np.ndarray],
+                       counts: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The steps that say something about beta: two similarities or more, a spike or more."""
+    return [(np.asarray(x, float), np.asarray(n, float)) for x, n in
+            zip(similarity, counts, strict=True) if np.ptp(x) > 0 and np.sum(n) > 0]
+
+
+def _bisect(above: Callable[[float], bool], low: float, high: float) -> float:
+    """The point in ``[low, high]`` where ``above`` turns from True to False (80 halvings)."""
+    for _ in range(80):
+        mid = 0.5 * (low + high)
+        if above(mid):
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
+
+
+def memories_stored(readout: HippocampusReadout) -> np.ndarray:
+    """``(T + 1,)`` distinct memories written before each step: TEM-t's :math:`N_t`."""
+    slot = readout.inputs.memory_slot[:readout.memory_counts.shape[0]]
+    first = np.zeros(len(slot), dtype=np.int64)
+    first[np.unique(slot, return_index=True)[1]] = 1  # a memory's first write
+    return np.concatenate([[0], np.cumsum(first)[:-1]])
+
+
 def softmax_beta(similarity: list[np.ndarray], counts: list[np.ndarray], *,
                  upper: float = 1e3) -> tuple[float, float]:
     r"""Maximum-likelihood inverse temperature of spike counts read as softmax samples.
@@ -156,8 +183,7 @@ def softmax_beta(similarity: list[np.ndarray], counts: list[np.ndarray], *,
         ``(nan, nan)`` without a spike on a step offering two different similarities;
         ``(inf, nan)`` when no spike fell off the best matches (beta above ``upper``).
     """
-    steps = [(np.asarray(x, float), np.asarray(n, float)) for x, n in
-             zip(similarity, counts, strict=True) if np.ptp(x) > 0 and np.sum(n) > 0]
+    steps = _informative_steps(similarity, counts)
     if not steps:
         return float("nan"), float("nan")
     if not any(n[x < x.max()].sum() > 0 for x, n in steps):
@@ -178,13 +204,7 @@ def softmax_beta(similarity: list[np.ndarray], counts: list[np.ndarray], *,
         return float("inf"), float("nan")  # beta above the search range
     if moments(low)[0] < 0:
         low = -upper
-    for _ in range(80):  # bisection on the decreasing gradient
-        mid = 0.5 * (low + high)
-        if moments(mid)[0] > 0:
-            low = mid
-        else:
-            high = mid
-    beta = 0.5 * (low + high)
+    beta = _bisect(lambda b: moments(b)[0] > 0, low, high)  # the gradient decreases
     information = moments(beta)[1]
     return beta, (1.0 / np.sqrt(information) if information > 0 else float("nan"))
 
@@ -200,8 +220,7 @@ def softmax_beta_lower(similarity: list[np.ndarray], counts: list[np.ndarray], *
     """
     from scipy.stats import norm
 
-    steps = [(np.asarray(x, float), np.asarray(n, float)) for x, n in
-             zip(similarity, counts, strict=True) if np.ptp(x) > 0 and np.sum(n) > 0]
+    steps = _informative_steps(similarity, counts)
     if not steps:
         return float("nan")
     off = sum(float(n[x < x.max()].sum()) for x, n in steps)
@@ -217,16 +236,9 @@ def softmax_beta_lower(similarity: list[np.ndarray], counts: list[np.ndarray], *
         return total
 
     bound = -np.log(1 - level)
-    low, high = 0.0, upper
-    if expected_off(low) <= bound:
+    if expected_off(0.0) <= bound:
         return 0.0
-    for _ in range(80):
-        mid = 0.5 * (low + high)
-        if expected_off(mid) > bound:
-            low = mid
-        else:
-            high = mid
-    return 0.5 * (low + high)
+    return _bisect(lambda b: expected_off(b) > bound, 0.0, upper)  # expected_off decreases
 
 
 @dataclass(frozen=True)
@@ -252,12 +264,6 @@ class BetaAlongWalk:
     def beta(self) -> np.ndarray:
         """The circuit's effective beta per block (``ratio * target``)."""
         return self.ratio * self.target
-
-    @property
-    def largest_deviation(self) -> float:
-        """Largest ``|ratio - 1|`` over the blocks (NaN blocks ignored)."""
-        return float(np.nanmax(np.abs(self.ratio - 1))) if np.isfinite(
-            self.ratio).any() else float("nan")
 
 
 def beta_along_walk(readout: HippocampusReadout | Sequence[HippocampusReadout],

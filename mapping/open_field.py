@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import deque
 from dataclasses import dataclass
 
+import networkx as nx
 import numpy as np
 
 from models.seeding import SeedLike, child_seed
@@ -135,24 +135,6 @@ def arena_world(size: float, spacing: float, *, seed: SeedLike = 0) -> tuple[Wor
     return world, world.positions * spacing
 
 
-def _path(world: World, start: int, goal: int) -> list[int]:
-    """Shortest node path from ``start`` to ``goal`` (both included), breadth first."""
-    parent = {start: start}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        if node == goal:
-            break
-        for nxt in world.transitions[node, 1:]:
-            if nxt >= 0 and int(nxt) not in parent:
-                parent[int(nxt)] = node
-                queue.append(int(nxt))
-    path = [goal]
-    while path[-1] != start:
-        path.append(parent[path[-1]])
-    return path[::-1]
-
-
 @dataclass(frozen=True)
 class LatticeWalk:
     """A trajectory as a walk on a lattice world."""
@@ -174,7 +156,7 @@ def walk_on_lattice(positions: np.ndarray, world: World,
     for k in range(1, len(positions)):
         node = int(nearest[k])
         if node != nodes[-1]:
-            path = _path(world, nodes[-1], node)[1:]
+            path = nx.shortest_path(world.graph, nodes[-1], node)[1:]
             filled += len(path) - 1
             nodes.extend(path)
         step_of_sample[k] = len(nodes) - 1

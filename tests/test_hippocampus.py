@@ -281,3 +281,14 @@ def test_walk_bench_runs_small():
     assert tem_t["run_s"] > 0 and 0 <= tem_t["accuracy_visited"] <= 1
     assert "spiking loop, numpy runtime" in proc.stdout
     assert "abstract TEM-t" in proc.stdout
+
+
+def test_memories_stored_counts_distinct_memories_before_each_step():
+    from types import SimpleNamespace
+
+    from mapping.hippocampus_vs_tem_t import memories_stored
+
+    slot = np.arange(21) % 10  # memory.recycle: the 11th step overwrites memory 0
+    readout = SimpleNamespace(inputs=SimpleNamespace(memory_slot=slot),
+                              memory_counts=np.zeros((21, 10)))
+    np.testing.assert_array_equal(memories_stored(readout), np.minimum(np.arange(21), 10))

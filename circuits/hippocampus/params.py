@@ -106,7 +106,7 @@ class MemoryParams:
     n: int = 512  # memory neurons available (one recruited per step)
     recycle: bool = False  # when all are used, overwrite the oldest (else refuse)
     beta: float = DEFAULT_BETA  # beta_s: gain of the exponential rate per unit of key . query
-    # (the drive u); ignored when beta_scale is set
+    # (the drive u); must stay at its default when beta_scale is set
     beta_scale: float | None = None  # b: when set, the gain follows TEM-t's inverse
     # temperature b log(1 + N) on the key-query cosine, N the memories stored so far:
     # beta_s = b log(1 + N) / M (M: the drive of a full match, so u / M is the cosine

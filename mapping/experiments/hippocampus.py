@@ -60,6 +60,7 @@ from mapping.hippocampus_vs_tem_t import (
     beta_along_walk,
     compare_with_attention,
     effective_beta_cosine,
+    memories_stored,
     tem_t_on_walk,
 )
 from mapping.measures import write_inputs
@@ -146,7 +147,6 @@ class Config:
             circuit = replace(circuit, memory=replace(circuit.memory, n=steps + 1))
         check_loop_memory(circuit, steps, prefix="circuit.", steps_field=longest,
                           memory_follows_steps=grown)
-
 
     @property
     def tem_t_checkpoint(self) -> str:
@@ -285,9 +285,8 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
     metrics["path_integration_accuracy"] = float(
         (main.decoded_phase == main.inputs.true_phases).all(1).mean())
     # TEM-t's inverse temperature at each of the circuit's steps, N memories stored before it
-    stored = np.array([len(np.unique(main.inputs.memory_slot[:k]))
-                       for k in range(config.steps + 1)])
-    target = None if isinstance(tem, str) else tem.beta_scale * np.log1p(stored)
+    target = None if isinstance(tem, str) else \
+        tem.beta_scale * np.log1p(memories_stored(main))
     comparison = compare_with_attention(
         main, beta=target if config.temperature == "tem-t" else None)
     metrics["temperature"] = config.temperature
