@@ -94,6 +94,7 @@ from torch import nn
 from models._checks import check_bool, check_choice, check_int, check_real
 from models.seeding import SeedLike, torch_generator
 from models.tem import N_SYMBOLS, WalkModel, WindowOutput, two_hot_table
+from models.tem_attractor import f_p, fused_attractor
 
 __all__ = ["TEM", "DenseMemory", "MemoryBlocks", "TEMConfig", "TEMState", "attractor", "f_p",
            "hebbian_update"]
@@ -193,10 +194,6 @@ class TEMState:
     memory: MemoryBlocks | DenseMemory
 
 
-def f_p(h: torch.Tensor) -> torch.Tensor:
-    r"""TEM's place-cell activation :math:`\mathrm{leaky\_relu}(\mathrm{clip}(h, -1, 1))`."""
-    return F.leaky_relu(torch.clamp(h, -1.0, 1.0), 0.01)
-
 
 def attractor(query: torch.Tensor, memory: torch.Tensor | MemoryBlocks | DenseMemory, *,
               kappa: float,
@@ -273,12 +270,23 @@ class MemoryBlocks:
         return torch.cat([torch.bmm(h[:, r].unsqueeze(1), m).squeeze(1)
                           for r, m in zip(self.rows, self.blocks, strict=True)], dim=-1)
 
+    def attract(self, query: torch.Tensor, *, kappa: float, masks: torch.Tensor) -> torch.Tensor:
+        """:func:`attractor` on this memory as one autograd node.
+
+        ``query`` ``(B, P)`` with ``masks`` ``(K, P)``, or several queries retrieved together,
+        ``(B, Q, P)`` with ``masks`` ``(Q, K, P)``
+        (:func:`models.tem_attractor.fused_attractor`: the same values to rounding, one read
+        of the memory per iteration for all queries, and much less gradient traffic).
+        """
+        return fused_attractor(query, self.blocks, self.rows, self.bounds, kappa=kappa,
+                               masks=masks)
+
     def update(self, p: torch.Tensor, p_hat: torch.Tensor, *, forgetting: float,
                rate: float) -> MemoryBlocks:
         """The memory after :func:`hebbian_update` (same rule, block by block)."""
         a, b = p + p_hat, p - p_hat
-        blocks = [torch.clamp(torch.baddbmm(m, a[:, r].unsqueeze(2), b[:, s:e].unsqueeze(1),
-                                            beta=forgetting, alpha=rate), -1.0, 1.0)
+        blocks = [_clip_unit(torch.baddbmm(m, a[:, r].unsqueeze(2), b[:, s:e].unsqueeze(1),
+                                           beta=forgetting, alpha=rate))
                   for m, r, (s, e) in zip(self.blocks, self.rows, self.bounds, strict=True)]
         return MemoryBlocks(blocks=blocks, rows=self.rows, bounds=self.bounds)
 
@@ -318,6 +326,15 @@ class DenseMemory:
     def retrieve(self, h: torch.Tensor) -> torch.Tensor:
         """``h M`` for ``h`` ``(B, P)``."""
         return torch.bmm(h.unsqueeze(1), self.matrix).squeeze(1)
+
+    def attract(self, query: torch.Tensor, *, kappa: float, masks: torch.Tensor) -> torch.Tensor:
+        """:func:`attractor` on this memory as one autograd node.
+
+        Shapes as :meth:`MemoryBlocks.attract` (the matrix is one block over every row).
+        """
+        P = self.matrix.shape[-1]
+        return fused_attractor(query, [self.matrix], [slice(0, P)], [(0, P)], kappa=kappa,
+                               masks=masks)
 
     def update(self, p: torch.Tensor, p_hat: torch.Tensor, *, forgetting: float,
                rate: float) -> DenseMemory:
@@ -366,9 +383,14 @@ class _BlockMLP(nn.Module):
         self.register_buffer("mask1", masks[0])
         self.register_buffer("mask2", masks[1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.elu(F.linear(x, self.weight1 * self.mask1, self.bias1))
-        y = F.linear(h, self.weight2 * self.mask2, self.bias2)
+    def weights(self) -> tuple[torch.Tensor, ...]:
+        """The masked weights and biases of both layers (compute once per window)."""
+        return self.weight1 * self.mask1, self.bias1, self.weight2 * self.mask2, self.bias2
+
+    def forward(self, x: torch.Tensor,
+                weights: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+        w1, b1, w2, b2 = self.weights() if weights is None else weights
+        y = F.linear(F.elu(F.linear(x, w1, b1)), w2, b2)
         return torch.exp(y) if self.out_activation == "exp" else y
 
 
@@ -426,6 +448,9 @@ class TEM(WalkModel):
             self.register_buffer(f"memory_rows_{j}", rows, persistent=False)
         self.register_buffer("retrieve_masks_gen", self._retrieve_masks(True).to(dtype))
         self.register_buffer("retrieve_masks_inf", self._retrieve_masks(False).to(dtype))
+        self.register_buffer("retrieve_masks_both",  # (2, K, P): generation, inference
+                             torch.stack([self.retrieve_masks_gen, self.retrieve_masks_inf]),
+                             persistent=False)
         # index maps: subsampled g cells; for every place cell its g cell and its x unit
         g_sub = torch.cat([torch.arange(a, a + n) for (a, _), n in
                            zip(self._g_bounds, config.g_subsampled, strict=True)])
@@ -512,16 +537,32 @@ class TEM(WalkModel):
             return g_sub[:, self.p_g_index]
         return g_sub[:, self.p_g_index] * x_tilde.reshape(x_tilde.shape[0], -1)[:, self.p_x_index]
 
-    def _decode(self, p0: torch.Tensor) -> torch.Tensor:
-        """Logits over symbols from the highest-frequency module's place code ``(B, P_0)``."""
+    def _decode(self, p0: torch.Tensor,
+                weights: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+        """Logits over symbols from the highest-frequency module's place code ``(B, P_0)``.
+
+        ``weights``: the decoder's :meth:`_BlockMLP.weights`, when computed once for a window.
+        """
         nc = self.config.n_compressed
         x = self.w_x * p0.reshape(p0.shape[0], -1, nc).sum(dim=1) + self.b_x  # (B, nc)
-        return self.decoder(x)
+        return self.decoder(x, weights)
 
-    def _path_integrate(self, g: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def _transitions(self) -> torch.Tensor:
+        """``(G, A G)``: the masked :math:`D_a` of every action side by side (stay is zero).
+
+        Column block ``a`` is :math:`D_a` (``[from, to]``), so ``g @ result`` gives every
+        action's :math:`g D_a` in one product.
+        """
         D = torch.cat([torch.zeros_like(self.transition[:1]), self.transition], dim=0)
         D = D * self.transition_mask  # (A, G, G), [from, to]
-        delta = torch.bmm(g.unsqueeze(1), D[actions]).squeeze(1)
+        return D.permute(1, 0, 2).reshape(D.shape[1], -1)
+
+    def _path_integrate(self, g: torch.Tensor, actions: torch.Tensor,
+                        transitions: torch.Tensor | None = None) -> torch.Tensor:
+        r""":math:`\mathrm{clip}(g + g D_a)`; ``transitions`` from :meth:`_transitions`."""
+        D = self._transitions() if transitions is None else transitions
+        every = (g @ D).view(g.shape[0], -1, g.shape[1])  # (B, A, G): g D_a for every a
+        delta = every[torch.arange(g.shape[0], device=g.device), actions]
         return torch.clamp(g + delta, -1.0, 1.0)
 
     def _x_tilde(self, x_filtered: torch.Tensor) -> torch.Tensor:
@@ -584,28 +625,36 @@ class TEM(WalkModel):
         logits_all, positions, places = [], [], []
         totals: dict[str, torch.Tensor] = {}
         p0 = c.p_sizes[0]
+        # parameters used at every step, masked once per window
+        transitions = self._transitions()
+        w_dec, w_g_mem, w_sigma = (self.decoder.weights(), self.g_from_memory.weights(),
+                                   self.sigma_from_memory.weights())
         for t in range(actions.shape[1]):
             obs = observations[:, t]
             # generative: path integration and prediction from memory
-            g_gen = self._path_integrate(g, actions[:, t])
-            p_hat = attractor(self._outer(self._g_sub(g_gen), None), memory, kappa=c.kappa,
-                              steps=c.attractor_steps, masks=self.retrieve_masks_gen)
-            logits = self._decode(p_hat[:, :p0])
-            # inference: sensory code, g from memory, precision-weighted g, p
+            g_gen = self._path_integrate(g, actions[:, t], transitions)
             x_c = self.two_hot[obs]
             x_f = (1 - alpha) * x_f + alpha * x_c.unsqueeze(1)
             x_tilde = self._x_tilde(x_f)
-            p_x = attractor(self._outer(None, x_tilde), memory, kappa=c.kappa,
-                            steps=c.attractor_steps, masks=self.retrieve_masks_inf)
+            # both retrievals from the memory before this step's write, in one pass over it:
+            # generation from the path-integrated g (the prediction, made before x is used)
+            # and inference from the sensory code alone
+            retrieved = memory.attract(
+                torch.stack([self._outer(self._g_sub(g_gen), None),
+                             self._outer(None, x_tilde)], dim=1),
+                kappa=c.kappa, masks=self.retrieve_masks_both)
+            p_hat, p_x = retrieved[:, 0], retrieved[:, 1]
+            logits = self._decode(p_hat[:, :p0], w_dec)
+            # inference: g from memory, precision-weighted g, p
             # sum the retrieved place code over its sensory preferences: g per module
             g_mem = torch.clamp(self.g_from_memory(
-                p_x.reshape(B, -1, c.n_compressed).sum(-1)), -1, 1)  # (B, G)
+                p_x.reshape(B, -1, c.n_compressed).sum(-1), w_g_mem), -1, 1)  # (B, G)
             with torch.no_grad():
-                x_hat = torch.softmax(self._decode(p_x[:, :p0]), dim=-1)
+                x_hat = torch.softmax(self._decode(p_x[:, :p0], w_dec), dim=-1)
                 err = ((F.one_hot(obs, c.n_symbols).to(x_hat.dtype) - x_hat) ** 2).sum(-1)
             norms = (g_mem ** 2) @ self.module_of_g  # (B, F) |g_mem_f|^2
             quality = torch.stack([norms, err.unsqueeze(1).expand_as(norms)], -1)
-            sigma_mem = self.sigma_from_memory(quality.reshape(B, -1))
+            sigma_mem = self.sigma_from_memory(quality.reshape(B, -1), w_sigma)
             sigma_mem = sigma_mem + sched["trust_offset"] * 1e4
             prec_gen, prec_mem = 1 / sigma_gen ** 2, 1 / sigma_mem ** 2
             g_inf = (g_gen * prec_gen + g_mem * prec_mem) / (prec_gen + prec_mem)
@@ -613,7 +662,7 @@ class TEM(WalkModel):
             # losses
             terms = {
                 "x_gen": F.cross_entropy(logits, obs),
-                "x_p": F.cross_entropy(self._decode(p[:, :p0]), obs),
+                "x_p": F.cross_entropy(self._decode(p[:, :p0], w_dec), obs),
                 "p_gen": ((p - p_hat) ** 2).sum(-1).mean() * sched["latent"],
                 "p_x": ((p - p_x) ** 2).sum(-1).mean() * sched["latent"],
                 "g": ((g_inf - g_gen) ** 2).sum(-1).mean() * sched["latent"],
@@ -643,6 +692,20 @@ class TEM(WalkModel):
         """The state with g, filtered x and memory detached."""
         return TEMState(g=state.g.detach(), x_filtered=state.x_filtered.detach(),
                         memory=state.memory.detach())
+
+
+def _clip_unit(raw: torch.Tensor) -> torch.Tensor:
+    """``clamp(raw, -1, 1)``, skipped (with its backward pass) when nothing lies outside.
+
+    Clipping is the identity with gradient 1 on the closed interval, so skipping it when every
+    entry is inside changes neither values nor gradients; one read-only pass
+    (``aminmax``) decides. Most Hebbian updates clip nothing, and clamp's backward (three
+    passes over the block per step) was a fifth of TEM's backward time.
+    """
+    lo, hi = torch.aminmax(raw.detach())
+    if float(lo) >= -1.0 and float(hi) <= 1.0:
+        return raw
+    return torch.clamp(raw, -1.0, 1.0)
 
 
 def _count(rows: torch.Tensor | slice, total: int) -> int:

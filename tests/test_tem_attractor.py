@@ -1,0 +1,109 @@
+"""TEM's attractor as one autograd node (models.tem_attractor) against the autograd reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.tem_attractor import f_p_derivative, fused_attractor
+from models.tem_hebbian import TEM, MemoryBlocks, TEMConfig, attractor
+from models.tem_training import build_model, episode_batch, train_config_for_worlds
+
+
+def _memory(dtype: torch.dtype, seed: int = 0) -> tuple[TEM, MemoryBlocks]:
+    cfg = TEMConfig(g_sizes=(6, 6, 4), g_subsampled=(3, 2, 2), frequencies=(0.9, 0.3, 0.05))
+    model = TEM(cfg, seed=0, dtype=dtype)
+    gen = torch.Generator().manual_seed(seed)
+    B = 3
+    rows = [getattr(model, f"memory_rows_{j}") for j in range(cfg.n_modules)]
+    # large entries so that many z fall outside [-1, 1] and both slopes of f_p are used
+    blocks = [(torch.rand(B, r.numel(), e - s, generator=gen, dtype=dtype) - 0.5) * 0.6
+              for r, (s, e) in zip(rows, model._p_bounds, strict=True)]
+    return model, MemoryBlocks(blocks=blocks, rows=rows, bounds=list(model._p_bounds))
+
+
+def test_f_p_derivative_is_autograds() -> None:
+    z = torch.tensor([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0], requires_grad=True)
+    torch.nn.functional.leaky_relu(torch.clamp(z, -1.0, 1.0), 0.01).sum().backward()
+    torch.testing.assert_close(f_p_derivative(z.detach()), z.grad, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("generative", [True, False])
+def test_fused_attractor_matches_the_reference_values_and_gradients(generative: bool) -> None:
+    model, memory = _memory(torch.float64)
+    masks = model.retrieve_masks_gen if generative else model.retrieve_masks_inf
+    gen = torch.Generator().manual_seed(3)
+    query = (torch.randn(3, memory.bounds[-1][1], generator=gen, dtype=torch.float64)
+             * 1.5).requires_grad_()
+    blocks = [b.clone().requires_grad_() for b in memory.blocks]
+    weights = torch.randn(3, memory.bounds[-1][1], generator=gen, dtype=torch.float64)
+
+    ref_memory = MemoryBlocks(blocks=blocks, rows=memory.rows, bounds=memory.bounds)
+    ref = attractor(query, ref_memory, kappa=0.8, steps=masks.shape[0], masks=masks)
+    ref_grads = torch.autograd.grad((ref * weights).sum(), [query, *blocks])
+    got = fused_attractor(query, blocks, memory.rows, memory.bounds, kappa=0.8, masks=masks)
+    got_grads = torch.autograd.grad((got * weights).sum(), [query, *blocks])
+
+    torch.testing.assert_close(got, ref, rtol=1e-13, atol=1e-13)
+    for g, r in zip(got_grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12)
+    assert (got_grads[0] != 0).any() and all((g != 0).any() for g in got_grads[1:])
+
+
+def test_fused_attractor_passes_gradcheck() -> None:
+    model, memory = _memory(torch.float64, seed=5)
+    gen = torch.Generator().manual_seed(7)
+    # small entries: away from the kinks of f_p, where finite differences are meaningful
+    query = (torch.randn(2, memory.bounds[-1][1], generator=gen, dtype=torch.float64)
+             * 0.3).requires_grad_()
+    blocks = [(b[:2] * 0.3).clone().requires_grad_() for b in memory.blocks]
+
+    def run(q: torch.Tensor, *bs: torch.Tensor) -> torch.Tensor:
+        return fused_attractor(q, bs, memory.rows, memory.bounds, kappa=0.8,
+                               masks=model.retrieve_masks_gen)
+
+    assert torch.autograd.gradcheck(run, (query, *blocks))
+
+
+def _reference_attract(memory: MemoryBlocks, query: torch.Tensor, *, kappa: float,
+                       masks: torch.Tensor) -> torch.Tensor:
+    """The autograd reference, one query at a time."""
+    return torch.stack([attractor(query[:, q], memory, kappa=kappa, steps=masks.shape[1],
+                                  masks=masks[q]) for q in range(query.shape[1])], dim=1)
+
+
+def test_queries_retrieved_together_equal_separate_retrievals() -> None:
+    model, memory = _memory(torch.float64, seed=2)
+    gen = torch.Generator().manual_seed(4)
+    query = torch.randn(3, 2, memory.bounds[-1][1], generator=gen, dtype=torch.float64)
+    together = memory.attract(query, kappa=0.8, masks=model.retrieve_masks_both)
+    for q, masks in enumerate((model.retrieve_masks_gen, model.retrieve_masks_inf)):
+        alone = memory.attract(query[:, q], kappa=0.8, masks=masks)
+        torch.testing.assert_close(together[:, q], alone, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(alone, attractor(query[:, q], memory, kappa=0.8,
+                                                    steps=masks.shape[0], masks=masks),
+                                   rtol=1e-13, atol=1e-13)
+
+
+def test_training_window_gradients_match_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One training window of TEM: the parameter gradients through the fused attractor equal
+    those of the autograd reference."""
+    cfg = train_config_for_worlds(model="tem", batch_size=2, window=6, walk_length=(12, 12))
+    data = episode_batch(cfg, 0)
+    acts, obs = data["actions"], data["observations"]
+    grads = []
+    for fused in (True, False):
+        if not fused:  # route both retrievals of every step through the reference
+            monkeypatch.setattr(MemoryBlocks, "attract", _reference_attract)
+        model = build_model("tem", cfg.model_config(), seed=0).double()
+        model.set_progress(3000)  # memory fully on, losses ramped in
+        state = model.begin(obs[:, 0])
+        state = model.detach_state(model(state, acts[:, :6], obs[:, 1:7]).state)
+        model(state, acts[:, 6:12], obs[:, 7:13]).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()
+                      if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 5
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12,
+                                   msg=name)
+
