@@ -31,12 +31,14 @@ __all__ = [
     "CHECKPOINT_VERSION",
     "DEFAULT_CHECKPOINTS",
     "NAMED_CHECKPOINTS",
+    "NAMED_TEM_CHECKPOINTS",
     "Checkpoint",
     "default_checkpoint_path",
     "export_checkpoint",
     "load_checkpoint",
     "load_model",
     "named_checkpoint_path",
+    "shipped_checkpoints",
 ]
 
 
@@ -61,6 +63,18 @@ NAMED_CHECKPOINTS: dict[str, dict[str, str]] = {
     # toroidal modules learned on hexagonal worlds: triangular grid cells
     "torus": {"hexagonal": "tem_t_torus_hex.pt"},
 }
+
+#: the same for TEM (Hebbian memory): checkpoint name -> world kind -> file
+NAMED_TEM_CHECKPOINTS: dict[str, dict[str, str]] = {
+    "default": {"square": "tem_default.pt"},
+}
+
+
+def shipped_checkpoints(model_type: str = "tem-t") -> dict[str, dict[str, str]]:
+    """The shipped checkpoints of a model type: name -> world kind -> file."""
+    if model_type not in ("tem-t", "tem"):
+        raise ValueError(f"model_type must be 'tem-t' or 'tem', got {model_type!r}")
+    return NAMED_CHECKPOINTS if model_type == "tem-t" else NAMED_TEM_CHECKPOINTS
 
 @dataclass
 class Checkpoint:
@@ -256,24 +270,31 @@ def default_checkpoint_path(world_kind: str = "square") -> Path:
     return Path(__file__).resolve().parent / "checkpoints" / DEFAULT_CHECKPOINTS[world_kind]
 
 
-def named_checkpoint_path(name: str, world_kind: str = "square") -> Path:
-    """Path of the shipped checkpoint ``name`` for worlds of ``world_kind``.
+def named_checkpoint_path(name: str, world_kind: str = "square",
+                          model_type: str = "tem-t") -> Path:
+    """Path of the shipped checkpoint ``name`` of ``model_type`` for worlds of ``world_kind``.
 
-    ``name`` is a key of :data:`NAMED_CHECKPOINTS`.
+    ``name`` is a key of :data:`NAMED_CHECKPOINTS` (TEM-t) or :data:`NAMED_TEM_CHECKPOINTS`
+    (TEM).
 
     Raises
     ------
     ValueError
         For an unknown name, or a name with no shipped file for ``world_kind``.
     """
-    if name not in NAMED_CHECKPOINTS:
-        raise ValueError(f"checkpoint: no shipped checkpoint called {name!r}; there are: "
-                         f"{', '.join(NAMED_CHECKPOINTS)} (or give a path)")
-    files = NAMED_CHECKPOINTS[name]
+    named = shipped_checkpoints(model_type)
+    model = "" if model_type == "tem-t" else "TEM "
+    if name not in named:
+        raise ValueError(f"checkpoint: no shipped {model}checkpoint called {name!r}; there "
+                         f"are: {', '.join(named)} (or give a path)")
+    files = named[name]
     path = Path(__file__).resolve().parent / "checkpoints" / files.get(world_kind, "")
     if world_kind not in files or not path.is_file():
-        raise ValueError(f"checkpoint: no shipped {name!r} checkpoint for {world_kind!r} "
-                         f"worlds (only for {', '.join(map(repr, files))} worlds)")
+        shipped = [kind for kind, file in files.items()
+                   if (path.parent / file).is_file()]
+        raise ValueError(f"checkpoint: no shipped {model}{name!r} checkpoint for "
+                         f"{world_kind!r} worlds (only for "
+                         f"{', '.join(map(repr, shipped)) or 'no'} worlds)")
     return path
 
 
@@ -283,20 +304,22 @@ def load_model(checkpoint: str | Path = "default", *, expected_type: str | None 
     """Load a model from a checkpoint path, or a shipped one by name.
 
     Names: ``"default"`` (the pretrained TEM-t for ``world_kind``), ``"cyclic"`` (TEM-t with cyclic
-    grid modules, square worlds) or ``"torus"`` (toroidal grid modules, hexagonal worlds).
+    grid modules, square worlds) or ``"torus"`` (toroidal grid modules, hexagonal worlds);
+    with ``expected_type="tem"`` the names are TEM's (``"default"``: square worlds).
 
     Returns
     -------
     (WalkModel, Checkpoint)
         The model in evaluation mode on ``device`` and its checkpoint record.
     """
-    if isinstance(checkpoint, str) and checkpoint == "default":
+    named = shipped_checkpoints(expected_type or "tem-t")
+    if isinstance(checkpoint, str) and checkpoint == "default" and named is NAMED_CHECKPOINTS:
         checkpoint = default_checkpoint_path(world_kind)
-    elif isinstance(checkpoint, str) and checkpoint in NAMED_CHECKPOINTS:
-        checkpoint = named_checkpoint_path(checkpoint, world_kind)
+    elif isinstance(checkpoint, str) and checkpoint in named:
+        checkpoint = named_checkpoint_path(checkpoint, world_kind, expected_type or "tem-t")
     elif isinstance(checkpoint, str) and not Path(checkpoint).exists():
         raise FileNotFoundError(f"checkpoint: no such file {checkpoint} (and not a shipped "
-                                f"checkpoint name: {', '.join(NAMED_CHECKPOINTS)})")
+                                f"checkpoint name: {', '.join(named)})")
     ckpt = load_checkpoint(checkpoint, expected_type=expected_type)
     return ckpt.build(device=device), ckpt
 

@@ -397,9 +397,9 @@ TEM_EVALUATE = [
           r"world: spec 'square:-3x3' is not a valid world spec"),
     _eval("world-single-node", ("--world", "line:1"),
           r"world: 'line:1' has a single node; a walk needs two or more"),
-    _eval("model-tem-of-a-shipped-checkpoint", ("--model", "tem", "--checkpoint", "default"),
-          r"checkpoint 'default': the shipped checkpoints are TEM-t; evaluate a TEM "
-          r"checkpoint of your own"),
+    _eval("model-tem-of-a-shipped-checkpoint", ("--model", "tem", "--checkpoint", "cyclic"),
+          r"checkpoint 'cyclic': a shipped TEM-t checkpoint; with --model tem use a TEM one "
+          r"\(default\) or your own"),
     _eval("checkpoint-of-another-model", ("--model", "tem", "--checkpoint", "{tmp}/cyclic.pt"),
           r"checkpoint: .*cyclic\.pt holds a 'tem-t' model, not a 'tem' model",
           setup=_shipped_copy),

@@ -1,4 +1,4 @@
-r"""``memcircuits tem train`` and ``memcircuits tem evaluate``: TEM and TEM-t on graph worlds.
+r"""``memcircuits tem train|evaluate|compare``: TEM and TEM-t on graph worlds.
 
 ``tem train`` trains TEM-t (default) or TEM with :func:`models.tem_training.train` into a run
 directory (``config.json``, ``checkpoint.pt`` rewritten atomically, ``metrics.json``,
@@ -39,6 +39,9 @@ checkpoint.
    the queries the edge agent cannot chain, ``accuracy_<relation>``. Figure ``relations``.
 
 A checkpoint trained on worlds with other actions than the world's is refused.
+
+``tem compare`` runs a TEM and a TEM-t checkpoint on the same fresh worlds and puts both
+learning curves on one figure (:mod:`mapping.tem_comparison`).
 """
 
 from __future__ import annotations
@@ -89,18 +92,20 @@ class EvaluateConfig:
         if not isinstance(self.checkpoint, str) or not self.checkpoint:
             raise ValueError("checkpoint must be a path or 'default'")
         world = walk_world(self.world)
-        from models.tem_training import NAMED_CHECKPOINTS, named_checkpoint_path
+        from models.tem_training import named_checkpoint_path, shipped_checkpoints
 
         if self.model not in ("", "tem-t", "tem"):
             raise ValueError(f"model must be 'tem-t' or 'tem' (or empty: either), got "
                              f"{self.model!r}")
-        if self.checkpoint in NAMED_CHECKPOINTS:  # a shipped file for this kind of world
-            if self.model == "tem":
-                raise ValueError(f"checkpoint {self.checkpoint!r}: the shipped checkpoints "
-                                 f"are TEM-t; evaluate a TEM checkpoint of your own "
-                                 f"(memcircuits tem train --model tem --out DIR, then "
-                                 f"--checkpoint DIR)")
-            named_checkpoint_path(self.checkpoint, world.kind)
+        model = self.model or "tem-t"  # a shipped name without --model: TEM-t's
+        if self.checkpoint in shipped_checkpoints(model):  # a shipped file for this world
+            named_checkpoint_path(self.checkpoint, world.kind, model)
+        elif self.checkpoint in shipped_checkpoints("tem-t") and model == "tem":
+            raise ValueError(f"checkpoint {self.checkpoint!r}: a shipped TEM-t checkpoint; "
+                             f"with --model tem use a TEM one ("
+                             f"{', '.join(shipped_checkpoints('tem'))}) or your own "
+                             f"(memcircuits tem train --model tem --out DIR, then "
+                             f"--checkpoint DIR)")
         check_int("n_worlds", self.n_worlds, minimum=1)
         check_int("steps", self.steps, minimum=0)
         check_real("repeat_bias", self.repeat_bias, minimum=0.0, maximum=1.0)
@@ -575,7 +580,7 @@ def summarize_evaluate(metrics: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------ CLI
 def add_arguments(tem: argparse.ArgumentParser) -> None:
-    """Add the actions ``train`` and ``evaluate`` and their options to ``memcircuits tem``.
+    """Add the actions ``train``, ``evaluate`` and ``compare`` to ``memcircuits tem``.
 
     The command hook of :data:`mapping.experiments.ACTION_COMMANDS`.
     """
@@ -617,6 +622,27 @@ def add_arguments(tem: argparse.ArgumentParser) -> None:
     ev.add_argument("--device", help="torch device (cpu, cuda)")
     add_out_options(ev)
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    cmp = which.add_parser("compare", help="TEM against TEM-t: learning curves, fresh worlds",
+                           description="Both models on the same fresh worlds and walks "
+                                       "(accuracy on revisits, link inference, against the "
+                                       "fraction of nodes visited), and both learning "
+                                       "curves on one figure.")
+    cmp.add_argument("--tem", metavar="PATH|NAME", default=None,
+                     help="TEM checkpoint file or run directory, or 'default' (the shipped "
+                          "one, the default)")
+    cmp.add_argument("--tem-t", metavar="PATH|NAME", default=None, dest="tem_t",
+                     help="TEM-t checkpoint file or run directory, or a shipped name "
+                          "('default', the default)")
+    cmp.add_argument("--world", action="append", default=None, dest="worlds",
+                     help="world structure (repeatable; default square:8x8 and square:10x10)")
+    cmp.add_argument("--config", metavar="FILE.toml", type=Path,
+                     help="TOML file of CompareConfig values")
+    cmp.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                     dest="overrides", help="override one parameter (repeatable)")
+    cmp.add_argument("--seed", type=int, help="seed of the fresh worlds and walks")
+    cmp.add_argument("--device", help="torch device (cpu, cuda)")
+    add_out_options(cmp)
+    cmp.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _quote(value: str) -> str:
@@ -651,6 +677,8 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
         print(summarize_train(metrics))
         print(f"results: {Path(args.out).resolve()}")
         return metrics
+    if args.tem_command == "compare":
+        return _run_compare(args)
     overrides = list(args.overrides)
     if args.checkpoint is not None:
         overrides.append(f"checkpoint={_quote(str(args.checkpoint))}")
@@ -673,3 +701,31 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
     print(f"results: {run_dir.path.resolve()}")
     return metrics
 
+
+
+def _run_compare(args: argparse.Namespace) -> dict[str, Any]:
+    from mapping.runner import torch_threads
+    from mapping.tem_comparison import CompareConfig, run_compare, summarize_compare
+    from models.config import load_config, to_dict
+    from models.rundir import claim_run_directory
+
+    overrides = list(args.overrides)
+    for name in ("tem", "tem_t"):
+        if getattr(args, name) is not None:
+            overrides.append(f"{name}={_quote(str(getattr(args, name)))}")
+    if args.worlds is not None:
+        overrides.append("worlds=[" + ", ".join(_quote(w) for w in args.worlds) + "]")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.device is not None:
+        overrides.append(f"device={_quote(args.device)}")
+    config = load_config(CompareConfig, args.config, overrides)
+    mode = "overwrite" if args.overwrite else "new"
+    with claim_run_directory(args.out, run="tem compare", mode=mode) as run_dir:
+        run_dir.write_config(to_dict(config), seed=config.seed)
+        with torch_threads(config.num_threads):
+            metrics = run_compare(config, run_dir, progress=not args.quiet)
+        run_dir.write_metrics(metrics)
+    print(summarize_compare(metrics, config))
+    print(f"results: {run_dir.path.resolve()}")
+    return metrics
