@@ -83,7 +83,9 @@ only, as torch_tem's default).
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -96,8 +98,8 @@ from models.seeding import SeedLike, torch_generator
 from models.tem import N_SYMBOLS, WalkModel, WindowOutput, two_hot_table
 from models.tem_attractor import f_p, fused_attractor
 
-__all__ = ["TEM", "DenseMemory", "MemoryBlocks", "TEMConfig", "TEMState", "attractor", "f_p",
-           "hebbian_update"]
+__all__ = ["TEM", "DenseMemory", "MemoryBlocks", "TEMConfig", "TEMState", "attractor",
+           "autograd_reference", "f_p", "hebbian_update"]
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,14 @@ class MemoryBlocks:
         ``(B, Q, P)`` with ``masks`` ``(Q, K, P)``
         (:func:`models.tem_attractor.fused_attractor`: the same values to rounding, one read
         of the memory per iteration for all queries, and much less gradient traffic).
+        Inside :func:`autograd_reference`, :func:`attractor` one query at a time.
         """
+        if _REFERENCE:
+            if query.dim() == 2:
+                return attractor(query, self, kappa=kappa, steps=masks.shape[0], masks=masks)
+            return torch.stack([attractor(query[:, q], self, kappa=kappa,
+                                          steps=masks.shape[1], masks=masks[q])
+                                for q in range(query.shape[1])], dim=1)
         return fused_attractor(query, self.blocks, self.rows, self.bounds, kappa=kappa,
                                masks=masks)
 
@@ -694,6 +703,25 @@ class TEM(WalkModel):
                         memory=state.memory.detach())
 
 
+_REFERENCE = False  # set by autograd_reference()
+
+
+@contextlib.contextmanager
+def autograd_reference() -> Iterator[None]:
+    """Run TEM's memory as plain autograd operations inside the ``with`` block.
+
+    The reference of the fast path: :meth:`MemoryBlocks.attract` calls :func:`attractor` once
+    per query, and the Hebbian update always clips. Values and gradients are the same to
+    rounding (``tests/test_tem_attractor.py``); ``bench/tem_train.py`` times both.
+    """
+    global _REFERENCE
+    previous, _REFERENCE = _REFERENCE, True
+    try:
+        yield
+    finally:
+        _REFERENCE = previous
+
+
 def _clip_unit(raw: torch.Tensor) -> torch.Tensor:
     """``clamp(raw, -1, 1)``, skipped (with its backward pass) when nothing lies outside.
 
@@ -702,6 +730,8 @@ def _clip_unit(raw: torch.Tensor) -> torch.Tensor:
     (``aminmax``) decides. Most Hebbian updates clip nothing, and clamp's backward (three
     passes over the block per step) was a fifth of TEM's backward time.
     """
+    if _REFERENCE:
+        return torch.clamp(raw, -1.0, 1.0)
     lo, hi = torch.aminmax(raw.detach())
     if float(lo) >= -1.0 and float(hi) <= 1.0:
         return raw

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
 from models.tem_attractor import f_p_derivative, fused_attractor
-from models.tem_hebbian import TEM, MemoryBlocks, TEMConfig, attractor
+from models.tem_hebbian import TEM, MemoryBlocks, TEMConfig, attractor, autograd_reference
 from models.tem_training import build_model, episode_batch, train_config_for_worlds
 
 
@@ -65,13 +67,6 @@ def test_fused_attractor_passes_gradcheck() -> None:
     assert torch.autograd.gradcheck(run, (query, *blocks))
 
 
-def _reference_attract(memory: MemoryBlocks, query: torch.Tensor, *, kappa: float,
-                       masks: torch.Tensor) -> torch.Tensor:
-    """The autograd reference, one query at a time."""
-    return torch.stack([attractor(query[:, q], memory, kappa=kappa, steps=masks.shape[1],
-                                  masks=masks[q]) for q in range(query.shape[1])], dim=1)
-
-
 def test_queries_retrieved_together_equal_separate_retrievals() -> None:
     model, memory = _memory(torch.float64, seed=2)
     gen = torch.Generator().manual_seed(4)
@@ -85,21 +80,20 @@ def test_queries_retrieved_together_equal_separate_retrievals() -> None:
                                    rtol=1e-13, atol=1e-13)
 
 
-def test_training_window_gradients_match_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One training window of TEM: the parameter gradients through the fused attractor equal
-    those of the autograd reference."""
+def test_training_window_gradients_match_the_reference() -> None:
+    """One training window of TEM: the parameter gradients through the fast path equal those
+    of the autograd reference."""
     cfg = train_config_for_worlds(model="tem", batch_size=2, window=6, walk_length=(12, 12))
     data = episode_batch(cfg, 0)
     acts, obs = data["actions"], data["observations"]
     grads = []
-    for fused in (True, False):
-        if not fused:  # route both retrievals of every step through the reference
-            monkeypatch.setattr(MemoryBlocks, "attract", _reference_attract)
-        model = build_model("tem", cfg.model_config(), seed=0).double()
-        model.set_progress(3000)  # memory fully on, losses ramped in
-        state = model.begin(obs[:, 0])
-        state = model.detach_state(model(state, acts[:, :6], obs[:, 1:7]).state)
-        model(state, acts[:, 6:12], obs[:, 7:13]).loss.backward()
+    for reference in (False, True):
+        with autograd_reference() if reference else contextlib.nullcontext():
+            model = build_model("tem", cfg.model_config(), seed=0).double()
+            model.set_progress(3000)  # memory fully on, losses ramped in
+            state = model.begin(obs[:, 0])
+            state = model.detach_state(model(state, acts[:, :6], obs[:, 1:7]).state)
+            model(state, acts[:, 6:12], obs[:, 7:13]).loss.backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()
                       if p.grad is not None})
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 5
@@ -107,3 +101,11 @@ def test_training_window_gradients_match_the_reference(monkeypatch: pytest.Monke
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12,
                                    msg=name)
 
+
+def test_reference_mode_is_restored_after_an_error() -> None:
+    from models import tem_hebbian
+
+    with pytest.raises(RuntimeError), autograd_reference():
+        assert tem_hebbian._REFERENCE
+        raise RuntimeError("inside")
+    assert not tem_hebbian._REFERENCE
