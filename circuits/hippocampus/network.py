@@ -332,8 +332,9 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
         name="memory*")
     memory.threshold_phi = 1.0 if deterministic else "-log(1 - rand())"
     if not deterministic:  # slot onsets are multiples of timing.step
+        # an explicit name without "*": Brian2 >= 2.10 appends "_clock*" to it
         memory.run_regularly("threshold_phi = -log(1 - rand())", dt=tm.step,
-                             when="before_groups", name="memory_thresholds*")
+                             when="before_groups", name=f"{memory.name}_thresholds")
     layers.gate("recall", memory, "recall")
     layers.add(memory=memory)
     s_rec = Synapses(recruit, memory,
