@@ -48,21 +48,14 @@ class CompareConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
-        from collections.abc import Sequence
-
         from models._checks import check_device, check_int, check_real
-        from models.worlds import walk_world
+        from models.worlds import check_world_specs, walk_world
 
         for name in ("tem", "tem_t"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"{name} must be a checkpoint path or a shipped name such as "
                                  f"'default'")
-        if isinstance(self.worlds, str) or not isinstance(self.worlds, Sequence):
-            raise TypeError(f"worlds must be a list of world specs such as ['square:8x8'], "
-                            f"got {self.worlds!r}")
-        if not self.worlds:
-            raise ValueError("worlds must name at least one world structure")
-        for k, spec in enumerate(self.worlds):
+        for k, spec in enumerate(check_world_specs("worlds", self.worlds)):
             walk_world(spec, field=f"worlds[{k}]")
         check_int("n_worlds", self.n_worlds, minimum=1)
         check_int("steps", self.steps, minimum=0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,9 +19,7 @@ from models.seeding import SeedLike
 from models.tem import WalkModel
 from models.tem_hebbian import TEM, TEMConfig
 from models.tem_t import TEMT, TEMTConfig
-from models.worlds import (
-    parse_world,
-)
+from models.worlds import check_world_specs, parse_world
 
 __all__ = [
     "MODEL_TYPES",
@@ -71,11 +68,7 @@ class TrainConfig:
         if self.model not in MODEL_TYPES:
             raise ValueError(f"model must be one of {', '.join(map(repr, MODEL_TYPES))}, "
                              f"got {self.model!r}")
-        if isinstance(self.worlds, str) or not isinstance(self.worlds, Sequence):
-            raise TypeError(f"worlds must be a list of world specs such as ['square:8x8'], "
-                            f"got {self.worlds!r}")
-        if not self.worlds:
-            raise ValueError("worlds must name at least one world structure")
+        check_world_specs("worlds", self.worlds)
         structures = []
         for k, spec in enumerate(self.worlds):
             try:  # an unknown spec, or a world over the memory budget (it names the world)

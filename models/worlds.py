@@ -62,6 +62,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -80,6 +81,7 @@ __all__ = [
     "World",
     "batch_walks",
     "check_world_size",
+    "check_world_specs",
     "edge_agent",
     "edge_taken_before",
     "family_tree_world",
@@ -367,6 +369,24 @@ def parse_world(spec: str, *, n_symbols: int = N_SYMBOLS, seed: SeedLike = None)
     if kind == "line":
         return line_world(a, n_symbols=n_symbols, seed=seed)
     return family_tree_world(a, n_symbols=n_symbols, seed=seed)
+
+
+def check_world_specs(name: str, specs: Any) -> list[str]:
+    """A configuration's list of world specs (``worlds``), checked to be a non-empty list.
+
+    Raises
+    ------
+    TypeError
+        For a single string or a non-sequence (naming ``name``).
+    ValueError
+        For an empty list.
+    """
+    if isinstance(specs, str) or not isinstance(specs, Sequence):
+        raise TypeError(f"{name} must be a list of world specs such as ['square:8x8'], "
+                        f"got {specs!r}")
+    if not specs:
+        raise ValueError(f"{name} must name at least one world structure")
+    return list(specs)
 
 
 def walk_world(spec: str, *, field: str = "world", seed: SeedLike = 0) -> World:

@@ -89,3 +89,19 @@ def test_a_world_of_another_kind_is_one_clear_error(runs, tmp_path):
 def test_bad_configuration_names_the_field(field, value, message):
     with pytest.raises((ValueError, TypeError), match=message):
         CompareConfig(**{field: value}).validate()
+
+
+def test_command_line_writes_the_run_directory(runs, tmp_path, capsys):
+    from mapping.cli import main
+
+    out = tmp_path / "cmp"
+    assert main(["tem", "compare", "--tem", str(runs / "tem"), "--tem-t", str(runs / "tem-t"),
+                 "--world", "square:3x3", "--world", "square:4x4", "--out", str(out),
+                 "--quiet", "--set", "n_worlds=2", "--set", "steps=12"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"tem_square_3x3_accuracy_visited", "tem_t_square_4x4_accuracy_link_inference",
+            "square_4x4_edge_agent_link_inference"} <= metrics.keys()
+    assert json.loads((out / "config.json").read_text())["config"]["worlds"] == [
+        "square:3x3", "square:4x4"]
+    printed = capsys.readouterr().out
+    assert "square:4x4: accuracy at visited nodes TEM" in printed and str(out) in printed

@@ -650,13 +650,12 @@ def _quote(value: str) -> str:
 
 
 def run_command(args: argparse.Namespace) -> dict[str, Any]:
-    """Run ``memcircuits tem train|evaluate`` from parsed arguments; print a summary.
+    """Run ``memcircuits tem train|evaluate|compare`` from parsed arguments; print a summary.
 
     The command hook of :data:`mapping.experiments.ACTION_COMMANDS`.
     """
     from mapping.runner import torch_threads
-    from models.config import load_config, to_dict
-    from models.rundir import claim_run_directory
+    from models.config import load_config
 
     if args.tem_command == "train":
         config = load_train_config(args.config, args.overrides, model=args.model,
@@ -691,23 +690,34 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
     if args.device is not None:
         overrides.append(f"device={_quote(args.device)}")
     config = load_config(EvaluateConfig, args.config, overrides)
+    return _run_in_directory(args, config, "tem evaluate", run_evaluate, summarize_evaluate)
+
+
+def _run_in_directory(args: argparse.Namespace, config: Any, run: str, runner: Any,
+                      summary: Any) -> dict[str, Any]:
+    """Run ``runner(config, run_dir, progress=...)`` in the claimed ``--out``.
+
+    Writes the config, runs with the config's torch threads, writes and prints the metrics.
+    """
+    from mapping.runner import torch_threads
+    from models.config import to_dict
+    from models.rundir import claim_run_directory
+
     mode = "overwrite" if args.overwrite else "new"
-    with claim_run_directory(args.out, run="tem evaluate", mode=mode) as run_dir:
+    with claim_run_directory(args.out, run=run, mode=mode) as run_dir:
         run_dir.write_config(to_dict(config), seed=config.seed)
         with torch_threads(config.num_threads):
-            metrics = run_evaluate(config, run_dir, progress=not args.quiet)
+            metrics = runner(config, run_dir, progress=not args.quiet)
         run_dir.write_metrics(metrics)
-    print(summarize_evaluate(metrics))
+    print(summary(metrics))
     print(f"results: {run_dir.path.resolve()}")
     return metrics
 
 
 
 def _run_compare(args: argparse.Namespace) -> dict[str, Any]:
-    from mapping.runner import torch_threads
     from mapping.tem_comparison import CompareConfig, run_compare, summarize_compare
-    from models.config import load_config, to_dict
-    from models.rundir import claim_run_directory
+    from models.config import load_config
 
     overrides = list(args.overrides)
     for name in ("tem", "tem_t"):
@@ -720,12 +730,5 @@ def _run_compare(args: argparse.Namespace) -> dict[str, Any]:
     if args.device is not None:
         overrides.append(f"device={_quote(args.device)}")
     config = load_config(CompareConfig, args.config, overrides)
-    mode = "overwrite" if args.overwrite else "new"
-    with claim_run_directory(args.out, run="tem compare", mode=mode) as run_dir:
-        run_dir.write_config(to_dict(config), seed=config.seed)
-        with torch_threads(config.num_threads):
-            metrics = run_compare(config, run_dir, progress=not args.quiet)
-        run_dir.write_metrics(metrics)
-    print(summarize_compare(metrics, config))
-    print(f"results: {run_dir.path.resolve()}")
-    return metrics
+    return _run_in_directory(args, config, "tem compare", run_compare,
+                             lambda metrics: summarize_compare(metrics, config))
