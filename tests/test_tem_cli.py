@@ -108,3 +108,20 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
 
 def test_cli_module_has_a_main_guard():
     assert "__main__" in Path(sys.modules["mapping.cli"].__file__).read_text()
+
+
+def test_evaluate_a_tem_checkpoint_on_a_line_skips_the_relations(tmp_path):
+    """TEM cannot imagine: on a line world its evaluation reports behaviour, no relations."""
+    out = tmp_path / "train"
+    assert main(["tem", "train", "--model", "tem", "--out", str(out), "--quiet",
+                 "--set", "steps=2", "--set", 'worlds=["line:4", "line:5"]',
+                 "--set", "batch_size=2", "--set", "window=5", "--set", "walk_length=[10, 10]",
+                 "--set", "tem.g_sizes=[6, 6]", "--set", "tem.g_subsampled=[2, 2]",
+                 "--set", "tem.frequencies=[0.9, 0.1]"]) == 0
+    ev = tmp_path / "eval"
+    assert main(["tem", "evaluate", "--model", "tem", "--checkpoint", str(out),
+                 "--world", "line:6", "--out", str(ev), "--quiet", "--set", "n_worlds=2",
+                 "--set", "analysis_steps_per_node=4", "--set", "memory_neurons=10"]) == 0
+    m = json.loads((ev / "metrics.json").read_text())
+    assert "accuracy_visited" in m and "accuracy_relations" not in m
+    assert not (ev / "figures" / "relations.png").exists()

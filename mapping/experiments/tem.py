@@ -37,6 +37,7 @@ checkpoint.
    cousin...) is imagined from the start node's memory and read out: ``accuracy_relations``
    next to the node agent and the chained edge agent, ``accuracy_relations_unchained`` on
    the queries the edge agent cannot chain, ``accuracy_<relation>``. Figure ``relations``.
+   TEM-t checkpoints only (TEM does not imagine).
 
 A checkpoint trained on worlds with other actions than the world's is refused.
 
@@ -418,7 +419,9 @@ def run_evaluate(config: EvaluateConfig, run_dir: Any, *,
                                "walk_steps": int(ev.correct.shape[1])}
     metrics.update(ev.metrics())
     run_dir.save_figure(_curve_figure(ev, config.world, ckpt.model_type), "fraction_correct")
-    if world.kind in RELATIONS:  # relations never experienced directly
+    # relations never experienced directly: TEM-t imagines them from the position code it
+    # stored at each step; TEM's state keeps only its Hebbian matrix (no imagine()): skipped
+    if world.kind in RELATIONS and hasattr(model, "imagine"):
         relations = infer_relations(model, world, n_worlds=config.n_worlds,
                                     repeat_bias=config.repeat_bias,
                                     action_names=ckpt.action_names, seed=config.seed)
