@@ -288,10 +288,10 @@ def named_checkpoint_path(name: str, world_kind: str = "square",
         raise ValueError(f"checkpoint: no shipped {model}checkpoint called {name!r}; there "
                          f"are: {', '.join(named)} (or give a path)")
     files = named[name]
-    path = Path(__file__).resolve().parent / "checkpoints" / files.get(world_kind, "")
+    directory = Path(__file__).resolve().parent / "checkpoints"
+    path = directory / files.get(world_kind, "")
     if world_kind not in files or not path.is_file():
-        shipped = [kind for kind, file in files.items()
-                   if (path.parent / file).is_file()]
+        shipped = [kind for kind, file in files.items() if (directory / file).is_file()]
         raise ValueError(f"checkpoint: no shipped {model}{name!r} checkpoint for "
                          f"{world_kind!r} worlds (only for "
                          f"{', '.join(map(repr, shipped)) or 'no'} worlds)")

@@ -400,6 +400,10 @@ TEM_EVALUATE = [
     _eval("model-tem-of-a-shipped-checkpoint", ("--model", "tem", "--checkpoint", "cyclic"),
           r"checkpoint 'cyclic': a shipped TEM-t checkpoint; with --model tem use a TEM one "
           r"\(default\) or your own"),
+    _eval("model-tem-shipped-for-square-only", ("--model", "tem", "--checkpoint", "default",
+                                                 "--world", "hex:4x4"),
+          r"checkpoint: no shipped TEM 'default' checkpoint for 'hexagonal' worlds \(only for "
+          r"'square' worlds\)"),
     _eval("checkpoint-of-another-model", ("--model", "tem", "--checkpoint", "{tmp}/cyclic.pt"),
           r"checkpoint: .*cyclic\.pt holds a 'tem-t' model, not a 'tem' model",
           setup=_shipped_copy),
@@ -437,6 +441,32 @@ def _sweep(id: str, spec: str | None, message: str, *args: str, **kw) -> Case:
     return Case(f"sweep-{id}", (*SWEEP, *args), message,
                 setup=kw.pop("setup", None) or (_spec(spec) if spec is not None else None),
                 **kw)
+
+
+COMPARE = ("tem", "compare", "--out", "{tmp}/cmp", "--quiet")
+
+
+def _compare(id: str, args: tuple[str, ...], message: str, **kw) -> Case:
+    return Case(f"tem-compare-{id}", (*COMPARE, *args), message, **kw)
+
+
+TEM_COMPARE = [
+    _compare("tem-t-checkpoint-as-tem", ("--tem", "{tmp}/cyclic.pt"),
+             r"tem: checkpoint: .*cyclic\.pt holds a 'tem-t' model, not a 'tem' model",
+             setup=_shipped_copy),
+    _compare("tem-t-shipped-name-unknown", ("--tem-t", "pretrained"),
+             r"tem_t: checkpoint: no such file pretrained \(and not a shipped checkpoint name"),
+    _compare("tem-missing-file", ("--tem", "{tmp}/none.pt"),
+             r"tem: checkpoint: no such file .*none\.pt"),
+    _compare("world-unknown", ("--world", "torus:3x3"),
+             r"worlds\[0\]: spec 'torus:3x3' is not a valid world spec"),
+    _compare("world-single-node", ("--world", "square:8x8", "--world", "line:1"),
+             r"worlds\[1\]: 'line:1' has a single node"),
+    _compare("worlds-empty", ("--set", "worlds=[]"),
+             r"worlds must name at least one world structure"),
+    _compare("n-worlds-zero", ("--set", "n_worlds=0"), r"n_worlds must be >= 1, got 0"),
+    _compare("unknown-key", ("--set", "models=2"), r"unknown"),
+]
 
 
 HPC_SPEC = 'command = "hippocampus"\n'
@@ -503,7 +533,7 @@ SWEEPS = [
            setup=lambda t: (_spec(HPC_SPEC + "[grid]\nseed = [0]\n")(t), _stray(t))),
 ]
 
-CASES = [*HIPPOCAMPUS, *TEM_TRAIN, *TEM_EVALUATE, *SWEEPS]
+CASES = [*HIPPOCAMPUS, *TEM_TRAIN, *TEM_EVALUATE, *TEM_COMPARE, *SWEEPS]
 
 
 @pytest.fixture(scope="module", autouse=True)
