@@ -612,19 +612,13 @@ def add_arguments(tem: argparse.ArgumentParser) -> None:
     ev.add_argument("--checkpoint", metavar="PATH|NAME", default=None,
                     help="checkpoint file or run directory, or a shipped checkpoint: "
                          "'default' (the default: the pretrained TEM-t for the world's "
-                         "kind), 'cyclic' (ring grid modules, square worlds), 'torus' "
+                         "kind; with --model tem the pretrained TEM, square worlds), "
+                         "'cyclic' (ring grid modules, square worlds), 'torus' "
                          "(toroidal grid modules, hexagonal worlds)")
     ev.add_argument("--model", choices=("tem-t", "tem"),
                     help="the model the checkpoint must hold (default: either)")
     ev.add_argument("--world", help="world structure, e.g. square:8x8, square:10x10, hex:8x8")
-    ev.add_argument("--config", metavar="FILE.toml", type=Path,
-                    help="TOML file of EvaluateConfig values")
-    ev.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                    dest="overrides", help="override one parameter (repeatable)")
-    ev.add_argument("--seed", type=int, help="seed of the fresh worlds and walks")
-    ev.add_argument("--device", help="torch device (cpu, cuda)")
-    add_out_options(ev)
-    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_run_options(ev, "EvaluateConfig")
     cmp = which.add_parser("compare", help="TEM against TEM-t: learning curves, fresh worlds",
                            description="Both models on the same fresh worlds and walks "
                                        "(accuracy on revisits, link inference, against the "
@@ -638,14 +632,24 @@ def add_arguments(tem: argparse.ArgumentParser) -> None:
                           "('default', the default)")
     cmp.add_argument("--world", action="append", default=None, dest="worlds",
                      help="world structure (repeatable; default square:8x8 and square:10x10)")
-    cmp.add_argument("--config", metavar="FILE.toml", type=Path,
-                     help="TOML file of CompareConfig values")
-    cmp.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                     dest="overrides", help="override one parameter (repeatable)")
-    cmp.add_argument("--seed", type=int, help="seed of the fresh worlds and walks")
-    cmp.add_argument("--device", help="torch device (cpu, cuda)")
-    add_out_options(cmp)
-    cmp.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_run_options(cmp, "CompareConfig")
+
+
+def _add_run_options(parser: argparse.ArgumentParser, config_name: str) -> None:
+    """Add the options ``tem evaluate`` and ``tem compare`` share.
+
+    Config file, overrides, seed, device, run directory, quiet.
+    """
+    from mapping.arguments import add_out_options
+
+    parser.add_argument("--config", metavar="FILE.toml", type=Path,
+                        help=f"TOML file of {config_name} values")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        dest="overrides", help="override one parameter (repeatable)")
+    parser.add_argument("--seed", type=int, help="seed of the fresh worlds and walks")
+    parser.add_argument("--device", help="torch device (cpu, cuda)")
+    add_out_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _quote(value: str) -> str:
