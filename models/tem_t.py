@@ -525,20 +525,30 @@ class TEMT(WalkModel):
         n_mem = N + torch.arange(W, device=scores.device, dtype=scores.dtype)  # N_t
         beta = (self.beta_scale * torch.log1p(n_mem)).view(1, W, 1)  # beta_t = b log(1 + N_t)
         scores = (beta * scores).masked_fill(~causal, float("-inf"))
-        if self.config.null_memory:
-            null = (beta * self.null_score).expand(B, W, 1)
-            weights = torch.softmax(torch.cat([scores, null], dim=-1), dim=-1)
-            readout = weights[..., :-1] @ values + weights[..., -1:] * self.null_value
-            memory_activity = weights[..., :-1]
-        else:
-            memory_activity = torch.softmax(scores, dim=-1)
-            readout = memory_activity @ values  # (B, W, d_value)
+        memory_activity, null = self._attend(scores, beta * self.null_score)
+        readout = memory_activity @ values  # (B, W, d_value)
+        if null is not None:
+            readout = readout + null
         logits = readout @ self.out_weight.T + self.out_bias  # (B, W, n_symbols)
         new_state = TEMTState(position=positions[:, -1], keys=keys, values=values,
                               positions=torch.cat([state.positions, positions], dim=1),
                               symbols=torch.cat([state.symbols, observations], dim=1))
         return self._output(logits, observations, new_state, record, positions,
                             memory_activity)
+
+    def _attend(self, scores: torch.Tensor,
+                null_score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        r"""Softmax of ``scores`` ``(..., N)`` over the memories, with the null memory.
+
+        With ``null_memory`` the null slot (score ``null_score``, value :math:`v_0`) joins
+        the softmax; returns the memories' weights ``(..., N)`` and the null slot's share of
+        the readout ``(..., d_value)`` (``None`` without a null memory).
+        """
+        if not self.config.null_memory:
+            return torch.softmax(scores, dim=-1), None
+        null = null_score.expand(*scores.shape[:-1], 1)
+        weights = torch.softmax(torch.cat([scores, null], dim=-1), dim=-1)
+        return weights[..., :-1], weights[..., -1:] * self.null_value
 
     @torch.no_grad()
     def imagine(self, state: TEMTState, walks: torch.Tensor, starts: torch.Tensor,
@@ -577,14 +587,10 @@ class TEMT(WalkModel):
         e = self.path_integrate(state.positions[walks, starts], actions)[:, -1]
         cos = (state.keys[walks] @ self.keys(e).unsqueeze(-1)).squeeze(-1)  # (Q, N)
         beta = self.beta_scale * math.log1p(state.n_memories)
-        scores = beta * cos
-        if self.config.null_memory:
-            weights = torch.softmax(torch.cat(
-                [scores, (beta * self.null_score).expand(len(walks), 1)], 1), 1)
-            readout = (weights[:, :-1].unsqueeze(1) @ state.values[walks]).squeeze(1) \
-                + weights[:, -1:] * self.null_value
-        else:
-            readout = (torch.softmax(scores, 1).unsqueeze(1) @ state.values[walks]).squeeze(1)
+        weights, null = self._attend(beta * cos, beta * self.null_score)
+        readout = (weights.unsqueeze(1) @ state.values[walks]).squeeze(1)
+        if null is not None:
+            readout = readout + null
         return readout @ self.out_weight.T + self.out_bias
 
     def transition_penalty(self) -> torch.Tensor:
@@ -646,14 +652,8 @@ class TEMT(WalkModel):
             log_n = math.log1p(N + t)  # beta grows like log(#memories)
             scores = b_pred * log_n * cos
             values_now = torch.stack(values_w, 1) if values_w else None
-            if self.config.null_memory:
-                w = torch.softmax(torch.cat(
-                    [scores, (b_pred * log_n * self.null_score).expand(B, 1)], 1), 1)
-                readout = w[:, -1:] * self.null_value
-                w = w[:, :-1]
-            else:
-                w = torch.softmax(scores, 1)
-                readout = 0.0
+            w, null = self._attend(scores, b_pred * log_n * self.null_score)
+            readout = 0.0 if null is None else null
             # readout over the past memories and the window's, without concatenating values
             readout = readout + (w[:, :N].unsqueeze(1) @ state.values).squeeze(1)
             if values_now is not None:
