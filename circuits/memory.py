@@ -97,7 +97,7 @@ def _measure_sizes(params: CerebellumParams) -> dict[str, float]:
 
     # enough cells that a few are active (derive refuses a level x n below 1)
     tiny_n = max(64, math.ceil(4 / derive(params).expected_coding_level))
-    tiny = replace(params, backend="numpy",
+    tiny = replace(params, backend="numpy", granule_kernel="auto",
                    granule=replace(params.granule, n=tiny_n, coding_level=None,
                                    radius=derive(params).radius)
                    if params.granule.design == "full" else replace(params.granule, n=tiny_n),

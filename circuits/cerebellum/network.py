@@ -36,6 +36,7 @@ from brian2 import (
     second,
 )
 
+from circuits.cerebellum.granule_kernel import fused_granule, uses_fused_granule
 from circuits.cerebellum.params import CerebellumParams, Derived, derive, granule_rest
 from models.seeding import child_seed, numpy_rng
 
@@ -175,7 +176,7 @@ def spike_table_group(n: int, per_rail: int, name: str,
     return group, table
 
 
-def _granule(params: CerebellumParams) -> NeuronGroup:
+def _granule(params: CerebellumParams) -> tuple[NeuronGroup, NeuronGroup | None]:
     r"""Granule cells: current-based LIF, integrated exactly.
 
     .. math:: \tau_m \dot v = E_L - v + R (I_e - I_i), \quad
@@ -192,8 +193,22 @@ def _granule(params: CerebellumParams) -> NeuronGroup:
     integrated with exponential Euler (the conductance makes the equation time-varying).
     With ``granule.slow_share > 0`` a slow (NMDA-like) current :math:`I_s`,
     :math:`\tau_{slow} \dot I_s = -I_s`, joins :math:`I_e` (each MF spike adds ``J_s``).
+
+    With ``granule_kernel`` resolving to the fused loop (``cpp_standalone``;
+    :func:`~circuits.cerebellum.granule_kernel.uses_fused_granule`) the group holds the same
+    variables without equations, and :func:`~circuits.cerebellum.granule_kernel.fused_granule`
+    steps it: the returned driver group must join the network.
     """
     g = params.granule
+    if uses_fused_granule(params):
+        rate = params.golgi.mode == "rate"
+        names = ["v : volt", "I_e : amp"]
+        names += (["g_i : siemens"] + (["I_s : amp"] if g.slow_share > 0 else [])
+                  if rate else ["I_i : amp"])
+        group = NeuronGroup(g.n, "\n".join(names), threshold="v > V_th", reset="",
+                            namespace={"V_th": g.V_th}, name="granule*")
+        group.v = granule_rest(g)[1] if rate else g.E_L
+        return group, fused_granule(params, group)
     if params.golgi.mode == "rate":
         slow = g.slow_share > 0
         eqs = f"""
@@ -212,7 +227,7 @@ def _granule(params: CerebellumParams) -> NeuronGroup:
                                        "g_tonic": g.g_tonic, "E_GABA": g.E_GABA},
                             name="granule*")
         group.v = granule_rest(g)[1]
-        return group
+        return group, None
     eqs = """
     dv/dt = (E_L - v) / tau_m + (I_e - I_i) / C : volt (unless refractory)
     dI_e/dt = -I_e / tau_e : amp
@@ -225,7 +240,7 @@ def _granule(params: CerebellumParams) -> NeuronGroup:
                                    "V_reset": g.V_reset},
                         name="granule*")
     group.v = g.E_L
-    return group
+    return group, None
 
 
 def purkinje_group(params: CerebellumParams, d: Derived, n: int) -> NeuronGroup:
@@ -516,7 +531,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     else:
         mossy, tables["mossy_table"] = spike_table_group(n_rails, spike_tables[0], "mossy",
                                                        params.protocol.dt)
-    granule = _granule(params)
+    granule, granule_driver = _granule(params)
 
     rails = wiring.rails(n, two)  # (r, inputs)
     if g.release_probability < 1:
@@ -534,6 +549,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     mf_grc.connect(i=rails.ravel(), j=np.repeat(np.arange(r), rails.shape[1]))
 
     groups: dict[str, brian2.Group] = {"mossy": mossy, "granule": granule}
+    extra_objects = [granule_driver] if granule_driver is not None else []
     synapses: dict[str, brian2.Synapses] = {"mossy_granule": mf_grc}
 
     if go.enabled:
@@ -598,7 +614,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
         raise ValueError(f"layers must be 'all' or 'granular', got {layers!r}")
     if layers == "granular":
         return _assemble(params, d, wiring, groups, synapses, record, None,
-                         np.array([], int), np.array([], int), tables)
+                         np.array([], int), np.array([], int), tables, extra_objects)
 
     purkinje = purkinje_group(params, d, v)
     groups["purkinje"] = purkinje
@@ -683,11 +699,11 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     drive_monitor = StateMonitor(purkinje, ["pf_drive", "mli_drive"], record=True,
                                  dt=1 * ms, name="drive_monitor*")
     return _assemble(params, d, wiring, groups, synapses, record, drive_monitor, pf_pre,
-                     pf_post, plastic_namespace)
+                     pf_post, plastic_namespace, extra_objects)
 
 
 def _assemble(params, d, wiring, groups, synapses, record, drive_monitor, pf_pre, pf_post,
-              namespace) -> CerebellarNetwork:
+              namespace, extra_objects) -> CerebellarNetwork:
     record = groups.keys() if record is None else record
     unknown = set(record) - set(groups)
     if unknown:
@@ -695,7 +711,7 @@ def _assemble(params, d, wiring, groups, synapses, record, drive_monitor, pf_pre
                          f"choose from {', '.join(groups)}")
     monitors = {name: SpikeMonitor(groups[name], name=f"spikes_{name}*")
                 for name in record}
-    extra = [drive_monitor] if drive_monitor is not None else []
+    extra = [*extra_objects, *([drive_monitor] if drive_monitor is not None else [])]
     network = brian2.Network(*groups.values(), *synapses.values(), *monitors.values(),
                              *extra)
     return CerebellarNetwork(params=params, derived=d, wiring=wiring, network=network,

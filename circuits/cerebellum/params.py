@@ -61,6 +61,7 @@ from circuits.cerebellum.derived import (
 )
 
 __all__ = [
+    "GRANULE_KERNELS",
     "GRANULE_PER_MOSSY_FIBRE",
     "PRESETS",
     "CerebellumParams",
@@ -503,6 +504,12 @@ class ProtocolParams:
             raise ValueError("protocol.decode_window must fit in protocol.read_slot")
 
 
+#: How the granule layer is stepped (``CerebellumParams.granule_kernel``): ``"auto"`` (the
+#: fused loop of :mod:`circuits.cerebellum.granule_kernel` in ``cpp_standalone``, Brian2's code
+#: objects otherwise), ``"brian2"`` (Brian2's code objects, the reference), ``"fused"``
+#: (``cpp_standalone`` only).
+GRANULE_KERNELS = ("auto", "brian2", "fused")
+
 #: The presets :meth:`CerebellumParams.with_preset` knows (:func:`apply_preset`).
 PRESETS = ("kanerva", "biological", "mushroom_body")
 
@@ -514,6 +521,10 @@ class CerebellumParams:
     address_bits: int = 64  # n: key length (bits)
     value_bits: int = 64  # number of output elements (Purkinje cells)
     backend: str = "numpy"  # "numpy" | "cython" | "cpp_standalone"
+    granule_kernel: str = "auto"  # how the granule layer is stepped: "auto" (one fused,
+    # vectorised C++ loop in cpp_standalone, Brian2's code objects otherwise), "brian2"
+    # (Brian2's code objects: the reference), "fused" (cpp_standalone only); see
+    # circuits.cerebellum.granule_kernel
     preset: str = "kanerva"  # the biology (apply_preset): "kanerva"
     # (full-address granule cells, synchronous volleys: Kanerva's limit), "biological"
     # (four-claw granule cells, Poisson mossy fibres, rate-coded Golgi loop) or
@@ -541,6 +552,10 @@ class CerebellumParams:
         _int_at_least("address_bits", self.address_bits, 1)
         _int_at_least("value_bits", self.value_bits, 1)
         _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone"))
+        _choice("granule_kernel", self.granule_kernel, GRANULE_KERNELS)
+        if self.granule_kernel == "fused" and self.backend != "cpp_standalone":
+            raise ValueError(f"granule_kernel='fused' needs backend='cpp_standalone' (got "
+                             f"backend={self.backend!r}); use 'auto' or 'brian2'")
         _choice("preset", self.preset, PRESETS)
         for part in (self.mossy, self.granule, self.golgi, self.purkinje, self.interneuron,
                      self.nuclei, self.plasticity, self.climbing, self.protocol):

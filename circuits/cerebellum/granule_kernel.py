@@ -1,0 +1,266 @@
+r"""The granule layer's time step as one compiled loop (``cpp_standalone``).
+
+Brian2 steps a NeuronGroup with two loops over every cell: the state updater (with the
+refractoriness test ``_timestep(t - lastspike, dt) >= ...``, a division per cell) and the
+thresholder (a branch and a store per cell, which the compiler cannot vectorise). At
+:math:`10^5` granule cells and 0.1 ms steps these two loops are most of the cerebellar
+circuit's run time, although a granule cell fires a few times per presentation.
+
+:func:`fused_granule` replaces them, in ``cpp_standalone`` only, with one function that a
+one-cell driver group calls once per time step (a Brian2 :class:`~brian2.Function` with a
+C++ implementation, called from a ``run_regularly`` operation in the ``thresholds`` slot).
+It computes what Brian2's description computes (:func:`circuits.cerebellum.network.granule_group`
+with ``kernel="brian2"``, kept as the reference):
+
+1. every cell's state advances one step with the same update as Brian2's: the exact
+   linear solution (current-based inhibition)
+
+   .. math:: v' = E_L(1 - a) + a v + \sum_k b_k x_k, \quad x_k' = d_k x_k,
+             \quad a = e^{-\Delta t/\tau_m}, \quad d_k = e^{-\Delta t/\tau_k},
+             \quad b_k = \frac{\pm\tau_m \tau_k}{C(\tau_k - \tau_m)} (d_k - a)
+
+   for the currents :math:`x_k` (:math:`I_e`, :math:`-I_i`, :math:`I_s`), or exponential
+   Euler with the GABA_A conductance (``golgi.mode == "rate"``), in a loop the compiler
+   vectorises; blocks of 64 cells with a membrane above threshold are noted on the way;
+2. cells in their refractory period keep :math:`v = V_{reset}` (Brian2 does not integrate
+   ``v`` while ``t - lastspike`` is shorter than the refractory period, counted in steps);
+   they are the spikes of the last ``refractory/dt - 1`` steps, kept in a ring of lists;
+3. the noted blocks are scanned for :math:`v > V_{th}` outside the refractory period: the
+   spikes, written to the group's spike space in increasing index (as Brian2's thresholder
+   writes them) and reset.
+
+Synapses, monitors and every other object read the same spike space and the same state
+variables as before, so the rest of the circuit is unchanged. What differs is rounding:
+the compiler may group the additions of step 1 differently (``-ffast-math``), so ``v`` can
+differ from Brian2's in the last bits, and a spike that Brian2 places exactly at threshold
+could move by one step. ``tests/test_granule_kernel.py`` compares every granule spike
+(index and step) and every read with the Brian2 description.
+"""
+
+from __future__ import annotations
+
+import math
+
+import brian2
+import numpy as np
+from brian2 import NeuronGroup
+
+from circuits.cerebellum.params import GRANULE_KERNELS, CerebellumParams
+
+__all__ = ["BLOCK", "GRANULE_KERNELS", "fused_granule", "kernel_source", "linear_update",
+           "refractory_steps", "state_variables", "uses_fused_granule"]
+
+#: cells per block of the threshold scan (a block is scanned when one of its cells is above)
+BLOCK = 64
+
+
+def uses_fused_granule(params: CerebellumParams) -> bool:
+    """Whether ``params`` build the granule layer as the fused loop.
+
+    ``"auto"`` and ``"fused"`` in ``cpp_standalone`` (``validate`` refuses ``"fused"`` with
+    a runtime backend); never with ``"brian2"``.
+    """
+    return params.granule_kernel != "brian2" and params.backend == "cpp_standalone"
+
+
+def refractory_steps(refractory: brian2.Quantity, dt: brian2.Quantity) -> int:
+    """Steps of refractoriness as Brian2 counts them: ``_timestep(refractory, dt)``."""
+    return int((float(refractory) + 1e-3 * float(dt)) / float(dt))
+
+
+def _currents(params: CerebellumParams) -> list[tuple[str, float, float]]:
+    """``(variable, sign, tau in s)`` of each current onto the membrane."""
+    g = params.granule
+    currents = [("I_e", 1.0, float(g.tau_e))]
+    if params.golgi.mode != "rate":
+        currents.append(("I_i", -1.0, float(g.tau_inh)))
+    elif g.slow_share > 0:
+        currents.append(("I_s", 1.0, float(g.tau_slow)))
+    return currents
+
+
+def linear_update(params: CerebellumParams) -> tuple[float, float, dict[str, float]]:
+    r"""The exact one-step update of the current-based granule membrane (SI units).
+
+    .. math:: v' = E_L(1 - a) + a v + \sum_k b_k x_k, \quad a = e^{-\Delta t/\tau_m},
+              \quad b_k = \frac{s_k \tau_m \tau_k}{C (\tau_k - \tau_m)}
+              \left(e^{-\Delta t/\tau_k} - a\right)
+
+    with :math:`s_k = \pm 1` the sign of current :math:`x_k` (``I_e`` +, ``I_i`` -).
+    (``validate`` keeps :math:`\tau_e < \tau_m`; a Golgi current with
+    :math:`\tau_{inh} = \tau_m` takes the limit :math:`s\,\Delta t\, a / C`.)
+
+    Returns
+    -------
+    (rest, a, gains)
+        :math:`E_L(1 - a)`, :math:`a` and :math:`\{x_k: b_k\}`.
+    """
+    g = params.granule
+    dt, tau_m, C, E_L = (float(params.protocol.dt), float(g.tau_m), float(g.C),
+                         float(g.E_L))
+    a = math.exp(-dt / tau_m)
+    gains = {}
+    for name, sign, tau in _currents(params):
+        if math.isclose(tau, tau_m, rel_tol=1e-12):
+            gains[name] = sign * dt * a / C
+        else:
+            gains[name] = sign * tau_m * tau / (C * (tau - tau_m)) * (math.exp(-dt / tau) - a)
+    return E_L - E_L * a, a, gains
+
+
+def state_variables(params: CerebellumParams) -> list[str]:
+    """The granule state the loop advances: ``v``, the currents, ``g_i`` with conductances."""
+    rate = params.golgi.mode == "rate"
+    return ["v"] + [name for name, _, _ in _currents(params)] + (["g_i"] if rate else [])
+
+
+def _c(value: float) -> str:
+    """A double literal that C++ reads back as exactly ``value``."""
+    if not math.isfinite(value):
+        raise ValueError(f"granule kernel coefficient is not finite: {value}")
+    return repr(float(value))
+
+
+def kernel_source(params: CerebellumParams, group_name: str, n: int) -> tuple[str, str]:
+    """The C++ function of one granule step for group ``group_name`` of ``n`` cells.
+
+    Returns
+    -------
+    (name, code)
+        The function's name and its definition (support code of the driver's code object).
+    """
+    g = params.granule
+    dt = float(params.protocol.dt)
+    tau_m, C, E_L = float(g.tau_m), float(g.C), float(g.E_L)
+    fname = f"{group_name}_fused_step"
+    currents = _currents(params)
+    rate = params.golgi.mode == "rate"
+    arrays = state_variables(params)
+    pointers = "\n".join(f"    double* __restrict {a} = brian::_array_{group_name}_{a};"
+                         for a in arrays)
+    loads = "\n".join(f"            const double {a}_old = {a}[i];" for a in arrays)
+    decays = [(name, math.exp(-dt / tau)) for name, _, tau in currents]
+    if rate:
+        decays.append(("g_i", math.exp(-dt / float(g.tau_inh))))
+    stores = "\n".join(f"            {a}[i] = {_c(d)} * {a}_old;" for a, d in decays)
+    if rate:
+        # Brian2's exponential Euler: v' = -A/B + (A/B + v) exp(B dt) with the old currents
+        g_t, E_gaba = float(g.g_tonic), float(g.E_GABA)
+        drive = " + ".join(f"{name}_old" for name, _, _ in currents)
+        update = (
+            f"            const double B = {_c(-1 / tau_m - g_t / C)} - g_i_old * {_c(1 / C)};\n"
+            f"            const double A = {_c(E_L / tau_m + E_gaba * g_t / C)}"
+            f" + g_i_old * {_c(E_gaba / C)} + ({drive}) * {_c(1 / C)};\n"
+            f"            const double BA = A / B;\n"
+            f"            const double v_new = -BA + (BA + v_old) * exp({_c(dt)} * B);")
+    else:
+        rest, a, gains = linear_update(params)
+        terms = f"({_c(a)} * v_old)"
+        for name, b in gains.items():
+            terms = f"({terms} + ({_c(b)} * {name}_old))"
+        update = f"            const double v_new = {_c(rest)} + {terms};"
+    steps = refractory_steps(g.refractory, params.protocol.dt)
+    V_th, V_reset = _c(float(g.V_th)), _c(float(g.V_reset))
+    code = f"""
+#include <vector>
+static std::vector<std::vector<int32_t> > {fname}_ring;  // spikes of the last steps
+static std::vector<char> {fname}_refractory;
+static std::vector<int32_t> {fname}_blocks;
+
+double {fname}(const int64_t step{", const double" * len(arrays)})
+{{  // the state arguments (cell 0) only tell Brian2 that this loop writes those arrays
+    const int N = {n};
+    const int R = {steps};  // refractory steps: v is held for R - 1 steps after a spike
+{pointers}
+    int32_t* __restrict spikespace = brian::_array_{group_name}__spikespace;
+    if ({fname}_refractory.empty()) {{
+        {fname}_refractory.assign(N, 0);
+        {fname}_ring.assign(R > 0 ? R : 1, std::vector<int32_t>());
+    }}
+    char* __restrict refractory = &{fname}_refractory[0];
+    std::vector<int32_t>& blocks = {fname}_blocks;
+    blocks.clear();
+    // 1. integrate every cell; note the blocks with a membrane above threshold
+    for (int start = 0; start < N; start += {BLOCK}) {{
+        const int end = start + {BLOCK} < N ? start + {BLOCK} : N;
+        int above = 0;
+        for (int i = start; i < end; i++) {{
+{loads}
+{update}
+{stores}
+            v[i] = v_new;
+            above |= v_new > {V_th};
+        }}
+        if (above)
+            blocks.push_back(start);
+    }}
+    // 2. refractory cells keep the reset potential
+    std::vector<int32_t>* now = 0;
+    if (R > 0) {{
+        now = &{fname}_ring[step % R];
+        for (size_t k = 0; k < now->size(); k++)
+            refractory[(*now)[k]] = 0;  // fired R steps ago: integrates again from this step
+        now->clear();
+        for (int r = 0; r < R; r++) {{
+            const std::vector<int32_t>& held = {fname}_ring[r];
+            for (size_t k = 0; k < held.size(); k++)
+                v[held[k]] = {V_reset};
+        }}
+    }}
+    // 3. threshold (in increasing index, as Brian2's thresholder) and reset
+    int32_t count = 0;
+    for (size_t b = 0; b < blocks.size(); b++) {{
+        const int start = blocks[b];
+        const int end = start + {BLOCK} < N ? start + {BLOCK} : N;
+        for (int i = start; i < end; i++) {{
+            if (v[i] > {V_th} && !refractory[i]) {{
+                spikespace[count++] = i;
+                v[i] = {V_reset};
+                if (R > 0) {{
+                    refractory[i] = 1;
+                    now->push_back(i);
+                }}
+            }}
+        }}
+    }}
+    spikespace[N] = count;
+    return 1.0;
+}}
+"""
+    return fname, code
+
+
+def fused_granule(params: CerebellumParams, group: NeuronGroup) -> NeuronGroup:
+    """Hand ``group``'s time step to the fused loop; return the driver group to add.
+
+    ``group`` must hold the granule variables without differential equations (its
+    thresholder is deactivated here: the loop writes its spike space). The driver is a
+    one-cell group whose ``run_regularly`` operation, in the ``thresholds`` slot just before
+    the spike monitors, calls the loop once per step (its ``fused_steps`` counts the calls).
+    """
+    fname, code = kernel_source(params, group.name, len(group))
+    state = state_variables(params)
+
+    def python_step(*args):  # pragma: no cover - C++ only
+        raise NotImplementedError("the fused granule step runs in cpp_standalone only")
+
+    units = [group.variables[name].dim for name in state]
+    step_function = brian2.Function(python_step, arg_units=[1, *units], return_unit=1,
+                                    arg_types=["integer"] + ["float"] * len(state))
+    step_function.implementations.add_implementation("cpp", code, name=fname)
+
+    thresholder = group.thresholder["spike"]
+    thresholder.active = False  # the loop writes the spike space
+    # The loop's arguments are cell 0's state, linked: Brian2 then counts the whole arrays as
+    # written by this code object and reads them back after a run (not from its cache).
+    linked = [f"{name} : {brian2.get_unit(group.variables[name].dim)!r} (linked)"
+              for name in state]
+    driver = NeuronGroup(1, "\n".join(["fused_steps : 1", *linked]),
+                         name=f"{group.name}_fused*", clock=group.clock,
+                         namespace={fname: step_function})
+    for name in state:
+        setattr(driver, name, brian2.linked_var(group, name, index=np.zeros(1, dtype=int)))
+    driver.run_regularly(f"fused_steps += {fname}(t_in_timesteps, {', '.join(state)})",
+                         when=thresholder.when, order=thresholder.order,
+                         name=f"{group.name}_fused_step*")
+    return driver
