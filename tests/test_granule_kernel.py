@@ -91,6 +91,8 @@ def _granular_spikes(params: CerebellumParams, kernel: str, tmp_path, mf_i, mf_t
         steps = np.round(np.asarray(monitor.t[:] / params.protocol.dt)).astype(np.int64)
         state = {name: np.asarray(getattr(net.groups["granule"], name)[:])
                  for name in ("v", "I_e")}
+        if net.granule_driver is not None:
+            state["stepped"] = int(net.granule_driver.stepped[0])
         return np.asarray(monitor.i[:]), steps, state
 
 
@@ -98,9 +100,11 @@ def _granular_spikes(params: CerebellumParams, kernel: str, tmp_path, mf_i, mf_t
 def test_fused_loop_fires_the_same_spikes_as_brian2(tmp_path, preset):
     """Compiled, the fused loop and Brian2's code objects fire the same granule spikes.
 
-    Dense random mossy input for 60 ms: cells fire repeatedly, so the refractory ring and
-    the reset are exercised (the biological preset: conductance inhibition, exponential
-    Euler, and its slow current when the preset has one).
+    Two bursts of dense random mossy input (5-60 ms, 150-180 ms) with silence between and
+    after: cells fire repeatedly, so the refractory ring and the reset are exercised; in
+    the silences the current-based (kanerva) layer parks and catches up when the second
+    burst comes and at the end of the run. The biological preset has conductance inhibition
+    (exponential Euler), a slow current if the preset has one, and never parks.
     """
     params = _kanerva(n=400) if preset == "kanerva" else biological(16, 8)
     params = replace(params, granule=replace(params.granule, n=400))
@@ -108,17 +112,25 @@ def test_fused_loop_fires_the_same_spikes_as_brian2(tmp_path, preset):
     n_rails = 2 * params.address_bits
     count = 4000
     mf_i = rng.integers(0, n_rails, count)
-    mf_t = np.round(rng.uniform(0.005, 0.06, count), 4)
+    mf_t = np.round(np.where(np.arange(count) < 3000, rng.uniform(0.005, 0.06, count),
+                             rng.uniform(0.15, 0.18, count)), 4)
     keep = np.unique(np.stack([mf_i, np.round(mf_t / 1e-4)]), axis=1, return_index=True)[1]
     mf_i, mf_t = mf_i[keep], mf_t[keep]
-    ref = _granular_spikes(params, "brian2", tmp_path, mf_i, mf_t, 80 * ms)
-    fused = _granular_spikes(params, "fused", tmp_path, mf_i, mf_t, 80 * ms)
+    duration = 300 * ms
+    ref = _granular_spikes(params, "brian2", tmp_path, mf_i, mf_t, duration)
+    fused = _granular_spikes(params, "fused", tmp_path, mf_i, mf_t, duration)
     assert len(ref[0]) > 400  # many cells, several spikes each
     assert np.bincount(ref[0]).max() >= 3
+    assert np.any(ref[1] > 1500)  # the second burst fires cells too
     np.testing.assert_array_equal(fused[0], ref[0])
     np.testing.assert_array_equal(fused[1], ref[1])
     for name in ("v", "I_e"):
         np.testing.assert_allclose(fused[2][name], ref[2][name], rtol=1e-9, atol=1e-18)
+    total = round(float(duration / params.protocol.dt))
+    if preset == "kanerva":  # parked in both silences, stepped through both bursts
+        assert 600 < fused[2]["stepped"] < total - 1000
+    else:
+        assert fused[2]["stepped"] == total
 
 
 @pytest.mark.standalone

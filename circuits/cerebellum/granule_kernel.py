@@ -40,6 +40,7 @@ could move by one step. ``tests/test_granule_kernel.py`` compares every granule 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import brian2
 import numpy as np
@@ -47,8 +48,9 @@ from brian2 import NeuronGroup
 
 from circuits.cerebellum.params import GRANULE_KERNELS, CerebellumParams
 
-__all__ = ["BLOCK", "GRANULE_KERNELS", "fused_granule", "kernel_source", "linear_update",
-           "refractory_steps", "state_variables", "uses_fused_granule"]
+__all__ = ["BLOCK", "GRANULE_KERNELS", "InputSource", "delay_steps", "fused_granule",
+           "kernel_source", "linear_update", "refractory_steps", "state_variables",
+           "uses_fused_granule"]
 
 #: cells per block of the threshold scan (a block is scanned when one of its cells is above)
 BLOCK = 64
@@ -121,8 +123,37 @@ def _c(value: float) -> str:
     return repr(float(value))
 
 
-def kernel_source(params: CerebellumParams, group_name: str, n: int) -> tuple[str, str]:
-    """The C++ function of one granule step for group ``group_name`` of ``n`` cells.
+@dataclass(frozen=True)
+class InputSource:
+    """A group whose spikes reach the granule layer: name, size, synaptic delay in steps."""
+
+    name: str
+    n: int
+    delay_steps: int
+
+
+def delay_steps(delay: brian2.Quantity, dt: brian2.Quantity) -> int:
+    """A synaptic delay in whole steps, as Brian2's spike queue rounds it."""
+    return round(float(delay) / float(dt))
+
+
+def kernel_source(params: CerebellumParams, group_name: str, n: int,
+                  sources: tuple[InputSource, ...] = (),
+                  clock_name: str = "defaultclock") -> tuple[str, str]:
+    r"""The C++ function of one granule step for group ``group_name`` of ``n`` cells.
+
+    ``sources`` are the groups whose spikes reach the layer (mossy fibres, Golgi cells).
+    With current-based inhibition and every source at least one step of delay away, the
+    loop *parks* the layer while it is quiescent: no source spike in flight, no cell
+    refractory, and every cell provably below threshold without new input,
+
+    .. math:: \max(v - E_L, 0) + \frac{\tau_e |I_e|}{C} < 0.999\,(V_{th} - E_L)
+
+    (the charge a decaying EPSC still brings; inhibition only lowers ``v``). A parked layer
+    skips its steps; when a source fires, or at the last step of a run, it advances the
+    skipped :math:`K` steps at once with the same exact solution
+    (:math:`a^K = e^{-K\Delta t/\tau_m}`, ...), equal to :math:`K` single steps up to
+    rounding, then steps on as usual.
 
     Returns
     -------
@@ -143,6 +174,8 @@ def kernel_source(params: CerebellumParams, group_name: str, n: int) -> tuple[st
     if rate:
         decays.append(("g_i", math.exp(-dt / float(g.tau_inh))))
     stores = "\n".join(f"            {a}[i] = {_c(d)} * {a}_old;" for a, d in decays)
+    parks = (not rate and bool(sources)
+             and min(source.delay_steps for source in sources) >= 1)
     if rate:
         # Brian2's exponential Euler: v' = -A/B + (A/B + v) exp(B dt) with the old currents
         g_t, E_gaba = float(g.g_tonic), float(g.E_GABA)
@@ -161,11 +194,70 @@ def kernel_source(params: CerebellumParams, group_name: str, n: int) -> tuple[st
         update = f"            const double v_new = {_c(rest)} + {terms};"
     steps = refractory_steps(g.refractory, params.protocol.dt)
     V_th, V_reset = _c(float(g.V_th)), _c(float(g.V_reset))
+    if parks:
+        excitatory = [(name, tau) for name, sign, tau in currents if sign > 0]
+        charge = " + ".join(f"{_c(tau / C)} * fabs({name}[i])" for name, tau in excitatory)
+        bound = (f"            const double reach = (v_new > {_c(E_L)} ? v_new - {_c(E_L)} : 0.0)"
+                 f" + {charge};\n"
+                 f"            reach_max = reach > reach_max ? reach : reach_max;")
+        # K steps at once: a^K, d_k^K and b_k(K) of the exact solution
+        gain_k = []
+        for _name, sign, tau in currents:
+            if math.isclose(tau, tau_m, rel_tol=1e-12):
+                gain_k.append(f"{_c(sign * dt / C)} * K * aK")
+            else:
+                factor = sign * tau_m * tau / (C * (tau - tau_m))
+                gain_k.append(f"{_c(factor)} * (exp(-K * {_c(dt / tau)}) - aK)")
+        catch_up_terms = " + ".join(f"b{k} * {name}[i]"
+                                    for k, (name, _, _) in enumerate(currents))
+        catch_up = "\n".join([
+            "        if (K > 0) {  // the parked steps, at once (exact solution over K steps)",
+            f"            const double aK = exp(-K * {_c(dt / tau_m)});",
+            *(f"            const double b{k} = {expr};" for k, expr in enumerate(gain_k)),
+            *(f"            const double d{k} = exp(-K * {_c(dt / tau)});"
+              for k, (_, _, tau) in enumerate(currents)),
+            "            for (int i = 0; i < N; i++) {",
+            f"                v[i] = {_c(E_L)} * (1.0 - aK) + aK * v[i] + {catch_up_terms};",
+            *(f"                {name}[i] *= d{k};" for k, (name, _, _) in enumerate(currents)),
+            "            }",
+            "        }"])
+        watch = "\n".join(
+            f"    if (brian::_array_{source.name}__spikespace[{source.n}] > 0) "
+            f"{fname}_last_input = step;" for source in sources)
+        latest = max(source.delay_steps for source in sources)
+        park_head = f"""
+    // 0. parked layer: skip the step while quiet; catch up when input comes or the run ends
+{watch}
+    brian::{clock_name}.timestep[0] += 1;  // is the next step still in this run?
+    const bool last_step = !brian::{clock_name}.running();
+    brian::{clock_name}.timestep[0] -= 1;
+    if ({fname}_parked >= 0) {{
+        if (step - {fname}_last_input > {latest} && !last_step) {{
+            spikespace[N] = 0;
+            return 0.0;  // parked: not stepped
+        }}
+        const double K = (double)(step - 1 - {fname}_parked);
+{catch_up}
+        {fname}_parked = -1;
+    }}
+    double reach_max = 0.0;"""
+        park_tail = f"""
+    // 4. park when quiet: no input in flight, nobody refractory, nobody able to reach V_th
+    bool anyone_refractory = false;
+    for (int r = 0; r < R; r++)
+        anyone_refractory = anyone_refractory || !{fname}_ring[r].empty();
+    if (step - {fname}_last_input >= {latest} && !anyone_refractory
+            && reach_max < {_c(0.999 * (float(g.V_th) - E_L))})
+        {fname}_parked = step;"""
+    else:
+        bound = park_head = park_tail = ""
     code = f"""
 #include <vector>
 static std::vector<std::vector<int32_t> > {fname}_ring;  // spikes of the last steps
 static std::vector<char> {fname}_refractory;
 static std::vector<int32_t> {fname}_blocks;
+static int64_t {fname}_parked = -1;  // step the parked state belongs to; -1: stepping
+static int64_t {fname}_last_input = -1000000000;  // last step a source was seen firing
 
 double {fname}(const int64_t step{", const double" * len(arrays)})
 {{  // the state arguments (cell 0) only tell Brian2 that this loop writes those arrays
@@ -176,7 +268,7 @@ double {fname}(const int64_t step{", const double" * len(arrays)})
     if ({fname}_refractory.empty()) {{
         {fname}_refractory.assign(N, 0);
         {fname}_ring.assign(R > 0 ? R : 1, std::vector<int32_t>());
-    }}
+    }}{park_head}
     char* __restrict refractory = &{fname}_refractory[0];
     std::vector<int32_t>& blocks = {fname}_blocks;
     blocks.clear();
@@ -190,6 +282,7 @@ double {fname}(const int64_t step{", const double" * len(arrays)})
 {stores}
             v[i] = v_new;
             above |= v_new > {V_th};
+{bound}
         }}
         if (above)
             blocks.push_back(start);
@@ -223,22 +316,35 @@ double {fname}(const int64_t step{", const double" * len(arrays)})
             }}
         }}
     }}
-    spikespace[N] = count;
+    spikespace[N] = count;{park_tail}
     return 1.0;
 }}
 """
     return fname, code
 
 
-def fused_granule(params: CerebellumParams, group: NeuronGroup) -> NeuronGroup:
+def fused_granule(params: CerebellumParams, group: NeuronGroup,
+                  inputs: tuple[tuple[brian2.Synapses, brian2.Quantity], ...] = ()
+                  ) -> NeuronGroup:
     """Hand ``group``'s time step to the fused loop; return the driver group to add.
 
     ``group`` must hold the granule variables without differential equations (its
-    thresholder is deactivated here: the loop writes its spike space). The driver is a
-    one-cell group whose ``run_regularly`` operation, in the ``thresholds`` slot just before
-    the spike monitors, calls the loop once per step (its ``fused_steps`` counts the calls).
+    thresholder is deactivated here: the loop writes its spike space). ``inputs`` are every
+    synapse onto the group with its (homogeneous) delay: the loop watches their sources to
+    park the layer while it is quiet (:func:`kernel_source`); a synapse onto the group that
+    is not listed would change a parked layer unseen. The driver is a one-cell
+    group whose ``run_regularly`` operation, in the ``thresholds`` slot just before the
+    spike monitors, calls the loop once per step (its ``stepped`` counts the steps in which
+    the loop integrated the cells, i.e. was not parked).
     """
-    fname, code = kernel_source(params, group.name, len(group))
+    dt = params.protocol.dt
+    sources = tuple(InputSource(syn.source.name, len(syn.source), delay_steps(delay, dt))
+                    for syn, delay in inputs)
+    for syn, _ in inputs:
+        if syn.target is not group:
+            raise ValueError(f"fused_granule: synapses {syn.name!r} do not target "
+                             f"{group.name!r}")
+    fname, code = kernel_source(params, group.name, len(group), sources, group.clock.name)
     state = state_variables(params)
 
     def python_step(*args):  # pragma: no cover - C++ only
@@ -255,12 +361,12 @@ def fused_granule(params: CerebellumParams, group: NeuronGroup) -> NeuronGroup:
     # written by this code object and reads them back after a run (not from its cache).
     linked = [f"{name} : {brian2.get_unit(group.variables[name].dim)!r} (linked)"
               for name in state]
-    driver = NeuronGroup(1, "\n".join(["fused_steps : 1", *linked]),
+    driver = NeuronGroup(1, "\n".join(["stepped : 1", *linked]),
                          name=f"{group.name}_fused*", clock=group.clock,
                          namespace={fname: step_function})
     for name in state:
         setattr(driver, name, brian2.linked_var(group, name, index=np.zeros(1, dtype=int)))
-    driver.run_regularly(f"fused_steps += {fname}(t_in_timesteps, {', '.join(state)})",
+    driver.run_regularly(f"stepped += {fname}(t_in_timesteps, {', '.join(state)})",
                          when=thresholder.when, order=thresholder.order,
                          name=f"{group.name}_fused_step*")
     return driver

@@ -154,6 +154,8 @@ class CerebellarNetwork:
     pf_pre: np.ndarray  # presynaptic granule index of each PF->PC synapse
     pf_post: np.ndarray  # postsynaptic Purkinje index of each PF->PC synapse
     namespace: dict = field(default_factory=dict)  # holds the plasticity gate TimedArray
+    granule_driver: NeuronGroup | None = None  # the fused granule loop's driver (its
+    # ``stepped`` counts the steps the loop integrated; circuits.cerebellum.granule_kernel)
 
 
 def spike_table_group(n: int, per_rail: int, name: str,
@@ -176,7 +178,7 @@ def spike_table_group(n: int, per_rail: int, name: str,
     return group, table
 
 
-def _granule(params: CerebellumParams) -> tuple[NeuronGroup, NeuronGroup | None]:
+def _granule(params: CerebellumParams) -> NeuronGroup:
     r"""Granule cells: current-based LIF, integrated exactly.
 
     .. math:: \tau_m \dot v = E_L - v + R (I_e - I_i), \quad
@@ -197,7 +199,7 @@ def _granule(params: CerebellumParams) -> tuple[NeuronGroup, NeuronGroup | None]
     With ``granule_kernel`` resolving to the fused loop (``cpp_standalone``;
     :func:`~circuits.cerebellum.granule_kernel.uses_fused_granule`) the group holds the same
     variables without equations, and :func:`~circuits.cerebellum.granule_kernel.fused_granule`
-    steps it: the returned driver group must join the network.
+    (called by :func:`build_network` once the synapses onto the layer exist) steps it.
     """
     g = params.granule
     if uses_fused_granule(params):
@@ -208,7 +210,7 @@ def _granule(params: CerebellumParams) -> tuple[NeuronGroup, NeuronGroup | None]
         group = NeuronGroup(g.n, "\n".join(names), threshold="v > V_th", reset="",
                             namespace={"V_th": g.V_th}, name="granule*")
         group.v = granule_rest(g)[1] if rate else g.E_L
-        return group, fused_granule(params, group)
+        return group
     if params.golgi.mode == "rate":
         slow = g.slow_share > 0
         eqs = f"""
@@ -227,7 +229,7 @@ def _granule(params: CerebellumParams) -> tuple[NeuronGroup, NeuronGroup | None]
                                        "g_tonic": g.g_tonic, "E_GABA": g.E_GABA},
                             name="granule*")
         group.v = granule_rest(g)[1]
-        return group, None
+        return group
     eqs = """
     dv/dt = (E_L - v) / tau_m + (I_e - I_i) / C : volt (unless refractory)
     dI_e/dt = -I_e / tau_e : amp
@@ -240,7 +242,7 @@ def _granule(params: CerebellumParams) -> tuple[NeuronGroup, NeuronGroup | None]
                                    "V_reset": g.V_reset},
                         name="granule*")
     group.v = g.E_L
-    return group, None
+    return group
 
 
 def purkinje_group(params: CerebellumParams, d: Derived, n: int) -> NeuronGroup:
@@ -531,7 +533,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     else:
         mossy, tables["mossy_table"] = spike_table_group(n_rails, spike_tables[0], "mossy",
                                                        params.protocol.dt)
-    granule, granule_driver = _granule(params)
+    granule = _granule(params)
 
     rails = wiring.rails(n, two)  # (r, inputs)
     if g.release_probability < 1:
@@ -549,7 +551,6 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     mf_grc.connect(i=rails.ravel(), j=np.repeat(np.arange(r), rails.shape[1]))
 
     groups: dict[str, brian2.Group] = {"mossy": mossy, "granule": granule}
-    extra_objects = [granule_driver] if granule_driver is not None else []
     synapses: dict[str, brian2.Synapses] = {"mossy_granule": mf_grc}
 
     if go.enabled:
@@ -609,6 +610,13 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
                            name="golgi_granule*")
         goc_grc.connect(i=chosen.ravel(), j=np.repeat(np.arange(r), per_granule))
         synapses["golgi_granule"] = goc_grc
+
+    extra_objects = []
+    if uses_fused_granule(params):
+        inputs = [(mf_grc, g.mf_delay)]
+        if "golgi_granule" in synapses:
+            inputs.append((synapses["golgi_granule"], go.inhibition_delay))
+        extra_objects.append(fused_granule(params, granule, tuple(inputs)))
 
     if layers not in ("all", "granular"):
         raise ValueError(f"layers must be 'all' or 'granular', got {layers!r}")
@@ -717,5 +725,6 @@ def _assemble(params, d, wiring, groups, synapses, record, drive_monitor, pf_pre
     return CerebellarNetwork(params=params, derived=d, wiring=wiring, network=network,
                              groups=groups, synapses=synapses, spike_monitors=monitors,
                              drive_monitor=drive_monitor, pf_pre=pf_pre, pf_post=pf_post,
-                             namespace=namespace)
+                             namespace=namespace,
+                             granule_driver=extra_objects[0] if extra_objects else None)
 
