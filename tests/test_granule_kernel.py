@@ -91,8 +91,8 @@ def _granular_spikes(params: CerebellumParams, kernel: str, tmp_path, mf_i, mf_t
         steps = np.round(np.asarray(monitor.t[:] / params.protocol.dt)).astype(np.int64)
         state = {name: np.asarray(getattr(net.groups["granule"], name)[:])
                  for name in ("v", "I_e")}
-        if net.granule_driver is not None:
-            state["stepped"] = int(net.granule_driver.stepped[0])
+        if "granule" in net.kernel_drivers:
+            state["stepped"] = int(net.kernel_drivers["granule"].stepped[0])
         return np.asarray(monitor.i[:]), steps, state
 
 

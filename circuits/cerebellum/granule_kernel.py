@@ -49,8 +49,8 @@ from brian2 import NeuronGroup
 from circuits.cerebellum.params import GRANULE_KERNELS, CerebellumParams
 
 __all__ = ["BLOCK", "GRANULE_KERNELS", "InputSource", "delay_steps", "fused_granule",
-           "kernel_source", "linear_update", "refractory_steps", "state_variables",
-           "uses_fused_granule"]
+           "gated_relays", "kernel_source", "linear_update", "refractory_steps",
+           "relay_source", "state_variables", "uses_fused_granule"]
 
 #: cells per block of the threshold scan (a block is scanned when one of its cells is above)
 BLOCK = 64
@@ -323,50 +323,121 @@ double {fname}(const int64_t step{", const double" * len(arrays)})
     return fname, code
 
 
+def _input_sources(group: NeuronGroup, inputs, dt) -> tuple[InputSource, ...]:
+    for syn, _ in inputs:
+        if syn.target is not group:
+            raise ValueError(f"synapses {syn.name!r} do not target {group.name!r}")
+    return tuple(InputSource(syn.source.name, len(syn.source), delay_steps(delay, dt))
+                 for syn, delay in inputs)
+
+
+def _driver(group: NeuronGroup, fname: str, code: str, state: list[str]) -> NeuronGroup:
+    """A one-cell group calling C++ function ``fname`` in place of ``group``'s thresholder.
+
+    The thresholder is deactivated; the call comes once per step in its slot, just before
+    the spike monitors. The call's arguments are cell 0's ``state`` variables, linked:
+    Brian2 then counts those arrays as used by this code object (written ones are read back
+    after a run, not taken from its cache). The driver's ``stepped`` sums the function's
+    return values.
+    """
+
+    def python_step(*args):  # pragma: no cover - C++ only
+        raise NotImplementedError(f"{fname} runs in cpp_standalone only")
+
+    units = [group.variables[name].dim for name in state]
+    function = brian2.Function(python_step, arg_units=[1, *units], return_unit=1,
+                               arg_types=["integer"] + ["float"] * len(state))
+    function.implementations.add_implementation("cpp", code, name=fname)
+    thresholder = group.thresholder["spike"]
+    thresholder.active = False  # the function writes the spike space
+    linked = [f"{name} : {brian2.get_unit(group.variables[name].dim)!r} (linked)"
+              for name in state]
+    driver = NeuronGroup(1, "\n".join(["stepped : 1", *linked]), name=f"{fname}_driver*",
+                         clock=group.clock, namespace={fname: function})
+    for name in state:
+        setattr(driver, name, brian2.linked_var(group, name, index=np.zeros(1, dtype=int)))
+    driver.run_regularly(f"stepped += {fname}(t_in_timesteps, {', '.join(state)})",
+                         when=thresholder.when, order=thresholder.order,
+                         name=f"{fname}*")
+    return driver
+
+
 def fused_granule(params: CerebellumParams, group: NeuronGroup,
                   inputs: tuple[tuple[brian2.Synapses, brian2.Quantity], ...] = ()
                   ) -> NeuronGroup:
     """Hand ``group``'s time step to the fused loop; return the driver group to add.
 
     ``group`` must hold the granule variables without differential equations (its
-    thresholder is deactivated here: the loop writes its spike space). ``inputs`` are every
+    thresholder is deactivated: the loop writes its spike space). ``inputs`` are every
     synapse onto the group with its (homogeneous) delay: the loop watches their sources to
     park the layer while it is quiet (:func:`kernel_source`); a synapse onto the group that
-    is not listed would change a parked layer unseen. The driver is a one-cell
-    group whose ``run_regularly`` operation, in the ``thresholds`` slot just before the
-    spike monitors, calls the loop once per step (its ``stepped`` counts the steps in which
-    the loop integrated the cells, i.e. was not parked).
+    is not listed would change a parked layer unseen. The driver's ``stepped`` counts the
+    steps in which the loop integrated the cells (was not parked).
     """
-    dt = params.protocol.dt
-    sources = tuple(InputSource(syn.source.name, len(syn.source), delay_steps(delay, dt))
-                    for syn, delay in inputs)
-    for syn, _ in inputs:
-        if syn.target is not group:
-            raise ValueError(f"fused_granule: synapses {syn.name!r} do not target "
-                             f"{group.name!r}")
+    sources = _input_sources(group, inputs, params.protocol.dt)
     fname, code = kernel_source(params, group.name, len(group), sources, group.clock.name)
-    state = state_variables(params)
+    return _driver(group, fname, code, state_variables(params))
 
-    def python_step(*args):  # pragma: no cover - C++ only
-        raise NotImplementedError("the fused granule step runs in cpp_standalone only")
 
-    units = [group.variables[name].dim for name in state]
-    step_function = brian2.Function(python_step, arg_units=[1, *units], return_unit=1,
-                                    arg_types=["integer"] + ["float"] * len(state))
-    step_function.implementations.add_implementation("cpp", code, name=fname)
+def relay_source(group_name: str, n: int, threshold: float,
+                 source: InputSource) -> tuple[str, str]:
+    """C++ threshold test ``v > threshold`` of relay cells driven only by ``source``.
 
-    thresholder = group.thresholder["spike"]
-    thresholder.active = False  # the loop writes the spike space
-    # The loop's arguments are cell 0's state, linked: Brian2 then counts the whole arrays as
-    # written by this code object and reads them back after a run (not from its cache).
-    linked = [f"{name} : {brian2.get_unit(group.variables[name].dim)!r} (linked)"
-              for name in state]
-    driver = NeuronGroup(1, "\n".join(["stepped : 1", *linked]),
-                         name=f"{group.name}_fused*", clock=group.clock,
-                         namespace={fname: step_function})
-    for name in state:
-        setattr(driver, name, brian2.linked_var(group, name, index=np.zeros(1, dtype=int)))
-    driver.run_regularly(f"stepped += {fname}(t_in_timesteps, {', '.join(state)})",
-                         when=thresholder.when, order=thresholder.order,
-                         name=f"{group.name}_fused_step*")
-    return driver
+    The molecular-layer interneurons are linear relays (``v`` counts PF inputs; a spike
+    subtracts the whole units, leaving ``v`` below threshold): they can only cross it after a
+    PF spike arrives. The test runs, as one vectorised scan in blocks of :data:`BLOCK`,
+    only in the steps in which a spike of ``source`` may have arrived (seen firing at most
+    its delay plus one step ago); otherwise the spike space is left empty, which is what
+    Brian2's thresholder would find.
+    """
+    fname = f"{group_name}_relay_threshold"
+    th = _c(threshold)
+    code = f"""
+#include <vector>
+static int64_t {fname}_last_input = -1000000000;  // last step the source was seen firing
+static std::vector<int32_t> {fname}_blocks;
+
+double {fname}(const int64_t step, const double)
+{{  // the argument (cell 0's v) only tells Brian2 that this code object uses v
+    const int N = {n};
+    const double* __restrict v = brian::_array_{group_name}_v;
+    int32_t* __restrict spikespace = brian::_array_{group_name}__spikespace;
+    if (brian::_array_{source.name}__spikespace[{source.n}] > 0)
+        {fname}_last_input = step;
+    int32_t count = 0;
+    const bool scan = step - {fname}_last_input <= {source.delay_steps + 1};
+    if (scan) {{
+        std::vector<int32_t>& blocks = {fname}_blocks;
+        blocks.clear();
+        for (int start = 0; start < N; start += {BLOCK}) {{
+            const int end = start + {BLOCK} < N ? start + {BLOCK} : N;
+            int above = 0;
+            for (int i = start; i < end; i++)
+                above |= v[i] > {th};
+            if (above)
+                blocks.push_back(start);
+        }}
+        for (size_t b = 0; b < blocks.size(); b++) {{
+            const int end = blocks[b] + {BLOCK} < N ? blocks[b] + {BLOCK} : N;
+            for (int i = blocks[b]; i < end; i++)
+                if (v[i] > {th})
+                    spikespace[count++] = i;
+        }}
+    }}
+    spikespace[N] = count;
+    return scan ? 1.0 : 0.0;
+}}
+"""
+    return fname, code
+
+
+def gated_relays(params: CerebellumParams, group: NeuronGroup, pathway: brian2.Synapses,
+                 delay: brian2.Quantity, threshold: float = 0.5) -> NeuronGroup:
+    """Test the relays' threshold only when ``pathway`` (their only input) may have fired.
+
+    Returns the driver group to add to the network (:func:`relay_source`); its ``stepped``
+    counts the steps in which the relays were scanned.
+    """
+    (source,) = _input_sources(group, ((pathway, delay),), params.protocol.dt)
+    fname, code = relay_source(group.name, len(group), threshold, source)
+    return _driver(group, fname, code, ["v"])

@@ -36,7 +36,7 @@ from brian2 import (
     second,
 )
 
-from circuits.cerebellum.granule_kernel import fused_granule, uses_fused_granule
+from circuits.cerebellum.granule_kernel import fused_granule, gated_relays, uses_fused_granule
 from circuits.cerebellum.params import CerebellumParams, Derived, derive, granule_rest
 from models.seeding import child_seed, numpy_rng
 
@@ -154,8 +154,9 @@ class CerebellarNetwork:
     pf_pre: np.ndarray  # presynaptic granule index of each PF->PC synapse
     pf_post: np.ndarray  # postsynaptic Purkinje index of each PF->PC synapse
     namespace: dict = field(default_factory=dict)  # holds the plasticity gate TimedArray
-    granule_driver: NeuronGroup | None = None  # the fused granule loop's driver (its
-    # ``stepped`` counts the steps the loop integrated; circuits.cerebellum.granule_kernel)
+    kernel_drivers: dict[str, NeuronGroup] = field(default_factory=dict)  # population ->
+    # driver of its compiled loop (circuits.cerebellum.granule_kernel): "granule" (its
+    # ``stepped`` counts the steps the fused loop integrated), "interneuron" (threshold scans)
 
 
 def spike_table_group(n: int, per_rail: int, name: str,
@@ -548,7 +549,15 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
                       namespace={"J": d.granule_weight, "J_s": d.granule_slow_weight,
                                  "release_probability": g.release_probability},
                       name="mf_granule*")
-    mf_grc.connect(i=rails.ravel(), j=np.repeat(np.arange(r), rails.shape[1]))
+    mf_pre, mf_post = rails.ravel(), np.repeat(np.arange(r), rails.shape[1])
+    if g.release_probability == 1:
+        # grouped by mossy fibre: a spike's synapses (and their granule cells) lie next to
+        # each other in memory, not one in every `inputs`. Every synapse adds the same J, so
+        # the sums, and so every spike, are those of any other order; with unreliable
+        # release the order of the random draws would change, so it stays by granule cell
+        order = np.argsort(mf_pre, kind="stable")
+        mf_pre, mf_post = mf_pre[order], mf_post[order]
+    mf_grc.connect(i=mf_pre, j=mf_post)
 
     groups: dict[str, brian2.Group] = {"mossy": mossy, "granule": granule}
     synapses: dict[str, brian2.Synapses] = {"mossy_granule": mf_grc}
@@ -611,12 +620,12 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
         goc_grc.connect(i=chosen.ravel(), j=np.repeat(np.arange(r), per_granule))
         synapses["golgi_granule"] = goc_grc
 
-    extra_objects = []
+    extra_objects: dict[str, NeuronGroup] = {}
     if uses_fused_granule(params):
         inputs = [(mf_grc, g.mf_delay)]
         if "golgi_granule" in synapses:
             inputs.append((synapses["golgi_granule"], go.inhibition_delay))
-        extra_objects.append(fused_granule(params, granule, tuple(inputs)))
+        extra_objects["granule"] = fused_granule(params, granule, tuple(inputs))
 
     if layers not in ("all", "granular"):
         raise ValueError(f"layers must be 'all' or 'granular', got {layers!r}")
@@ -681,6 +690,8 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     # Relay after the PF inputs of the same step have arrived (pre pathways default to order
     # -1): an input reaching an MLI as it fires is relayed with it, never lost at the reset.
     mli_pc.pre.order = 0
+    if uses_fused_granule(params):  # test the relays' threshold only after PF spikes
+        extra_objects["interneuron"] = gated_relays(params, interneuron, pf_mli, ml.pf_delay)
     groups["interneuron"] = interneuron
     synapses["pf_interneuron"] = pf_mli
     synapses["interneuron_purkinje"] = mli_pc
@@ -719,12 +730,11 @@ def _assemble(params, d, wiring, groups, synapses, record, drive_monitor, pf_pre
                          f"choose from {', '.join(groups)}")
     monitors = {name: SpikeMonitor(groups[name], name=f"spikes_{name}*")
                 for name in record}
-    extra = [*extra_objects, *([drive_monitor] if drive_monitor is not None else [])]
+    extra = [*extra_objects.values(), *([drive_monitor] if drive_monitor is not None else [])]
     network = brian2.Network(*groups.values(), *synapses.values(), *monitors.values(),
                              *extra)
     return CerebellarNetwork(params=params, derived=d, wiring=wiring, network=network,
                              groups=groups, synapses=synapses, spike_monitors=monitors,
                              drive_monitor=drive_monitor, pf_pre=pf_pre, pf_post=pf_post,
-                             namespace=namespace,
-                             granule_driver=extra_objects[0] if extra_objects else None)
+                             namespace=namespace, kernel_drivers=extra_objects)
 
