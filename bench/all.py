@@ -8,6 +8,7 @@ prints:
 comparison                                     script
 =============================================  ========================================
 cerebellar circuit / minimal Brian2 network    ``cerebellum_scale.py`` (run time)
+circuit / circuit, Brian2's granule code       ``cerebellum_scale.py`` (run time; same spikes)
 numpy runtime / cpp_standalone                 ``cerebellum_scale.py`` (run time)
 8 sweep runs serial / 2-worker LocalCluster    ``sweep_parallel.py`` (wall time)
 N standalone builds / N runs from one build    ``standalone_reuse.py`` (wall time)
@@ -78,9 +79,16 @@ def rows_from(results: dict[str, dict | None]) -> list[tuple[str, str, str]]:
     r = results.get("standalone_reuse") or {}
     p = (results.get("sdm_packed") or {}).get("cpu", {})
     batches = sorted(int(k.rsplit("batch", 1)[1]) for k in p)
+    same = c.get("same_spikes_and_reads")
     rows = [
         ("cerebellar circuit / minimal network (run time)",
-         fmt(c.get("circuit_over_minimal"), "cerebellum"), "<= 1.25"),
+         fmt(c.get("circuit_over_minimal"), "cerebellum"), "< 1.0"),
+        ("cerebellar circuit / same with Brian2's granule code (run time)",
+         fmt(c.get("circuit_over_brian2_granule"), "cerebellum"),
+         "report; spikes and reads identical: "
+         + ("not measured" if same is None else str(same))),
+        ("cerebellar circuit: run s per simulated s (10^5 GrC)",
+         fmt(c.get("circuit_run_s_per_sim_s"), "cerebellum"), "<= 1.0"),
         ("numpy runtime / cpp_standalone (run time)",
          fmt(c.get("runtime_over_standalone"), "cerebellum"), "report"),
         (f"{s.get('runs', 8)} sweep runs: serial / 2-worker LocalCluster (wall)",

@@ -46,14 +46,20 @@ def test_all_benchmarks_table_reads_each_result(monkeypatch):
 
     bench_all = importlib.import_module("all")
     rows = bench_all.rows_from({
-        "cerebellum": {"circuit_over_minimal": 1.18, "runtime_over_standalone": 40.5},
+        "cerebellum": {"circuit_over_minimal": 0.31, "runtime_over_standalone": 40.5,
+                       "circuit_over_brian2_granule": 0.21, "same_spikes_and_reads": True,
+                       "circuit_run_s_per_sim_s": 0.42},
         "sweep": {"ratio": 1.59, "runs": 8},
         "standalone_reuse": {"ratio": 2.6},
         "sdm_packed": {"cpu": {"dense_over_packed_batch1": 130.0,
                                "dense_over_packed_batch1024": 3.0}},
     })
     table = {name: ratio for name, ratio, _ in rows}
-    assert table["cerebellar circuit / minimal network (run time)"] == "1.18"
+    assert table["cerebellar circuit / minimal network (run time)"] == "0.31"
+    assert table["cerebellar circuit / same with Brian2's granule code (run time)"] == "0.21"
+    goals = {name: goal for name, _, goal in rows}
+    assert goals["cerebellar circuit / same with Brian2's granule code (run time)"].endswith(
+        "identical: True")
     assert table["8 sweep runs: serial / 2-worker LocalCluster (wall)"] == "1.59"
     assert table["dense / packed SDM read, CPU, batch 1024"] == "3.00"
     assert table["N builds / N runs from one build (wall)"] == "2.60"
@@ -63,3 +69,19 @@ def test_all_benchmarks_table_reads_each_result(monkeypatch):
                                          "sdm_packed"}
     for script, _, _ in bench_all.BENCHMARKS.values():
         assert (ROOT / "bench" / script).is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_scale_bench_small_circuit_equals_its_brian2_reference():
+    """The fused granule loop against Brian2's granule code objects, through the bench."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "cerebellum_scale.py"),
+                           "--granule", "5000", "--writes", "4", "--reads", "4",
+                           "--small-granule", "1000", "--small-presentations", "2"],
+                          capture_output=True, text=True, check=True, cwd=ROOT / "bench")
+    result = _result(proc.stdout)
+    assert result["same_spikes_and_reads"] is True
+    parts = result["parts"]
+    assert parts["circuit"]["granule_spikes_total"] == parts["circuit_brian2"][
+        "granule_spikes_total"] > 0
+    assert parts["circuit"]["read_bit_accuracy"] == 1.0
