@@ -193,8 +193,12 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
     n_bits = params.address_bits
     items["granule wiring"] = int(3 * r * n_bits if params.granule.design == "full"
                                   else 16 * r * n_bits + 9 * r * params.granule.inputs)
-    # connect(i=..., j=...) index arrays (int64) and the draws behind them, in Python
-    items["construction (transient)"] = int(total_syn * 16 + r * params.address_bits * 8
+    # connect(i=..., j=...) index arrays (int64) and the draws behind them, in Python; with
+    # reliable release the mossy->granule pairs are built sorted by fibre (one more int64 each)
+    mossy_sorted = _synapse_counts(params)["mossy_granule"] * (
+        params.granule.release_probability == 1)
+    items["construction (transient)"] = int(total_syn * 16 + mossy_sorted * 8
+                                            + r * params.address_bits * 8
                                             + v * r * 9 * (params.purkinje.pf_connectivity
                                                            < 1))
     level = params.granule.coding_level or d.expected_coding_level

@@ -549,15 +549,19 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
                       namespace={"J": d.granule_weight, "J_s": d.granule_slow_weight,
                                  "release_probability": g.release_probability},
                       name="mf_granule*")
-    mf_pre, mf_post = rails.ravel(), np.repeat(np.arange(r), rails.shape[1])
     if g.release_probability == 1:
         # grouped by mossy fibre: a spike's synapses (and their granule cells) lie next to
         # each other in memory, not one in every `inputs`. Every synapse adds the same J, so
         # the sums, and so every spike, are those of any other order; with unreliable
-        # release the order of the random draws would change, so it stays by granule cell
-        order = np.argsort(mf_pre, kind="stable")
-        mf_pre, mf_post = mf_pre[order], mf_post[order]
+        # release the order of the random draws would change, so it stays by granule cell.
+        # Built without a second copy: the stable order's index // inputs is the cell.
+        mf_post = np.argsort(rails.ravel(), kind="stable")
+        np.floor_divide(mf_post, rails.shape[1], out=mf_post)
+        mf_pre = np.repeat(np.arange(n_rails), np.bincount(rails.ravel(), minlength=n_rails))
+    else:
+        mf_pre, mf_post = rails.ravel(), np.repeat(np.arange(r), rails.shape[1])
     mf_grc.connect(i=mf_pre, j=mf_post)
+    del mf_pre, mf_post
 
     groups: dict[str, brian2.Group] = {"mossy": mossy, "granule": granule}
     synapses: dict[str, brian2.Synapses] = {"mossy_granule": mf_grc}
