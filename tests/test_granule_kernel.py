@@ -68,6 +68,13 @@ def test_fused_needs_cpp_standalone():
     assert not uses_fused_granule(_kanerva(backend="cpp_standalone", granule_kernel="brian2"))
 
 
+def test_fused_loop_refuses_another_clock(tmp_path):
+    params = _kanerva(backend="cpp_standalone")
+    with brian_backend("cpp_standalone", tmp_path, dt=0.05 * ms), \
+            pytest.raises(ValueError, match=r"protocol\.dt"):
+        build_network(params, seed=0, record=("granule",), layers="granular")
+
+
 def test_kernel_source_names_the_group_arrays():
     name, code = kernel_source(_kanerva(), "granule_3", 600)
     assert name == "granule_3_fused_step"

@@ -374,6 +374,11 @@ def fused_granule(params: CerebellumParams, group: NeuronGroup,
     is not listed would change a parked layer unseen. The driver's ``stepped`` counts the
     steps in which the loop integrated the cells (was not parked).
     """
+    if not math.isclose(float(group.clock.dt), float(params.protocol.dt), rel_tol=1e-9):
+        raise ValueError(f"the fused granule loop integrates steps of protocol.dt = "
+                         f"{params.protocol.dt}, but {group.name!r} runs on a clock of "
+                         f"{group.clock.dt}: build it inside brian_backend(..., "
+                         f"dt=params.protocol.dt)")
     sources = _input_sources(group, inputs, params.protocol.dt)
     fname, code = kernel_source(params, group.name, len(group), sources, group.clock.name)
     return _driver(group, fname, code, state_variables(params))
