@@ -9,7 +9,10 @@ Measurements, each in its own Python subprocess (fresh Brian2 state; peak memory
    prediction accuracy at visited nodes.
 2. ``runtime``: the same loop with Brian2's numpy runtime on the first ``--small-steps``
    steps of the walk (the runtime backend's cost per step).
-3. ``tem-t``: the abstract TEM-t of the shipped checkpoint (``models/checkpoints``) on the
+3. ``reference``: the same loop with every pathway on every spike
+   (``pathway_gating=False``), on the same walk: its cost per step against ``standalone``'s,
+   and a SHA-256 of every prediction and every recorded spike (index, time step) of both.
+4. ``tem-t``: the abstract TEM-t of the shipped checkpoint (``models/checkpoints``) on the
    whole walk, one walk (batch 1), windows of 50 steps, one torch thread, CPU.
 
 Prints a table and the ratios per step. Use::
@@ -41,7 +44,7 @@ def _walk(args):
     return world, walk
 
 
-def run_circuit(args, backend: str, steps: int) -> dict:
+def run_circuit(args, backend: str, steps: int, pathway_gating: bool = True) -> dict:
     from circuits.hippocampus.loop import run_walk
     from circuits.hippocampus.params import HippocampusParams
     from models.worlds import Walk, visited_before
@@ -50,7 +53,8 @@ def run_circuit(args, backend: str, steps: int) -> dict:
     walk = Walk(nodes=walk.nodes[:steps + 1], actions=walk.actions[:steps],
                 observations=walk.observations[:steps + 1])
     base = HippocampusParams(backend=backend)
-    params = replace(base, memory=replace(base.memory, n=max(args.memory, steps + 1)),
+    params = replace(base, pathway_gating=pathway_gating,
+                     memory=replace(base.memory, n=max(args.memory, steps + 1)),
                      mec=replace(base.mec, source=args.mec_source,
                                  checkpoint=args.mec_checkpoint
                                  if args.mec_source == "tem-t" else ""))
@@ -65,7 +69,22 @@ def run_circuit(args, backend: str, steps: int) -> dict:
             "path_integration_accuracy": float(
                 (out.decoded_phase == out.inputs.true_phases).all(1).mean()),
             "accuracy_visited": float(
-                (out.predicted[visited] == walk.observations[visited]).mean())}
+                (out.predicted[visited] == walk.observations[visited]).mean()),
+            "spikes_and_predictions": fingerprint(out)}
+
+
+def fingerprint(out) -> str:
+    """SHA-256 of every prediction and every recorded spike (index and time step)."""
+    import hashlib
+
+    digest = hashlib.sha256(np.ascontiguousarray(out.predicted, dtype=np.int64).tobytes())
+    dt = float(out.params.timing.dt)
+    for name in sorted(out.spikes):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(out.spikes[name].indices, dtype=np.int64).tobytes())
+        digest.update(np.round(np.asarray(out.spikes[name].times) / dt).astype(np.int64)
+                      .tobytes())
+    return digest.hexdigest()
 
 
 def run_tem_t(args) -> dict:
@@ -89,6 +108,8 @@ def run_tem_t(args) -> dict:
 def child(args) -> None:
     if args.part == "standalone":
         result = run_circuit(args, "cpp_standalone", args.steps)
+    elif args.part == "reference":
+        result = run_circuit(args, "cpp_standalone", args.steps, pathway_gating=False)
     elif args.part == "runtime":
         result = run_circuit(args, "numpy", args.small_steps)
     else:
@@ -108,7 +129,9 @@ def main() -> None:
     parser.add_argument("--small-steps", type=int, default=200,
                         help="steps of the numpy-runtime measurement")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parts", default="standalone,runtime,tem-t")
+    parser.add_argument("--parts", default="standalone,reference,runtime,tem-t",
+                        help="comma-separated: standalone, reference (the loop with every "
+                             "pathway on every spike, pathway_gating=False), runtime, tem-t")
     parser.add_argument("--mec-source", default="analytic", choices=("analytic", "tem-t"),
                         help="grid modules of the MEC: analytic, or the learned shifts of a "
                              "TEM-t with cyclic modules (then also the TEM-t compared)")
@@ -130,8 +153,9 @@ def main() -> None:
           f"MEC modules: {args.mec_source}")
     print(f"{'':34s} {'steps':>6s} {'memories':>9s} {'build s':>8s} {'run s':>8s} "
           f"{'ms/step':>8s} {'PI acc':>7s} {'acc visited':>12s} {'RSS MiB':>8s}")
-    names = {"standalone": "spiking loop, cpp_standalone", "runtime": "spiking loop, numpy runtime",
-             "tem-t": "abstract TEM-t (checkpoint, CPU)"}
+    names = {"standalone": "spiking loop, cpp_standalone",
+             "reference": "same, every pathway every spike",
+             "runtime": "spiking loop, numpy runtime", "tem-t": "abstract TEM-t (checkpoint, CPU)"}
     for part, r in results.items():
         pi = r["path_integration_accuracy"]
         rss = r["peak_rss_simulation_mib"] or r["peak_rss_python_mib"]
@@ -146,6 +170,15 @@ def main() -> None:
     if "standalone" in per_step and "runtime" in per_step:
         print(f"ratio numpy runtime / cpp_standalone, run time per step: "
               f"{per_step['runtime'] / per_step['standalone']:.1f}")
+    summary: dict = {"ms_per_step": {p: 1e3 * v for p, v in per_step.items()}}
+    if "standalone" in per_step and "reference" in per_step:
+        same = (results["standalone"]["spikes_and_predictions"]
+                == results["reference"]["spikes_and_predictions"])
+        ratio = per_step["standalone"] / per_step["reference"]
+        print(f"ratio cpp_standalone / reference (every pathway on every spike), run time per "
+              f"step: {ratio:.2f}; every spike and prediction identical: {same}")
+        summary.update(standalone_over_reference=ratio, same_spikes_and_predictions=same)
+    print("RESULT " + json.dumps({**summary, "parts": results}))
 
 
 if __name__ == "__main__":

@@ -292,3 +292,23 @@ def test_memories_stored_counts_distinct_memories_before_each_step():
     readout = SimpleNamespace(inputs=SimpleNamespace(memory_slot=slot),
                               memory_counts=np.zeros((21, 10)))
     np.testing.assert_array_equal(memories_stored(readout), np.minimum(np.arange(21), 10))
+
+
+@pytest.mark.parametrize("spiking", ["deterministic", "poisson"])
+def test_pathway_gating_changes_no_spike(walk_run, spiking):
+    """The gated pathways (LEC->HPC on ``observed`` LEC spikes, the learning pathways on
+    ``recruited`` memory spikes) skip only updates that add exactly zero: every recorded
+    spike and every prediction equal the reference's."""
+    world, walk, gated = walk_run
+    params = HippocampusParams(memory=MemoryParams(n=STEPS + 1, spiking=spiking,
+                                                   beta_scale=1.0 if spiking == "poisson"
+                                                   else None))
+    if spiking == "poisson":
+        gated = run_walk(params, world, walk, seed=5)
+    reference = run_walk(replace(params, pathway_gating=False), world, walk, seed=5)
+    assert gated.params.pathway_gating and not reference.params.pathway_gating
+    for name, trains in reference.spikes.items():
+        np.testing.assert_array_equal(gated.spikes[name].indices, trains.indices, name)
+        np.testing.assert_array_equal(gated.spikes[name].times, trains.times, name)
+    np.testing.assert_array_equal(gated.predicted, reference.predicted)
+    assert len(reference.spikes["memory"].times) > 10 * STEPS

@@ -260,8 +260,15 @@ def lec_layer(layers: _Layers, params: HippocampusParams) -> None:
     """Observation generator and LEC relay cells (one spike per unit of input)."""
     mem = params.memory
     observation = layers.objects["observation"]
+    # With pathway_gating, an ``observed`` event marks the LEC spikes that can drive recall
+    # (LEC->HPC adds obs_window(t) * int(t - last_obs < 0.3 ms) * w: zero for every other
+    # spike), so that pathway runs only for them (see memory_layer)
+    events = ({"observed": "v > 0.5 and obs_window(t) > 0 and t - last_obs < 0.3 * ms"}
+              if params.pathway_gating else None)
     lec = NeuronGroup(mem.n_lec, "v : 1\nlast_obs : second", threshold="v > 0.5",
-                      reset="v -= 1", name="lec*")
+                      reset="v -= 1", events=events, namespace={}, name="lec*")
+    if params.pathway_gating:
+        layers.gate("recall", lec, "obs_window")
     lec.last_obs = -1 * second
     layers.add(lec=lec)
     s_obs = Synapses(observation, lec, on_pre="v_post += 1\nlast_obs_post = t",
@@ -305,6 +312,14 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
         recall_restart = ""
     # gate "recall": 1 between the observation and the hold in every slot; one TimedArray
     # serves the memory neurons and the LEC->HPC observation drive
+    # With pathway_gating, the learning pathways (key, key_exact and lec_memory on the
+    # postsynaptic side) run on a ``recruited`` event, the recruiting spike, instead of on
+    # every spike: on any other spike their update is ``w + 0 * (...)``, exactly ``w``
+    gating = {"events": {"recruited": "phi > threshold_phi and recruiting > 0.5"}} \
+        if params.pathway_gating else {}
+    learn = {"on_event": {"post": "recruited"}} if params.pathway_gating else {}
+    observed = {"on_event": {"pre": "observed", "post": "recruited"}} \
+        if params.pathway_gating else {}
     memory = NeuronGroup(
         mem.n,
         f"""dphi/dt = written * r_max * (1 + boost * recall(t)) * exp(
@@ -329,7 +344,7 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
                    "full": full, "n_modules": float(M),
                    "tolerated": mem.recall_tolerated_modules,
                    "boost": mem.recall_gain - 1.0},
-        name="memory*")
+        name="memory*", **gating)
     memory.threshold_phi = 1.0 if deterministic else "-log(1 - rand())"
     if not deterministic:  # slot onsets are multiples of timing.step
         # an explicit name without "*": Brian2 >= 2.10 appends "_clock*" to it
@@ -371,7 +386,7 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
     s_key = Synapses(bump, memory, "w : 1",
                      on_pre="u_post += w / peak",
                      on_post="w = w + recruiting_post * (n_slot_pre - w)",
-                     namespace={"peak": float(mec.bump_peak)}, name="key*")
+                     namespace={"peak": float(mec.bump_peak)}, name="key*", **learn)
     s_key.connect()
     s_theta_bump = Synapses(theta, bump, on_pre="v_post = 0; n_slot_post = 0",
                             name="theta_bump*")
@@ -381,7 +396,8 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
     # (one per module) that fired this slot; ``matched`` then counts the modules whose
     # phase equals the stored one
     s_exact = Synapses(grid, memory, "w : 1", on_pre="matched_post += w",
-                       on_post="w = w + recruiting_post * (n_slot_pre - w)", name="key_exact*")
+                       on_post="w = w + recruiting_post * (n_slot_pre - w)", name="key_exact*",
+                       **learn)
     s_exact.connect()
     s_theta_grid = Synapses(theta, grid, on_pre="n_slot_post = 0", name="theta_grid*")
     s_theta_grid.connect()
@@ -400,7 +416,7 @@ def memory_layer(layers: _Layers, params: HippocampusParams, modules: GridModule
                          on_post="w = clip(w + recruiting_post * int(t - last_obs_pre < "
                                  "0.5 * ms), 0, 1)",
                          namespace={"per_symbol": float(mem.lec_per_symbol)},
-                         name="lec_memory*")
+                         name="lec_memory*", **observed)
     layers.gate("recall", s_obs_mem, "obs_window")
     s_obs_mem.connect()
     layers.add(key=s_key, value=s_value, lec_memory=s_obs_mem)

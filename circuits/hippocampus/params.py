@@ -193,6 +193,10 @@ class HippocampusParams:
     mec: MECParams = field(default_factory=MECParams)
     memory: MemoryParams = field(default_factory=MemoryParams)
     timing: LoopTiming = field(default_factory=LoopTiming)
+    pathway_gating: bool = True  # run the LEC->HPC pathway only on LEC spikes that can drive
+    # recall, and the key/value learning pathways only on recruiting spikes (custom events;
+    # every skipped update adds exactly zero). False: every pathway on every spike, the
+    # reference (circuits.hippocampus.network)
 
     def validate(self) -> None:
         """Check every field and every part; raise ``ValueError`` naming the first invalid one.
@@ -201,6 +205,9 @@ class HippocampusParams:
         :class:`models._memory.MemoryBudgetError` (a ``ValueError``).
         """
         _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone"))
+        if not isinstance(self.pathway_gating, bool):
+            raise ValueError(f"pathway_gating must be true or false, got "
+                             f"{self.pathway_gating!r}")
         self.mec.validate()
         self.memory.validate()
         self.timing.validate()
