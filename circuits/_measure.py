@@ -2,7 +2,8 @@
 
 Used as Brian2's ``devices.cpp_standalone.run_cmd_unix`` so the compiled simulation's own
 peak memory is known (``getrusage`` of the parent cannot tell it from the compiler's):
-``python -m circuits._measure OUT_FILE ./main [args...]``.
+``python -I .../circuits/_measure.py OUT_FILE ./main [args...]`` (as a script: it imports
+nothing of the package, so the run time it adds is the interpreter's start, ~20 ms).
 """
 
 from __future__ import annotations

@@ -45,6 +45,10 @@ def compile_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: the wrapper that runs a compiled program and writes its peak memory, run as a script (as
+#: ``-m circuits._measure`` it would first import the whole package, ~3 s counted as run time)
+MEASURE_SCRIPT = Path(__file__).resolve().parent / "_measure.py"
+
 #: the lock file that makes concurrent builds (sweep workers, parallel runs) take turns
 COMPILE_LOCK = Path(tempfile.gettempdir()) / "memcircuits-compile.lock"
 
@@ -159,7 +163,7 @@ def run_network(network: brian2.Network, duration: brian2.Quantity, info: Backen
     memory_file = info.directory / "peak_rss_mib.txt"
     previous = brian2.prefs.devices.cpp_standalone.run_cmd_unix
     brian2.prefs.devices.cpp_standalone.run_cmd_unix = [
-        sys.executable, "-m", "circuits._measure", str(memory_file), "./main"]
+        sys.executable, "-I", str(MEASURE_SCRIPT), str(memory_file), "./main"]
     run_start = time.perf_counter()
     try:
         device.run(directory=str(info.directory), with_output=report is not None)
