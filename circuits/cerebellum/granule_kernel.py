@@ -20,8 +20,9 @@ with ``kernel="brian2"``, kept as the reference):
              \quad b_k = \frac{\pm\tau_m \tau_k}{C(\tau_k - \tau_m)} (d_k - a)
 
    for the currents :math:`x_k` (:math:`I_e`, :math:`-I_i`, :math:`I_s`), or exponential
-   Euler with the GABA_A conductance (``golgi.mode == "rate"``), in a loop the compiler
-   vectorises; blocks of 64 cells with a membrane above threshold are noted on the way;
+   Euler with the GABA_A conductance (``golgi.mode == "rate"``; its ``exp`` per cell is
+   :data:`VECTOR_EXP`), in a loop the compiler vectorises; blocks of 64 cells with a
+   membrane above threshold are noted on the way;
 2. cells in their refractory period keep :math:`v = V_{reset}` (Brian2 does not integrate
    ``v`` while ``t - lastspike`` is shorter than the refractory period, counted in steps);
    they are the spikes of the last ``refractory/dt - 1`` steps, kept in a ring of lists;
@@ -48,12 +49,47 @@ from brian2 import NeuronGroup
 
 from circuits.cerebellum.params import GRANULE_KERNELS, CerebellumParams
 
-__all__ = ["BLOCK", "GRANULE_KERNELS", "InputSource", "delay_steps", "fused_granule",
-           "gated_relays", "kernel_source", "linear_update", "refractory_steps",
-           "relay_source", "state_variables", "uses_fused_granule"]
+__all__ = ["BLOCK", "GRANULE_KERNELS", "VECTOR_EXP", "InputSource", "delay_steps",
+           "fused_granule", "gated_relays", "kernel_source", "linear_update",
+           "refractory_steps", "relay_source", "state_variables", "uses_fused_granule"]
 
 #: cells per block of the threshold scan (a block is scanned when one of its cells is above)
 BLOCK = 64
+
+
+#: ``exp`` in a form the compiler vectorises (Brian2 compiles with -fno-finite-math-only,
+#: which keeps glibc's vector ``exp`` out of the loop): :math:`e^x = 2^k e^r` with
+#: :math:`k = \mathrm{round}(x/\ln 2)`, :math:`|r| \le \ln 2/2`, and Taylor's series of
+#: :math:`e^r` to :math:`r^{13}` (remainder below 2e-16 relative); for :math:`x \ge -700`
+#: (smaller arguments are taken as -700, :math:`e^{-700} \approx 10^{-304}`). Measured
+#: against glibc's ``exp`` on [-1.5, 0]: at most 2.2e-16 relative (one unit in the last
+#: place), 0.86 against 3.0 ns per value.
+VECTOR_EXP = """
+static inline double vector_exp(double x)
+{
+    x = x < -700.0 ? -700.0 : x;
+    const double k = floor(x * 1.4426950408889634 + 0.5);
+    const double r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    const int64_t bits = ((int64_t)k + 1023) << 52;
+    double scale;
+    __builtin_memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+}
+"""
 
 
 def uses_fused_granule(params: CerebellumParams) -> bool:
@@ -185,7 +221,7 @@ def kernel_source(params: CerebellumParams, group_name: str, n: int,
             f"            const double A = {_c(E_L / tau_m + E_gaba * g_t / C)}"
             f" + g_i_old * {_c(E_gaba / C)} + ({drive}) * {_c(1 / C)};\n"
             f"            const double BA = A / B;\n"
-            f"            const double v_new = -BA + (BA + v_old) * exp({_c(dt)} * B);")
+            f"            const double v_new = -BA + (BA + v_old) * {fname}_exp({_c(dt)} * B);")
     else:
         rest, a, gains = linear_update(params)
         terms = f"({_c(a)} * v_old)"
@@ -251,8 +287,10 @@ def kernel_source(params: CerebellumParams, group_name: str, n: int,
         {fname}_parked = step;"""
     else:
         bound = park_head = park_tail = ""
+    # (support code lands inside an anonymous namespace: no #include here; the code object
+    # has <vector> and <math.h> already)
     code = f"""
-#include <vector>
+{VECTOR_EXP.replace("vector_exp", f"{fname}_exp") if rate else ""}
 static std::vector<std::vector<int32_t> > {fname}_ring;  // spikes of the last steps
 static std::vector<char> {fname}_refractory;
 static std::vector<int32_t> {fname}_blocks;
@@ -398,7 +436,6 @@ def relay_source(group_name: str, n: int, threshold: float,
     fname = f"{group_name}_relay_threshold"
     th = _c(threshold)
     code = f"""
-#include <vector>
 static int64_t {fname}_last_input = -1000000000;  // last step the source was seen firing
 static std::vector<int32_t> {fname}_blocks;
 
