@@ -9,8 +9,8 @@ circuit's run time, although a granule cell fires a few times per presentation.
 :func:`fused_granule` replaces them, in ``cpp_standalone`` only, with one function that a
 one-cell driver group calls once per time step (a Brian2 :class:`~brian2.Function` with a
 C++ implementation, called from a ``run_regularly`` operation in the ``thresholds`` slot).
-It computes what Brian2's description computes (:func:`circuits.cerebellum.network.granule_group`
-with ``kernel="brian2"``, kept as the reference):
+It computes what Brian2's description computes (the same group built with
+``CerebellumParams.granule_kernel = "brian2"``, kept as the reference):
 
 1. every cell's state advances one step with the same update as Brian2's: the exact
    linear solution (current-based inhibition)
@@ -29,6 +29,11 @@ with ``kernel="brian2"``, kept as the reference):
 3. the noted blocks are scanned for :math:`v > V_{th}` outside the refractory period: the
    spikes, written to the group's spike space in increasing index (as Brian2's thresholder
    writes them) and reset.
+
+While the current-based layer is quiet it *parks* (:func:`kernel_source`): its steps are
+skipped and advanced at once with the exact solution when input comes or the run ends.
+:func:`gated_relays` does the same kind of work for the molecular-layer interneurons, whose
+threshold is tested only after parallel-fibre spikes.
 
 Synapses, monitors and every other object read the same spike space and the same state
 variables as before, so the rest of the circuit is unchanged. What differs is rounding:
