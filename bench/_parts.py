@@ -8,10 +8,29 @@ child prints one line ``RESULT {json}`` (:func:`emit`); the parent parses it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import resource
 import subprocess
 import sys
+
+import numpy as np
+
+
+def spike_digest(readouts, dt: float) -> str:
+    """SHA-256 of readouts, each ``(arrays, spikes)``: every array (as int64) and every spike
+    (population name, indices, times in steps of ``dt``). Two runs with the same digest have
+    the same readouts and spikes, step for step."""
+    digest = hashlib.sha256()
+    for arrays, spikes in readouts:
+        for array in arrays:
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        for name in sorted(spikes):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(spikes[name].indices, dtype=np.int64).tobytes())
+            digest.update(np.round(np.asarray(spikes[name].times) / dt).astype(np.int64)
+                          .tobytes())
+    return digest.hexdigest()
 
 
 def emit(result: dict) -> None:

@@ -36,7 +36,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from _parts import emit, measure
+from _parts import emit, measure, spike_digest
 
 
 def circuit_params(granule: int, purkinje: int, backend: str, coding_level: float,
@@ -66,21 +66,6 @@ def patterns(args):
     return keys, values, keys[which], which
 
 
-def fingerprint(readouts) -> str:
-    """SHA-256 of every read bit and every recorded spike (index and time step)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for readout in readouts:
-        digest.update(np.ascontiguousarray(readout.bits, dtype=np.uint8).tobytes())
-        for name in sorted(readout.spikes):
-            trains = readout.spikes[name]
-            digest.update(name.encode())
-            digest.update(np.ascontiguousarray(trains.indices, dtype=np.int64).tobytes())
-            digest.update(np.round(np.asarray(trains.times) * 1e4).astype(np.int64).tobytes())
-    return digest.hexdigest()
-
-
 def run_circuit(args, granule: int, backend: str, granule_kernel: str = "auto") -> dict:
     from circuits.cerebellum.protocol import CerebellarSDM
 
@@ -104,7 +89,8 @@ def run_circuit(args, granule: int, backend: str, granule_kernel: str = "auto") 
             "peak_rss_simulation_mib": timings.get("peak_rss_mib"),
             "granule_spikes_per_read": float(np.mean([len(a) for a in read.active_granule])),
             "read_bit_accuracy": float((read.bits == values[which]).mean()),
-            "pf_synapses": len(read.pf_pre), "spikes_and_reads": fingerprint([write, read]),
+            "pf_synapses": len(read.pf_pre), "spikes_and_reads": spike_digest(
+                [([r.bits], r.spikes) for r in (write, read)], float(params.protocol.dt)),
             "granule_spikes_total": int(len(write.spikes["granule"].indices)
                                         + len(read.spikes["granule"].indices))}
 

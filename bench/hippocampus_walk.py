@@ -32,7 +32,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from _parts import emit, measure
+from _parts import emit, measure, spike_digest
 
 
 def _walk(args):
@@ -70,21 +70,8 @@ def run_circuit(args, backend: str, steps: int, pathway_gating: bool = True) -> 
                 (out.decoded_phase == out.inputs.true_phases).all(1).mean()),
             "accuracy_visited": float(
                 (out.predicted[visited] == walk.observations[visited]).mean()),
-            "spikes_and_predictions": fingerprint(out)}
-
-
-def fingerprint(out) -> str:
-    """SHA-256 of every prediction and every recorded spike (index and time step)."""
-    import hashlib
-
-    digest = hashlib.sha256(np.ascontiguousarray(out.predicted, dtype=np.int64).tobytes())
-    dt = float(out.params.timing.dt)
-    for name in sorted(out.spikes):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(out.spikes[name].indices, dtype=np.int64).tobytes())
-        digest.update(np.round(np.asarray(out.spikes[name].times) / dt).astype(np.int64)
-                      .tobytes())
-    return digest.hexdigest()
+            "spikes_and_predictions": spike_digest([([out.predicted], out.spikes)],
+                                                   float(params.timing.dt))}
 
 
 def run_tem_t(args) -> dict:

@@ -169,7 +169,8 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
     standalone = params.backend == "cpp_standalone"
     items: dict[str, int] = {}
     total_syn = 0.0
-    for name, count in _synapse_counts(params).items():
+    counts = _synapse_counts(params)
+    for name, count in counts.items():
         per = sizes.get(f"syn:{name}", 16.0) + (4.0 if standalone else 0.0)
         items[f"synapses {name}"] = int(count * per)
         total_syn += count
@@ -184,7 +185,7 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
         # program (indices, initial values), next to the running simulation
         items["synapses: Python copy (cpp_standalone)"] = sum(
             int(count * sizes.get(f"syn:{name}", 16.0))
-            for name, count in _synapse_counts(params).items())
+            for name, count in counts.items())
     items["Python, Brian2 and code generation"] = int(PYTHON_BASELINE_GIB * GIB)
     # the granule wiring (random_wiring, then CerebellarSDM._check_wiring), drawn before
     # anything else: full design, (r, n) uint8 addresses plus two (r, n) bool masks of the
@@ -195,7 +196,7 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
                                   else 16 * r * n_bits + 9 * r * params.granule.inputs)
     # connect(i=..., j=...) index arrays (int64) and the draws behind them, in Python; with
     # reliable release the mossy->granule pairs are built sorted by fibre (one more int64 each)
-    mossy_sorted = _synapse_counts(params)["mossy_granule"] * (
+    mossy_sorted = counts["mossy_granule"] * (
         params.granule.release_probability == 1)
     items["construction (transient)"] = int(total_syn * 16 + mossy_sorted * 8
                                             + r * params.address_bits * 8

@@ -36,7 +36,12 @@ from brian2 import (
     second,
 )
 
-from circuits.cerebellum.granule_kernel import fused_granule, gated_relays, uses_fused_granule
+from circuits.cerebellum.granule_kernel import (
+    fused_granule,
+    gated_relays,
+    state_variables,
+    uses_fused_granule,
+)
 from circuits.cerebellum.params import CerebellumParams, Derived, derive, granule_rest
 from models.seeding import child_seed, numpy_rng
 
@@ -179,7 +184,7 @@ def spike_table_group(n: int, per_rail: int, name: str,
     return group, table
 
 
-def _granule(params: CerebellumParams) -> NeuronGroup:
+def _granule(params: CerebellumParams, fused: bool) -> NeuronGroup:
     r"""Granule cells: current-based LIF, integrated exactly.
 
     .. math:: \tau_m \dot v = E_L - v + R (I_e - I_i), \quad
@@ -197,20 +202,19 @@ def _granule(params: CerebellumParams) -> NeuronGroup:
     With ``granule.slow_share > 0`` a slow (NMDA-like) current :math:`I_s`,
     :math:`\tau_{slow} \dot I_s = -I_s`, joins :math:`I_e` (each MF spike adds ``J_s``).
 
-    With ``granule_kernel`` resolving to the fused loop (``cpp_standalone``;
+    With ``fused`` (``granule_kernel`` resolving to the fused loop in ``cpp_standalone``;
     :func:`~circuits.cerebellum.granule_kernel.uses_fused_granule`) the group holds the same
-    variables without equations, and :func:`~circuits.cerebellum.granule_kernel.fused_granule`
-    (called by :func:`build_network` once the synapses onto the layer exist) steps it.
+    variables without equations (:func:`~circuits.cerebellum.granule_kernel.state_variables`),
+    and :func:`~circuits.cerebellum.granule_kernel.fused_granule` (called by
+    :func:`build_network` once the synapses onto the layer exist) steps it.
     """
     g = params.granule
-    if uses_fused_granule(params):
-        rate = params.golgi.mode == "rate"
-        names = ["v : volt", "I_e : amp"]
-        names += (["g_i : siemens"] + (["I_s : amp"] if g.slow_share > 0 else [])
-                  if rate else ["I_i : amp"])
+    if fused:
+        units = {"v": "volt", "g_i": "siemens"}
+        names = [f"{name} : {units.get(name, 'amp')}" for name in state_variables(params)]
         group = NeuronGroup(g.n, "\n".join(names), threshold="v > V_th", reset="",
                             namespace={"V_th": g.V_th}, name="granule*")
-        group.v = granule_rest(g)[1] if rate else g.E_L
+        group.v = granule_rest(g)[1] if params.golgi.mode == "rate" else g.E_L
         return group
     if params.golgi.mode == "rate":
         slow = g.slow_share > 0
@@ -534,7 +538,8 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     else:
         mossy, tables["mossy_table"] = spike_table_group(n_rails, spike_tables[0], "mossy",
                                                        params.protocol.dt)
-    granule = _granule(params)
+    fused = uses_fused_granule(params)
+    granule = _granule(params, fused)
 
     rails = wiring.rails(n, two)  # (r, inputs)
     if g.release_probability < 1:
@@ -625,7 +630,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
         synapses["golgi_granule"] = goc_grc
 
     extra_objects: dict[str, NeuronGroup] = {}
-    if uses_fused_granule(params):
+    if fused:
         inputs = [(mf_grc, g.mf_delay)]
         if "golgi_granule" in synapses:
             inputs.append((synapses["golgi_granule"], go.inhibition_delay))
@@ -694,7 +699,7 @@ def build_network(params: CerebellumParams, wiring: GranuleWiring | None = None,
     # Relay after the PF inputs of the same step have arrived (pre pathways default to order
     # -1): an input reaching an MLI as it fires is relayed with it, never lost at the reset.
     mli_pc.pre.order = 0
-    if uses_fused_granule(params):  # test the relays' threshold only after PF spikes
+    if fused:  # test the relays' threshold only after PF spikes
         extra_objects["interneuron"] = gated_relays(params, interneuron, pf_mli, ml.pf_delay)
     groups["interneuron"] = interneuron
     synapses["pf_interneuron"] = pf_mli
