@@ -143,11 +143,12 @@ class SDMConstructors:
             Tolerated mismatches, ``0 <= mismatches <= k``.
         read_path
             ``"auto"`` or ``"dense"`` (both read densely: a neuron sees only ``k``
-            coordinates, there are no full addresses to pack); ``"packed"`` is refused.
+            coordinates, there are no full addresses to pack); ``"packed"`` and ``"fused"``
+            are refused.
         """
         read_path = check_choice("read_path", read_path, READ_PATHS)
-        if read_path == "packed":
-            raise ValueError("read_path 'packed' needs full (Kanerva) addresses; the "
+        if read_path in ("packed", "fused"):
+            raise ValueError(f"read_path {read_path!r} needs full (Kanerva) addresses; the "
                              "selected-coordinate design reads densely (use 'auto' or "
                              "'dense')")
         n = check_int("n", n, minimum=1)
@@ -213,8 +214,8 @@ class SDMConstructors:
         n = check_int("n", n, minimum=1)
         k = check_int("k", k, minimum=1, maximum=n)
         read_path = check_choice("read_path", read_path, READ_PATHS)
-        if read_path == "packed":
-            raise ValueError("read_path 'packed' needs full (Kanerva) addresses; the "
+        if read_path in ("packed", "fused"):
+            raise ValueError(f"read_path {read_path!r} needs full (Kanerva) addresses; the "
                              "selected-coordinate design reads densely (use 'auto' or "
                              "'dense')")
         generator = torch_generator(seed, "sdm_selected")

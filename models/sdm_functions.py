@@ -19,7 +19,7 @@ __all__ = ["ACTIVATIONS", "READ_PATHS", "cosine_for_radius", "radius_for_cosine"
 ACTIVATIONS: tuple[str, ...] = ("radius", "top_k")
 
 #: Read paths of the binary SDM (see :class:`SDM`).
-READ_PATHS: tuple[str, ...] = ("auto", "dense", "packed")
+READ_PATHS: tuple[str, ...] = ("auto", "dense", "packed", "fused")
 
 #: Integers up to these magnitudes are exact in float32 / float64.
 _FLOAT32_EXACT = 2**24

@@ -62,7 +62,7 @@ from typing import Any
 import torch
 from scipy import special, stats
 
-from models import sdm_packed
+from models import sdm_fused, sdm_packed
 from models._checks import as_tensor, check_binary, check_choice, check_int
 from models.sdm_constructors import SDMConstructors
 from models.sdm_functions import (
@@ -144,6 +144,11 @@ class SDM(SDMConstructors):
           \rceil` int64 words; :math:`d_H = \sum_w \operatorname{popcount}(\xi_w \oplus
           a_{jw})`; reads sum only the active rows, :math:`s_b = \sum_{j \in S_b} C_j`;
           writes add only to them (:mod:`models.sdm_packed`).
+        - ``"fused"`` (full addresses only; Triton on CUDA, or on the CPU under
+          ``TRITON_INTERPRET=1``): stored and written as ``"packed"``; sums read by one
+          Triton kernel that computes the distances tile by tile in registers and adds the
+          active counter rows in the same pass, never storing the distances
+          (:mod:`models.sdm_fused`).
         - ``"auto"`` (default): packed where it is faster, decided per call
           (:meth:`uses_packed`): never for the selected-coordinate design (nothing to
           pack); on CUDA always (an estimate); on the CPU from :math:`r n \ge 4 \cdot 10^6`
@@ -162,7 +167,7 @@ class SDM(SDMConstructors):
     address_words : torch.Tensor or None
         ``(W, r)`` int64 word-major packed addresses (full design, packed or auto path).
     read_path : str
-        The requested read path (``"auto"``, ``"dense"`` or ``"packed"``).
+        The requested read path (``"auto"``, ``"dense"``, ``"packed"`` or ``"fused"``).
     coordinates, targets : torch.Tensor or None
         ``(r, k)`` int64 coordinates and uint8 target bits (selected design).
     counters : torch.Tensor
@@ -223,7 +228,11 @@ class SDM(SDMConstructors):
         self._setup(n=n, r=r, activation=activation, top_k=top_k, value_dim=value_dim,
                     saturation=saturation, counter_dtype=counter_dtype, device=device,
                     read_path=read_path)
-        # dense keeps the uint8 addresses; packed and auto keep only the packed words
+        if read_path == "fused":
+            usable, why = sdm_fused.available(device)
+            if not usable:
+                raise ValueError(f"read_path 'fused': {why}")
+        # dense keeps the uint8 addresses; packed, fused and auto keep only the packed words
         self._addresses: torch.Tensor | None = None
         self._address_words: torch.Tensor | None = None  # (W, r)
         if read_path == "dense":
@@ -314,7 +323,7 @@ class SDM(SDMConstructors):
         """
         if self._address_words is None:
             return False
-        if self.read_path == "packed" or self.device.type == "cuda":
+        if self.read_path in ("packed", "fused") or self.device.type == "cuda":
             return True
         batch = check_int("batch", batch, minimum=0)
         bits = self.r * self.n
@@ -601,6 +610,11 @@ class SDM(SDMConstructors):
 
     def _sums(self, queries: torch.Tensor) -> torch.Tensor:
         """Pre-threshold sums for validated ``(batch, n)`` queries, int64."""
+        if self.read_path == "fused":
+            return sdm_fused.fused_sums(sdm_packed.pack_bits(queries), self._address_words,
+                                        self._counters, radius=self.radius,
+                                        top_k=self.top_k, n_bits=self.n,
+                                        max_abs=self._abs_bound, sum_bound=self._sum_bound())
         if self.uses_packed(queries.shape[0]):
             rows, cols = self._active_pairs(queries)
             return sdm_packed.gather_sums(self._counters, rows, cols, queries.shape[0],
