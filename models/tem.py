@@ -178,6 +178,14 @@ class WalkModel(nn.Module):
         """Device of the parameters."""
         return next(self.parameters()).device
 
+    @property
+    def trains_on_visited_only(self) -> bool:
+        """Whether :meth:`forward` takes ``visited=`` to put its losses on revisits only.
+
+        ``visited`` ``(B, W)`` bool (TEM with ``train_on_visited_states_only``); ``False`` here.
+        """
+        return False
+
     def begin(self, observations: Any) -> Any:  # pragma: no cover - interface
         """State of a new batch of walks after seeing their first observations ``(B,)``."""
         raise NotImplementedError

@@ -23,7 +23,7 @@ from models._checks import check_bool
 from models.config import from_dict, to_dict
 from models.rundir import atomic_path
 from models.tem import WalkModel
-from models.tem_train_config import MODEL_TYPES, build_model
+from models.tem_train_config import MODEL_TYPES, build_model, complete_saved_train_config
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -217,8 +217,12 @@ def _checkpoint_from_payload(path: Path, payload: Any,
     if not isinstance(payload["model_config"], dict):
         raise bad("model_config", "a dict")
     _, config_cls = MODEL_TYPES[model_type]
+    saved_config = payload["model_config"]
+    complete = getattr(config_cls, "complete_saved", None)
+    if callable(complete):  # fields added after it was saved take their old meaning
+        saved_config = complete(saved_config)
     try:
-        model_config = from_dict(config_cls, payload["model_config"], where="model_config")
+        model_config = from_dict(config_cls, saved_config, where="model_config")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint: {path} field 'model_config' is not a valid "
                          f"{config_cls.__name__} ({_first_line(exc)})") from None
@@ -253,6 +257,7 @@ def _checkpoint_from_payload(path: Path, payload: Any,
             raise bad(name, wanted)
         else:
             fields[name] = payload[name]
+    fields["train_config"] = complete_saved_train_config(fields["train_config"])
     return Checkpoint(
         path=path, model_type=model_type, model_config=model_config, model_state=state,
         train_config=fields["train_config"], step=fields["step"], episode=fields["episode"],

@@ -35,14 +35,21 @@ Per module the place code is the flattened outer product of the subsampled :math
 .. math:: p_f = f_p\!\left(\mathrm{flatten}(g_f \otimes \tilde x^f)\right), \qquad
           p = [p_1, \dots, p_F]
 
-The memory is a matrix :math:`M` per walk, written after every step with TEM's Hebbian rule
-(forgetting :math:`\lambda = 0.9999`, rate :math:`\eta = 0.5`), where :math:`p` is the
-inferred and :math:`\hat p` the generated (retrieved) place code:
+The generative memory is a matrix :math:`M` per walk, written after every step with TEM's
+Hebbian rule (forgetting :math:`\lambda = 0.9999`, rate :math:`\eta = 0.5`), where :math:`p` is
+the inferred and :math:`\hat p` the generated (retrieved) place code:
 
 .. math:: M \leftarrow \mathrm{clip}\!\left(\lambda M + \eta\, (p - \hat p)(p + \hat p)^\top
           \odot C,\ -1,\ 1\right)
 
-with :math:`C` the hierarchical connection mask (from low- to high-frequency modules).
+with :math:`C` the hierarchical connection mask (from low- to high-frequency modules). As in
+torch_tem (``common_memory=False``), inference from the observation retrieves from a second,
+unmasked memory written with the place code :math:`p^x` it retrieved
+(``separate_inference_memory``):
+
+.. math:: M_\mathrm{inf} \leftarrow \mathrm{clip}\!\left(\lambda M_\mathrm{inf} + \eta\,
+          (p - p^x)(p + p^x)^\top,\ -1,\ 1\right)
+
 Retrieval runs attractor dynamics from a query :math:`h_0` (``attractor_steps`` iterations,
 default 5; in the generative direction module :math:`f` stops after :math:`5 - f` iterations,
 TEM's hierarchical retrieval), with :math:`\kappa = 0.8`:
@@ -52,33 +59,45 @@ TEM's hierarchical retrieval), with :math:`\kappa = 0.8`:
 Generation (the prediction) and inference
 -----------------------------------------
 - *Prediction* of :math:`x_{t+1}`: query :math:`h_0 = f_p(g^\mathrm{gen}_{t+1} \otimes
-  \mathbf{1})`, retrieve :math:`\hat p`, sum the highest-frequency module over its
+  \mathbf{1})`, retrieve from :math:`M`, sum the highest-frequency module over its
   :math:`g` preferences and decompress with an MLP to logits over the 45 symbols.
-- *Inference of g from memory* (corrects path-integration drift): query with the observation
-  alone, :math:`h_0 = f_p(\mathbf{1} \otimes \tilde x)`, retrieve :math:`p^x`, sum over the
-  sensory preferences and map with an MLP to :math:`g^\mathrm{mem}`; the inferred code is the
-  precision-weighted mean of the path-integrated and remembered codes,
+- *Inference of g from memory* (corrects path-integration drift): query :math:`M_\mathrm{inf}`
+  with the observation alone, :math:`h_0 = f_p(\mathbf{1} \otimes \tilde x)`, retrieve
+  :math:`p^x`, sum over the sensory preferences and map with an MLP to
+  :math:`g^\mathrm{mem}`; the inferred code is the precision-weighted mean of the
+  path-integrated and remembered codes,
   :math:`g^\mathrm{inf} = (g^\mathrm{gen}/\sigma_\mathrm{gen}^2 +
   g^\mathrm{mem}/\sigma_\mathrm{mem}^2) / (1/\sigma_\mathrm{gen}^2 + 1/\sigma_\mathrm{mem}^2)`,
   with :math:`\sigma_\mathrm{mem}` from an MLP of two memory-quality measures (how well
   :math:`p^x` reproduces the observation, and :math:`\lVert g^\mathrm{mem} \rVert^2`);
   :math:`p = f_p(g^\mathrm{inf} \otimes \tilde x)` is then written to memory.
+- *Generation from the inferred code* (training, torch_tem's ``generative()``): :math:`\hat p`
+  is retrieved from :math:`M` with :math:`g^\mathrm{inf}` (``generate_from_inferred_g``).
 
-Losses (TEM's, per step): cross-entropy of the prediction (``x_gen``) and of the observation
-decoded from the inferred :math:`p` (``x_p``); squared errors :math:`\lVert p - \hat p\rVert^2`
-(``p_gen``), :math:`\lVert p - p^x \rVert^2` (``p_x``) and
+Losses (TEM's): cross-entropies of the prediction (``x_gen``), of the observation decoded from
+:math:`\hat p` (``x_g``) and from the inferred :math:`p` (``x_p``); squared errors
+:math:`\lVert p - \hat p\rVert^2` (``p_gen``), :math:`\lVert p - p^x \rVert^2` (``p_x``) and
 :math:`\lVert g^\mathrm{inf} - g^\mathrm{gen} \rVert^2` (``g``); and regularisers
-:math:`0.01 \lVert g \rVert^2`, :math:`0.02 \lVert p \rVert_1`. As in TEM, :math:`\eta` and
-:math:`\lambda`, the latent losses and the trust in memory-inferred :math:`g` are ramped in over
-training (:meth:`TEM.set_progress`), and the regularisers ramped out.
+:math:`0.01 \lVert g \rVert^2`, :math:`0.02 \lVert p \rVert_1`. Each step's losses are the
+mean over the walks whose node was visited before (``train_on_visited_states_only``, as TF2
+TEM and torch_tem's ``run.py``: a first visit cannot be predicted), the window's the sum over
+steps over the window length. As in TEM, :math:`\eta` and :math:`\lambda`, the latent losses
+and the trust in memory-inferred :math:`g` are ramped in over training
+(:meth:`TEM.set_progress`), and the regularisers ramped out.
 
-Simplifications, stated: one memory shared by generation and inference (torch_tem keeps a
-second one for inference); :math:`\hat p` in the Hebbian rule is retrieved from the
-path-integrated :math:`g^\mathrm{gen}` (the prediction itself) rather than from
-:math:`g^\mathrm{inf}`, which saves one retrieval per step and drops the ``x_g`` loss;
-transition matrices :math:`D_a` are parameters per action rather than the output of an MLP of
-the action; :math:`\sigma_\mathrm{gen}` is a learned constant per cell; no sampling (means
-only, as torch_tem's default).
+The first TEM of this project (the shipped ``tem_default.pt``, and every config saved before
+these three options existed: :meth:`TEMConfig.complete_saved`) had all three off: one masked
+memory for generation and inference, :math:`\hat p` the prediction's own retrieval from
+:math:`g^\mathrm{gen}` (one retrieval per step less, no ``x_g``), and losses at every step.
+Its memory-inferred :math:`g` was barely used after training (trust 0.01; the nearest stored
+code to :math:`g^\mathrm{mem}` was the right node's 2-6 % of the time), so path-integration
+drift went uncorrected.
+
+Simplifications, stated: transition matrices :math:`D_a` are parameters per action rather
+than the output of an MLP of the action; :math:`\sigma_\mathrm{gen}` is a learned constant per
+cell; no sampling (means only, as torch_tem's default); the first observation of a walk is
+written with :math:`\hat p = p^x = 0`; the ``p_x`` loss is not scaled by the trust in memory
+(torch_tem's ``1 - p2g_scale_offset``).
 """
 
 from __future__ import annotations
@@ -127,6 +146,37 @@ class TEMConfig:
     memory_trust_width: int = 200  # width of that sigmoid ramp in steps (TEM: 200)
     weight_g_regulariser: float = 0.01  # weight of |g|^2 (TEM: 0.01)
     weight_p_regulariser: float = 0.02  # weight of |p|_1 (TEM: 0.02)
+    # Reference TEM (below): a config saved before these fields existed means False for all
+    # three (SAVED_BEFORE_FIELD), the simplified model the first checkpoints were trained as.
+    # Inference from x retrieves from its own memory M_inf, unmasked, written with
+    # (p + p^x)(p - p^x)^T (torch_tem model.py iteration()/hebbian(), parameters.py
+    # common_memory=False); False: one masked memory serves generation and inference
+    separate_inference_memory: bool = True
+    # p-hat of the Hebbian rule and of the p loss retrieved from the inferred g^inf, with the
+    # x_g loss on its decoding (torch_tem model.py generative(): "generate from *inferred*
+    # variables"; TF2 tem_model.py lx_g); False: from the path-integrated g^gen
+    generate_from_inferred_g: bool = True
+    # losses only at steps whose node was visited before in the walk, each step's mean over
+    # those walks (TF2 parameters.py train_on_visited_states_only, tem_model.py compute_losses;
+    # torch_tem run.py); False: every step, the mean over all walks
+    train_on_visited_states_only: bool = True
+
+    #: values of the fields a config saved before they existed leaves out (checkpoints of the
+    #: first, simplified TEM): :meth:`complete_saved` fills them in
+    SAVED_BEFORE_FIELD: ClassVar[dict[str, Any]] = {
+        "separate_inference_memory": False,
+        "generate_from_inferred_g": False,
+        "train_on_visited_states_only": False,
+    }
+
+    @classmethod
+    def complete_saved(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A saved config ``data`` (plain dict) with the fields it predates filled in.
+
+        They take their old meaning (:attr:`SAVED_BEFORE_FIELD`), so that an old checkpoint
+        behaves as it was trained; the fields' defaults are for new models only.
+        """
+        return {**{k: v for k, v in cls.SAVED_BEFORE_FIELD.items() if k not in data}, **data}
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -162,6 +212,8 @@ class TEMConfig:
         check_int("memory_trust_half_step", self.memory_trust_half_step, minimum=0)
         check_real("weight_g_regulariser", self.weight_g_regulariser, minimum=0.0)
         check_real("weight_p_regulariser", self.weight_p_regulariser, minimum=0.0)
+        for name in self.SAVED_BEFORE_FIELD:
+            check_bool(name, getattr(self, name))
 
     @property
     def n_modules(self) -> int:
@@ -176,7 +228,7 @@ class TEMConfig:
 
 @dataclass
 class TEMState:
-    """TEM state of a batch of ``B`` walks.
+    r"""TEM state of a batch of ``B`` walks.
 
     Attributes
     ----------
@@ -188,12 +240,17 @@ class TEMState:
         Hebbian memory :math:`M` (``P = sum(p_sizes)`` place cells) as
         :class:`DenseMemory` or :class:`MemoryBlocks` (``memory_layout``);
         ``memory.dense()[b, i, j]`` is the connection from place cell ``i`` to ``j``
-        (retrieval is ``h M``, rows).
+        (retrieval is ``h M``, rows). The generative memory, and the inference memory too
+        when the config does not separate them.
+    inference_memory
+        The inference memory :math:`M_\mathrm{inf}` (unmasked) when
+        ``separate_inference_memory``, else ``None``.
     """
 
     g: torch.Tensor
     x_filtered: torch.Tensor
     memory: MemoryBlocks | DenseMemory
+    inference_memory: MemoryBlocks | DenseMemory | None = None
 
 
 
@@ -282,11 +339,7 @@ class MemoryBlocks:
         Inside :func:`autograd_reference`, :func:`attractor` one query at a time.
         """
         if _REFERENCE:
-            if query.dim() == 2:
-                return attractor(query, self, kappa=kappa, steps=masks.shape[0], masks=masks)
-            return torch.stack([attractor(query[:, q], self, kappa=kappa,
-                                          steps=masks.shape[1], masks=masks[q])
-                                for q in range(query.shape[1])], dim=1)
+            return _reference_attract(self, query, kappa=kappa, masks=masks)
         return fused_attractor(query, self.blocks, self.rows, self.bounds, kappa=kappa,
                                masks=masks)
 
@@ -340,7 +393,10 @@ class DenseMemory:
         """:func:`attractor` on this memory as one autograd node.
 
         Shapes as :meth:`MemoryBlocks.attract` (the matrix is one block over every row).
+        Inside :func:`autograd_reference`, :func:`attractor` one query at a time.
         """
+        if _REFERENCE:
+            return _reference_attract(self, query, kappa=kappa, masks=masks)
         P = self.matrix.shape[-1]
         return fused_attractor(query, [self.matrix], [slice(0, P)], [(0, P)], kappa=kappa,
                                masks=masks)
@@ -459,6 +515,9 @@ class TEM(WalkModel):
         self.register_buffer("retrieve_masks_inf", self._retrieve_masks(False).to(dtype))
         self.register_buffer("retrieve_masks_both",  # (2, K, P): generation, inference
                              torch.stack([self.retrieve_masks_gen, self.retrieve_masks_inf]),
+                             persistent=False)
+        self.register_buffer("retrieve_masks_gen_pair",  # (2, K, P): from g^gen and g^inf
+                             torch.stack([self.retrieve_masks_gen, self.retrieve_masks_gen]),
                              persistent=False)
         # index maps: subsampled g cells; for every place cell its g cell and its x unit
         g_sub = torch.cat([torch.arange(a, a + n) for (a, _), n in
@@ -587,50 +646,84 @@ class TEM(WalkModel):
     def begin(self, observations: Any) -> TEMState:
         r"""State after the first observations ``(B,)``: g from the prior, x filtered, empty M.
 
-        The first observation is bound to :math:`g_0` and written to memory like every
-        later one (with :math:`\hat p` retrieved from the empty memory).
+        The first observation is bound to :math:`g_0` and written to memory (to both memories
+        when they are separate) like every later one, with nothing retrieved yet:
+        :math:`\hat p = p^x = 0`.
         """
         obs = self.check_first(observations)
         B = obs.shape[0]
         c = self.config
-        P = sum(c.p_sizes)
         g0 = self.g_init.unsqueeze(0).expand(B, -1)
         alpha = torch.sigmoid(self.alpha_logit).view(1, -1, 1)
         x_f = alpha * self.two_hot[obs].unsqueeze(1).expand(-1, c.n_modules, -1)
-        memory: MemoryBlocks | DenseMemory
-        if c.memory_layout == "dense":
-            memory = DenseMemory(g0.new_zeros(B, P, P),
-                                 self.memory_mask if c.hierarchical else None)
-        else:
-            rows = [MemoryBlocks.contiguous(getattr(self, f"memory_rows_{j}"))
-                    for j in range(c.n_modules)]
-            memory = MemoryBlocks(
-                blocks=[g0.new_zeros(B, _count(r, P), e - s)
-                        for r, (s, e) in zip(rows, self._p_bounds, strict=True)],
-                rows=rows, bounds=list(self._p_bounds))
         p = f_p(self._outer(self._g_sub(g0), self._x_tilde(x_f)))
         sched = self._schedule()
-        memory = memory.update(p, torch.zeros_like(p), forgetting=sched["lambda"],
-                               rate=sched["eta"])
-        return TEMState(g=g0, x_filtered=x_f, memory=memory)
+        memory = self._empty_memory(B, g0, masked=True).update(
+            p, torch.zeros_like(p), forgetting=sched["lambda"], rate=sched["eta"])
+        inference = None
+        if c.separate_inference_memory:
+            inference = self._empty_memory(B, g0, masked=False).update(
+                p, torch.zeros_like(p), forgetting=sched["lambda"], rate=sched["eta"])
+        return TEMState(g=g0, x_filtered=x_f, memory=memory, inference_memory=inference)
+
+    def _empty_memory(self, B: int, like: torch.Tensor, *,
+                      masked: bool) -> MemoryBlocks | DenseMemory:
+        """A zero memory of ``B`` walks in the config's layout.
+
+        ``masked``: with the hierarchical connection mask (the generative memory, or the only
+        one); else every connection, as one block (torch_tem's inference memory).
+        """
+        c = self.config
+        P = sum(c.p_sizes)
+        if c.memory_layout == "dense":
+            return DenseMemory(like.new_zeros(B, P, P),
+                               self.memory_mask if masked and c.hierarchical else None)
+        if not masked:
+            return MemoryBlocks(blocks=[like.new_zeros(B, P, P)], rows=[slice(0, P)],
+                                bounds=[(0, P)])
+        rows = [MemoryBlocks.contiguous(getattr(self, f"memory_rows_{j}"))
+                for j in range(c.n_modules)]
+        return MemoryBlocks(
+            blocks=[like.new_zeros(B, _count(r, P), e - s)
+                    for r, (s, e) in zip(rows, self._p_bounds, strict=True)],
+            rows=rows, bounds=list(self._p_bounds))
+
+    @property
+    def trains_on_visited_only(self) -> bool:
+        """Whether :meth:`forward` puts its losses on revisits only (``visited=``)."""
+        return bool(self.config.train_on_visited_states_only)
 
     def forward(self, state: TEMState, actions: Any, observations: Any, *,
-                record: bool = False) -> WindowOutput:
-        """Run a window: path-integrate, predict, infer g and p, write memory; TEM's losses.
+                record: bool = False, visited: Any = None) -> WindowOutput:
+        r"""Run a window: path-integrate, predict, infer g and p, write memory; TEM's losses.
 
-        Shapes as :meth:`models.tem_t.TEMT.forward`. ``record`` adds ``"position"``
-        ``(B, W, G)`` (the inferred :math:`g`) and ``"memory_activity"`` ``(B, W, P)`` (the
-        inferred place code :math:`p`).
+        Shapes as :meth:`models.tem_t.TEMT.forward`. ``visited`` ``(B, W)`` bool: whether
+        the node of each observation was visited before in its walk
+        (:func:`models.tem_training.visited_mask`); with ``train_on_visited_states_only``
+        each step's losses are the mean over the walks that revisit, :math:`\sum_b v_{tb}
+        l_{tb} / \max(1, \sum_b v_{tb})` (TF2 TEM), and the window's loss the sum over steps
+        over ``W`` (``None``, or the option off: every walk and step). ``record`` adds
+        ``"position"`` ``(B, W, G)`` (the inferred :math:`g`) and ``"memory_activity"``
+        ``(B, W, P)`` (the inferred place code :math:`p`).
         """
         if not isinstance(state, TEMState):
             raise TypeError(f"state must be a TEMState, got {type(state).__name__}")
         c = self.config
         B = state.g.shape[0]
         actions, observations = self.check_window(B, actions, observations)
+        W = actions.shape[1]
+        if (state.inference_memory is not None) != c.separate_inference_memory:
+            raise ValueError("state: its inference memory does not match "
+                             f"separate_inference_memory={c.separate_inference_memory} (a "
+                             "state begun by a model of another configuration)")
+        step_weights = None
+        if visited is not None and c.train_on_visited_states_only:
+            step_weights = _visited_weights(visited, B, W, like=state.g)
         sched = self._schedule()
         alpha = torch.sigmoid(self.alpha_logit).view(1, -1, 1)
         sigma_gen = torch.exp(self.log_sigma_gen)
-        g, x_f, memory = state.g, state.x_filtered, state.memory
+        g, x_f = state.g, state.x_filtered
+        memory, inference = state.memory, state.inference_memory
         logits_all, positions, places = [], [], []
         totals: dict[str, torch.Tensor] = {}
         p0 = c.p_sizes[0]
@@ -638,22 +731,25 @@ class TEM(WalkModel):
         transitions = self._transitions()
         w_dec, w_g_mem, w_sigma = (self.decoder.weights(), self.g_from_memory.weights(),
                                    self.sigma_from_memory.weights())
-        for t in range(actions.shape[1]):
+        for t in range(W):
             obs = observations[:, t]
             # generative: path integration and prediction from memory
             g_gen = self._path_integrate(g, actions[:, t], transitions)
             x_c = self.two_hot[obs]
             x_f = (1 - alpha) * x_f + alpha * x_c.unsqueeze(1)
             x_tilde = self._x_tilde(x_f)
-            # both retrievals from the memory before this step's write, in one pass over it:
-            # generation from the path-integrated g (the prediction, made before x is used)
-            # and inference from the sensory code alone
-            retrieved = memory.attract(
-                torch.stack([self._outer(self._g_sub(g_gen), None),
-                             self._outer(None, x_tilde)], dim=1),
-                kappa=c.kappa, masks=self.retrieve_masks_both)
-            p_hat, p_x = retrieved[:, 0], retrieved[:, 1]
-            logits = self._decode(p_hat[:, :p0], w_dec)
+            query_gen = self._outer(self._g_sub(g_gen), None)
+            query_x = self._outer(None, x_tilde)
+            # retrievals from the memories before this step's write: the prediction from the
+            # path-integrated g (made before x is used) and inference from x alone; from one
+            # memory both in one pass over it
+            p_pred: torch.Tensor | None = None
+            if inference is None:
+                retrieved = memory.attract(torch.stack([query_gen, query_x], dim=1),
+                                           kappa=c.kappa, masks=self.retrieve_masks_both)
+                p_pred, p_x = retrieved[:, 0], retrieved[:, 1]
+            else:
+                p_x = inference.attract(query_x, kappa=c.kappa, masks=self.retrieve_masks_inf)
             # inference: g from memory, precision-weighted g, p
             # sum the retrieved place code over its sensory preferences: g per module
             g_mem = torch.clamp(self.g_from_memory(
@@ -668,39 +764,75 @@ class TEM(WalkModel):
             prec_gen, prec_mem = 1 / sigma_gen ** 2, 1 / sigma_mem ** 2
             g_inf = (g_gen * prec_gen + g_mem * prec_mem) / (prec_gen + prec_mem)
             p = f_p(self._outer(self._g_sub(g_inf), x_tilde))
-            # losses
+            # p-hat of the Hebbian rule and the p loss: from g_inf, or the prediction itself
+            p_pred, p_g = self._generate(memory, query_gen, g_inf, p_pred)
+            logits = self._decode(p_pred[:, :p0], w_dec)
+            # losses, per walk
+            latent = sched["latent"]
             terms = {
-                "x_gen": F.cross_entropy(logits, obs),
-                "x_p": F.cross_entropy(self._decode(p[:, :p0], w_dec), obs),
-                "p_gen": ((p - p_hat) ** 2).sum(-1).mean() * sched["latent"],
-                "p_x": ((p - p_x) ** 2).sum(-1).mean() * sched["latent"],
-                "g": ((g_inf - g_gen) ** 2).sum(-1).mean() * sched["latent"],
-                "reg_g": c.weight_g_regulariser * (g_inf ** 2).sum(-1).mean(),
-                "reg_p": c.weight_p_regulariser * sched["reg_p"] * p.abs().sum(-1).mean(),
+                "x_gen": F.cross_entropy(logits, obs, reduction="none"),
+                "x_p": F.cross_entropy(self._decode(p[:, :p0], w_dec), obs, reduction="none"),
+                "p_gen": ((p - p_g) ** 2).sum(-1) * latent,
+                "p_x": ((p - p_x) ** 2).sum(-1) * latent,
+                "g": ((g_inf - g_gen) ** 2).sum(-1) * latent,
+                "reg_g": c.weight_g_regulariser * (g_inf ** 2).sum(-1),
+                "reg_p": c.weight_p_regulariser * sched["reg_p"] * p.abs().sum(-1),
             }
+            if c.generate_from_inferred_g:
+                terms["x_g"] = F.cross_entropy(self._decode(p_g[:, :p0], w_dec), obs,
+                                               reduction="none")
+            weights = None if step_weights is None else step_weights[t]
             for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + v
+                totals[k] = totals.get(k, 0.0) + _walk_mean(v, weights)
             # memory
-            memory = memory.update(p, p_hat, forgetting=sched["lambda"], rate=sched["eta"])
+            memory = memory.update(p, p_g, forgetting=sched["lambda"], rate=sched["eta"])
+            if inference is not None:
+                inference = inference.update(p, p_x, forgetting=sched["lambda"],
+                                             rate=sched["eta"])
             g = g_inf
             logits_all.append(logits)
             if record:
                 positions.append(g_inf.detach())
                 places.append(p.detach())
-        W = actions.shape[1]
         loss = sum(v for v in totals.values()) / W
         out = WindowOutput(logits=torch.stack(logits_all, dim=1), loss=loss,
-                           state=TEMState(g=g, x_filtered=x_f, memory=memory),
+                           state=TEMState(g=g, x_filtered=x_f, memory=memory,
+                                          inference_memory=inference),
                            terms={k: float(v.detach()) / W for k, v in totals.items()})
         if record:
             out.record = {"position": torch.stack(positions, dim=1),
                           "memory_activity": torch.stack(places, dim=1)}
         return out
 
+    def _generate(self, memory: MemoryBlocks | DenseMemory, query_gen: torch.Tensor,
+                  g_inf: torch.Tensor,
+                  p_pred: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The prediction's place code and :math:`\hat p`, retrieved from the generative memory.
+
+        ``p_pred``: the prediction's, when already retrieved (with inference, from one
+        memory), else retrieved here from ``query_gen``. :math:`\hat p` is the retrieval from
+        :math:`g^\mathrm{inf}` with ``generate_from_inferred_g`` (both queries in one pass
+        when neither is retrieved yet), else the prediction's own.
+        """
+        c = self.config
+        if not c.generate_from_inferred_g:
+            if p_pred is None:
+                p_pred = memory.attract(query_gen, kappa=c.kappa, masks=self.retrieve_masks_gen)
+            return p_pred, p_pred
+        query_inf = self._outer(self._g_sub(g_inf), None)
+        if p_pred is not None:
+            return p_pred, memory.attract(query_inf, kappa=c.kappa,
+                                          masks=self.retrieve_masks_gen)
+        retrieved = memory.attract(torch.stack([query_gen, query_inf], dim=1), kappa=c.kappa,
+                                   masks=self.retrieve_masks_gen_pair)
+        return retrieved[:, 0], retrieved[:, 1]
+
     def detach_state(self, state: TEMState) -> TEMState:
-        """The state with g, filtered x and memory detached."""
+        """The state with g, filtered x and the memories detached."""
+        inference = state.inference_memory
         return TEMState(g=state.g.detach(), x_filtered=state.x_filtered.detach(),
-                        memory=state.memory.detach())
+                        memory=state.memory.detach(),
+                        inference_memory=None if inference is None else inference.detach())
 
 
 _REFERENCE = False  # set by autograd_reference()
@@ -722,6 +854,15 @@ def autograd_reference() -> Iterator[None]:
         _REFERENCE = previous
 
 
+def _reference_attract(memory: MemoryBlocks | DenseMemory, query: torch.Tensor, *,
+                       kappa: float, masks: torch.Tensor) -> torch.Tensor:
+    """:meth:`MemoryBlocks.attract` as plain autograd: :func:`attractor` once per query."""
+    if query.dim() == 2:
+        return attractor(query, memory, kappa=kappa, steps=masks.shape[0], masks=masks)
+    return torch.stack([attractor(query[:, q], memory, kappa=kappa, steps=masks.shape[1],
+                                  masks=masks[q]) for q in range(query.shape[1])], dim=1)
+
+
 def _clip_unit(raw: torch.Tensor) -> torch.Tensor:
     """``clamp(raw, -1, 1)``, skipped (with its backward pass) when nothing lies outside.
 
@@ -736,6 +877,27 @@ def _clip_unit(raw: torch.Tensor) -> torch.Tensor:
     if float(lo) >= -1.0 and float(hi) <= 1.0:
         return raw
     return torch.clamp(raw, -1.0, 1.0)
+
+
+def _visited_weights(visited: Any, batch: int, window: int, *,
+                     like: torch.Tensor) -> torch.Tensor:
+    """``visited`` ``(B, W)`` bool as ``(W, B)`` 0/1 weights of ``like``'s dtype and device."""
+    v = torch.as_tensor(visited, device=like.device)
+    if v.dtype != torch.bool or tuple(v.shape) != (batch, window):
+        raise ValueError(f"visited must be a ({batch}, {window}) bool tensor, got "
+                         f"{tuple(v.shape)} {v.dtype}")
+    return v.t().to(like.dtype)
+
+
+def _walk_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    r"""Mean of a step's per-walk ``values`` ``(B,)`` over the walks ``weights`` selects.
+
+    :math:`\sum_b w_b l_b / \max(1, \sum_b w_b)` (0 when none is selected); the plain mean
+    when ``weights`` is ``None``.
+    """
+    if weights is None:
+        return values.mean()
+    return (values * weights).sum() / weights.sum().clamp(min=1.0)
 
 
 def _count(rows: torch.Tensor | slice, total: int) -> int:

@@ -25,6 +25,7 @@ __all__ = [
     "MODEL_TYPES",
     "TrainConfig",
     "build_model",
+    "complete_saved_train_config",
     "train_config_for_worlds",
 ]
 
@@ -161,6 +162,27 @@ class TrainConfig:
         lo = math.ceil(self.walk_length[0] / self.window) * self.window
         hi = max(lo, (self.walk_length[1] // self.window) * self.window)
         return lo, hi
+
+
+def complete_saved_train_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved :class:`TrainConfig` (plain dict) with the model fields it predates filled in.
+
+    Each model table (``tem_t``, ``tem``) whose config class has ``complete_saved`` (e.g.
+    :meth:`TEMConfig.complete_saved`) gets the old meaning of the fields added after it was
+    saved, so that the dict describes the run as it was trained.
+    """
+    out = dict(data)
+    for f in dataclasses.fields(TrainConfig):
+        complete = getattr(type(_field_default(f)), "complete_saved", None)
+        if callable(complete) and isinstance(out.get(f.name), dict):
+            out[f.name] = complete(out[f.name])
+    return out
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def train_config_for_worlds(**kwargs: Any) -> TrainConfig:

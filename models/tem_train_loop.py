@@ -106,8 +106,10 @@ def _check_resume(config: TrainConfig, ckpt: Checkpoint, path: Path) -> None:
                          "state); it cannot be resumed")
     saved = dict(ckpt.train_config)
     wanted = to_dict(config)
+    # the table of the model not trained (tem_t for TEM, tem for TEM-t) changes nothing
+    unused = {"tem_t", "tem"} - {config.model_key()}
     for key in sorted(set(saved) | set(wanted)):
-        if key in _RESUMABLE_CHANGES:
+        if key in _RESUMABLE_CHANGES or key in unused:
             continue
         old, new = saved.get(key), wanted.get(key)
         if old == new:
@@ -225,7 +227,11 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
                 for group in optimizer.param_groups:
                     group["lr"] = _learning_rate(config, step)
                 sl = slice(t0, t0 + config.window)
-                output = model(state, acts[:, sl], obs[:, t0 + 1:t0 + 1 + config.window])
+                vis = visited[:, sl]
+                # TEM's losses on revisits only (train_on_visited_states_only)
+                extra = {"visited": vis} if model.trains_on_visited_only else {}
+                output = model(state, acts[:, sl], obs[:, t0 + 1:t0 + 1 + config.window],
+                               **extra)
                 optimizer.zero_grad(set_to_none=True)
                 output.loss.backward()
                 if config.grad_clip > 0:
@@ -234,7 +240,6 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
                 state = model.detach_state(output.state)
                 step += 1
                 hits = output.logits.detach().argmax(-1) == obs[:, t0 + 1:t0 + 1 + config.window]
-                vis = visited[:, sl]
                 correct += float((hits & vis).sum())
                 n_visited += float(vis.sum())
                 losses.append(float(output.loss.detach()))

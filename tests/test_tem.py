@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -294,9 +295,11 @@ def test_tem_windows_do_not_change_the_result_and_shapes():
     assert state.memory.dense().shape == (2, 50, 50)
 
 
-def test_tem_memory_layouts_agree():
+@pytest.mark.parametrize("separate", [True, False])
+def test_tem_memory_layouts_agree(separate):
     """The dense masked matrix and its blocks are the same memory: same predictions."""
-    kw = dict(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1))
+    kw = dict(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1),
+              separate_inference_memory=separate)
     dense = TEM(TEMConfig(**kw, memory_layout="dense"), seed=3).eval()
     blocks = TEM(TEMConfig(**kw, memory_layout="blocks"), seed=3).eval()
     walks = _walks(steps=10, batch=2)
@@ -305,18 +308,97 @@ def test_tem_memory_layouts_agree():
         b, _, sb = _run(blocks, walks, window=10)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(sa.memory.dense(), sb.memory.dense(), atol=1e-6, rtol=1e-5)
+    if separate:
+        torch.testing.assert_close(sa.inference_memory.dense(), sb.inference_memory.dense(),
+                                   atol=1e-6, rtol=1e-5)
+    else:
+        assert sa.inference_memory is None and sb.inference_memory is None
 
 
-def test_tem_loss_is_finite_and_backpropagates():
-    cfg = TEMConfig(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1))
+@pytest.mark.parametrize("reference", [True, False])
+def test_tem_loss_is_finite_and_backpropagates(reference):
+    cfg = TEMConfig(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1),
+                    generate_from_inferred_g=reference)
     model = TEM(cfg, seed=2)
     walks = _walks(steps=6, batch=2)
     state = model.begin(walks["observations"][:, 0])
     out = model(state, walks["actions"], walks["observations"][:, 1:])
     out.loss.backward()
     assert torch.isfinite(out.loss)
-    assert set(out.terms) == {"x_gen", "x_p", "p_gen", "p_x", "g", "reg_g", "reg_p"}
+    # x_g: the observation decoded from the place code retrieved from g^inf (torch_tem)
+    assert set(out.terms) == ({"x_gen", "x_p", "p_gen", "p_x", "g", "reg_g", "reg_p"}
+                              | ({"x_g"} if reference else set()))
     assert model.transition.grad is not None and model.transition.grad.abs().sum() > 0
+
+
+def test_tem_inference_memory_is_unmasked_and_written_with_p_x():
+    """torch_tem's inference memory: every connection (no hierarchical mask), the Hebbian
+    rule with the place code retrieved from x in place of p-hat; the generative memory keeps
+    the mask."""
+    cfg = TEMConfig(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1))
+    model = TEM(cfg, seed=4, dtype=torch.float64).eval()
+    walks = _walks(steps=8, batch=2)
+    with torch.no_grad():
+        *_, state = _run(model, walks, window=8)
+    gen, inf = state.memory.dense(), state.inference_memory.dense()
+    assert (gen * (1 - model.memory_mask) == 0).all()  # masked
+    assert (inf * (1 - model.memory_mask)).abs().sum() > 0  # not masked
+    assert not torch.allclose(gen * model.memory_mask, inf * model.memory_mask)
+
+
+def test_tem_state_of_another_memory_arrangement_is_refused():
+    kw = dict(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1))
+    shared = TEM(TEMConfig(**kw, separate_inference_memory=False), seed=0)
+    separate = TEM(TEMConfig(**kw), seed=0)
+    walks = _walks(steps=4, batch=2)
+    state = shared.begin(walks["observations"][:, 0])
+    with pytest.raises(ValueError, match="separate_inference_memory=True"):
+        separate(state, walks["actions"], walks["observations"][:, 1:])
+
+
+def test_tem_losses_on_visited_states_only():
+    """train_on_visited_states_only (TF2 TEM): each step's loss is the mean over the walks
+    that revisit; the walks are independent, so with walk 0 alone selected the loss is that
+    of walk 0 run alone. All selected: the plain mean; none: zero. Off: visited is ignored."""
+    cfg = TEMConfig(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1))
+    model = TEM(cfg, seed=5, dtype=torch.float64)
+    walks = _walks(steps=8, batch=3)
+    acts, obs = walks["actions"], walks["observations"]
+
+    def loss(a, o, visited=None, m=model):
+        return m(m.begin(o[:, 0]), a, o[:, 1:], visited=visited).loss
+
+    with torch.no_grad():
+        every = loss(acts, obs)
+        first = torch.zeros(3, 8, dtype=torch.bool)
+        first[0] = True
+        torch.testing.assert_close(loss(acts, obs, first), loss(acts[:1], obs[:1]),
+                                   rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(loss(acts, obs, torch.ones(3, 8, dtype=torch.bool)), every,
+                                   rtol=1e-12, atol=1e-12)
+        assert float(loss(acts, obs, torch.zeros(3, 8, dtype=torch.bool))) == 0.0
+        off = TEM(dataclasses.replace(cfg, train_on_visited_states_only=False), seed=5,
+                  dtype=torch.float64)
+        assert float(loss(acts, obs, first, off)) == float(loss(acts, obs, None, off))
+    with pytest.raises(ValueError, match=r"visited must be a \(3, 8\) bool tensor"):
+        loss(acts, obs, torch.ones(3, 7, dtype=torch.bool))
+
+
+def test_tem_config_saved_before_the_reference_options_means_the_first_tem():
+    """A saved config without the three options is the simplified first TEM (the shipped
+    checkpoint's); a new config is the reference TEM."""
+    from models.config import from_dict, to_dict
+
+    new = TEMConfig()
+    assert new.separate_inference_memory and new.generate_from_inferred_g
+    assert new.train_on_visited_states_only
+    saved = {k: v for k, v in to_dict(new).items() if k not in TEMConfig.SAVED_BEFORE_FIELD}
+    old = from_dict(TEMConfig, TEMConfig.complete_saved(saved))
+    assert not (old.separate_inference_memory or old.generate_from_inferred_g
+                or old.train_on_visited_states_only)
+    # a saved value wins over the old meaning
+    kept = TEMConfig.complete_saved({**saved, "generate_from_inferred_g": True})
+    assert kept["generate_from_inferred_g"] and not kept["separate_inference_memory"]
 
 
 def test_tem_config_errors_name_the_field():

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import pytest
 import torch
 
 from models.tem_attractor import f_p_derivative, fused_attractor
 from models.tem_hebbian import TEM, MemoryBlocks, TEMConfig, attractor, autograd_reference
-from models.tem_training import build_model, episode_batch, train_config_for_worlds
+from models.tem_training import (
+    build_model,
+    episode_batch,
+    train_config_for_worlds,
+    visited_mask,
+)
 
 
 def _memory(dtype: torch.dtype, seed: int = 0) -> tuple[TEM, MemoryBlocks]:
@@ -80,26 +86,56 @@ def test_queries_retrieved_together_equal_separate_retrievals() -> None:
                                    rtol=1e-13, atol=1e-13)
 
 
-def test_training_window_gradients_match_the_reference() -> None:
-    """One training window of TEM: the parameter gradients through the fast path equal those
-    of the autograd reference."""
-    cfg = train_config_for_worlds(model="tem", batch_size=2, window=6, walk_length=(12, 12))
+#: TEM's options (TEMConfig) under test: the reference TEM (defaults), each change alone,
+#: the simplified first TEM (the shipped checkpoint's), and the dense memory layout
+OPTIONS = {
+    "reference": {},
+    "shared memory": {"separate_inference_memory": False},
+    "p-hat from g_gen": {"generate_from_inferred_g": False},
+    "every step": {"train_on_visited_states_only": False},
+    "first TEM": {"separate_inference_memory": False, "generate_from_inferred_g": False,
+                  "train_on_visited_states_only": False},
+    "dense layout": {"memory_layout": "dense"},
+    "dense first TEM": {"memory_layout": "dense", "separate_inference_memory": False,
+                        "generate_from_inferred_g": False},
+}
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+def test_training_window_gradients_match_the_reference(options: dict) -> None:
+    """Two training windows of TEM (the second backpropagated, its state from the first):
+    loss and predictions through the fast path equal those of the autograd reference to
+    1e-13, every parameter gradient to 1e-9 relative, with either memory arrangement and
+    the losses on revisits only (a visited mask with both values)."""
+    base = train_config_for_worlds(model="tem", batch_size=2, window=6, walk_length=(12, 12))
+    cfg = dataclasses.replace(base, tem=dataclasses.replace(base.tem, **options))
     data = episode_batch(cfg, 0)
     acts, obs = data["actions"], data["observations"]
-    grads = []
+    visited = torch.as_tensor(visited_mask(data["nodes"]))
+    assert visited[:, 6:12].any() and not visited[:, 6:12].all()
+    grads, outputs = [], []
     for reference in (False, True):
         with autograd_reference() if reference else contextlib.nullcontext():
             model = build_model("tem", cfg.model_config(), seed=0).double()
             model.set_progress(3000)  # memory fully on, losses ramped in
             state = model.begin(obs[:, 0])
-            state = model.detach_state(model(state, acts[:, :6], obs[:, 1:7]).state)
-            model(state, acts[:, 6:12], obs[:, 7:13]).loss.backward()
+            state = model.detach_state(model(state, acts[:, :6], obs[:, 1:7],
+                                             visited=visited[:, :6]).state)
+            out = model(state, acts[:, 6:12], obs[:, 7:13], visited=visited[:, 6:12])
+            out.loss.backward()
+        outputs.append(out)
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()
                       if p.grad is not None})
+    fast, ref = outputs
+    assert fast.terms.keys() == ref.terms.keys()
+    torch.testing.assert_close(fast.loss, ref.loss, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(fast.logits, ref.logits, rtol=1e-13, atol=1e-13)
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 5
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12,
                                    msg=name)
+    # the memory-inferred g is trained: g from memory gets a gradient
+    assert grads[0]["g_from_memory.weight2"].abs().sum() > 0
 
 
 def test_reference_mode_is_restored_after_an_error() -> None:

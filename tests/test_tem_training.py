@@ -4,6 +4,8 @@ shipped checkpoint)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -110,6 +112,49 @@ def test_resume_with_other_model_type_or_config_is_refused(tmp_path):
     more = train(train_config_for_worlds(**{**TINY, "steps": 6}), tmp_path / "run",
                  progress=False)
     assert more.resumed_from == 4 and more.step == 6
+
+
+def _drop_reference_options(path):
+    """Rewrite a checkpoint as one saved before TEMConfig had the reference options."""
+    from models.tem_hebbian import TEMConfig
+
+    payload = torch.load(path, weights_only=True)
+    tables = [payload["train_config"]["tem"]]
+    if payload["model_type"] == "tem":
+        tables.append(payload["model_config"])
+    for table in tables:
+        for key in TEMConfig.SAVED_BEFORE_FIELD:
+            del table[key]
+    torch.save(payload, path)
+
+
+def test_run_saved_before_the_reference_options_resumes_as_it_was_trained(tmp_path):
+    """A TEM run saved before the three reference options (separate inference memory, p-hat
+    from the inferred g, losses on revisits) was trained without them: resuming it with the
+    new defaults is refused, naming the option; with the old values it resumes. A TEM-t run
+    resumes whatever TEM's table says (it is not trained)."""
+    from models.tem_hebbian import TEMConfig
+
+    small = TEMConfig(g_sizes=(6, 6), g_subsampled=(2, 2), frequencies=(0.9, 0.1))
+    config = train_config_for_worlds(**{**TINY, "steps": 2, "model": "tem", "tem": small})
+    train(config, tmp_path / "tem", progress=False)
+    _drop_reference_options(tmp_path / "tem" / "checkpoint.pt")
+    ckpt = load_checkpoint(tmp_path / "tem")
+    assert not ckpt.model_config.separate_inference_memory
+    assert ckpt.train_config["tem"]["generate_from_inferred_g"] is False
+    with pytest.raises(ValueError, match=r"was trained with tem\.generate_from_inferred_g="
+                                         r"False, not True"):
+        train(config, tmp_path / "tem", progress=False)
+    old = dataclasses.replace(small, **TEMConfig.SAVED_BEFORE_FIELD)
+    more = train(train_config_for_worlds(**{**TINY, "steps": 4, "model": "tem", "tem": old}),
+                 tmp_path / "tem", progress=False)
+    assert more.resumed_from == 2 and more.step == 4
+
+    config = train_config_for_worlds(**{**TINY, "steps": 2})
+    train(config, tmp_path / "temt", progress=False)
+    _drop_reference_options(tmp_path / "temt" / "checkpoint.pt")
+    more = train(dataclasses.replace(config, steps=4), tmp_path / "temt", progress=False)
+    assert more.resumed_from == 2 and more.step == 4
 
 
 def test_checkpoint_of_another_model_is_one_clear_error(tmp_path):
@@ -236,10 +281,18 @@ def test_shipped_tem_checkpoint_is_documented_and_above_the_edge_agent():
     worlds (inside the trained sizes) it predicts revisits and infers links far above the
     edge agent (measured 0.966 and 0.939 against 0.022 at 12815 steps; the validation page
     has the larger worlds, where it falls with the memory's load)."""
+    from models.config import from_dict
+    from models.tem_hebbian import TEMConfig
+
     model, ckpt = load_model("default", expected_type="tem")
     assert ckpt.path.name == "tem_default.pt" and ckpt.optimizer_state is None
     assert "memcircuits tem train --model tem" in ckpt.metadata["command"]
     assert ckpt.path.stat().st_size <= 5 * 1024 * 1024
+    # saved before the reference options: it is the simplified first TEM
+    for config in (model.config, ckpt.model_config, from_dict(TEMConfig,
+                                                              ckpt.train_config["tem"])):
+        assert not (config.separate_inference_memory or config.generate_from_inferred_g
+                    or config.train_on_visited_states_only)
     m = evaluate(model, "square:5x5", n_worlds=16, seed=2024).metrics()
     assert m["accuracy_visited"] >= 0.85
     assert m["accuracy_link_inference"] >= m["edge_agent_link_inference"] + 0.7
