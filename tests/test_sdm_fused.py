@@ -114,3 +114,49 @@ def test_fused_read_equals_packed_reference_on_gpu(rule: dict, dtype: torch.dtyp
     got = sdm_fused.fused_sums(qw, aw, counters, n_bits=n, **rule)
     rows, cols = sdm_packed.active_pairs(qw, aw, backend="torch", **rule)
     assert torch.equal(got, sdm_packed.gather_sums(counters, rows, cols, b))
+
+
+# -- compiled for a GPU without one: the kernels pass Triton's compiler and ptxas ----------
+
+
+_POINTERS = {"q_ptr": "*i64", "a_ptr": "*i64", "thr_ptr": "*i32", "tie_ptr": "*i64",
+             "tie_count_ptr": "*i32", "hist_ptr": "*i32"}
+_SCALARS = ("B", "R", "V", "span", "tie_cap", "cap")
+
+
+def _signature(kernel: object, counters: str, out: str) -> dict[str, str]:
+    names = kernel.arg_names
+    types = {**_POINTERS, "c_ptr": counters, "out_ptr": out}
+    return {name: types.get(name, "i32" if name in _SCALARS else "constexpr") for name in names}
+
+
+@pytest.mark.parametrize(("counters", "acc_64", "ties", "block_q"), [
+    ("*i8", False, False, 16), ("*i16", True, True, 1), ("*i32", False, True, 16),
+    ("*i64", True, False, 1),
+])
+def test_kernels_compile_for_a_gpu(counters: str, acc_64: bool, ties: bool, block_q: int,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel variants compile to an sm_90 cubin with the hardware popcount."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setenv("TRITON_DEFAULT_FP_FUSION", "1")
+    kernels = sdm_fused._kernels()
+    if not hasattr(kernels.fused_sums_kernel, "arg_names"):
+        pytest.fail("the kernel module was imported under the interpreter")
+    target = GPUTarget("cuda", 90, 32)
+    constants = {"W": 16, "BQ": block_q, "BR": sdm_fused._BLOCK_R, "BV": 1024,
+                 "ACC_64": acc_64, "TIES": ties, "HW_POPC": True}
+    source = ASTSource(fn=kernels.fused_sums_kernel, constexprs=constants,
+                       signature=_signature(kernels.fused_sums_kernel, counters,
+                                            "*i64" if acc_64 else "*i32"))
+    compiled = triton.compile(source, target=target)
+    assert "popc" in compiled.asm["ptx"] and compiled.asm["cubin"]
+    if ties:
+        source = ASTSource(fn=kernels.distance_histogram_kernel,
+                           signature=_signature(kernels.distance_histogram_kernel, "", ""),
+                           constexprs={"W": 16, "BQ": block_q, "BR": sdm_fused._BLOCK_R,
+                                       "HW_POPC": True})
+        assert triton.compile(source, target=target).asm["cubin"]
