@@ -103,8 +103,9 @@ def fused_sums_kernel(q_ptr, a_ptr, c_ptr, out_ptr, thr_ptr, tie_ptr, tie_count_
                     else:
                         row = row.to(tl.int32)
                     acc += tl.where(column[:, None] > 0, row[None, :], 0)
-    out_offsets = qs[:, None].to(tl.int64) * V + vs[None, :]
-    tl.atomic_add(out_ptr + out_offsets, acc, mask=q_ok[:, None] & v_ok[None, :])
+    if tl.max(tl.max(tl.abs(acc), axis=1), axis=0) > 0:  # adding zeros changes nothing
+        out_offsets = qs[:, None].to(tl.int64) * V + vs[None, :]
+        tl.atomic_add(out_ptr + out_offsets, acc, mask=q_ok[:, None] & v_ok[None, :])
 
 
 @triton.jit

@@ -130,7 +130,8 @@ def _launch_sums(kernels: ModuleType, queries: torch.Tensor, addresses: torch.Te
         queries, addresses, counters, out, thresholds, tie_buffer, tie_counts,
         b, r, v, g["span"], tie_cap,
         W=words, BQ=g["BQ"], BR=_BLOCK_R, BV=g["BV"], ACC_64=acc_64,
-        TIES=ties is not None, HW_POPC=not interpret)
+        TIES=ties is not None, HW_POPC=not interpret,
+        num_warps=8 if g["BQ"] * g["BV"] >= 8192 else 4)  # accumulator: <= 64 registers
     return out.to(torch.int64)
 
 
