@@ -52,10 +52,10 @@ def fused_sums_kernel(q_ptr, a_ptr, c_ptr, out_ptr, thr_ptr, tie_ptr, tie_count_
     r"""Sums of the active counters, :math:`s_b \mathrel{+}= \sum_{j : D_{bj} \le t_b} C_j`.
 
     Program ``(i, k, s)``: queries ``i BQ ..``, value columns ``k BV ..``, locations
-    ``s span .. (s + 1) span``. For every tile it computes the distances, and if any is
-    within the query's threshold ``t_b`` (``thr_ptr``), adds each active location's counter
-    row to a register accumulator, row by row, loading only the rows that are active for
-    some query of the block. At the end the accumulator is added atomically to
+    ``s span .. (s + 1) span``. For every tile it computes the distances and visits only
+    the locations within some query's threshold ``t_b`` (``thr_ptr``), adding each one's
+    counter row to the accumulator rows of the queries it is active for; no other row is
+    loaded. At the end the accumulator is added atomically to
     ``out`` (integer additions: the result does not depend on their order).
 
     With ``TIES`` (the top-k read), locations at exactly :math:`t_b + 1` are ties at the
@@ -92,17 +92,19 @@ def fused_sums_kernel(q_ptr, a_ptr, c_ptr, out_ptr, thr_ptr, tie_ptr, tie_count_
                     tl.store(tie_ptr + qs[:, None].to(tl.int64) * tie_cap + slot,
                              rs[None, :].to(tl.int64) + 0 * qs[:, None],
                              mask=tie & (slot < tie_cap))
-        if tl.max(tl.max(active, axis=1), axis=0) > 0:
-            for jj in range(BR):
-                column = tl.max(tl.where(lanes[None, :] == jj, active, 0), axis=1)  # (BQ,)
-                if tl.max(column, axis=0) > 0:
-                    j = tl.zeros((BV,), dtype=tl.int64) + (r0 + jj)  # 64-bit row offsets
-                    row = tl.load(c_ptr + j * V + vs, mask=v_ok, other=0)
-                    if ACC_64:
-                        row = row.to(tl.int64)
-                    else:
-                        row = row.to(tl.int32)
-                    acc += tl.where(column[:, None] > 0, row[None, :], 0)
+        # the tile's active locations, one at a time (about p * BQ * BR of them per tile)
+        remaining = tl.max(active, axis=0)  # (BR,): active for some query of the block
+        for _ in range(tl.sum(remaining, axis=0)):
+            jj = tl.min(tl.where(remaining > 0, lanes, BR), axis=0)  # lowest left
+            remaining = tl.where(lanes == jj, 0, remaining)
+            column = tl.max(tl.where(lanes[None, :] == jj, active, 0), axis=1)  # (BQ,)
+            j = tl.zeros((BV,), dtype=tl.int64) + (r0 + jj)  # 64-bit row offsets
+            row = tl.load(c_ptr + j * V + vs, mask=v_ok, other=0)
+            if ACC_64:
+                row = row.to(tl.int64)
+            else:
+                row = row.to(tl.int32)
+            acc += tl.where(column[:, None] > 0, row[None, :], 0)
     if tl.max(tl.max(tl.abs(acc), axis=1), axis=0) > 0:  # adding zeros changes nothing
         out_offsets = qs[:, None].to(tl.int64) * V + vs[None, :]
         tl.atomic_add(out_ptr + out_offsets, acc, mask=q_ok[:, None] & v_ok[None, :])
