@@ -614,7 +614,7 @@ class SDM(SDMConstructors):
             return sdm_fused.fused_sums(sdm_packed.pack_bits(queries), self._address_words,
                                         self._counters, radius=self.radius,
                                         top_k=self.top_k, n_bits=self.n,
-                                        max_abs=self._abs_bound, sum_bound=self._sum_bound())
+                                        max_abs=self._abs_bound)
         if self.uses_packed(queries.shape[0]):
             rows, cols = self._active_pairs(queries)
             return sdm_packed.gather_sums(self._counters, rows, cols, queries.shape[0],
