@@ -37,7 +37,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AttractorFunction", "f_p", "f_p_derivative", "fused_attractor"]
+__all__ = ["AttractorFunction", "HebbianBlockFunction", "f_p", "f_p_derivative",
+           "fused_attractor", "fused_hebbian_block", "inside_unit"]
 
 NEGATIVE_SLOPE = 0.01  # leaky ReLU slope of f_p below zero (TEM)
 
@@ -140,3 +141,71 @@ def fused_attractor(query: torch.Tensor, blocks: Sequence[torch.Tensor],
     out = AttractorFunction.apply(query, masks, float(kappa), list(rows), list(bounds),
                                   *blocks)
     return out.squeeze(1) if single else out
+
+
+def inside_unit(raw: torch.Tensor) -> torch.Tensor:
+    r""":math:`\mathbb{1}[\lvert r \rvert \le 1]` as 0/1 in ``raw``'s floating dtype.
+
+    Clamp's derivative on the closed interval, computed without boolean tensors (comparisons
+    and ``where`` on a ``(B, P, P)`` block were several times slower than float arithmetic
+    on CPU): :math:`\mathrm{clip}(1 - s(\lvert r \rvert - 1), 0, 1)` with :math:`s = 2 /
+    \varepsilon` (the dtype's machine epsilon, a power of two). Exact: :math:`\lvert r
+    \rvert \le 1` gives at least 1; :math:`\lvert r \rvert > 1` means :math:`\lvert r \rvert
+    - 1 \ge \varepsilon` (computed exactly), so the argument is at most :math:`-1`.
+    """
+    scale = 2.0 / torch.finfo(raw.dtype).eps
+    return raw.abs().sub_(1.0).mul_(-scale).add_(1.0).clamp_(0.0, 1.0)
+
+
+class HebbianBlockFunction(torch.autograd.Function):
+    r"""One block of TEM's Hebbian update as one autograd node.
+
+    ``apply(memory, a, b, beta, alpha)`` with ``memory`` ``(B, R, C)``, ``a`` ``(B, R, 1)``,
+    ``b`` ``(B, 1, C)``: :math:`M' = \mathrm{clip}(\beta M + \alpha\, a b, -1, 1)`, as
+    ``torch.clamp(torch.baddbmm(memory, a, b, beta=beta, alpha=alpha), -1, 1)``. With
+    :math:`G = \partial L / \partial M' \odot \mathbb{1}[\lvert \beta M + \alpha a b \rvert
+    \le 1]`, the backward pass is :math:`\partial L/\partial M = \beta G`,
+    :math:`\partial L / \partial a = \alpha G b^\top`, :math:`\partial L / \partial b =
+    \alpha a^\top G` (autograd's, operation for operation). The clip's mask is kept as
+    :func:`inside_unit` only when something clips (one ``aminmax`` pass decides; most updates
+    of the masked generative memory clip nothing), instead of autograd's copy of the
+    unclipped block and its four boolean passes.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, memory: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                beta: float, alpha: float) -> torch.Tensor:
+        """The clipped update; keep ``a``, ``b`` and (when it clips) the mask."""
+        raw = torch.baddbmm(memory, a, b, beta=beta, alpha=alpha)
+        lo, hi = torch.aminmax(raw)
+        mask = None
+        if float(lo) < -1.0 or float(hi) > 1.0:
+            if any(ctx.needs_input_grad[:3]):
+                mask = inside_unit(raw)
+            raw.clamp_(-1.0, 1.0)
+        ctx.beta, ctx.alpha, ctx.clipped = beta, alpha, mask is not None
+        ctx.save_for_backward(a, b, *(() if mask is None else (mask,)))
+        return raw
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Through the clip's mask, then the three products."""
+        a, b, *mask = ctx.saved_tensors
+        g = grad * mask[0] if ctx.clipped else grad
+        grad_a = grad_b = grad_memory = None
+        if ctx.needs_input_grad[1]:
+            grad_a = torch.bmm(g, b.transpose(1, 2)).mul_(ctx.alpha)
+        if ctx.needs_input_grad[2]:
+            grad_b = torch.bmm(a.transpose(1, 2), g).mul_(ctx.alpha)
+        if ctx.needs_input_grad[0]:
+            grad_memory = g * ctx.beta
+        return grad_memory, grad_a, grad_b, None, None
+
+
+def fused_hebbian_block(memory: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *,
+                        beta: float, alpha: float) -> torch.Tensor:
+    """``clamp(baddbmm(memory, a, b, beta=beta, alpha=alpha), -1, 1)`` as one node.
+
+    Through :class:`HebbianBlockFunction`: the same values, the same gradients to rounding.
+    """
+    return HebbianBlockFunction.apply(memory, a, b, float(beta), float(alpha))

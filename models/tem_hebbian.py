@@ -115,7 +115,7 @@ from torch import nn
 from models._checks import check_bool, check_choice, check_int, check_real
 from models.seeding import SeedLike, torch_generator
 from models.tem import N_SYMBOLS, WalkModel, WindowOutput, two_hot_table
-from models.tem_attractor import f_p, fused_attractor
+from models.tem_attractor import f_p, fused_attractor, fused_hebbian_block
 
 __all__ = ["TEM", "DenseMemory", "MemoryBlocks", "TEMConfig", "TEMState", "attractor",
            "autograd_reference", "f_p", "hebbian_update"]
@@ -347,8 +347,8 @@ class MemoryBlocks:
                rate: float) -> MemoryBlocks:
         """The memory after :func:`hebbian_update` (same rule, block by block)."""
         a, b = p + p_hat, p - p_hat
-        blocks = [_clip_unit(torch.baddbmm(m, a[:, r].unsqueeze(2), b[:, s:e].unsqueeze(1),
-                                           beta=forgetting, alpha=rate))
+        blocks = [_hebbian_block(m, a[:, r].unsqueeze(2), b[:, s:e].unsqueeze(1),
+                                 beta=forgetting, alpha=rate)
                   for m, r, (s, e) in zip(self.blocks, self.rows, self.bounds, strict=True)]
         return MemoryBlocks(blocks=blocks, rows=self.rows, bounds=self.bounds)
 
@@ -863,20 +863,17 @@ def _reference_attract(memory: MemoryBlocks | DenseMemory, query: torch.Tensor, 
                                   masks=masks[q]) for q in range(query.shape[1])], dim=1)
 
 
-def _clip_unit(raw: torch.Tensor) -> torch.Tensor:
-    """``clamp(raw, -1, 1)``, skipped (with its backward pass) when nothing lies outside.
+def _hebbian_block(memory: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, beta: float,
+                   alpha: float) -> torch.Tensor:
+    """``clamp(baddbmm(memory, a, b, beta=beta, alpha=alpha), -1, 1)``: one block's update.
 
-    Clipping is the identity with gradient 1 on the closed interval, so skipping it when every
-    entry is inside changes neither values nor gradients; one read-only pass
-    (``aminmax``) decides. Most Hebbian updates clip nothing, and clamp's backward (three
-    passes over the block per step) was a fifth of TEM's backward time.
+    One autograd node (:func:`models.tem_attractor.fused_hebbian_block`: the clip and its
+    backward only where something clips, its mask without boolean passes); inside
+    :func:`autograd_reference`, the two autograd operations.
     """
     if _REFERENCE:
-        return torch.clamp(raw, -1.0, 1.0)
-    lo, hi = torch.aminmax(raw.detach())
-    if float(lo) >= -1.0 and float(hi) <= 1.0:
-        return raw
-    return torch.clamp(raw, -1.0, 1.0)
+        return torch.clamp(torch.baddbmm(memory, a, b, beta=beta, alpha=alpha), -1.0, 1.0)
+    return fused_hebbian_block(memory, a, b, beta=beta, alpha=alpha)
 
 
 def _visited_weights(visited: Any, batch: int, window: int, *,

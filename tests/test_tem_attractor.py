@@ -8,7 +8,12 @@ import dataclasses
 import pytest
 import torch
 
-from models.tem_attractor import f_p_derivative, fused_attractor
+from models.tem_attractor import (
+    f_p_derivative,
+    fused_attractor,
+    fused_hebbian_block,
+    inside_unit,
+)
 from models.tem_hebbian import TEM, MemoryBlocks, TEMConfig, attractor, autograd_reference
 from models.tem_training import (
     build_model,
@@ -84,6 +89,38 @@ def test_queries_retrieved_together_equal_separate_retrievals() -> None:
         torch.testing.assert_close(alone, attractor(query[:, q], memory, kappa=0.8,
                                                     steps=masks.shape[0], masks=masks),
                                    rtol=1e-13, atol=1e-13)
+
+
+def test_inside_unit_is_clamps_derivative_at_every_dtype() -> None:
+    for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16):
+        eps = torch.finfo(dtype).eps
+        z = torch.tensor([-3.0, -1 - eps, -1.0, -1 + eps / 2, 0.0, 0.5, 1 - eps / 2, 1.0,
+                          1 + eps, 2.0, 3.0], dtype=dtype)
+        want = ((z >= -1) & (z <= 1)).to(dtype)
+        assert torch.equal(inside_unit(z), want), dtype
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0])  # nothing clips; much clips
+def test_fused_hebbian_block_matches_autograd(scale: float) -> None:
+    gen = torch.Generator().manual_seed(11)
+    memory = ((torch.rand(3, 7, 5, generator=gen, dtype=torch.float64) - 0.5) * scale)
+    memory[0, 0, :2] = torch.tensor([1.0, -1.0])  # on the interval's ends: not clipped
+    memory = memory.requires_grad_()
+    a = (torch.randn(3, 7, 1, generator=gen, dtype=torch.float64) * scale).requires_grad_()
+    b = (torch.randn(3, 1, 5, generator=gen, dtype=torch.float64) * scale).requires_grad_()
+    b.data[0, 0, :2] = 0.0
+    a.data[0, 0] = 0.0
+    weights = torch.randn(3, 7, 5, generator=gen, dtype=torch.float64)
+    ref = torch.clamp(torch.baddbmm(memory, a, b, beta=1.0, alpha=0.5), -1.0, 1.0)
+    got = fused_hebbian_block(memory, a, b, beta=1.0, alpha=0.5)
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    raw = torch.baddbmm(memory, a, b, beta=1.0, alpha=0.5).detach()
+    assert (raw.abs() > 1).any() == (scale > 1)
+    ref_grads = torch.autograd.grad((ref * weights).sum(), [memory, a, b])
+    got_grads = torch.autograd.grad((got * weights).sum(), [memory, a, b])
+    for g, r in zip(got_grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-14, atol=1e-14)
+    assert got_grads[0][0, 0, :2].tolist() == [weights[0, 0, 0].item(), weights[0, 0, 1].item()]
 
 
 #: TEM's options (TEMConfig) under test: the reference TEM (defaults), each change alone,
