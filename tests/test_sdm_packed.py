@@ -280,7 +280,7 @@ def test_kanerva_shape_with_chunked_queries(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_auto_picks_a_path() -> None:
-    assert READ_PATHS == ("auto", "dense", "packed")
+    assert READ_PATHS == ("auto", "dense", "packed", "fused")
     small = SDM.random(40, 16, radius=6, seed=0)  # auto by default
     assert small.read_path == "auto" and not small.uses_packed(1)
     big = SDM.random(_AUTO_MIN_BITS_CPU // 64 + 1, 64, radius=24, seed=0)
@@ -339,7 +339,7 @@ def test_overflow_refused_on_the_packed_path() -> None:
 
 
 def test_unknown_read_path_is_one_value_error() -> None:
-    pattern = r"^read_path must be one of 'auto', 'dense', 'packed', got 'fast'"
+    pattern = r"^read_path must be one of 'auto', 'dense', 'packed', 'fused', got 'fast'"
     for call in (lambda: SDM.random(5, 8, radius=2, read_path="fast"),
                  lambda: SDM(torch.zeros(3, 4), radius=1, read_path="fast"),
                  lambda: SDM.random_selected_coordinate(5, 8, 2, read_path="fast")):
@@ -392,7 +392,7 @@ def test_random_packed_draws_the_dense_addresses(monkeypatch: pytest.MonkeyPatch
 def test_from_packed() -> None:
     bits = random_binary(30, 70, seed=22)
     words = sdm_packed.pack_bits(bits)
-    for read_path in READ_PATHS:
+    for read_path in ("auto", "dense", "packed"):  # "fused": tests/test_sdm_fused.py
         sdm = SDM.from_packed(words, 70, top_k=4, read_path=read_path)
         assert torch.equal(sdm.addresses, bits) and sdm.r == 30 and sdm.top_k == 4
     reference = SDM(bits, top_k=4, read_path="dense")
