@@ -156,6 +156,11 @@ def case_sdm_fused_equals_dense() -> str:
             return f"{rule}: sums differ"
         if not torch.equal(fused.read(cues, iterations=3), dense.read(cues, iterations=3)):
             return f"{rule}: read bits differ"
+        rebuilt = SDM.from_packed(fused.address_words.T.contiguous(), 100, read_path="fused",
+                                  **rule)
+        rebuilt.set_counters(dense.counters)
+        if not torch.equal(rebuilt.sums(cues), dense.sums(cues)):
+            return f"{rule}: from_packed sums differ"
     return "ok"
 
 

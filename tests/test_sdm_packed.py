@@ -392,7 +392,7 @@ def test_random_packed_draws_the_dense_addresses(monkeypatch: pytest.MonkeyPatch
 def test_from_packed() -> None:
     bits = random_binary(30, 70, seed=22)
     words = sdm_packed.pack_bits(bits)
-    for read_path in ("auto", "dense", "packed"):  # "fused": tests/test_sdm_fused.py
+    for read_path in ("auto", "dense", "packed"):  # "fused": tests/_sdm_fused_cases.py
         sdm = SDM.from_packed(words, 70, top_k=4, read_path=read_path)
         assert torch.equal(sdm.addresses, bits) and sdm.r == 30 and sdm.top_k == 4
     reference = SDM(bits, top_k=4, read_path="dense")
