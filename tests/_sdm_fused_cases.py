@@ -53,6 +53,16 @@ def _compare(addresses: torch.Tensor, queries: torch.Tensor, counters: torch.Ten
     return "ok"
 
 
+def _compare_top_k(addresses: torch.Tensor, queries: torch.Tensor, counters: torch.Tensor,
+                   ks: tuple[int, ...]) -> str:
+    """:func:`_compare` for each ``k``; the first difference, or ``"ok"``."""
+    for k in ks:
+        result = _compare(addresses, queries, counters, top_k=k)
+        if result != "ok":
+            return f"k={k}: {result}"
+    return "ok"
+
+
 def _random(seed: int, r: int, n: int, b: int, v: int, dtype: torch.dtype, low: int = -20,
             high: int = 20) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
@@ -109,11 +119,7 @@ def case_radius_int64_accumulators() -> str:
 def case_top_k() -> str:
     a, _, c = _random(21, 700, 100, 5, 13, torch.int16)
     q = _near(a, [0, 100, 200, 300, 699], 30, 21)
-    for k in (1, 7, 700):
-        result = _compare(a, q, c, top_k=k)
-        if result != "ok":
-            return f"k={k}: {result}"
-    return "ok"
+    return _compare_top_k(a, q, c, (1, 7, 700))
 
 
 def case_top_k_ties_lowest_index() -> str:
@@ -124,11 +130,7 @@ def case_top_k_ties_lowest_index() -> str:
     c = torch.randint(-9, 10, (200, 6), generator=g, dtype=torch.int64).to(torch.int8)
     q = torch.cat([distinct[:3], torch.randint(0, 2, (2, 80), generator=g, dtype=torch.uint8)])
     with _tiles(block_q=2, block_v=4, programs=16):
-        for k in (1, 50, 111):
-            result = _compare(a, q, c, top_k=k)
-            if result != "ok":
-                return f"k={k}: {result}"
-    return "ok"
+        return _compare_top_k(a, q, c, (1, 50, 111))
 
 
 def case_top_k_far_queries() -> str:
