@@ -22,8 +22,14 @@ that process and its compiled child read from ``getrusage``):
 The stimulus is one volley per presentation (20 ms at 50 Hz) so both networks see exactly
 the same granule activity. Prints a table; ratios are measured side by side in one run.
 
+``--backend cuda_standalone`` runs the ``circuit`` part on a GPU (brian2cuda, Python >=
+3.12; :mod:`circuits.cuda`) with Brian2's granule code; ``circuit_brian2`` stays
+``cpp_standalone``, so the digest comparison is then GPU against CPU, and the ratio
+``circuit / circuit_brian2`` the GPU's run time against the CPU's.
+
     python bench/cerebellum_scale.py                     # 10^5 granule cells, 100+100
     python bench/cerebellum_scale.py --granule 20000 --writes 10 --reads 10   # quick
+    python bench/cerebellum_scale.py --backend cuda_standalone   # circuit on the GPU
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ def run_circuit(args, granule: int, backend: str, granule_kernel: str = "auto") 
     sdm = CerebellarSDM(params, seed=args.seed, directory=directory,
                         record=("granule", "purkinje", "nuclei"))
     write, read = sdm.write_then_read(keys, values, queries)
-    if backend == "cpp_standalone":
+    if backend in ("cpp_standalone", "cuda_standalone"):
         timings = dict(sdm.timings)
     else:
         timings = {"run_s": write.timings["run_s"] + read.timings["run_s"]}
@@ -155,7 +161,7 @@ def run_minimal(args) -> dict:
 
 def child(args) -> None:
     if args.part == "circuit":
-        result = run_circuit(args, args.granule, "cpp_standalone")
+        result = run_circuit(args, args.granule, args.backend)
     elif args.part == "circuit_brian2":
         result = run_circuit(args, args.granule, "cpp_standalone", granule_kernel="brian2")
     elif args.part == "minimal":
@@ -189,6 +195,10 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true",
                         help="skip the circuit with Brian2's own granule code objects "
                              "(granule_kernel='brian2'), the reference for spikes and reads")
+    parser.add_argument("--backend", choices=("cpp_standalone", "cuda_standalone"),
+                        default="cpp_standalone",
+                        help="backend of the circuit part (cuda_standalone: on a GPU with "
+                             "Brian2's granule code; the reference stays cpp_standalone)")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:
@@ -210,7 +220,7 @@ def main() -> None:
     c, m = results["circuit"], results.get("minimal")
     rt, sa = results["runtime"], results["standalone_small"]
     rows = [
-        ("circuit (cpp_standalone)", c),
+        (f"circuit ({args.backend})", c),
         *([("circuit, Brian2's granule code objects", results["circuit_brian2"])]
           if "circuit_brian2" in results else []),
         *([("minimal network (cpp_standalone)", m)] if m else []),
@@ -239,7 +249,7 @@ def main() -> None:
         ref = results["circuit_brian2"]
         same = ref["spikes_and_reads"] == c["spikes_and_reads"]
         summary = {"circuit_over_brian2_granule": c["run_s"] / ref["run_s"],
-                   "same_spikes_and_reads": same}
+                   "same_spikes_and_reads": same, "backend": args.backend}
         print(f"ratio circuit / circuit with Brian2's granule code objects (run time): "
               f"{c['run_s'] / ref['run_s']:.2f}")
         print(f"every spike (index, step) and every read bit identical to that reference: "

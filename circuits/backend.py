@@ -1,4 +1,4 @@
-"""Brian2 backends: runtime (numpy or Cython code generation) and C++ standalone.
+"""Brian2 backends: runtime (numpy or Cython code generation), C++ and CUDA standalone.
 
 Every simulation in :mod:`circuits` runs inside :func:`brian_backend`, which selects the code
 generation target or device, and restores Brian2's global state afterwards, so two circuits
@@ -8,6 +8,10 @@ with different backends can run one after the other in one process.
 - ``"cython"``: runtime mode with compiled code objects (cached in ``~/.cython``).
 - ``"cpp_standalone"``: the whole run compiled to C++ in ``directory`` (one directory per
   worker; reused builds are cached by the compiler's object files there).
+- ``"cuda_standalone"``: the same, as a CUDA project compiled with ``nvcc`` and run on a GPU
+  (brian2cuda, Python >= 3.12; set up by :mod:`circuits.cuda`, whose
+  :class:`~circuits.cuda.CudaOptions` the ``cuda`` argument takes). Without a GPU it
+  generates and compiles for a given compute capability but cannot run.
 
 Compilation never uses more than the machine's cores (:func:`compile_slot`): Brian2's
 default ``make -j`` starts one compiler per source file (about 75 for the cerebellum), and
@@ -26,15 +30,22 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import brian2
 
 from models._checks import check_choice
 
-__all__ = ["BACKENDS", "BackendInfo", "brian_backend", "compile_jobs", "compile_slot",
-           "run_network"]
+if TYPE_CHECKING:
+    from circuits.cuda import CudaOptions
 
-BACKENDS = ("numpy", "cython", "cpp_standalone")
+__all__ = ["BACKENDS", "STANDALONE_BACKENDS", "BackendInfo", "brian_backend", "compile_jobs",
+           "compile_slot", "run_network"]
+
+BACKENDS = ("numpy", "cython", "cpp_standalone", "cuda_standalone")
+
+#: the backends that generate, compile and run a whole project (one ``run`` per build)
+STANDALONE_BACKENDS = ("cpp_standalone", "cuda_standalone")
 
 
 def compile_jobs() -> int:
@@ -91,47 +102,68 @@ class BackendInfo:
 @contextlib.contextmanager
 def brian_backend(name: str, directory: str | Path | None = None, *,
                   threads: int | None = None,
-                  dt: brian2.Quantity | None = None) -> Iterator[BackendInfo]:
+                  dt: brian2.Quantity | None = None,
+                  cuda: CudaOptions | None = None) -> Iterator[BackendInfo]:
     """Select a Brian2 backend for the objects created inside the block.
 
     Parameters
     ----------
     name
-        ``"numpy"``, ``"cython"`` or ``"cpp_standalone"``.
+        ``"numpy"``, ``"cython"``, ``"cpp_standalone"`` or ``"cuda_standalone"``.
     directory
-        Build directory for ``cpp_standalone`` (a fresh temporary one if omitted).
+        Build directory of a standalone backend (a fresh temporary one if omitted).
     threads
-        OpenMP threads for ``cpp_standalone`` (``None``: Brian2's default of 0, no OpenMP).
+        OpenMP threads for ``cpp_standalone`` (``None``: Brian2's default of 0, no OpenMP);
+        must be ``None`` with ``cuda_standalone``.
     dt
         Simulation time step of objects on the default clock (restored afterwards).
+    cuda
+        Toolkit, GPU and compute capability of ``cuda_standalone``
+        (:class:`circuits.cuda.CudaOptions`; default: found and detected).
 
     Yields
     ------
     BackendInfo
         Filled in with the build directory and, after :func:`run_network`, timings.
+
+    Raises
+    ------
+    ImportError
+        For ``cuda_standalone`` without brian2cuda (:func:`circuits.cuda.require_brian2cuda`).
     """
     check_choice("backend", name, BACKENDS)
+    if name == "cuda_standalone":
+        if threads is not None:
+            raise ValueError("threads: cuda_standalone runs on a GPU, not OpenMP threads; "
+                             "leave threads=None")
+        from circuits.cuda import cuda_build, require_brian2cuda
+
+        require_brian2cuda()  # registers the device
     previous_target = brian2.prefs.codegen.target
     previous_threads = brian2.prefs.devices.cpp_standalone.openmp_threads
     previous_dt = brian2.defaultclock.dt
     info = BackendInfo(name=name)
-    if name == "cpp_standalone":
+    setup = contextlib.nullcontext()
+    if name in STANDALONE_BACKENDS:
         if directory is None:
             directory = tempfile.mkdtemp(prefix="memcircuits-standalone-")
         info.directory = Path(directory)
         info.directory.mkdir(parents=True, exist_ok=True)
         if threads is not None:
             brian2.prefs.devices.cpp_standalone.openmp_threads = int(threads)
-        brian2.set_device("cpp_standalone", directory=str(info.directory), build_on_run=False)
+        brian2.set_device(name, directory=str(info.directory), build_on_run=False)
+        if name == "cuda_standalone":
+            setup = cuda_build(cuda, brian2.get_device())
     else:
         brian2.set_device("runtime")
         brian2.prefs.codegen.target = name
     if dt is not None:
         brian2.defaultclock.dt = dt
     try:
-        yield info
+        with setup:
+            yield info
     finally:
-        if name == "cpp_standalone":
+        if name in STANDALONE_BACKENDS:
             brian2.device.reinit()
             brian2.device.activate()
             brian2.set_device("runtime")
@@ -145,13 +177,14 @@ def run_network(network: brian2.Network, duration: brian2.Quantity, info: Backen
                 report: str | None = None, namespace: dict | None = None) -> None:
     """Run ``network`` for ``duration`` on the backend described by ``info``.
 
-    For ``cpp_standalone`` this also builds, compiles and executes the project, recording
+    For a standalone backend this also builds, compiles and executes the project, recording
     ``info.timings["build_s"]`` (code generation + compilation), ``["run_s"]`` and the
-    compiled program's peak resident memory ``["peak_rss_mib"]``.
+    compiled program's peak resident memory ``["peak_rss_mib"]`` (host memory only with
+    ``cuda_standalone``).
     """
     start = time.perf_counter()
     network.run(duration, report=report, namespace=namespace or {})
-    if info.name != "cpp_standalone":
+    if info.name not in STANDALONE_BACKENDS:
         info.timings["run_s"] = time.perf_counter() - start
         return
     device = brian2.get_device()

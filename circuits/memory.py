@@ -166,7 +166,7 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
     params.validate()
     d = derive(params)
     sizes = _bytes_per_element(params)
-    standalone = params.backend == "cpp_standalone"
+    standalone = params.backend in ("cpp_standalone", "cuda_standalone")
     items: dict[str, int] = {}
     total_syn = 0.0
     counts = _synapse_counts(params)

@@ -506,8 +506,8 @@ class ProtocolParams:
 
 #: How the granule layer is stepped (``CerebellumParams.granule_kernel``): ``"auto"`` (the
 #: fused loop of :mod:`circuits.cerebellum.granule_kernel` in ``cpp_standalone``, Brian2's code
-#: objects otherwise), ``"brian2"`` (Brian2's code objects, the reference), ``"fused"``
-#: (``cpp_standalone`` only).
+#: objects otherwise, ``cuda_standalone`` included), ``"brian2"`` (Brian2's code objects, the
+#: reference), ``"fused"`` (``cpp_standalone`` only: the loop is C++ for the CPU).
 GRANULE_KERNELS = ("auto", "brian2", "fused")
 
 #: The presets :meth:`CerebellumParams.with_preset` knows (:func:`apply_preset`).
@@ -520,7 +520,8 @@ class CerebellumParams:
 
     address_bits: int = 64  # n: key length (bits)
     value_bits: int = 64  # number of output elements (Purkinje cells)
-    backend: str = "numpy"  # "numpy" | "cython" | "cpp_standalone"
+    backend: str = "numpy"  # "numpy" | "cython" | "cpp_standalone" | "cuda_standalone"
+    # (brian2cuda on a GPU, Python >= 3.12; circuits.cuda)
     granule_kernel: str = "auto"  # how the granule layer is stepped: "auto" (one fused,
     # vectorised C++ loop in cpp_standalone, Brian2's code objects otherwise), "brian2"
     # (Brian2's code objects: the reference), "fused" (cpp_standalone only); see
@@ -551,8 +552,13 @@ class CerebellumParams:
         """
         _int_at_least("address_bits", self.address_bits, 1)
         _int_at_least("value_bits", self.value_bits, 1)
-        _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone"))
+        _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone",
+                                          "cuda_standalone"))
         _choice("granule_kernel", self.granule_kernel, GRANULE_KERNELS)
+        if self.granule_kernel == "fused" and self.backend == "cuda_standalone":
+            raise ValueError("granule_kernel='fused' is a C++ loop for the CPU "
+                             "(cpp_standalone only); with backend='cuda_standalone' use "
+                             "'auto' or 'brian2' (Brian2's granule code, generated for the GPU)")
         if self.granule_kernel == "fused" and self.backend != "cpp_standalone":
             raise ValueError(f"granule_kernel='fused' needs backend='cpp_standalone' (got "
                              f"backend={self.backend!r}); use 'auto' or 'brian2'")

@@ -14,7 +14,8 @@ Backends: with ``"numpy"`` or ``"cython"`` the network lives in this process and
 continues the simulation. With ``"cpp_standalone"`` each call compiles and runs the whole
 history so far (all earlier writes and reads, with the same spikes) in one C++ program and
 returns the readout of the new presentations; the build directory is reused, so only the
-first build compiles everything.
+first build compiles everything. ``"cuda_standalone"`` does the same as a CUDA program on a
+GPU (brian2cuda; :mod:`circuits.cuda`, the ``cuda`` argument), with Brian2's own granule code.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import brian2
 import numpy as np
 from brian2 import ms, second
 
-from circuits.backend import BackendInfo, brian_backend, run_network
+from circuits.backend import STANDALONE_BACKENDS, BackendInfo, brian_backend, run_network
 from circuits.cerebellum.mossy import (
     active_window,
     background_spike_trains,
@@ -44,6 +45,7 @@ from circuits.cerebellum.network import (
     random_wiring,
 )
 from circuits.cerebellum.params import CerebellumParams, derive
+from circuits.cuda import CudaOptions
 from circuits.spikes import SpikeTrains
 from models.seeding import numpy_rng
 
@@ -278,7 +280,7 @@ class CerebellarSDM:
         Granule-cell addresses or selected coordinates; random if omitted. Hand the same
         wiring to the abstract SDM (:meth:`abstract_sdm`) to compare neuron by neuron.
     directory
-        Build directory of the ``cpp_standalone`` backend.
+        Build directory of a standalone backend (``cpp_standalone``, ``cuda_standalone``).
     report
         Brian2 progress report (``"text"``, ``"stdout"``) or None.
     record
@@ -288,14 +290,22 @@ class CerebellarSDM:
         Refuse (:class:`circuits.memory.MemoryBudgetError`) before building a network whose
         estimated memory exceeds this many GiB (default: ``MEMCIRCUITS_MEMORY_BUDGET_GIB`` or
         80% of physical memory; :func:`circuits.memory.cerebellum_footprint`).
+    cuda
+        Toolkit, GPU and compute capability of ``backend="cuda_standalone"``
+        (:class:`circuits.cuda.CudaOptions`; default: found and detected).
     """
 
     def __init__(self, params: CerebellumParams | None = None, *, seed: int | None = 0,
                  wiring: GranuleWiring | None = None, directory: str | Path | None = None,
                  report: str | None = None, record: tuple[str, ...] | None = None,
-                 memory_budget_gib: float | None = None) -> None:
+                 memory_budget_gib: float | None = None,
+                 cuda: CudaOptions | None = None) -> None:
         self.params = params if params is not None else CerebellumParams()
         self.params.validate()
+        if self.params.backend == "cuda_standalone":
+            from circuits.cuda import require_brian2cuda
+
+            require_brian2cuda()  # one clear error now, not at the first presentation
         self.derived = derive(self.params)
         self.seed = seed
         if wiring is None:  # refuse sizes over budget before the wiring is drawn
@@ -314,6 +324,7 @@ class CerebellarSDM:
                 raise ValueError(f"record must include {', '.join(sorted(missing))} "
                                  f"(the readout needs them)")
         self.memory_budget_gib = memory_budget_gib
+        self.cuda = cuda
         self._batches: list[_Batch] = []
         self._readouts: list[CerebellumReadout] = []
         self._net: CerebellarNetwork | None = None
@@ -504,9 +515,9 @@ class CerebellarSDM:
         return self._built().groups
 
     def _built(self) -> CerebellarNetwork:
-        if self.params.backend == "cpp_standalone":
+        if self.params.backend in STANDALONE_BACKENDS:
             raise RuntimeError("CerebellarSDM.network needs the numpy or cython backend: "
-                               "with cpp_standalone every call builds a fresh C++ project")
+                               f"with {self.params.backend} every call builds a fresh project")
         if self._net is None:
             if not self._batches:
                 self._guard_memory([])
@@ -556,7 +567,7 @@ class CerebellarSDM:
             load costs one build, not one per entry).
         """
         batches = check_schedule(self.params, schedule)
-        if self.params.backend != "cpp_standalone":
+        if self.params.backend not in STANDALONE_BACKENDS:
             return [self._present(self._make_batch(kind, x, v)) for kind, x, v in batches]
         for kind, x, v in batches:
             self._batches.append(self._make_batch(kind, x, v))
@@ -567,7 +578,7 @@ class CerebellarSDM:
     def _present(self, batch: _Batch) -> CerebellumReadout:
         backend = self.params.backend
         start = time.perf_counter()
-        if backend == "cpp_standalone":
+        if backend in STANDALONE_BACKENDS:
             self._batches.append(batch)
             (readout,) = self._simulate_standalone(new=1)
         else:
@@ -632,7 +643,7 @@ class CerebellarSDM:
                     report=self.report)
 
     def _simulate_standalone(self, new: int) -> list[CerebellumReadout]:
-        """Compile and run the whole history as one C++ program (one ``run``).
+        """Compile and run the whole history as one C++ (or CUDA) program (one ``run``).
 
         Returns the readouts of the last ``new`` batches.
         """
@@ -642,8 +653,8 @@ class CerebellarSDM:
         except ValueError:
             del self._batches[-new:]  # nothing ran: the refused entries are not history
             raise
-        with brian_backend("cpp_standalone", self.directory,
-                           dt=self.params.protocol.dt) as info:
+        with brian_backend(self.params.backend, self.directory, dt=self.params.protocol.dt,
+                           cuda=self.cuda) as info:
             self.directory = info.directory
             net = build_network(self.params, self.wiring, seed=self.seed, record=self.record)
             net.namespace["plastic_gate"] = self._plasticity_gate()

@@ -1,4 +1,4 @@
-"""One ``cpp_standalone`` build of the cerebellar SDM, many runs with new inputs.
+"""One standalone build of the cerebellar SDM, many runs with new inputs.
 
 :class:`CerebellarSDM` with ``backend="cpp_standalone"`` compiles and runs its whole history
 at every call. :class:`StandaloneRunner` instead builds the circuit once for a fixed
@@ -28,6 +28,13 @@ schedule (same ``seed``), spike for spike. The program always simulates the whol
 a shorter schedule is followed by silence, which changes no readout (no input, plasticity
 gated off).
 
+The build is ``cpp_standalone`` unless ``params.backend`` is ``"cuda_standalone"``: then the
+same network is generated as a CUDA project (brian2cuda, :mod:`circuits.cuda`; options in
+the runner's ``cuda`` argument), compiled with ``nvcc`` and run on a GPU with the same
+``run_args``. Creating the runner only builds and compiles, so on a machine with ``nvcc``
+but no GPU a runner with an explicit compute capability checks that the circuit compiles
+(:attr:`StandaloneRunner.compiled`); :meth:`StandaloneRunner.run` needs the GPU.
+
 Build directories live under a cache root (``cache_dir``, else ``MEMCIRCUITS_CACHE``/
 ``standalone``, else ``~/.cache/memcircuits/standalone``) at ``<structure hash>/<worker>``.
 A worker directory is held under an exclusive file lock while a runner uses it, so
@@ -44,6 +51,7 @@ simulations may run in between.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import math
@@ -59,7 +67,7 @@ import brian2
 import numpy as np
 from brian2 import ms, second
 
-from circuits.backend import compile_slot
+from circuits.backend import STANDALONE_BACKENDS, compile_slot
 from circuits.cerebellum.network import (
     RUN_PARAMETERS,
     CerebellarNetwork,
@@ -75,6 +83,7 @@ from circuits.cerebellum.protocol import (
     check_schedule,
     lead_in,
 )
+from circuits.cuda import CudaOptions
 from models.rundir import try_lock
 
 __all__ = [
@@ -94,29 +103,38 @@ _FORMAT = 5  # bump when the generated project changes for the same structure
 #: one clock reset in Brian2's generated main.cpp (``_array_<clock>_timestep[0] = 0;``)
 _CLOCK_RESET = re.compile(r"^\s*_array_(\w*clock\w*?)_(timestep|t)\[0\] = [^;]*;\s*$")
 
+#: brian2cuda's main.cu: the random-number buffer added to the network once per clock, in the
+#: order of a ``set`` of clocks (``magicnetwork.add(&<clock>, _run_random_number_buffer);``)
+_RANDOM_BUFFER = re.compile(r"^\s*(\w+)\.add\(&(\w+), _run_random_number_buffer\);\s*$")
+
 
 def canonical_main_source(text: str) -> str:
-    """``main.cpp`` with each run of consecutive clock resets sorted by clock name.
+    """``main.cpp`` (``main.cu``) with each run of consecutive clock resets sorted by clock.
 
     Brian2 resets the clocks of a run in the iteration order of a ``set`` of clocks, which
     differs between processes (it follows object addresses), so the same network generates
     two versions of ``main.cpp`` and a cached build would recompile at random. The resets
-    are independent assignments; their order does not matter.
+    are independent assignments; their order does not matter. brian2cuda also adds its
+    random-number buffer to the network once per clock in that order: the same function,
+    first in every step of each clock, so those lines are sorted too.
     """
     lines = text.split("\n")
     out: list[str] = []
     k = 0
     while k < len(lines):
-        if not _CLOCK_RESET.match(lines[k]):
+        pattern = next((p for p in (_CLOCK_RESET, _RANDOM_BUFFER) if p.match(lines[k])), None)
+        if pattern is None:
             out.append(lines[k])
             k += 1
             continue
         end = k
-        while end < len(lines) and _CLOCK_RESET.match(lines[end]):
+        while end < len(lines) and pattern.match(lines[end]):
             end += 1
 
-        def order(line: str) -> tuple[str, bool]:
-            match = _CLOCK_RESET.match(line)
+        def order(line: str, pattern: re.Pattern = pattern) -> tuple[str, bool]:
+            match = pattern.match(line)
+            if pattern is _RANDOM_BUFFER:
+                return match.group(2), False
             return match.group(1), match.group(2) != "timestep"
 
         out.extend(sorted(lines[k:end], key=order))
@@ -143,13 +161,19 @@ def canonical_params(params: CerebellumParams) -> CerebellumParams:
 
     The defaults are those of :class:`~circuits.cerebellum.params.GolgiParams` (a zero drive stays
     zero). This is what a runner compiles and what its structure hash covers; each run sets the
-    actual values.
+    actual values. The backend is ``cuda_standalone`` if ``params`` has it, else
+    ``cpp_standalone``.
     """
     go, default = params.golgi, GolgiParams()
-    return replace(params, backend="cpp_standalone", golgi=replace(
+    return replace(params, backend=_standalone(params.backend), golgi=replace(
         go, inhibition=default.inhibition,
         mf_drive=default.mf_drive if go.mf_drive > 0 else 0.0,
         feedback_drive=default.feedback_drive if go.feedback_drive > 0 else 0.0))
+
+
+def _standalone(backend: str) -> str:
+    """The standalone backend a runner builds for ``backend``: itself, or cpp_standalone."""
+    return backend if backend in STANDALONE_BACKENDS else "cpp_standalone"
 
 
 _PROCESS_RUNNER: dict[str, Any] = {}  # the open runner of this process and its key
@@ -157,7 +181,8 @@ _PROCESS_RUNNER: dict[str, Any] = {}  # the open runner of this process and its 
 
 def process_runner(params: CerebellumParams, layout: Sequence[tuple[str, int]], *,
                    seed: int | None = 0, record: tuple[str, ...] | None = None,
-                   memory_budget_gib: float | None = None) -> StandaloneRunner:
+                   memory_budget_gib: float | None = None,
+                   cuda: CudaOptions | None = None) -> StandaloneRunner:
     """The :class:`StandaloneRunner` of this process for a structure, kept open between calls.
 
     Brian2 holds one standalone project per process, so a process (a sweep's worker)
@@ -165,9 +190,10 @@ def process_runner(params: CerebellumParams, layout: Sequence[tuple[str, int]], 
     (no code generation, no compilation; run parameters may differ); any other call
     closes it and opens a new one (from the on-disk cache when that structure was built
     before). Set the values of the run parameters per run with ``run(parameters=...)``.
+    ``cuda`` is the runner's (``cuda_standalone`` builds).
     """
     key = repr((canonical_params(params), seed, record,
-                [(k, int(c)) for k, c in layout]))
+                [(k, int(c)) for k, c in layout], cuda))
     runner = _PROCESS_RUNNER.get("runner")
     if runner is not None and _PROCESS_RUNNER.get("key") == key and runner._holds_device():
         return runner
@@ -175,7 +201,7 @@ def process_runner(params: CerebellumParams, layout: Sequence[tuple[str, int]], 
         runner.close()
         _PROCESS_RUNNER.clear()
     runner = StandaloneRunner(params, layout, seed=seed, record=record,
-                              memory_budget_gib=memory_budget_gib)
+                              memory_budget_gib=memory_budget_gib, cuda=cuda)
     _PROCESS_RUNNER.update(runner=runner, key=key)
     return runner
 
@@ -277,7 +303,8 @@ class StandaloneRunner:
     Parameters
     ----------
     params
-        Circuit parameters (the backend field is ignored: always ``cpp_standalone``).
+        Circuit parameters. The build is ``cuda_standalone`` if ``params.backend`` says so,
+        else ``cpp_standalone`` (whatever runtime backend the field names).
     layout
         ``[(kind, count), ...]`` with kind ``"write"`` or ``"read"``: the presentations
         the build has room for; it fixes the simulated duration (sum of the slots) and,
@@ -302,6 +329,10 @@ class StandaloneRunner:
         mean, and one climbing-fibre burst (``climbing.burst`` spikes) per write.
     memory_budget_gib
         As :class:`CerebellarSDM` (checked for the whole layout before building).
+    cuda
+        Toolkit, GPU and compute capability of a ``cuda_standalone`` build
+        (:class:`circuits.cuda.CudaOptions`); with an explicit compute capability the build
+        compiles without a GPU (and :meth:`run` then fails: the program needs one).
 
     Attributes
     ----------
@@ -320,9 +351,15 @@ class StandaloneRunner:
                  record: tuple[str, ...] | None = None, cache_dir: str | Path | None = None,
                  worker: str | None = None,
                  max_spikes_per_rail: tuple[int, int] | None = None,
-                 memory_budget_gib: float | None = None) -> None:
-        self.params = replace(params, backend="cpp_standalone")
+                 memory_budget_gib: float | None = None,
+                 cuda: CudaOptions | None = None) -> None:
+        self.params = replace(params, backend=_standalone(params.backend))
         self.params.validate()
+        if self.params.backend == "cuda_standalone":
+            from circuits.cuda import require_brian2cuda
+
+            require_brian2cuda()  # before drawing the wiring: one clear error without it
+        self.cuda = cuda
         self.seed = seed
         if wiring is None:  # refuse sizes over budget before the wiring is drawn
             from circuits.memory import check_cerebellum
@@ -401,6 +438,11 @@ class StandaloneRunner:
                      f"steps={round(self.duration / self._dt)}",
                      f"tables={self.max_spikes_per_rail}"):
             h.update(part.encode() + b"\0")
+        if self.params.backend == "cuda_standalone":  # what nvcc is asked for
+            import brian2cuda
+
+            h.update(f"brian2cuda={brian2cuda.__version__} {self.cuda or CudaOptions()!r}"
+                     .encode() + b"\0")
         for name in ("addresses", "coordinates", "targets"):
             arr = getattr(self.wiring, name)
             if arr is not None:
@@ -427,7 +469,8 @@ class StandaloneRunner:
     def _build(self) -> None:
         main = self.directory / "main"
         before = main.stat().st_mtime_ns if main.is_file() else None
-        source = self.directory / "main.cpp"
+        backend = self.params.backend
+        source = self.directory / ("main.cu" if backend == "cuda_standalone" else "main.cpp")
         previous_main = (source.read_text(), source.stat()) if source.is_file() else None
         previous_target = brian2.prefs.codegen.target
         previous_dt = brian2.defaultclock.dt
@@ -436,12 +479,18 @@ class StandaloneRunner:
         # rename ours ("granule_1"), change the generated code and force a recompilation
         gc.collect()
         self.directory.mkdir(parents=True, exist_ok=True)
-        brian2.set_device("cpp_standalone", directory=str(self.directory), build_on_run=False)
+        brian2.set_device(backend, directory=str(self.directory), build_on_run=False)
         self._device = brian2.get_device()
         # a fresh project: the generated main.cpp records every dt assignment the device saw,
         # so without this it would depend on what this process built before (and recompile)
         self._device.reinit()
         self._device.activate(build_on_run=False, directory=str(self.directory))
+        if backend == "cuda_standalone":  # after reinit, which resets the device's link flags
+            from circuits.cuda import cuda_build
+
+            setup = cuda_build(self.cuda, self._device)
+        else:
+            setup = contextlib.nullcontext()
         try:
             brian2.defaultclock.dt = self.params.protocol.dt
             # the run parameters' build-time values are canonical (every run sets them), so
@@ -452,14 +501,16 @@ class StandaloneRunner:
             net.namespace["plastic_gate"] = brian2.TimedArray(np.zeros(self._gate_len),
                                                               dt=1 * ms)
             net.network.run(self.duration * second, namespace={})
-            self._device.build(directory=str(self.directory), compile=False, run=False,
-                               debug=False, clean=False, with_output=False)
-            _canonicalise_main(self.directory / "main.cpp", previous_main)
             from brian2.codegen.cpp_prefs import get_compiler_and_args
 
-            with compile_slot():
-                self._device.compile_source(str(self.directory), get_compiler_and_args()[0],
-                                            debug=False, clean=False)
+            with setup:
+                self._device.build(directory=str(self.directory), compile=False, run=False,
+                                   debug=False, clean=False, with_output=False)
+                _canonicalise_main(source, previous_main)
+                with compile_slot():
+                    self._device.compile_source(str(self.directory),
+                                                get_compiler_and_args()[0], debug=False,
+                                                clean=False)
         except BaseException:
             self._device.reinit()
             self._device.activate()

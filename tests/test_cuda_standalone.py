@@ -1,0 +1,258 @@
+"""The cerebellum on brian2cuda's ``cuda_standalone`` (:mod:`circuits.cuda`).
+
+Three kinds of test:
+
+- set-up and errors (fast, any Python): the toolkit and cuRAND are found, a missing
+  brian2cuda, the fused granule loop or OpenMP threads with CUDA, and no GPU without a compute
+  capability each raise one clear error;
+- code generation and compilation (``standalone``, ``slow``: about 12 minutes of ``nvcc`` on
+  2 busy cores): under Python >= 3.12 with brian2cuda and ``nvcc``, a small cerebellum (2000
+  granule cells) builds as a CUDA project for sm_90 through :class:`StandaloneRunner`, with
+  the ``run_args`` entries its runs set, and a second runner reuses the build; no GPU needed;
+- runs (``gpu``): the CUDA program's readouts against ``cpp_standalone``'s for the same
+  inputs and seed. They cannot be required identical spike for spike: the GPU sums
+  synaptic inputs with atomic additions in no fixed order, and nvcc (``-use_fast_math``:
+  fused multiply-adds) and g++ (``-ffast-math -march=native``) round the state updates
+  differently, so membrane potentials may differ in their last bits. Inputs are the same
+  (mossy and climbing spikes are made in Python; reliable release draws no device random
+  numbers). What is required identical is what such last-bit differences cannot move: the
+  granule spikes (every mossy input adds the same ``J``, a sum whose value does not depend on
+  its order, and the volleys put each cell far from its threshold) and the read bits; the
+  Purkinje and nuclear spike counts and the weights are compared with stated tolerances.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from circuits import cuda as cuda_module
+from circuits.backend import brian_backend
+from circuits.cerebellum.params import CerebellumParams, GranuleParams
+from circuits.cerebellum.protocol import CerebellarSDM
+from circuits.cerebellum.standalone import StandaloneRunner, canonical_main_source
+from circuits.cuda import CudaOptions, curand_location, find_cuda_path
+
+RECORD = ("granule", "purkinje", "nuclei")
+HAS_BRIAN2CUDA = importlib.util.find_spec("brian2cuda") is not None
+NEEDS_BRIAN2CUDA = pytest.mark.skipif(
+    not HAS_BRIAN2CUDA,
+    reason=f"needs brian2cuda (Brian2 2.10.1, Python >= 3.12; this is Python "
+           f"{sys.version_info.major}.{sys.version_info.minor})")
+
+
+def _toolkit() -> str | None:
+    """Why nvcc + cuRAND are unusable here, or None if they are usable."""
+    try:
+        curand_location(find_cuda_path())
+    except FileNotFoundError as error:
+        return str(error)
+    return None
+
+
+def small(**changes) -> CerebellumParams:
+    """32-bit addresses, 8 outputs, 2000 granule cells, CUDA."""
+    base = CerebellumParams(address_bits=32, value_bits=8, backend="cuda_standalone",
+                            granule=GranuleParams(n=2000, coding_level=0.055))
+    return replace(base, **changes)
+
+
+def schedule(seed: int):
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 2, (2, 32), dtype=np.uint8)
+    values = rng.integers(0, 2, (2, 8), dtype=np.uint8)
+    return [("write", keys, values), ("read", keys[::-1], None)]
+
+
+# ---------------------------------------------------------------- set-up and errors
+def test_fused_granule_kernel_is_refused_with_cuda():
+    with pytest.raises(ValueError, match=r"granule_kernel='fused'.*cpp_standalone only"):
+        small(granule_kernel="fused").validate()
+    small(granule_kernel="auto").validate()  # auto: Brian2's granule code on the GPU
+    small(granule_kernel="brian2").validate()
+
+
+def test_auto_granule_kernel_is_brian2s_code_with_cuda():
+    from circuits.cerebellum.granule_kernel import uses_fused_granule
+
+    assert not uses_fused_granule(small())
+    assert uses_fused_granule(small(backend="cpp_standalone"))
+
+
+def test_cuda_without_brian2cuda_says_what_it_needs(monkeypatch):
+    monkeypatch.setitem(sys.modules, "brian2cuda", None)  # import brian2cuda -> ImportError
+    with pytest.raises(ImportError, match=r"brian2cuda.*Brian2 2\.10\.1.*Python >= 3\.12"):
+        CerebellarSDM(small(), seed=0)
+    with pytest.raises(ImportError, match="brian2cuda"):
+        StandaloneRunner(small(), [("write", 1)], seed=0)
+    with pytest.raises(ImportError, match="brian2cuda"), brian_backend("cuda_standalone"):
+        pass
+
+
+def test_cuda_refuses_openmp_threads():
+    with pytest.raises(ValueError, match="threads"), brian_backend("cuda_standalone",
+                                                                   threads=2):
+        pass
+
+
+def test_no_gpu_needs_a_compute_capability(monkeypatch):
+    monkeypatch.delenv(cuda_module.ENV_COMPUTE_CAPABILITY, raising=False)
+    with pytest.raises(RuntimeError, match=r"no CUDA GPU.*compute_capability=9\.0"):
+        cuda_module._compute_capability(CudaOptions(), gpus=0)
+    assert cuda_module._compute_capability(CudaOptions(), gpus=1) is None  # detected
+    assert cuda_module._compute_capability(CudaOptions(compute_capability=9.0), 0) == 9.0
+    monkeypatch.setenv(cuda_module.ENV_COMPUTE_CAPABILITY, "8.0")
+    assert cuda_module._compute_capability(CudaOptions(), gpus=0) == 8.0
+    with pytest.raises(ValueError, match="compute_capability"):
+        cuda_module._compute_capability(CudaOptions(compute_capability=90), gpus=0)
+
+
+def test_toolkit_behind_a_wrapper_script_is_found(tmp_path, monkeypatch):
+    toolkit = tmp_path / "cuda-13.0"
+    (toolkit / "bin").mkdir(parents=True)
+    (toolkit / "bin" / "nvcc").write_text("")
+    wrapper = tmp_path / "bin" / "nvcc"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec {toolkit}/bin/nvcc "$@"\n')
+    wrapper.chmod(0o755)
+    for name in ("CUDA_PATH", "CUDA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", str(wrapper.parent))
+    assert find_cuda_path() == toolkit.resolve()
+    with pytest.raises(FileNotFoundError, match="bin/nvcc"):
+        find_cuda_path(tmp_path / "nowhere")
+
+
+def test_pip_curand_gets_an_unversioned_link(tmp_path, monkeypatch):
+    """The pip package has only libcurand.so.10; brian2cuda links -lcurand."""
+    root = tmp_path / "nvidia" / "cu13"
+    (root / "include").mkdir(parents=True)
+    (root / "include" / "curand.h").write_text("")
+    (root / "lib").mkdir()
+    (root / "lib" / "libcurand.so.10").write_text("")
+    monkeypatch.setattr(cuda_module, "_pip_curand_dirs", lambda: [root])
+    monkeypatch.setenv("MEMCIRCUITS_CACHE", str(tmp_path / "cache"))
+    include, link_dir, runtime_dir = curand_location(tmp_path / "toolkit-without-curand")
+    assert include == root / "include"
+    assert runtime_dir == root / "lib"
+    assert (link_dir / "libcurand.so").resolve() == (root / "lib" / "libcurand.so.10").resolve()
+    assert curand_location(tmp_path / "toolkit-without-curand")[1] == link_dir  # reused
+    monkeypatch.setattr(cuda_module, "_pip_curand_dirs", lambda: [])
+    with pytest.raises(FileNotFoundError, match="nvidia-curand"):
+        curand_location(tmp_path / "toolkit-without-curand")
+
+
+def test_random_buffer_lines_of_main_cu_are_sorted_by_clock():
+    """brian2cuda adds its random-number buffer per clock in a set's order (varies between
+    processes); the canonical source does not."""
+    a = ("  net.add(&defaultclock, _run_random_number_buffer);\n"
+         "  net.add(&clock_1, _run_random_number_buffer);\n"
+         "  net.add(&defaultclock, _run_x);")
+    b = ("  net.add(&clock_1, _run_random_number_buffer);\n"
+         "  net.add(&defaultclock, _run_random_number_buffer);\n"
+         "  net.add(&defaultclock, _run_x);")
+    assert canonical_main_source(a) == canonical_main_source(b) == b
+
+
+# ---------------------------------------------------------------- code generation + nvcc
+@pytest.mark.standalone
+@pytest.mark.slow
+@NEEDS_BRIAN2CUDA
+def test_small_cerebellum_generates_and_compiles_for_sm90(tmp_path):
+    """Build only (no GPU needed): the CUDA project of a 2000-GrC cerebellum compiles and links
+    for compute capability 9.0, holds the entries ``run_args`` sets, and a second runner of
+    the same structure compiles nothing."""
+    reason = _toolkit()
+    if reason is not None:
+        pytest.skip(reason)
+    options = CudaOptions(compute_capability=9.0)
+    layout = [("write", 2), ("read", 2)]
+    with StandaloneRunner(small(), layout, seed=0, record=RECORD, cache_dir=tmp_path,
+                          cuda=options) as runner:
+        assert runner.compiled
+        directory = runner.directory
+        assert (directory / "main").is_file()
+        assert "-arch=sm_90" in (directory / "makefile").read_text()
+        objects = (directory / "objects.cu").read_text()
+        sdm = runner.reference
+        batches = schedule(1)
+        from circuits.cerebellum.standalone import schedule_batches
+
+        args = runner.run_args(schedule_batches(runner.params, runner.wiring, batches,
+                                                seed=0, record=RECORD))
+        for table in args:  # every input the runs set is settable in the program
+            assert f'name == "{table.name}.values"' in objects, table.name
+        assert sdm.params.backend == "cuda_standalone"
+    with StandaloneRunner(small(), layout, seed=0, record=RECORD, cache_dir=tmp_path,
+                          cuda=options) as again:
+        assert again.directory == directory
+        assert not again.compiled  # the cached build: code regenerated, nothing compiled
+
+
+# ---------------------------------------------------------------- runs on a GPU
+def _assert_close_to_cpp(gpu, cpu):
+    """Readouts of the CUDA and the C++ program for the same inputs (see module docstring)."""
+    for a, b in zip(gpu, cpu, strict=True):
+        assert a.kind == b.kind
+        # identical: granule spikes (index and step) and read bits
+        ga, gb = a.spikes["granule"], b.spikes["granule"]
+        np.testing.assert_array_equal(ga.indices, gb.indices)
+        np.testing.assert_array_equal(np.round(ga.times * 1e4), np.round(gb.times * 1e4))
+        for x, y in zip(a.active_granule, b.active_granule, strict=True):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(a.bits, b.bits)
+        # counts per cell and decode window: last-bit differences can move a Purkinje
+        # spike by a step across a window edge; at most 1 spike in at most 2% of entries
+        for name in ("purkinje_counts", "nuclei_counts"):
+            diff = np.abs(getattr(a, name).astype(int) - getattr(b, name).astype(int))
+            assert diff.max(initial=0) <= 1, name
+            assert (diff > 0).mean() <= 0.02, name
+        # weights: the same plasticity events, rounding aside
+        if np.isfinite(b.weights_after).all():
+            np.testing.assert_allclose(a.weights_after, b.weights_after, rtol=1e-6,
+                                       atol=1e-9)
+
+
+@pytest.mark.gpu
+@pytest.mark.standalone
+@pytest.mark.slow
+@NEEDS_BRIAN2CUDA
+def test_cuda_runner_matches_cpp_and_reuses_its_build(tmp_path):
+    """Two schedules from one CUDA build (run_args, no recompilation) against cpp_standalone
+    (Brian2's granule code, the same code objects) for the same inputs."""
+    layout = [("write", 2), ("read", 2)]
+    cpu_params = small(backend="cpp_standalone", granule_kernel="brian2")
+    with StandaloneRunner(small(), layout, seed=0, record=RECORD,
+                          cache_dir=tmp_path / "cuda") as gpu:
+        gpu_runs = [gpu.run(schedule(s)) for s in (1, 2)]
+        assert gpu.runs == 2
+    with StandaloneRunner(cpu_params, layout, seed=0, record=RECORD,
+                          cache_dir=tmp_path / "cpp") as cpu:
+        cpu_runs = [cpu.run(schedule(s)) for s in (1, 2)]
+    for g, c in zip(gpu_runs, cpu_runs, strict=True):
+        _assert_close_to_cpp(g, c)
+    assert not np.array_equal(gpu_runs[0][1].active_granule[0],
+                              gpu_runs[1][1].active_granule[0])  # new inputs, new spikes
+
+
+@pytest.mark.gpu
+@pytest.mark.standalone
+@pytest.mark.slow
+@NEEDS_BRIAN2CUDA
+def test_cuda_sdm_write_then_read_matches_cpp(tmp_path):
+    """CerebellarSDM(backend='cuda_standalone'): one build and run, as cpp_standalone."""
+    keys_values = schedule(3)[0]
+    keys, values = keys_values[1], keys_values[2]
+    gpu = CerebellarSDM(small(), seed=0, record=RECORD, directory=tmp_path / "cuda")
+    cpu = CerebellarSDM(small(backend="cpp_standalone"), seed=0, record=RECORD,
+                        directory=tmp_path / "cpp")
+    g = gpu.write_then_read(keys, values, keys)
+    c = cpu.write_then_read(keys, values, keys)
+    _assert_close_to_cpp(g, c)
+    assert gpu.timings["build_s"] > 0 and gpu.timings["run_s"] > 0
+    assert os.path.isfile(tmp_path / "cuda" / "main")
