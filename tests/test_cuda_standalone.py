@@ -179,15 +179,16 @@ def test_small_cerebellum_generates_and_compiles_for_sm90(tmp_path):
         assert (directory / "main").is_file()
         assert "-arch=sm_90" in (directory / "makefile").read_text()
         objects = (directory / "objects.cu").read_text()
-        sdm = runner.reference
-        batches = schedule(1)
+        assert runner.reference.params.backend == "cuda_standalone"
         from circuits.cerebellum.standalone import schedule_batches
 
-        args = runner.run_args(schedule_batches(runner.params, runner.wiring, batches,
-                                                seed=0, record=RECORD))
-        for table in args:  # every input the runs set is settable in the program
-            assert f'name == "{table.name}.values"' in objects, table.name
-        assert sdm.params.backend == "cuda_standalone"
+        # names only: a live TimedArray of this build would rename the next build's
+        # unnamed ones (_timedarray_2), change its code and make it recompile
+        names = [table.name for table in runner.run_args(schedule_batches(
+            runner.params, runner.wiring, schedule(1), seed=0, record=RECORD))]
+        assert {"mossy_table", "climbing_table"} <= set(names)
+        for name in names:  # every input the runs set is settable in the program
+            assert f'name == "{name}.values"' in objects, name
     with StandaloneRunner(small(), layout, seed=0, record=RECORD, cache_dir=tmp_path,
                           cuda=options) as again:
         assert again.directory == directory
@@ -206,12 +207,13 @@ def _assert_close_to_cpp(gpu, cpu):
         for x, y in zip(a.active_granule, b.active_granule, strict=True):
             np.testing.assert_array_equal(x, y)
         np.testing.assert_array_equal(a.bits, b.bits)
-        # counts per cell and decode window: last-bit differences can move a Purkinje
-        # spike by a step across a window edge; at most 1 spike in at most 2% of entries
+        # counts per cell and decode window: a last-bit difference can move a spike by a
+        # step across a window's edge, one spike in one entry; allow that in one entry per
+        # readout (or 2% of the entries), nothing more
         for name in ("purkinje_counts", "nuclei_counts"):
             diff = np.abs(getattr(a, name).astype(int) - getattr(b, name).astype(int))
             assert diff.max(initial=0) <= 1, name
-            assert (diff > 0).mean() <= 0.02, name
+            assert (diff > 0).sum() <= max(1, 0.02 * diff.size), name
         # weights: the same plasticity events, rounding aside
         if np.isfinite(b.weights_after).all():
             np.testing.assert_allclose(a.weights_after, b.weights_after, rtol=1e-6,
