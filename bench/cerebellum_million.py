@@ -110,7 +110,9 @@ def child(args) -> None:
           "coding_level": float(np.mean([len(a) for a in read.active_granule])) / args.granule,
           "read_bit_accuracy": float((read.bits == values[which]).mean()),
           "spikes_and_reads": spike_digest([([r.bits], r.spikes) for r in (write, read)],
-                                           float(params.protocol.dt))})
+                                           float(params.protocol.dt)),
+          "reads": spike_digest([([r.bits], {}) for r in (write, read)],
+                                float(params.protocol.dt))})
 
 
 def main() -> None:
@@ -168,6 +170,7 @@ def main() -> None:
     if reference is not None:
         same = reference["spikes_and_reads"] == r["spikes_and_reads"]
         summary.update(reference=reference, same_spikes_and_reads=same,
+                       same_reads=reference["reads"] == r["reads"],
                        run_over_reference=r["run_s"] / reference["run_s"])
         print(f"reference cpp_standalone: build {reference['build_s']:.1f} s, run "
               f"{reference['run_s']:.1f} s; run time {args.backend} / cpp_standalone: "
