@@ -212,7 +212,8 @@ CEREBELLUM = [
     _cb("cb-memory-budget-negative", "memory_budget_gib=-1",
         message=r"memory_budget_gib: memory budget must be > 0 GiB, got -1"),
     _cb("cb-backend-gpu", "circuit.backend=gpu",
-        message=r"backend must be one of 'numpy', 'cython', 'cpp_standalone', got 'gpu'"),
+        message=r"backend must be one of 'numpy', 'cython', 'cpp_standalone', "
+                r"'cuda_standalone', got 'gpu'"),
     _cb("cb-reuse-build-numpy", "reuse_build=true",
         message=r"reuse_build = true needs circuit\.backend = 'cpp_standalone'"),
     _cb("cb-address-bits-zero", "circuit.address_bits=0",

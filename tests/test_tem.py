@@ -335,7 +335,8 @@ def test_tem_inference_memory_is_unmasked_and_written_with_p_x():
     """torch_tem's inference memory: every connection (no hierarchical mask), the Hebbian
     rule with the place code retrieved from x in place of p-hat; the generative memory keeps
     the mask."""
-    cfg = TEMConfig(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1))
+    cfg = TEMConfig(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1),
+                    separate_inference_memory=True)
     model = TEM(cfg, seed=4, dtype=torch.float64).eval()
     walks = _walks(steps=8, batch=2)
     with torch.no_grad():
@@ -348,8 +349,8 @@ def test_tem_inference_memory_is_unmasked_and_written_with_p_x():
 
 def test_tem_state_of_another_memory_arrangement_is_refused():
     kw = dict(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1))
-    shared = TEM(TEMConfig(**kw, separate_inference_memory=False), seed=0)
-    separate = TEM(TEMConfig(**kw), seed=0)
+    shared = TEM(TEMConfig(**kw), seed=0)
+    separate = TEM(TEMConfig(**kw, separate_inference_memory=True), seed=0)
     walks = _walks(steps=4, batch=2)
     state = shared.begin(walks["observations"][:, 0])
     with pytest.raises(ValueError, match="separate_inference_memory=True"):
@@ -360,7 +361,8 @@ def test_tem_losses_on_visited_states_only():
     """train_on_visited_states_only (TF2 TEM): each step's loss is the mean over the walks
     that revisit; the walks are independent, so with walk 0 alone selected the loss is that
     of walk 0 run alone. All selected: the plain mean; none: zero. Off: visited is ignored."""
-    cfg = TEMConfig(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1))
+    cfg = TEMConfig(g_sizes=(9, 6), g_subsampled=(3, 2), frequencies=(0.9, 0.1),
+                    train_on_visited_states_only=True)
     model = TEM(cfg, seed=5, dtype=torch.float64)
     walks = _walks(steps=8, batch=3)
     acts, obs = walks["actions"], walks["observations"]
@@ -386,12 +388,12 @@ def test_tem_losses_on_visited_states_only():
 
 def test_tem_config_saved_before_the_reference_options_means_the_first_tem():
     """A saved config without the three options is the simplified first TEM (the shipped
-    checkpoint's); a new config is the reference TEM."""
+    checkpoint's), whatever the defaults; the reference options are opt-in."""
     from models.config import from_dict, to_dict
 
-    new = TEMConfig()
-    assert new.separate_inference_memory and new.generate_from_inferred_g
-    assert new.train_on_visited_states_only
+    assert not any(getattr(TEMConfig(), name) for name in TEMConfig.SAVED_BEFORE_FIELD)
+    new = TEMConfig(separate_inference_memory=True, generate_from_inferred_g=True,
+                    train_on_visited_states_only=True)
     saved = {k: v for k, v in to_dict(new).items() if k not in TEMConfig.SAVED_BEFORE_FIELD}
     old = from_dict(TEMConfig, TEMConfig.complete_saved(saved))
     assert not (old.separate_inference_memory or old.generate_from_inferred_g

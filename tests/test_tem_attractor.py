@@ -123,18 +123,18 @@ def test_fused_hebbian_block_matches_autograd(scale: float) -> None:
     assert got_grads[0][0, 0, :2].tolist() == [weights[0, 0, 0].item(), weights[0, 0, 1].item()]
 
 
-#: TEM's options (TEMConfig) under test: the reference TEM (defaults), each change alone,
-#: the simplified first TEM (the shipped checkpoint's), and the dense memory layout
+#: TEM's options (TEMConfig) under test: the reference TEM (all three on), each change alone,
+#: the simplified first TEM (the defaults, the shipped checkpoint's), and the dense layout
+_REFERENCE = {"separate_inference_memory": True, "generate_from_inferred_g": True,
+              "train_on_visited_states_only": True}
 OPTIONS = {
-    "reference": {},
-    "shared memory": {"separate_inference_memory": False},
-    "p-hat from g_gen": {"generate_from_inferred_g": False},
-    "every step": {"train_on_visited_states_only": False},
-    "first TEM": {"separate_inference_memory": False, "generate_from_inferred_g": False,
-                  "train_on_visited_states_only": False},
-    "dense layout": {"memory_layout": "dense"},
-    "dense first TEM": {"memory_layout": "dense", "separate_inference_memory": False,
-                        "generate_from_inferred_g": False},
+    "reference": _REFERENCE,
+    "shared memory": {**_REFERENCE, "separate_inference_memory": False},
+    "p-hat from g_gen": {**_REFERENCE, "generate_from_inferred_g": False},
+    "every step": {**_REFERENCE, "train_on_visited_states_only": False},
+    "first TEM": {},
+    "dense layout": {**_REFERENCE, "memory_layout": "dense"},
+    "dense first TEM": {"memory_layout": "dense"},
 }
 
 

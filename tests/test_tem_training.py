@@ -130,13 +130,16 @@ def _drop_reference_options(path):
 
 def test_run_saved_before_the_reference_options_resumes_as_it_was_trained(tmp_path):
     """A TEM run saved before the three reference options (separate inference memory, p-hat
-    from the inferred g, losses on revisits) was trained without them: resuming it with the
-    new defaults is refused, naming the option; with the old values it resumes. A TEM-t run
-    resumes whatever TEM's table says (it is not trained)."""
+    from the inferred g, losses on revisits) was trained without them: resuming it with them
+    on is refused, naming the option; with the old values (the defaults) it resumes. A TEM-t
+    run resumes whatever TEM's table says (it is not trained)."""
     from models.tem_hebbian import TEMConfig
 
     small = TEMConfig(g_sizes=(6, 6), g_subsampled=(2, 2), frequencies=(0.9, 0.1))
-    config = train_config_for_worlds(**{**TINY, "steps": 2, "model": "tem", "tem": small})
+    reference = dataclasses.replace(small, separate_inference_memory=True,
+                                    generate_from_inferred_g=True,
+                                    train_on_visited_states_only=True)
+    config = train_config_for_worlds(**{**TINY, "steps": 2, "model": "tem", "tem": reference})
     train(config, tmp_path / "tem", progress=False)
     _drop_reference_options(tmp_path / "tem" / "checkpoint.pt")
     ckpt = load_checkpoint(tmp_path / "tem")
@@ -145,8 +148,7 @@ def test_run_saved_before_the_reference_options_resumes_as_it_was_trained(tmp_pa
     with pytest.raises(ValueError, match=r"was trained with tem\.generate_from_inferred_g="
                                          r"False, not True"):
         train(config, tmp_path / "tem", progress=False)
-    old = dataclasses.replace(small, **TEMConfig.SAVED_BEFORE_FIELD)
-    more = train(train_config_for_worlds(**{**TINY, "steps": 4, "model": "tem", "tem": old}),
+    more = train(train_config_for_worlds(**{**TINY, "steps": 4, "model": "tem", "tem": small}),
                  tmp_path / "tem", progress=False)
     assert more.resumed_from == 2 and more.step == 4
 
