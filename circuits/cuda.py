@@ -275,14 +275,6 @@ def configure_cuda(options: CudaOptions | None = None,
         its link flags); its ``library_dirs`` get cuRAND's link folder and its link
         arguments the rpath of the library. None: preferences only.
 
-    Preferences set (``prefs.devices.cuda_standalone.cuda_backend``): ``detect_cuda``
-    False and ``cuda_path`` (the toolkit found here, not brian2cuda's search, which
-    takes a wrapper script's folder for the toolkit); ``detect_gpus``, ``gpu_id`` and
-    ``compute_capability`` (detection with a GPU unless a capability is given; without one
-    the given capability and GPU 0); ``extra_compile_args_nvcc`` (``options.nvcc_args``
-    , ``-std=c++17`` and ``-I`` cuRAND's headers, which the device code includes). The host
-    compiler's C++ standard is set by :func:`cuda_build`, which wraps this.
-
     Returns
     -------
     CudaSetup
@@ -295,6 +287,19 @@ def configure_cuda(options: CudaOptions | None = None,
         Without ``nvcc`` or cuRAND.
     RuntimeError
         Without a GPU and without a compute capability to compile for.
+
+    Notes
+    -----
+    Preferences set, in ``prefs.devices.cuda_standalone.cuda_backend``:
+
+    - ``detect_cuda`` False and ``cuda_path``: the toolkit found here, not brian2cuda's
+      search, which takes a wrapper script's folder for the toolkit;
+    - ``detect_gpus``, ``gpu_id`` and ``compute_capability``: detection with a GPU unless a
+      capability is given; without one, the given capability and GPU 0;
+    - ``extra_compile_args_nvcc``: ``options.nvcc_args``, ``-std=c++17`` and ``-I``
+      cuRAND's headers, which the device code includes.
+
+    The host compiler's C++ standard is set by :func:`cuda_build`, which wraps this.
     """
     options = options or CudaOptions()
     brian2cuda = require_brian2cuda()
