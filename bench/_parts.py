@@ -19,17 +19,20 @@ import numpy as np
 
 def spike_digest(readouts, dt: float) -> str:
     """SHA-256 of readouts, each ``(arrays, spikes)``: every array (as int64) and every spike
-    (population name, indices, times in steps of ``dt``). Two runs with the same digest have
-    the same readouts and spikes, step for step."""
+    (population name, indices, times in steps of ``dt``, sorted by step then index). Two runs
+    with the same digest have the same readouts and spikes, step for step."""
     digest = hashlib.sha256()
     for arrays, spikes in readouts:
         for array in arrays:
             digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
         for name in sorted(spikes):
+            # sorted by (step, index): brian2cuda records a step's spikes in no fixed order
+            steps = np.round(np.asarray(spikes[name].times) / dt).astype(np.int64)
+            indices = np.asarray(spikes[name].indices, dtype=np.int64)
+            order = np.lexsort((indices, steps))
             digest.update(name.encode())
-            digest.update(np.ascontiguousarray(spikes[name].indices, dtype=np.int64).tobytes())
-            digest.update(np.round(np.asarray(spikes[name].times) / dt).astype(np.int64)
-                          .tobytes())
+            digest.update(np.ascontiguousarray(indices[order]).tobytes())
+            digest.update(np.ascontiguousarray(steps[order]).tobytes())
     return digest.hexdigest()
 
 

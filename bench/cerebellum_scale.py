@@ -73,6 +73,7 @@ def patterns(args):
 
 
 def run_circuit(args, granule: int, backend: str, granule_kernel: str = "auto") -> dict:
+    from circuits.backend import STANDALONE_BACKENDS
     from circuits.cerebellum.protocol import CerebellarSDM
 
     params = circuit_params(granule, args.purkinje, backend, args.coding_level, args.pairing,
@@ -83,7 +84,7 @@ def run_circuit(args, granule: int, backend: str, granule_kernel: str = "auto") 
     sdm = CerebellarSDM(params, seed=args.seed, directory=directory,
                         record=("granule", "purkinje", "nuclei"))
     write, read = sdm.write_then_read(keys, values, queries)
-    if backend in ("cpp_standalone", "cuda_standalone"):
+    if backend in STANDALONE_BACKENDS:
         timings = dict(sdm.timings)
     else:
         timings = {"run_s": write.timings["run_s"] + read.timings["run_s"]}

@@ -316,8 +316,7 @@ def configure_cuda(options: CudaOptions | None = None,
     backend.detect_cuda = False
     backend.cuda_path = str(cuda_path)
     detect = gpus > 0 and capability is None
-    if backend.detect_gpus != detect:
-        gputools.reset_gpu_selection()
+    gputools.reset_gpu_selection()  # brian2cuda caches its choice; each build chooses anew
     backend.detect_gpus = detect
     backend.compute_capability = capability
     backend.gpu_id = options.gpu_id if (options.gpu_id is not None or detect) else 0

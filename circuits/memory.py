@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from circuits.backend import STANDALONE_BACKENDS
 from circuits.cerebellum.params import CerebellumParams, derive
 from models._memory import GIB, MemoryBudgetError, budget_bytes, default_budget_bytes
 
@@ -166,7 +167,7 @@ def cerebellum_footprint(params: CerebellumParams, *, presentations: int,
     params.validate()
     d = derive(params)
     sizes = _bytes_per_element(params)
-    standalone = params.backend in ("cpp_standalone", "cuda_standalone")
+    standalone = params.backend in STANDALONE_BACKENDS
     items: dict[str, int] = {}
     total_syn = 0.0
     counts = _synapse_counts(params)

@@ -15,7 +15,7 @@ from typing import Any, Self
 
 import torch
 
-from models import sdm_packed
+from models import sdm_fused, sdm_packed
 from models._checks import as_tensor, check_binary, check_choice, check_int
 from models.sdm_functions import READ_PATHS, _check_activation_args, _resolve_activation
 from models.seeding import SeedLike, torch_generator
@@ -24,6 +24,14 @@ __all__ = ["SDMConstructors"]
 
 #: Bits per block when SDM.random draws packed addresses (16 MiB of uint8 at a time).
 _RANDOM_BLOCK_BITS = 2**24
+
+
+def _check_fused(read_path: str, device: torch.device | str) -> None:
+    """``read_path="fused"`` on a device that cannot run it: one error, before any work."""
+    if read_path == "fused":
+        usable, why = sdm_fused.available(device)
+        if not usable:
+            raise ValueError(f"read_path 'fused': {why}")
 
 
 class SDMConstructors:
@@ -45,6 +53,7 @@ class SDMConstructors:
         n = check_int("n", n, minimum=1)
         _check_activation_args(r, n, radius, activation, top_k)
         read_path = check_choice("read_path", read_path, READ_PATHS)
+        _check_fused(read_path, device)  # before drawing or packing anything
         generator = torch_generator(seed, "sdm_addresses")
         if read_path == "dense":
             addresses = torch.randint(0, 2, (r, n), generator=generator, dtype=torch.uint8)
@@ -91,6 +100,8 @@ class SDMConstructors:
         Other arguments as in :class:`SDM` (``read_path="dense"`` unpacks the addresses).
         """
         read_path = check_choice("read_path", read_path, READ_PATHS)
+        _check_fused(read_path, device if device is not None  # before anything is packed
+                     else getattr(address_words, "device", "cpu"))
         n = check_int("n", n, minimum=1)
         words = as_tensor("address_words", address_words)
         if words.dtype != torch.int64:

@@ -64,7 +64,7 @@ from scipy import special, stats
 
 from models import sdm_fused, sdm_packed
 from models._checks import as_tensor, check_binary, check_choice, check_int
-from models.sdm_constructors import SDMConstructors
+from models.sdm_constructors import SDMConstructors, _check_fused
 from models.sdm_functions import (
     _FLOAT32_EXACT,
     READ_PATHS,
@@ -228,10 +228,7 @@ class SDM(SDMConstructors):
         self._setup(n=n, r=r, activation=activation, top_k=top_k, value_dim=value_dim,
                     saturation=saturation, counter_dtype=counter_dtype, device=device,
                     read_path=read_path)
-        if read_path == "fused":
-            usable, why = sdm_fused.available(device)
-            if not usable:
-                raise ValueError(f"read_path 'fused': {why}")
+        _check_fused(read_path, device)
         # dense keeps the uint8 addresses; packed, fused and auto keep only the packed words
         self._addresses: torch.Tensor | None = None
         self._address_words: torch.Tensor | None = None  # (W, r)

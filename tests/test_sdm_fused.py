@@ -8,6 +8,7 @@ at the size of Kanerva's sample memory scaled up (10^5 locations x 1000 bits).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,7 +21,9 @@ import torch
 from models import sdm_fused, sdm_packed
 from models.sdm import SDM
 
-pytest.importorskip("triton")
+needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None,
+                                  reason="needs Triton (the test extra installs it on Linux "
+                                         "x86-64)")
 
 _CASES = Path(__file__).with_name("_sdm_fused_cases.py")
 _GROUPS = {
@@ -41,6 +44,7 @@ def test_groups_cover_every_case() -> None:
     assert grouped == sorted(_sdm_fused_cases.CASES)
 
 
+@needs_triton
 @pytest.mark.parametrize("group", sorted(_GROUPS))
 def test_fused_read_equals_packed_reference_interpreted(group: str) -> None:
     env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1")
@@ -63,6 +67,7 @@ def _words(r: int = 10, n: int = 70) -> tuple[torch.Tensor, torch.Tensor, torch.
             torch.zeros((r, 3), dtype=torch.int32))
 
 
+@needs_triton
 def test_cpu_without_interpreter_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     q, a, c = _words()
@@ -88,6 +93,17 @@ def test_bad_input_is_one_clear_error(change: dict, error: type, message: str) -
         sdm_fused.fused_sums(q, a, **kwargs)
 
 
+def test_without_triton_the_fused_read_says_what_it_needs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "triton" else real(name, *a))
+    assert sdm_fused.available("cpu") == (
+        False, "the fused read needs Triton (pip install triton; Linux x86-64 wheels on PyPI)")
+    with pytest.raises(ValueError, match=r"read_path 'fused': the fused read needs Triton"):
+        SDM.random(r=10, n=70, radius=3, seed=0, read_path="fused")
+
+
 def test_selected_coordinate_design_refuses_fused() -> None:
     with pytest.raises(ValueError, match="read_path 'fused' needs full"):
         SDM.random_selected_coordinate(r=10, n=20, k=3, mismatches=0, seed=0,
@@ -98,6 +114,7 @@ def test_selected_coordinate_design_refuses_fused() -> None:
 
 
 @pytest.mark.gpu
+@needs_triton
 @pytest.mark.parametrize("rule", [{"radius": 451}, {"top_k": 100}])
 @pytest.mark.parametrize("dtype", [torch.int8, torch.int32])
 def test_fused_read_equals_packed_reference_on_gpu(rule: dict, dtype: torch.dtype) -> None:
@@ -130,6 +147,7 @@ def _signature(kernel: object, counters: str, out: str) -> dict[str, str]:
     return {name: types.get(name, "i32" if name in _SCALARS else "constexpr") for name in names}
 
 
+@needs_triton
 @pytest.mark.parametrize(("counters", "acc_64", "ties", "block_q"), [
     ("*i8", False, False, 16), ("*i16", True, True, 1), ("*i32", False, True, 16),
     ("*i64", True, False, 1),

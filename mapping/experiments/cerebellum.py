@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from circuits.backend import STANDALONE_BACKENDS
 from circuits.cerebellum.network import RUN_PARAMETERS
 from circuits.cerebellum.params import CerebellumParams, biological
 from circuits.cerebellum.protocol import CerebellarSDM, CerebellumReadout, counters_from_weights
@@ -309,7 +310,7 @@ def run(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> dict
                                 memory_budget_gib=config.memory_budget_gib)
         write = circuit.write(keys, values)
         reads = {label: circuit.read(keys if label == "clean" else noisy) for label in labels}
-        if params.backend == "cpp_standalone":  # one build per call
+        if params.backend in STANDALONE_BACKENDS:  # one build per call
             build["build_s"] = float(sum(r.timings.get("build_s", 0.0)
                                          for r in [write, *reads.values()]))
 
