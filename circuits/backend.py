@@ -132,18 +132,18 @@ def brian_backend(name: str, directory: str | Path | None = None, *,
         For ``cuda_standalone`` without brian2cuda (:func:`circuits.cuda.require_brian2cuda`).
     """
     check_choice("backend", name, BACKENDS)
-    if name == "cuda_standalone":
-        if threads is not None:
-            raise ValueError("threads: cuda_standalone runs on a GPU, not OpenMP threads; "
-                             "leave threads=None")
-        from circuits.cuda import cuda_build, require_brian2cuda
+    if name == "cuda_standalone" and threads is not None:
+        raise ValueError("threads: cuda_standalone runs on a GPU, not OpenMP threads; "
+                         "leave threads=None")
+    if name in STANDALONE_BACKENDS:
+        from circuits.cuda import require_for, standalone_setup
 
-        require_brian2cuda()  # registers the device
+        require_for(name)  # brian2cuda registers its device on import
     previous_target = brian2.prefs.codegen.target
     previous_threads = brian2.prefs.devices.cpp_standalone.openmp_threads
     previous_dt = brian2.defaultclock.dt
     info = BackendInfo(name=name)
-    setup = contextlib.nullcontext()
+    setup: contextlib.AbstractContextManager = contextlib.nullcontext()
     if name in STANDALONE_BACKENDS:
         if directory is None:
             directory = tempfile.mkdtemp(prefix="memcircuits-standalone-")
@@ -152,8 +152,7 @@ def brian_backend(name: str, directory: str | Path | None = None, *,
         if threads is not None:
             brian2.prefs.devices.cpp_standalone.openmp_threads = int(threads)
         brian2.set_device(name, directory=str(info.directory), build_on_run=False)
-        if name == "cuda_standalone":
-            setup = cuda_build(cuda, brian2.get_device())
+        setup = standalone_setup(name, cuda, brian2.get_device())
     else:
         brian2.set_device("runtime")
         brian2.prefs.codegen.target = name

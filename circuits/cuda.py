@@ -51,6 +51,8 @@ __all__ = [
     "find_cuda_path",
     "gpu_count",
     "require_brian2cuda",
+    "require_for",
+    "standalone_setup",
 ]
 
 #: the backend name (``CerebellumParams.backend``, :func:`circuits.backend.brian_backend`)
@@ -331,6 +333,23 @@ def configure_cuda(options: CudaOptions | None = None,
                      curand_link_dir=link_dir, curand_runtime_dir=runtime_dir,
                      brian2cuda_version=str(getattr(brian2cuda, "__version__", "unknown")),
                      nvcc_args=nvcc_args)
+
+
+def standalone_setup(backend: str, options: CudaOptions | None = None,
+                     device: Any | None = None) -> contextlib.AbstractContextManager:
+    """The context a standalone build of ``backend`` runs in.
+
+    :func:`cuda_build` for ``"cuda_standalone"``, nothing for ``"cpp_standalone"``.
+    """
+    if backend == CUDA_BACKEND:
+        return cuda_build(options, device)
+    return contextlib.nullcontext()
+
+
+def require_for(backend: str) -> None:
+    """For ``"cuda_standalone"``, :func:`require_brian2cuda` (one clear error, early)."""
+    if backend == CUDA_BACKEND:
+        require_brian2cuda()
 
 
 @contextlib.contextmanager

@@ -44,6 +44,18 @@ def _tile_distances(q_ptr, a_ptr, qs, rs, q_ok, r_ok, R, W: tl.constexpr,
 
 
 @triton.jit
+def _block_and_span(pid_q, pid_s, B, R, span, BQ: tl.constexpr):
+    """A program's queries and locations.
+
+    Returns the queries ``pid_q BQ ..``, their in-range mask, and the locations
+    ``[start, end)`` of span ``pid_s``.
+    """
+    qs = pid_q * BQ + tl.arange(0, BQ)
+    r_start = pid_s * span
+    return qs, qs < B, r_start, tl.minimum(R, r_start + span)
+
+
+@triton.jit
 def fused_sums_kernel(q_ptr, a_ptr, c_ptr, out_ptr, thr_ptr, tie_ptr, tie_count_ptr,
                       B, R, V, span, tie_cap,
                       W: tl.constexpr, BQ: tl.constexpr, BR: tl.constexpr,
@@ -62,11 +74,9 @@ def fused_sums_kernel(q_ptr, a_ptr, c_ptr, out_ptr, thr_ptr, tie_ptr, tie_count_
     cut-off: programs with ``k = 0`` append their indices to row ``b`` of ``tie_ptr``
     (``tie_cap`` slots, slot counters in ``tie_count_ptr``), to be resolved by the caller.
     """
-    pid_q = tl.program_id(0)
     pid_v = tl.program_id(1)
-    pid_s = tl.program_id(2)
-    qs = pid_q * BQ + tl.arange(0, BQ)
-    q_ok = qs < B
+    qs, q_ok, r_start, r_end = _block_and_span(tl.program_id(0), tl.program_id(2), B, R,
+                                               span, BQ)
     vs = pid_v * BV + tl.arange(0, BV)
     v_ok = vs < V
     thr = tl.load(thr_ptr + qs, mask=q_ok, other=-1)  # (BQ,) int32; -1: nothing active
@@ -75,8 +85,6 @@ def fused_sums_kernel(q_ptr, a_ptr, c_ptr, out_ptr, thr_ptr, tie_ptr, tie_count_
         acc = tl.zeros((BQ, BV), dtype=tl.int64)
     else:
         acc = tl.zeros((BQ, BV), dtype=tl.int32)
-    r_start = pid_s * span
-    r_end = tl.minimum(R, r_start + span)
     for r0 in range(r_start, r_end, BR):
         rs = r0 + lanes
         r_ok = rs < r_end
@@ -119,13 +127,9 @@ def distance_histogram_kernel(q_ptr, a_ptr, hist_ptr, B, R, span, cap,
     ``hist_ptr`` is ``(B, cap + 1)`` int32; only distances :math:`\le` ``cap`` are counted
     (the top-k cut-off lies there when the caller's ``cap`` is large enough; it checks).
     """
-    pid_q = tl.program_id(0)
-    pid_s = tl.program_id(1)
-    qs = pid_q * BQ + tl.arange(0, BQ)
-    q_ok = qs < B
+    qs, q_ok, r_start, r_end = _block_and_span(tl.program_id(0), tl.program_id(1), B, R,
+                                               span, BQ)
     lanes = tl.arange(0, BR)
-    r_start = pid_s * span
-    r_end = tl.minimum(R, r_start + span)
     for r0 in range(r_start, r_end, BR):
         rs = r0 + lanes
         r_ok = rs < r_end

@@ -26,14 +26,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from dataclasses import replace
 
 import numpy as np
 import pytest
+from small_runs import schedule, small_circuit
 
 from circuits import cuda as cuda_module
 from circuits.backend import brian_backend
-from circuits.cerebellum.params import CerebellumParams, GranuleParams
+from circuits.cerebellum.params import CerebellumParams
 from circuits.cerebellum.protocol import CerebellarSDM
 from circuits.cerebellum.standalone import StandaloneRunner, canonical_main_source
 from circuits.cuda import CudaOptions, curand_location, find_cuda_path
@@ -57,16 +57,7 @@ def _toolkit() -> str | None:
 
 def small(**changes) -> CerebellumParams:
     """32-bit addresses, 8 outputs, 2000 granule cells, CUDA."""
-    base = CerebellumParams(address_bits=32, value_bits=8, backend="cuda_standalone",
-                            granule=GranuleParams(n=2000, coding_level=0.055))
-    return replace(base, **changes)
-
-
-def schedule(seed: int):
-    rng = np.random.default_rng(seed)
-    keys = rng.integers(0, 2, (2, 32), dtype=np.uint8)
-    values = rng.integers(0, 2, (2, 8), dtype=np.uint8)
-    return [("write", keys, values), ("read", keys[::-1], None)]
+    return small_circuit(2000, **{"backend": "cuda_standalone", **changes})
 
 
 # ---------------------------------------------------------------- set-up and errors

@@ -13,10 +13,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from brian2 import Hz, TimedArray, ms, pA, second
+from small_runs import schedule, small_circuit
 
 from circuits.backend import brian_backend
 from circuits.cerebellum.network import build_network, golgi_weights, random_wiring
-from circuits.cerebellum.params import CerebellumParams, GolgiParams, GranuleParams
+from circuits.cerebellum.params import CerebellumParams, GolgiParams
 from circuits.cerebellum.protocol import CerebellarSDM
 from circuits.cerebellum.standalone import (
     StandaloneRunner,
@@ -31,16 +32,7 @@ RECORD = ("granule", "purkinje", "nuclei")
 
 def small(**changes) -> CerebellumParams:
     """32-bit addresses, 8 outputs, 400 granule cells (as tests/test_cerebellum.py)."""
-    base = CerebellumParams(address_bits=32, value_bits=8,
-                            granule=GranuleParams(n=400, coding_level=0.055))
-    return replace(base, **changes)
-
-
-def schedule(seed: int):
-    rng = np.random.default_rng(seed)
-    keys = rng.integers(0, 2, (2, 32), dtype=np.uint8)
-    values = rng.integers(0, 2, (2, 8), dtype=np.uint8)
-    return [("write", keys, values), ("read", keys[::-1], None)]
+    return small_circuit(400, **changes)
 
 
 def assert_same(a, b):

@@ -52,6 +52,7 @@ from circuits._fields import check_int_at_least as _int_at_least
 from circuits._fields import check_positive as _positive
 from circuits._fields import optional_quantity_field as _optional_q
 from circuits._fields import quantity_field as _q
+from circuits.backend import BACKENDS
 from circuits.cerebellum.derived import (
     Derived,
     derive,
@@ -552,16 +553,13 @@ class CerebellumParams:
         """
         _int_at_least("address_bits", self.address_bits, 1)
         _int_at_least("value_bits", self.value_bits, 1)
-        _choice("backend", self.backend, ("numpy", "cython", "cpp_standalone",
-                                          "cuda_standalone"))
+        _choice("backend", self.backend, BACKENDS)
         _choice("granule_kernel", self.granule_kernel, GRANULE_KERNELS)
-        if self.granule_kernel == "fused" and self.backend == "cuda_standalone":
-            raise ValueError("granule_kernel='fused' is a C++ loop for the CPU "
-                             "(cpp_standalone only); with backend='cuda_standalone' use "
-                             "'auto' or 'brian2' (Brian2's granule code, generated for the GPU)")
         if self.granule_kernel == "fused" and self.backend != "cpp_standalone":
             raise ValueError(f"granule_kernel='fused' needs backend='cpp_standalone' (got "
-                             f"backend={self.backend!r}); use 'auto' or 'brian2'")
+                             f"backend={self.backend!r}): the loop is C++ for the CPU "
+                             f"(cpp_standalone only); use 'auto' or 'brian2' (Brian2's "
+                             f"granule code)")
         _choice("preset", self.preset, PRESETS)
         for part in (self.mossy, self.granule, self.golgi, self.purkinje, self.interneuron,
                      self.nuclei, self.plasticity, self.climbing, self.protocol):

@@ -45,7 +45,7 @@ from circuits.cerebellum.network import (
     random_wiring,
 )
 from circuits.cerebellum.params import CerebellumParams, derive
-from circuits.cuda import CudaOptions
+from circuits.cuda import CudaOptions, require_for
 from circuits.spikes import SpikeTrains
 from models.seeding import numpy_rng
 
@@ -302,10 +302,7 @@ class CerebellarSDM:
                  cuda: CudaOptions | None = None) -> None:
         self.params = params if params is not None else CerebellumParams()
         self.params.validate()
-        if self.params.backend == "cuda_standalone":
-            from circuits.cuda import require_brian2cuda
-
-            require_brian2cuda()  # one clear error now, not at the first presentation
+        require_for(self.params.backend)  # one clear error now, not at the first presentation
         self.derived = derive(self.params)
         self.seed = seed
         if wiring is None:  # refuse sizes over budget before the wiring is drawn

@@ -51,7 +51,6 @@ simulations may run in between.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import math
@@ -83,7 +82,7 @@ from circuits.cerebellum.protocol import (
     check_schedule,
     lead_in,
 )
-from circuits.cuda import CudaOptions
+from circuits.cuda import CudaOptions, require_for, standalone_setup
 from models.rundir import try_lock
 
 __all__ = [
@@ -355,10 +354,7 @@ class StandaloneRunner:
                  cuda: CudaOptions | None = None) -> None:
         self.params = replace(params, backend=_standalone(params.backend))
         self.params.validate()
-        if self.params.backend == "cuda_standalone":
-            from circuits.cuda import require_brian2cuda
-
-            require_brian2cuda()  # before drawing the wiring: one clear error without it
+        require_for(self.params.backend)  # before drawing the wiring: one clear error
         self.cuda = cuda
         self.seed = seed
         if wiring is None:  # refuse sizes over budget before the wiring is drawn
@@ -485,12 +481,8 @@ class StandaloneRunner:
         # so without this it would depend on what this process built before (and recompile)
         self._device.reinit()
         self._device.activate(build_on_run=False, directory=str(self.directory))
-        if backend == "cuda_standalone":  # after reinit, which resets the device's link flags
-            from circuits.cuda import cuda_build
-
-            setup = cuda_build(self.cuda, self._device)
-        else:
-            setup = contextlib.nullcontext()
+        # after reinit, which resets the device's link flags
+        setup = standalone_setup(backend, self.cuda, self._device)
         try:
             brian2.defaultclock.dt = self.params.protocol.dt
             # the run parameters' build-time values are canonical (every run sets them), so
