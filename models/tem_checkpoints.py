@@ -231,6 +231,13 @@ def _checkpoint_from_payload(path: Path, payload: Any,
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ValueError(f"checkpoint: {path} field 'model_state' must be a dict of tensors "
                          f"by parameter name")
+    diverged = [k for k, v in state.items() if v.is_floating_point() and not bool(
+        torch.isfinite(v).all())]
+    if diverged:
+        raise ValueError(f"checkpoint: {path} holds non-finite parameters ("
+                         f"{', '.join(diverged[:3])}{', ...' if len(diverged) > 3 else ''}): "
+                         f"the training that wrote it diverged, so it can be neither used nor "
+                         f"resumed")
     # optional fields: (checker, what it must be, default)
     optional: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
         "train_config": (lambda v: isinstance(v, dict), "a dict", {}),

@@ -122,7 +122,7 @@ from models.tem import N_SYMBOLS, WalkModel, WindowOutput, two_hot_table
 from models.tem_attractor import f_p, fused_attractor, fused_hebbian_block
 
 __all__ = ["TEM", "DenseMemory", "MemoryBlocks", "TEMConfig", "TEMState", "attractor",
-           "autograd_reference", "f_p", "hebbian_update"]
+           "autograd_reference", "f_p", "hebbian_update", "memory_weight"]
 
 
 @dataclass(frozen=True)
@@ -422,6 +422,38 @@ class DenseMemory:
         return self.matrix
 
 
+def memory_weight(log_sigma_gen: torch.Tensor, log_sigma_mem: torch.Tensor,
+                  offset: float = 0.0) -> torch.Tensor:
+    r"""Weight of the memory-inferred :math:`g` in TEM's precision-weighted mean.
+
+    With :math:`\sigma'_\mathrm{mem} = \sigma_\mathrm{mem} + o` (``offset``, TEM's ramp
+    of the trust in memory),
+
+    .. math:: w = \frac{1/\sigma'^2_\mathrm{mem}}{1/\sigma^2_\mathrm{gen} +
+              1/\sigma'^2_\mathrm{mem}}
+            = \mathrm{sigmoid}\!\left(2 (\log\sigma_\mathrm{gen} -
+              \log\sigma'_\mathrm{mem})\right),
+        \qquad \log\sigma'_\mathrm{mem} = \mathrm{logaddexp}(\log\sigma_\mathrm{mem},
+              \log o)
+
+    and :math:`g^\mathrm{inf} = g^\mathrm{gen} + w (g^\mathrm{mem} - g^\mathrm{gen})`.
+    Computed from the logarithms, it stays finite, in value and gradient, where
+    :math:`\sigma` itself would overflow (``exp`` of a large output: an infinite
+    :math:`\sigma`, whose backward pass is ``0 * inf``) or underflow (an infinite precision).
+
+    Parameters
+    ----------
+    log_sigma_gen, log_sigma_mem
+        :math:`\log\sigma_\mathrm{gen}` ``(G,)`` and :math:`\log\sigma_\mathrm{mem}`
+        ``(B, G)``.
+    offset
+        :math:`o \ge 0`.
+    """
+    if offset > 0:
+        log_sigma_mem = torch.logaddexp(log_sigma_mem, log_sigma_mem.new_tensor(math.log(offset)))
+    return torch.sigmoid(2.0 * (log_sigma_gen - log_sigma_mem))
+
+
 class _BlockMLP(nn.Module):
     """One two-layer MLP per module (elu hidden), as torch_tem's ``MLP``, run as one.
 
@@ -459,10 +491,18 @@ class _BlockMLP(nn.Module):
         return self.weight1 * self.mask1, self.bias1, self.weight2 * self.mask2, self.bias2
 
     def forward(self, x: torch.Tensor,
-                weights: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+                weights: tuple[torch.Tensor, ...] | None = None, *,
+                log: bool = False) -> torch.Tensor:
+        """The MLP's output; with ``log=True`` and an ``"exp"`` output, its logarithm.
+
+        The logarithm is the last layer's output itself, so it stays finite where the
+        exponential would overflow or underflow.
+        """
         w1, b1, w2, b2 = self.weights() if weights is None else weights
         y = F.linear(F.elu(F.linear(x, w1, b1)), w2, b2)
-        return torch.exp(y) if self.out_activation == "exp" else y
+        if log and self.out_activation != "exp":
+            raise ValueError("log=True needs an MLP with an exponential output")
+        return torch.exp(y) if self.out_activation == "exp" and not log else y
 
 
 class TEM(WalkModel):
@@ -727,7 +767,6 @@ class TEM(WalkModel):
             step_weights = _visited_weights(visited, B, W, like=state.g)
         sched = self._schedule()
         alpha = torch.sigmoid(self.alpha_logit).view(1, -1, 1)
-        sigma_gen = torch.exp(self.log_sigma_gen)
         g, x_f = state.g, state.x_filtered
         memory, inference = state.memory, state.inference_memory
         logits_all, positions, places = [], [], []
@@ -765,10 +804,9 @@ class TEM(WalkModel):
                 err = ((F.one_hot(obs, c.n_symbols).to(x_hat.dtype) - x_hat) ** 2).sum(-1)
             norms = (g_mem ** 2) @ self.module_of_g  # (B, F) |g_mem_f|^2
             quality = torch.stack([norms, err.unsqueeze(1).expand_as(norms)], -1)
-            sigma_mem = self.sigma_from_memory(quality.reshape(B, -1), w_sigma)
-            sigma_mem = sigma_mem + sched["trust_offset"] * 1e4
-            prec_gen, prec_mem = 1 / sigma_gen ** 2, 1 / sigma_mem ** 2
-            g_inf = (g_gen * prec_gen + g_mem * prec_mem) / (prec_gen + prec_mem)
+            log_sigma_mem = self.sigma_from_memory(quality.reshape(B, -1), w_sigma, log=True)
+            g_inf = g_gen + memory_weight(self.log_sigma_gen, log_sigma_mem,
+                                          sched["trust_offset"] * 1e4) * (g_mem - g_gen)
             p = f_p(self._outer(self._g_sub(g_inf), x_tilde))
             # p-hat of the Hebbian rule and the p loss: from g_inf, or the prediction itself
             p_pred, p_g = self._generate(memory, query_gen, g_inf, p_pred)

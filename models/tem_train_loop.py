@@ -5,6 +5,7 @@ The protocol is described in :mod:`models.tem_training`.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,28 @@ class TrainResult:
     resumed_from: int  # step of the checkpoint resumed from (0: fresh start)
 
 
+def _check_finite(what: str, value: torch.Tensor, terms: dict[str, float], step: int,
+                  episode: int, path: Path) -> None:
+    """Stop training before a non-finite loss or gradient reaches the parameters.
+
+    Raises
+    ------
+    FloatingPointError
+        Naming the step, the episode, the non-finite loss terms and the checkpoint that
+        stays the last good state (nothing of the failing episode is written).
+    """
+    if bool(torch.isfinite(value)):
+        return
+    bad = [k for k, v in terms.items() if not math.isfinite(v)]
+    where = f" (non-finite terms: {', '.join(bad)})" if bad else ""
+    kept = (f"{path} keeps the last finite state" if path.exists()
+            else "no checkpoint had been written yet")
+    raise FloatingPointError(
+        f"training diverged at step {step + 1} (episode {episode}): the {what} is "
+        f"{float(value.detach())}{where}; the parameters were not updated and {kept}; resume with "
+        f"a lower lr or grad_clip (they may change when a run is resumed)")
+
+
 def _learning_rate(config: TrainConfig, step: int) -> float:
     decayed = config.lr_min + (config.lr - config.lr_min) * (
         config.lr_decay_rate ** (step / config.lr_decay_steps))
@@ -95,6 +118,17 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
 
 # Fields that may change when a run is resumed (they do not change what is learned).
 _RESUMABLE_CHANGES = ("steps", "checkpoint_every", "device", "num_threads")
+# Optimiser fields that may change too (to resume a run that diverged, or to anneal it); each
+# change is recorded in the checkpoint's metadata["optimiser_changes"].
+_OPTIMISER_CHANGES = ("lr", "lr_min", "lr_decay_rate", "lr_decay_steps", "grad_clip")
+
+
+def _optimiser_changes(config: TrainConfig, ckpt: Checkpoint) -> list[dict[str, Any]]:
+    """The optimiser changes recorded so far plus those this resume makes, in order."""
+    saved, wanted = dict(ckpt.train_config), to_dict(config)
+    earlier = ckpt.metadata.get("optimiser_changes", [])
+    return [*earlier, *({"step": ckpt.step, "field": k, "from": saved.get(k), "to": wanted[k]}
+                        for k in _OPTIMISER_CHANGES if saved.get(k) != wanted[k])]
 
 
 def _check_resume(config: TrainConfig, ckpt: Checkpoint, path: Path) -> None:
@@ -109,7 +143,7 @@ def _check_resume(config: TrainConfig, ckpt: Checkpoint, path: Path) -> None:
     # the table of the model not trained (tem_t for TEM, tem for TEM-t) changes nothing
     unused = {"tem_t", "tem"} - {config.model_key()}
     for key in sorted(set(saved) | set(wanted)):
-        if key in _RESUMABLE_CHANGES or key in unused:
+        if key in _RESUMABLE_CHANGES or key in _OPTIMISER_CHANGES or key in unused:
             continue
         old, new = saved.get(key), wanted.get(key)
         if old == new:
@@ -195,6 +229,9 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
         if ckpt.rng_state is not None:
             torch.set_rng_state(ckpt.rng_state)
         resumed_from = step
+        changes = _optimiser_changes(config, ckpt)
+        if changes:
+            metadata = {**(metadata or {}), "optimiser_changes": changes}
     out.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -232,10 +269,14 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
                 extra = {"visited": vis} if model.trains_on_visited_only else {}
                 output = model(state, acts[:, sl], obs[:, t0 + 1:t0 + 1 + config.window],
                                **extra)
+                _check_finite("loss", output.loss, output.terms, step, episode, path)
                 optimizer.zero_grad(set_to_none=True)
                 output.loss.backward()
-                if config.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                # the total norm, clipped only when grad_clip > 0 (an infinite max_norm
+                # leaves the gradients as they are)
+                norm = torch.nn.utils.clip_grad_norm_(
+                    model.parameters(), config.grad_clip if config.grad_clip > 0 else math.inf)
+                _check_finite("gradient norm", norm, output.terms, step, episode, path)
                 optimizer.step()
                 state = model.detach_state(output.state)
                 step += 1

@@ -410,3 +410,22 @@ def test_tem_config_errors_name_the_field():
         TEMConfig(g_subsampled=(31, 10, 8, 6, 6)).validate()
     with pytest.raises(ValueError, match="n_compressed=9 gives fewer two-hot codes"):
         TEMConfig(n_compressed=9).validate()
+
+
+def test_memory_weight_is_the_precision_weighted_mean_and_stays_finite():
+    from models.tem_hebbian import memory_weight
+
+    gen = torch.Generator().manual_seed(0)
+    log_gen = torch.randn(6, generator=gen, dtype=torch.float64)
+    log_mem = torch.randn(3, 6, generator=gen, dtype=torch.float64)
+    for offset in (0.0, 0.7):
+        prec_gen, prec_mem = 1 / torch.exp(log_gen) ** 2, 1 / (torch.exp(log_mem) + offset) ** 2
+        torch.testing.assert_close(memory_weight(log_gen, log_mem, offset),
+                                   prec_mem / (prec_gen + prec_mem), rtol=1e-12, atol=0)
+    # outputs where exp() overflows or underflows in float32: the old form gave nan
+    extreme = torch.tensor([[200.0, -200.0, 0.0]], requires_grad=True)
+    weight = memory_weight(torch.zeros(3), extreme, 1e4)
+    weight.sum().backward()
+    weight = weight.detach()
+    assert torch.isfinite(weight).all() and torch.isfinite(extreme.grad).all()
+    assert float(weight[0, 0]) < 1e-30 and float(weight[0, 1]) == pytest.approx(1e-8, rel=1e-3)

@@ -105,13 +105,64 @@ def test_resume_with_other_model_type_or_config_is_refused(tmp_path):
                                          "'tem' model"):
         train(train_config_for_worlds(**{**TINY, "steps": 4, "model": "tem"}), tmp_path / "run",
               progress=False)
-    with pytest.raises(ValueError, match=r"was trained with lr=0\.002, not 0\.001"):
-        train(train_config_for_worlds(**{**TINY, "lr": 1e-3}), tmp_path / "run",
+    with pytest.raises(ValueError, match=r"was trained with repeat_bias=0\.25, not 0\.5"):
+        train(train_config_for_worlds(**{**TINY, "repeat_bias": 0.5}), tmp_path / "run",
               progress=False)
     # steps may change: training continues from the checkpoint
     more = train(train_config_for_worlds(**{**TINY, "steps": 6}), tmp_path / "run",
                  progress=False)
     assert more.resumed_from == 4 and more.step == 6
+
+
+def test_optimiser_fields_may_change_on_resume_and_are_recorded(tmp_path):
+    train(train_config_for_worlds(**{**TINY, "steps": 4}), tmp_path / "run", progress=False)
+    train(train_config_for_worlds(**{**TINY, "steps": 6, "lr": 1e-3}), tmp_path / "run",
+          progress=False)
+    train(train_config_for_worlds(**{**TINY, "steps": 8, "lr": 1e-3, "grad_clip": 0.5}),
+          tmp_path / "run", progress=False)
+    saved = load_checkpoint(tmp_path / "run")
+    assert saved.step == 8 and saved.train_config["grad_clip"] == 0.5
+    assert saved.metadata["optimiser_changes"] == [
+        {"step": 4, "field": "lr", "from": 0.002, "to": 0.001},
+        {"step": 6, "field": "grad_clip", "from": 1.0, "to": 0.5}]
+
+
+def test_divergence_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch):
+    import models.tem_train_loop as loop
+
+    config = train_config_for_worlds(**{**TINY, "model": "tem", "steps": 30})
+    train(dataclasses.replace(config, steps=4), tmp_path / "run", progress=False)
+    before = load_checkpoint(tmp_path / "run")
+    built = []
+    monkeypatch.setattr(loop, "build_model",
+                        lambda *a, build=loop.build_model, **k: built.append(build(*a, **k))
+                        or built[-1])
+
+    def poison(step, terms):  # a parameter turns infinite after step 6: the loss follows
+        if step == 6:
+            with torch.no_grad():
+                built[-1].w_x.fill_(float("inf"))
+
+    with pytest.raises(FloatingPointError, match=r"training diverged at step 7 \(episode "
+                                                 r"\d+\): the loss is (nan|inf).*keeps the "
+                                                 r"last finite state; resume with a lower lr"):
+        train(config, tmp_path / "run", progress=False, on_step=poison)
+    after = load_checkpoint(tmp_path / "run")  # loads: every parameter finite
+    assert before.step <= after.step <= 6
+
+
+def test_checkpoint_with_non_finite_parameters_is_refused(tmp_path):
+    train(train_config_for_worlds(**{**TINY, "steps": 2}), tmp_path / "run", progress=False)
+    payload = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    name = next(k for k, v in payload["model_state"].items() if v.is_floating_point())
+    payload["model_state"][name] = payload["model_state"][name] * float("nan")
+    torch.save(payload, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(ValueError, match=rf"holds non-finite parameters \({name}\): the "
+                                         r"training that wrote it diverged"):
+        load_checkpoint(tmp_path / "run")
+    with pytest.raises(ValueError, match="non-finite parameters"):
+        train(train_config_for_worlds(**{**TINY, "steps": 4}), tmp_path / "run",
+              progress=False)
 
 
 def _drop_reference_options(path):
