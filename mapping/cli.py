@@ -202,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"memcircuits: error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # training diverged: the message says what was kept
+        print(f"memcircuits: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # a file or directory the user named: missing, not readable, ...
         print(f"memcircuits: error: {_os_error(exc)}", file=sys.stderr)
         return 2

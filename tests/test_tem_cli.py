@@ -125,3 +125,16 @@ def test_evaluate_a_tem_checkpoint_on_a_line_skips_the_relations(tmp_path):
     m = json.loads((ev / "metrics.json").read_text())
     assert "accuracy_visited" in m and "accuracy_relations" not in m
     assert not (ev / "figures" / "relations.png").exists()
+
+
+def test_diverged_training_is_one_error_and_resumes_with_a_lower_lr(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["tem", "train", "--model", "tem", "--out", str(out), "--quiet", *TINY_SET]
+    assert main([*argv, "--set", "steps=4"]) == 0
+    capsys.readouterr()
+    # a learning rate that overflows the parameters: the loss stops being finite
+    assert main([*argv, "--set", "steps=20", "--set", "lr=1e30", "--set", "lr_min=1e30"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("memcircuits: error: training diverged at step ") and "\n" not in err
+    assert "keeps the last finite state; resume with a lower lr or grad_clip" in err
+    assert main([*argv, "--set", "steps=8"]) == 0  # resumes from the last finite checkpoint
