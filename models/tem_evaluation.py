@@ -31,6 +31,7 @@ __all__ = [
     "curve_by_fraction_visited",
     "default_eval_steps",
     "evaluate",
+    "fresh_walks",
 ]
 
 
@@ -159,21 +160,9 @@ def evaluate(model: WalkModel, world: World | str, *, n_worlds: int = 16,
     seed
         Seed of the symbols and walks.
     """
-    if not isinstance(model, WalkModel):
-        raise TypeError(f"model must be a TEM or TEM-t model, got {type(model).__name__}")
-    if isinstance(world, str):
-        world = parse_world(world, n_symbols=model.n_symbols, seed=child_seed(seed, "world"))
-    if not isinstance(world, World):
-        raise TypeError(f"world must be a World or a spec string, got {type(world).__name__}")
-    if world.n_actions != model.n_actions:
-        raise ValueError(f"world: a {world.kind} world has {world.n_actions} actions "
-                         f"({', '.join(world.action_names)}) but the model was trained with "
-                         f"{model.n_actions}; use a checkpoint trained on {world.kind} worlds")
-    if world.n_symbols != model.n_symbols:
-        raise ValueError(f"world has {world.n_symbols} symbols, the model predicts "
-                         f"{model.n_symbols}")
-    n_worlds = check_int("n_worlds", n_worlds, minimum=1)
-    steps = default_eval_steps(world) if steps is None else check_int("steps", steps, minimum=1)
+    world, worlds, batch = fresh_walks(model, world, n_worlds=n_worlds, steps=steps,
+                                       repeat_bias=repeat_bias, starts=starts, seed=seed)
+    n_worlds, steps = batch["actions"].shape
     window = check_int("window", window, minimum=1)
     record = check_bool("record", record)
     units = None
@@ -181,9 +170,6 @@ def evaluate(model: WalkModel, world: World | str, *, n_worlds: int = 16,
         units = torch.as_tensor(np.asarray(memory_units, dtype=np.int64))
         if units.dim() != 1 or (units.numel() and int(units.min()) < 0):
             raise ValueError("memory_units must be a 1-d sequence of non-negative indices")
-    worlds = [world.with_observations(child_seed(seed, "symbols", b)) for b in range(n_worlds)]
-    batch = batch_walks(worlds, steps, repeat_bias=repeat_bias, starts=starts,
-                        seed=child_seed(seed, "walks"), device=model.device)
     acts, obs = batch["actions"], batch["observations"]
     was_training = model.training
     model.eval()
@@ -228,6 +214,42 @@ def evaluate(model: WalkModel, world: World | str, *, n_worlds: int = 16,
                 t += w.shape[1]
             ev.memory_activity = padded.numpy()
     return ev
+
+
+def fresh_walks(model: WalkModel, world: World | str, *, n_worlds: int = 16,
+                steps: int | None = None, repeat_bias: float = 0.25,
+                starts: Sequence[int] | None = None,
+                seed: SeedLike = 0) -> tuple[World, list[World], dict[str, torch.Tensor]]:
+    """The fresh worlds and walks :func:`evaluate` scores (its arguments, checked).
+
+    Returns the structure, the ``n_worlds`` worlds (each with its own symbols) and
+    ``batch_walks``'s dict (``actions`` ``(n_worlds, steps)``, ``observations`` and
+    ``nodes`` ``(n_worlds, steps + 1)``) on the model's device.
+
+    Raises
+    ------
+    ValueError
+        For a world whose actions or symbols the model does not know (one line each).
+    """
+    if not isinstance(model, WalkModel):
+        raise TypeError(f"model must be a TEM or TEM-t model, got {type(model).__name__}")
+    if isinstance(world, str):
+        world = parse_world(world, n_symbols=model.n_symbols, seed=child_seed(seed, "world"))
+    if not isinstance(world, World):
+        raise TypeError(f"world must be a World or a spec string, got {type(world).__name__}")
+    if world.n_actions != model.n_actions:
+        raise ValueError(f"world: a {world.kind} world has {world.n_actions} actions "
+                         f"({', '.join(world.action_names)}) but the model was trained with "
+                         f"{model.n_actions}; use a checkpoint trained on {world.kind} worlds")
+    if world.n_symbols != model.n_symbols:
+        raise ValueError(f"world has {world.n_symbols} symbols, the model predicts "
+                         f"{model.n_symbols}")
+    n_worlds = check_int("n_worlds", n_worlds, minimum=1)
+    steps = default_eval_steps(world) if steps is None else check_int("steps", steps, minimum=1)
+    worlds = [world.with_observations(child_seed(seed, "symbols", b)) for b in range(n_worlds)]
+    batch = batch_walks(worlds, steps, repeat_bias=repeat_bias, starts=starts,
+                        seed=child_seed(seed, "walks"), device=model.device)
+    return world, worlds, batch
 
 
 def _initial_positions(model: WalkModel, first_obs: torch.Tensor) -> torch.Tensor:

@@ -749,8 +749,11 @@ class TEM(WalkModel):
         each step's losses are the mean over the walks that revisit, :math:`\sum_b v_{tb}
         l_{tb} / \max(1, \sum_b v_{tb})` (TF2 TEM), and the window's loss the sum over steps
         over ``W`` (``None``, or the option off: every walk and step). ``record`` adds
-        ``"position"`` ``(B, W, G)`` (the inferred :math:`g`) and ``"memory_activity"``
-        ``(B, W, P)`` (the inferred place code :math:`p`).
+        ``"position"`` ``(B, W, G)`` (the inferred :math:`g`), ``"memory_activity"``
+        ``(B, W, P)`` (the inferred place code :math:`p`), and the parts of the inferred
+        :math:`g`, each ``(B, W, G)``: ``"position_path_integrated"`` (:math:`g^\mathrm{gen}`),
+        ``"position_from_memory"`` (:math:`g^\mathrm{mem}`) and ``"memory_trust"`` (the
+        weight :math:`w` of :func:`memory_weight`).
         """
         if not isinstance(state, TEMState):
             raise TypeError(f"state must be a TEMState, got {type(state).__name__}")
@@ -769,7 +772,7 @@ class TEM(WalkModel):
         alpha = torch.sigmoid(self.alpha_logit).view(1, -1, 1)
         g, x_f = state.g, state.x_filtered
         memory, inference = state.memory, state.inference_memory
-        logits_all, positions, places = [], [], []
+        logits_all, positions, places, inference_parts = [], [], [], []
         totals: dict[str, torch.Tensor] = {}
         p0 = c.p_sizes[0]
         # parameters used at every step, masked once per window
@@ -805,8 +808,8 @@ class TEM(WalkModel):
             norms = (g_mem ** 2) @ self.module_of_g  # (B, F) |g_mem_f|^2
             quality = torch.stack([norms, err.unsqueeze(1).expand_as(norms)], -1)
             log_sigma_mem = self.sigma_from_memory(quality.reshape(B, -1), w_sigma, log=True)
-            g_inf = g_gen + memory_weight(self.log_sigma_gen, log_sigma_mem,
-                                          sched["trust_offset"] * 1e4) * (g_mem - g_gen)
+            trust = memory_weight(self.log_sigma_gen, log_sigma_mem, sched["trust_offset"] * 1e4)
+            g_inf = g_gen + trust * (g_mem - g_gen)
             p = f_p(self._outer(self._g_sub(g_inf), x_tilde))
             # p-hat of the Hebbian rule and the p loss: from g_inf, or the prediction itself
             p_pred, p_g = self._generate(memory, query_gen, g_inf, p_pred)
@@ -838,15 +841,34 @@ class TEM(WalkModel):
             if record:
                 positions.append(g_inf.detach())
                 places.append(p.detach())
+                inference_parts.append(torch.stack([g_gen, g_mem, trust.expand_as(g_gen)],
+                                                   dim=1).detach())
         loss = sum(v for v in totals.values()) / W
         out = WindowOutput(logits=torch.stack(logits_all, dim=1), loss=loss,
                            state=TEMState(g=g, x_filtered=x_f, memory=memory,
                                           inference_memory=inference),
                            terms={k: float(v.detach()) / W for k, v in totals.items()})
         if record:
+            parts = torch.stack(inference_parts, dim=1)  # (B, W, 3, G)
             out.record = {"position": torch.stack(positions, dim=1),
-                          "memory_activity": torch.stack(places, dim=1)}
+                          "memory_activity": torch.stack(places, dim=1),
+                          "position_path_integrated": parts[:, :, 0],
+                          "position_from_memory": parts[:, :, 1],
+                          "memory_trust": parts[:, :, 2]}
         return out
+
+    def predict_from_position(self, state: TEMState, g: torch.Tensor) -> torch.Tensor:
+        r"""Logits of the symbol the generative memory of ``state`` holds at position ``g``.
+
+        The prediction :meth:`forward` makes, with ``g`` ``(B, G)`` in place of the
+        path-integrated :math:`g^\mathrm{gen}`: the query :math:`f_p(g \otimes \mathbf{1})`,
+        attractor retrieval from :math:`M`, decoding of the highest-frequency module. With
+        the code a node had when it was stored, it measures the memory's read-out without
+        path-integration drift (:mod:`models.tem_diagnosis`).
+        """
+        query = self._outer(self._g_sub(g), None)
+        p = state.memory.attract(query, kappa=self.config.kappa, masks=self.retrieve_masks_gen)
+        return self._decode(p[:, :self.config.p_sizes[0]])
 
     def _generate(self, memory: MemoryBlocks | DenseMemory, query_gen: torch.Tensor,
                   g_inf: torch.Tensor,

@@ -124,6 +124,7 @@ def test_evaluate_a_tem_checkpoint_on_a_line_skips_the_relations(tmp_path):
                  "--set", "analysis_steps_per_node=4", "--set", "memory_neurons=10"]) == 0
     m = json.loads((ev / "metrics.json").read_text())
     assert "accuracy_visited" in m and "accuracy_relations" not in m
+    assert 0 <= m["diagnosis_accuracy_visited_stored_position"] <= 1  # TEM: drift vs read-out
     assert not (ev / "figures" / "relations.png").exists()
 
 

@@ -428,6 +428,14 @@ def run_evaluate(config: EvaluateConfig, run_dir: Any, *,
         metrics.update(relations.metrics())
         run_dir.save_figure(_relations_figure(relations, config.world, ckpt.model_type),
                             "relations")
+    if ckpt.model_type == "tem":  # drift against read-out, on the same walks
+        from models.tem_diagnosis import diagnose_tem
+
+        diagnosis = diagnose_tem(model, world, n_worlds=config.n_worlds,
+                                 steps=config.steps or None, repeat_bias=config.repeat_bias,
+                                 seed=config.seed).metrics()
+        metrics.update({f"diagnosis_{k}": v for k, v in diagnosis.items()
+                        if k != "accuracy_visited"})
     analysis = spatial_analysis(model, world, analysis_worlds=config.analysis_worlds,
                                 steps_per_node=config.analysis_steps_per_node,
                                 memory_neurons=config.memory_neurons,
@@ -572,6 +580,13 @@ def summarize_evaluate(metrics: dict[str, Any]) -> str:
             f"(median) {metrics['memory_spatial_information_median']:.2f} bits; remapping r: "
             f"position {metrics['position_remapping_mean_r']:.2f}, memory "
             f"{metrics['memory_remapping_mean_r']:.2f}"
+            + (f"\nTEM's errors on revisits: predicted from the code stored at the node's "
+               f"last visit (no drift) {metrics['diagnosis_accuracy_visited_stored_position']:.3f}"
+               f"; the stored code nearest the path-integrated one is the node's "
+               f"{metrics['diagnosis_path_integrated_nearest_node']:.3f}, nearest the "
+               f"memory-inferred one {metrics['diagnosis_memory_inferred_nearest_node']:.3f}; "
+               f"trust in memory {metrics['diagnosis_memory_trust']:.3f}"
+               if "diagnosis_memory_trust" in metrics else "")
             + (f"\nrelations never taken from the start node ({metrics['relation_queries']} "
                f"queries): accuracy {metrics['accuracy_relations']:.3f} (node agent "
                f"{metrics['node_agent_relations']:.3f}, chained edge agent "
