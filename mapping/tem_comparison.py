@@ -97,6 +97,7 @@ def run_compare(config: CompareConfig, run_dir: Any, *, progress: bool = True) -
 
     from models.rundir import atomic_write_csv
     from models.seeding import child_seed
+    from models.tem_checkpoints import check_world_actions
     from models.tem_training import evaluate, load_model
     from models.worlds import parse_world
 
@@ -113,10 +114,10 @@ def run_compare(config: CompareConfig, run_dir: Any, *, progress: bool = True) -
             raise ValueError(f"{field}: {exc}") from None
         ckpt = loaded[model_type][1]
         for spec, world in zip(config.worlds, worlds, strict=True):
-            if tuple(ckpt.action_names) != tuple(world.action_names):
-                raise ValueError(f"{field}: {ckpt.path.name} was trained on {ckpt.world_kind} "
-                                 f"worlds (actions {', '.join(ckpt.action_names)}); {spec} is a "
-                                 f"{world.kind} world: compare on {ckpt.world_kind} worlds")
+            try:
+                check_world_actions(ckpt, world, spec)
+            except ValueError as exc:
+                raise ValueError(f"{field}: {exc}") from None
     start = time.perf_counter()
     bar = None
     if progress:

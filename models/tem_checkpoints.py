@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from models.rundir import atomic_path
 from models.tem import WalkModel
 from models.tem_train_config import MODEL_TYPES, build_model, complete_saved_train_config
 
+if TYPE_CHECKING:
+    from models.worlds import World
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_NAME",
@@ -33,6 +36,7 @@ __all__ = [
     "NAMED_CHECKPOINTS",
     "NAMED_TEM_CHECKPOINTS",
     "Checkpoint",
+    "check_world_actions",
     "default_checkpoint_path",
     "export_checkpoint",
     "load_checkpoint",
@@ -147,6 +151,23 @@ def load_checkpoint(path: str | Path, *, expected_type: str | None = None,
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint: no such file {path}")
     return _checkpoint_from_payload(path, _read_payload(path, map_location), expected_type)
+
+
+def check_world_actions(ckpt: Checkpoint, world: World, spec: str) -> None:
+    """Refuse a world whose actions are not those ``ckpt`` was trained with.
+
+    Raises
+    ------
+    ValueError
+        ``"<file> was trained on <kind> worlds (actions ...); <spec> is a <kind> world
+        (actions ...): use a checkpoint trained on <kind> worlds"``; callers prefix it with
+        what names the checkpoint (``checkpoint``, ``tem:``).
+    """
+    if tuple(ckpt.action_names) != tuple(world.action_names):
+        raise ValueError(f"{ckpt.path.name} was trained on {ckpt.world_kind} worlds (actions "
+                         f"{', '.join(ckpt.action_names)}); {spec} is a {world.kind} world "
+                         f"(actions {', '.join(world.action_names)}): use a checkpoint trained "
+                         f"on {world.kind} worlds")
 
 
 def _first_line(exc: BaseException) -> str:

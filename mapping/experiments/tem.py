@@ -391,6 +391,7 @@ def run_evaluate(config: EvaluateConfig, run_dir: Any, *,
                  progress: bool = True) -> dict[str, Any]:
     """Evaluate a checkpoint on fresh worlds; behaviour and representation metrics, figures."""
     from models.seeding import child_seed
+    from models.tem_checkpoints import check_world_actions
     from models.tem_relations import RELATIONS, infer_relations
     from models.tem_training import evaluate, load_model
     from models.worlds import parse_world
@@ -399,11 +400,10 @@ def run_evaluate(config: EvaluateConfig, run_dir: Any, *,
     world = parse_world(config.world, seed=child_seed(config.seed, "world"))
     model, ckpt = load_model(config.checkpoint, world_kind=world.kind, device=config.device,
                              expected_type=config.model or None)
-    if tuple(ckpt.action_names) != tuple(world.action_names):
-        raise ValueError(f"checkpoint {ckpt.path.name} was trained on {ckpt.world_kind} worlds "
-                         f"(actions {', '.join(ckpt.action_names)}); {config.world} is a "
-                         f"{world.kind} world (actions {', '.join(world.action_names)}): use "
-                         f"a checkpoint trained on {world.kind} worlds")
+    try:
+        check_world_actions(ckpt, world, config.world)
+    except ValueError as exc:
+        raise ValueError(f"checkpoint {exc}") from None
     bar = None
     if progress:
         from tqdm.auto import tqdm
