@@ -45,6 +45,7 @@ __all__ = [
     "CUDA_BACKEND",
     "CudaOptions",
     "CudaSetup",
+    "build_identity",
     "configure_cuda",
     "cuda_build",
     "curand_location",
@@ -231,14 +232,57 @@ def gpu_count() -> int:
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return 0
+    return _run_line([smi, "-L"], lambda text: sum(
+        1 for line in text.splitlines() if line.startswith("GPU "))) or 0
+
+
+def _run_line(argv: list[str], pick: Any) -> str | None:
+    """``pick(stdout)`` of a tool run for at most 30 s; None if it is missing or fails."""
     try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30,
-                             check=False)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
-        return 0
-    if out.returncode != 0:
-        return 0
-    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+        return None
+    return pick(out.stdout) if out.returncode == 0 else None
+
+
+def _detected_capability(gpu_id: int | None) -> str:
+    """Compute capability of GPU ``gpu_id`` (None: the highest, brian2cuda's choice)."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return "none"
+    listed = _run_line([smi, "--query-gpu=compute_cap", "--format=csv,noheader"],
+                       lambda text: text.strip())
+    caps = [line.strip() for line in (listed or "").splitlines() if line.strip()]
+    if not caps:
+        return "none"
+    if gpu_id is not None:
+        return caps[gpu_id] if 0 <= gpu_id < len(caps) else "none"
+    return max(caps, key=lambda c: tuple(int(x) for x in c.split(".") if x.isdigit()))
+
+
+def build_identity(options: CudaOptions | None = None) -> str:
+    """What a compiled CUDA program depends on beyond its source: architecture and compiler.
+
+    ``"cc=<capability> nvcc=<release>"``: the compute capability it is compiled for (the
+    given one, else :data:`ENV_COMPUTE_CAPABILITY`, else the detected GPU's through
+    ``nvidia-smi``: ``gpu_id``'s, or the highest as brian2cuda chooses; ``none`` without a
+    GPU) and nvcc's release line (``unknown`` without the toolkit). A build cache keyed on
+    it is not reused on another GPU architecture or compiler.
+    """
+    options = options or CudaOptions()
+    capability: Any = options.compute_capability or os.environ.get(ENV_COMPUTE_CAPABILITY)
+    if capability:
+        capability = f"{float(capability):.1f}"
+    else:
+        capability = _detected_capability(options.gpu_id)
+    try:
+        nvcc = str(find_cuda_path(options.cuda_path) / "bin" / "nvcc")
+    except FileNotFoundError:
+        nvcc = None
+    release = None if nvcc is None else _run_line(
+        [nvcc, "--version"], lambda text: next((line.strip() for line in text.splitlines()
+                                                if "release" in line), None))
+    return f"cc={capability} nvcc={release or 'unknown'}"
 
 
 def _compute_capability(options: CudaOptions, gpus: int) -> float | None:

@@ -103,6 +103,38 @@ def test_no_gpu_needs_a_compute_capability(monkeypatch):
         cuda_module._compute_capability(CudaOptions(compute_capability=90), gpus=0)
 
 
+def test_build_identity_names_the_architecture_and_compiler(tmp_path, monkeypatch):
+    """The build cache key: another GPU architecture or nvcc release is another build."""
+    import subprocess
+
+    nvcc = tmp_path / "cuda" / "bin" / "nvcc"
+    nvcc.parent.mkdir(parents=True)
+    nvcc.write_text("#!/bin/sh\necho 'Cuda compilation tools, release 13.0, V13.0.48'\n")
+    nvcc.chmod(0o755)
+    caps = {"out": "8.0\n9.0\n"}
+
+    def fake_run(argv, run=subprocess.run, **kwargs):
+        if argv[0] == "nvidia-smi":
+            return subprocess.CompletedProcess(argv, 0, caps["out"], "")
+        return run(argv, **kwargs)
+
+    monkeypatch.setattr(cuda_module.shutil, "which",
+                        lambda name: name if name == "nvidia-smi" else None)
+    monkeypatch.setattr(cuda_module.subprocess, "run", fake_run)
+    monkeypatch.delenv(cuda_module.ENV_COMPUTE_CAPABILITY, raising=False)
+    toolkit = str(tmp_path / "cuda")
+    identity = cuda_module.build_identity
+    assert identity(CudaOptions(cuda_path=toolkit)) == "cc=9.0 nvcc=Cuda compilation tools, " \
+                                                       "release 13.0, V13.0.48"
+    assert identity(CudaOptions(cuda_path=toolkit, gpu_id=0)).startswith("cc=8.0 ")
+    assert identity(CudaOptions(cuda_path=toolkit, compute_capability=9)).startswith("cc=9.0 ")
+    monkeypatch.setenv(cuda_module.ENV_COMPUTE_CAPABILITY, "8.6")
+    assert identity(CudaOptions(cuda_path=toolkit)).startswith("cc=8.6 ")
+    monkeypatch.delenv(cuda_module.ENV_COMPUTE_CAPABILITY)
+    caps["out"] = ""  # no GPU listed; and no toolkit
+    assert identity(CudaOptions(cuda_path=str(tmp_path / "none"))) == "cc=none nvcc=unknown"
+
+
 def test_toolkit_behind_a_wrapper_script_is_found(tmp_path, monkeypatch):
     toolkit = tmp_path / "cuda-13.0"
     (toolkit / "bin").mkdir(parents=True)

@@ -82,7 +82,7 @@ from circuits.cerebellum.protocol import (
     check_schedule,
     lead_in,
 )
-from circuits.cuda import CudaOptions, require_for, standalone_setup
+from circuits.cuda import CudaOptions, build_identity, require_for, standalone_setup
 from models.rundir import try_lock
 
 __all__ = [
@@ -437,8 +437,9 @@ class StandaloneRunner:
         if self.params.backend == "cuda_standalone":  # what nvcc is asked for
             import brian2cuda
 
-            h.update(f"brian2cuda={brian2cuda.__version__} {self.cuda or CudaOptions()!r}"
-                     .encode() + b"\0")
+            options = self.cuda or CudaOptions()
+            h.update(f"brian2cuda={brian2cuda.__version__} {options!r} "
+                     f"{build_identity(options)}".encode() + b"\0")
         for name in ("addresses", "coordinates", "targets"):
             arr = getattr(self.wiring, name)
             if arr is not None:
