@@ -58,6 +58,10 @@ class TEMDiagnosis:
     drift_since_last_visit: np.ndarray  # |g^gen - g stored at the last visit|^2
     drift_since_first_visit: np.ndarray  # |g^gen - g stored at the first visit|^2
     distance_to_other_nodes: np.ndarray  # median |g^gen - g stored at another node|^2
+    place_code_l1: np.ndarray  # |p|_1 of the inferred place code written at the step
+    memory_abs_mean: float = float("nan")  # mean |M_ij| over the connections the mask allows,
+    # at the end of the walks
+    memory_clipped_fraction: float = float("nan")  # fraction of those at the clip (|M_ij| = 1)
 
     def metrics(self) -> dict[str, float]:
         r"""Means over revisits (medians for squared distances), overall and by fraction visited.
@@ -90,6 +94,9 @@ class TEMDiagnosis:
                 out["drift_since_last_visit"] = median(self.drift_since_last_visit)
                 out["drift_since_first_visit"] = median(self.drift_since_first_visit)
                 out["distance_to_other_nodes"] = median(self.distance_to_other_nodes)
+                out["place_code_l1"] = float(self.place_code_l1.mean())
+                out["memory_abs_mean"] = self.memory_abs_mean
+                out["memory_clipped_fraction"] = self.memory_clipped_fraction
         return out
 
 
@@ -132,7 +139,8 @@ def diagnose_tem(model: TEM, world: World | str, *, n_worlds: int = 16,
     seen[np.arange(B), nodes[:, 0]] = True
     names = ("correct", "correct_stored_position", "visited", "path_integrated_nearest",
              "memory_nearest", "memory_trust", "drift_since_last_visit",
-             "drift_since_first_visit", "distance_to_other_nodes", "fraction_visited")
+             "drift_since_first_visit", "distance_to_other_nodes", "fraction_visited",
+             "place_code_l1")
     cols: dict[str, np.ndarray] = {k: np.zeros((B, T)) for k in names}
     for t in range(T):
         target = nodes[:, t + 1]
@@ -147,6 +155,8 @@ def diagnose_tem(model: TEM, world: World | str, *, n_worlds: int = 16,
         cols["visited"][:, t] = seen[np.arange(B), target]
         cols["fraction_visited"][:, t] = seen.sum(1) / world.n_nodes
         cols["memory_trust"][:, t] = out.record["memory_trust"][:, 0].mean(-1).cpu().numpy()
+        cols["place_code_l1"][:, t] = (
+            out.record["memory_activity"][:, 0].abs().sum(-1).cpu().numpy())
         mask = torch.as_tensor(seen, device=state.g.device)
         for name, g in (("path_integrated_nearest", g_gen), ("memory_nearest", g_mem)):
             dist = ((last - g.unsqueeze(1)) ** 2).sum(-1).masked_fill(~mask, float("inf"))
@@ -164,9 +174,12 @@ def diagnose_tem(model: TEM, world: World | str, *, n_worlds: int = 16,
         first[rows[new], target_t[new]] = g_inf[new]
         seen[np.arange(B), target] = True
     model.train(was_training)
+    allowed = state.memory.dense()[:, model.memory_mask > 0].abs()
     bools = ("correct", "correct_stored_position", "visited", "path_integrated_nearest",
              "memory_nearest")
-    return TEMDiagnosis(**{k: (v.astype(bool) if k in bools else v) for k, v in cols.items()})
+    return TEMDiagnosis(**{k: (v.astype(bool) if k in bools else v) for k, v in cols.items()},
+                        memory_abs_mean=float(allowed.mean()),
+                        memory_clipped_fraction=float((allowed >= 1.0).float().mean()))
 
 
 def _median_to_others(dist: np.ndarray, seen: np.ndarray, target: np.ndarray) -> np.ndarray:

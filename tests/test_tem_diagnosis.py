@@ -52,6 +52,9 @@ def test_shipped_tem_drifts_little_on_5x5_and_its_accuracy_is_evaluates():
     assert m["accuracy_visited_stored_position"] > 0.9
     assert m["path_integrated_nearest_node"] > 0.9
     assert m["drift_since_last_visit"] < 0.3 * m["distance_to_other_nodes"]
+    # its memory works far from the clip: small entries, none at +-1 (measured: 0.002, 0)
+    assert m["memory_abs_mean"] < 0.05 and m["memory_clipped_fraction"] < 0.01
+    assert 0 < m["place_code_l1"] < 5
 
 
 def test_bad_model_or_world_is_one_clear_error():
