@@ -35,6 +35,7 @@ from models.worlds import (
 
 __all__ = [
     "TrainResult",
+    "changes_on_resume",
     "check_resume",
     "episode_batch",
     "train",
@@ -118,17 +119,44 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
 
 # Fields that may change when a run is resumed (they do not change what is learned).
 _RESUMABLE_CHANGES = ("steps", "checkpoint_every", "device", "num_threads")
-# Optimiser fields that may change too (to resume a run that diverged, or to anneal it); each
-# change is recorded in the checkpoint's metadata["optimiser_changes"].
-_OPTIMISER_CHANGES = ("lr", "lr_min", "lr_decay_rate", "lr_decay_steps", "grad_clip")
+# Fields that may change too, each change recorded in the checkpoint's
+# metadata["changes_on_resume"]: the optimiser's (to resume a run that diverged, or to anneal
+# it) and the walks' (a training stage: longer backprop windows, other worlds or walks)
+_STAGE_CHANGES = ("lr", "lr_min", "lr_decay_rate", "lr_decay_steps", "grad_clip", "window",
+                  "walk_length", "worlds", "repeat_bias")
 
 
-def _optimiser_changes(config: TrainConfig, ckpt: Checkpoint) -> list[dict[str, Any]]:
-    """The optimiser changes recorded so far plus those this resume makes, in order."""
+def changes_on_resume(config: TrainConfig, ckpt: Checkpoint) -> list[dict[str, Any]]:
+    """The changes a resume of ``ckpt`` with ``config`` makes (:data:`_STAGE_CHANGES`).
+
+    Each is ``{"step": <checkpoint step>, "field": name, "from": old, "to": new}``.
+    """
     saved, wanted = dict(ckpt.train_config), to_dict(config)
-    earlier = ckpt.metadata.get("optimiser_changes", [])
-    return [*earlier, *({"step": ckpt.step, "field": k, "from": saved.get(k), "to": wanted[k]}
-                        for k in _OPTIMISER_CHANGES if saved.get(k) != wanted[k])]
+    return [{"step": ckpt.step, "field": k, "from": saved.get(k), "to": wanted[k]}
+            for k in _STAGE_CHANGES if saved.get(k) != wanted[k]]
+
+
+def _resume_metadata(metadata: dict[str, Any] | None, ckpt: Checkpoint,
+                     changes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """``metadata`` with the run's history of changes and commands carried over from ``ckpt``.
+
+    ``changes_on_resume`` accumulates every resume's changes; ``commands`` every distinct
+    command (``metadata["command"]``) with the step it started from, so a checkpoint trained
+    in stages names each stage's command.
+    """
+    old = ckpt.metadata
+    merged = dict(metadata or {})
+    history = [*old.get("changes_on_resume", []), *changes]
+    if history:
+        merged["changes_on_resume"] = history
+    commands = list(old.get("commands") or (
+        [{"from_step": 0, "command": old["command"]}] if old.get("command") else []))
+    command = merged.get("command")
+    if command and (not commands or commands[-1]["command"] != command):
+        commands.append({"from_step": ckpt.step, "command": command})
+    if commands:
+        merged["commands"] = commands
+    return merged or metadata
 
 
 def _check_resume(config: TrainConfig, ckpt: Checkpoint, path: Path) -> None:
@@ -143,7 +171,7 @@ def _check_resume(config: TrainConfig, ckpt: Checkpoint, path: Path) -> None:
     # the table of the model not trained (tem_t for TEM, tem for TEM-t) changes nothing
     unused = {"tem_t", "tem"} - {config.model_key()}
     for key in sorted(set(saved) | set(wanted)):
-        if key in _RESUMABLE_CHANGES or key in _OPTIMISER_CHANGES or key in unused:
+        if key in _RESUMABLE_CHANGES or key in _STAGE_CHANGES or key in unused:
             continue
         old, new = saved.get(key), wanted.get(key)
         if old == new:
@@ -190,7 +218,11 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
         :class:`TrainConfig` (validated here, before any work).
     out
         Directory of the run; if it holds ``checkpoint.pt`` of the same configuration the run
-        resumes from it (``steps`` may be raised to train longer).
+        resumes from it (``steps`` may be raised to train longer). A resume may also change
+        the optimiser's fields and the walks' (``window``, ``walk_length``, ``worlds``,
+        ``repeat_bias``): a new training stage, recorded in the checkpoint's
+        ``metadata["changes_on_resume"]`` (and each stage's ``metadata["command"]`` in
+        ``metadata["commands"]``); the model's fields may not change.
     progress
         Show a tqdm progress bar (steps, loss, accuracy at visited nodes, ETA).
     on_step
@@ -229,9 +261,9 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
         if ckpt.rng_state is not None:
             torch.set_rng_state(ckpt.rng_state)
         resumed_from = step
-        changes = _optimiser_changes(config, ckpt)
-        if changes:
-            metadata = {**(metadata or {}), "optimiser_changes": changes}
+        metadata = _resume_metadata(metadata, ckpt, changes_on_resume(config, ckpt))
+    elif metadata and metadata.get("command"):
+        metadata = {**metadata, "commands": [{"from_step": 0, "command": metadata["command"]}]}
     out.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:

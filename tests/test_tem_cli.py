@@ -139,3 +139,14 @@ def test_diverged_training_is_one_error_and_resumes_with_a_lower_lr(tmp_path, ca
     assert err.startswith("memcircuits: error: training diverged at step ") and "\n" not in err
     assert "keeps the last finite state; resume with a lower lr or grad_clip" in err
     assert main([*argv, "--set", "steps=8"]) == 0  # resumes from the last finite checkpoint
+
+
+def test_a_resume_with_a_longer_window_is_a_new_stage(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["tem", "train", "--model", "tem", "--out", str(out), "--quiet", *TINY_SET]
+    assert main([*argv, "--set", "steps=3"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--set", "steps=5", "--set", "window=10"]) == 0
+    assert "changed on resume: window 5 -> 10" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["changes_on_resume"] == "window 5 -> 10" and metrics["steps"] == 5

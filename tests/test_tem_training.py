@@ -105,8 +105,8 @@ def test_resume_with_other_model_type_or_config_is_refused(tmp_path):
                                          "'tem' model"):
         train(train_config_for_worlds(**{**TINY, "steps": 4, "model": "tem"}), tmp_path / "run",
               progress=False)
-    with pytest.raises(ValueError, match=r"was trained with repeat_bias=0\.25, not 0\.5"):
-        train(train_config_for_worlds(**{**TINY, "repeat_bias": 0.5}), tmp_path / "run",
+    with pytest.raises(ValueError, match=r"was trained with batch_size=4, not 2"):
+        train(train_config_for_worlds(**{**TINY, "batch_size": 2}), tmp_path / "run",
               progress=False)
     # steps may change: training continues from the checkpoint
     more = train(train_config_for_worlds(**{**TINY, "steps": 6}), tmp_path / "run",
@@ -114,17 +114,29 @@ def test_resume_with_other_model_type_or_config_is_refused(tmp_path):
     assert more.resumed_from == 4 and more.step == 6
 
 
-def test_optimiser_fields_may_change_on_resume_and_are_recorded(tmp_path):
-    train(train_config_for_worlds(**{**TINY, "steps": 4}), tmp_path / "run", progress=False)
+def test_a_resume_may_start_a_new_stage_and_records_it(tmp_path):
+    """Optimiser and walk fields may change on resume (a training stage), each recorded."""
+    train(train_config_for_worlds(**{**TINY, "steps": 4}), tmp_path / "run", progress=False,
+          metadata={"command": "stage 1"})
     train(train_config_for_worlds(**{**TINY, "steps": 6, "lr": 1e-3}), tmp_path / "run",
-          progress=False)
-    train(train_config_for_worlds(**{**TINY, "steps": 8, "lr": 1e-3, "grad_clip": 0.5}),
-          tmp_path / "run", progress=False)
+          progress=False, metadata={"command": "stage 2"})
+    train(train_config_for_worlds(**{**TINY, "steps": 9, "lr": 1e-3, "grad_clip": 0.5,
+                                     "window": 10, "walk_length": (10, 20)}),
+          tmp_path / "run", progress=False, metadata={"command": "stage 3"})
     saved = load_checkpoint(tmp_path / "run")
-    assert saved.step == 8 and saved.train_config["grad_clip"] == 0.5
-    assert saved.metadata["optimiser_changes"] == [
+    assert saved.step == 9 and saved.train_config["window"] == 10
+    assert saved.metadata["changes_on_resume"] == [
         {"step": 4, "field": "lr", "from": 0.002, "to": 0.001},
-        {"step": 6, "field": "grad_clip", "from": 1.0, "to": 0.5}]
+        {"step": 6, "field": "grad_clip", "from": 1.0, "to": 0.5},
+        {"step": 6, "field": "window", "from": 5, "to": 10}]
+    assert saved.metadata["commands"] == [{"from_step": 0, "command": "stage 1"},
+                                          {"from_step": 4, "command": "stage 2"},
+                                          {"from_step": 6, "command": "stage 3"}]
+    # the model's own fields may not change
+    with pytest.raises(ValueError, match=r"was trained with tem_t\.d_key=8, not 10"):
+        train(train_config_for_worlds(**{**TINY, "steps": 12, "window": 10,
+                                         "tem_t": TEMTConfig(d_position=12, d_key=10)}),
+              tmp_path / "run", progress=False)
 
 
 def test_divergence_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch):

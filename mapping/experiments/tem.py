@@ -237,9 +237,12 @@ def _train_into(config: Any, run_dir: Any, *, progress: bool,
     import numpy as np
 
     from models.config import to_dict
-    from models.tem_training import train
+    from models.tem_train_loop import changes_on_resume
+    from models.tem_training import check_resume, train
 
     command = command if command is not None else " ".join(["memcircuits", *sys.argv[1:]])
+    resumed = check_resume(config, run_dir.path)
+    changes = [] if resumed is None else changes_on_resume(config, resumed)
     run_dir.write_config(to_dict(config), seed=config.seed, command=command)
     result = train(config, run_dir.path, progress=progress,
                    metadata={"command": command})
@@ -255,6 +258,9 @@ def _train_into(config: Any, run_dir: Any, *, progress: bool,
         "final_accuracy_visited": float(np.mean([h["accuracy_visited"] for h in last]))
         if last else None,
         "checkpoint": str(result.checkpoint),
+        # this session's changes of a resumed run (a new stage), e.g. "window 20 -> 100"
+        "changes_on_resume": "; ".join(f"{c['field']} {c['from']} -> {c['to']}"
+                                       for c in changes),
     }
     if result.history:
         run_dir.save_figure(_training_figure(result.history, config.model), "training_curve")
@@ -286,7 +292,9 @@ def summarize_train(metrics: dict[str, Any]) -> str:
             f"episodes (resumed from step {metrics['resumed_from_step']}), "
             f"{metrics['wall_time_s']:.1f} s"
             + (f" ({rate:.1f} steps/s)" if rate else "") + "\n"
-            f"final loss {metrics['final_loss']:.3f}, accuracy at visited nodes "
+            + (f"changed on resume: {metrics['changes_on_resume']}\n"
+               if metrics.get("changes_on_resume") else "")
+            + f"final loss {metrics['final_loss']:.3f}, accuracy at visited nodes "
             f"{metrics['final_accuracy_visited']:.3f} (training walks)\n"
             f"checkpoint: {metrics['checkpoint']}")
 
