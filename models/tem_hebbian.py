@@ -90,9 +90,11 @@ all three off, the default and the first TEM of this project (the shipped
 ``tem_default.pt``, and every config saved before these options existed:
 :meth:`TEMConfig.complete_saved`): one masked memory for generation and inference,
 :math:`\hat p` the prediction's own retrieval from :math:`g^\mathrm{gen}` (one retrieval per
-step less, no ``x_g``), and losses at every step. Its memory-inferred :math:`g` was barely
-used after training (trust 0.01; the nearest stored code to :math:`g^\mathrm{mem}` was the
-right node's 2-6 % of the time), so path-integration drift went uncorrected. With the three
+step less, no ``x_g``), and losses at every step. Its memory-inferred :math:`g` is barely
+used after training (trust 0.004-0.01; the nearest stored code to :math:`g^\mathrm{mem}` is
+the right node's 1-6 % of the time); trained with 20-step backprop windows its path
+integration drifted uncorrected, and continued with 100-step windows it became nearly exact
+over whole walks (:mod:`models.tem_diagnosis`, docs/validation.md). With the three
 options on, memory-inferred :math:`g` is used (trust 0.17) but still rarely right, and the
 reference TEM trains slower than the first so far (training accuracy on revisits 0.40 against
 0.82 at step 5500), so it is not the default.
