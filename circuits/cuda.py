@@ -253,6 +253,10 @@ def _detected_capability(gpu_id: int | None) -> str:
     listed = _run_line([smi, "--query-gpu=compute_cap", "--format=csv,noheader"],
                        lambda text: text.strip())
     caps = [line.strip() for line in (listed or "").splitlines() if line.strip()]
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and all(v.strip().isdigit() for v in visible.split(",") if v.strip()):
+        # nvidia-smi lists every GPU; gpu_id counts among the visible ones
+        caps = [caps[int(v)] for v in visible.split(",") if v.strip() and int(v) < len(caps)]
     if not caps:
         return "none"
     if gpu_id is not None:
@@ -272,7 +276,10 @@ def build_identity(options: CudaOptions | None = None) -> str:
     options = options or CudaOptions()
     capability: Any = options.compute_capability or os.environ.get(ENV_COMPUTE_CAPABILITY)
     if capability:
-        capability = f"{float(capability):.1f}"
+        try:
+            capability = f"{float(capability):.1f}"
+        except ValueError:  # configure_cuda refuses it with its own message
+            capability = str(capability)
     else:
         capability = _detected_capability(options.gpu_id)
     try:

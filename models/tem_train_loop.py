@@ -6,6 +6,8 @@ The protocol is described in :mod:`models.tem_training`.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -90,25 +92,47 @@ class TrainResult:
 
 
 def _check_finite(what: str, value: torch.Tensor, terms: dict[str, float], step: int,
-                  episode: int, path: Path) -> None:
-    """Stop training before a non-finite loss or gradient reaches the parameters.
+                  episode: int, kept: str) -> None:
+    """Stop training when a loss, a gradient norm or the parameters stop being finite.
 
     Raises
     ------
     FloatingPointError
-        Naming the step, the episode, the non-finite loss terms and the checkpoint that
-        stays the last good state (nothing of the failing episode is written).
+        Naming the step, the episode, the non-finite loss terms and ``kept`` (what the run
+        directory holds to resume from; nothing of the failing episode is written).
     """
-    if bool(torch.isfinite(value)):
+    if bool(torch.isfinite(value).all()):
         return
     bad = [k for k, v in terms.items() if not math.isfinite(v)]
     where = f" (non-finite terms: {', '.join(bad)})" if bad else ""
-    kept = (f"{path} keeps the last finite state" if path.exists()
-            else "no checkpoint had been written yet")
+    shown = f" is {float(value.detach())}" if value.numel() == 1 else " are not finite"
     raise FloatingPointError(
-        f"training diverged at step {step + 1} (episode {episode}): the {what} is "
-        f"{float(value.detach())}{where}; the parameters were not updated and {kept}; resume with "
-        f"a lower lr or grad_clip (they may change when a run is resumed)")
+        f"training diverged at step {step + 1} (episode {episode}): the {what}{shown}{where}; "
+        f"{kept}; resume with a lower lr or grad_clip (they may change when a run is resumed)")
+
+
+def _kept(path: Path, saved_step: int | None) -> str:
+    """What a diverged run directory still holds (for :func:`_check_finite`'s message)."""
+    if saved_step is None:
+        return "no checkpoint had been written yet"
+    previous = path.with_name(PREVIOUS_CHECKPOINT_NAME)
+    before = (f"; if that diverges again, {previous.name} is the checkpoint before it (move "
+              f"it to {path.name})" if previous.exists() else "")
+    return f"{path} holds step {saved_step}, written before the divergence{before}"
+
+
+def _save_keeping_previous(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``path`` atomically, first copying the checkpoint it replaces to the previous one.
+
+    A step can blow the parameters up while they stay finite, so the checkpoint written
+    just before a divergence may already be on the way there; the one before it is kept.
+    """
+    if path.exists():
+        previous = path.with_name(PREVIOUS_CHECKPOINT_NAME)
+        partial = previous.with_name(previous.name + ".partial")
+        shutil.copyfile(path, partial)
+        os.replace(partial, previous)
+    _save_checkpoint(path, payload)
 
 
 def _learning_rate(config: TrainConfig, step: int) -> float:
@@ -116,6 +140,10 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
         config.lr_decay_rate ** (step / config.lr_decay_steps))
     return max(config.lr_min, decayed)
 
+
+#: file beside ``checkpoint.pt`` holding the checkpoint it replaced (kept in case the newest one
+#: was written on the way to a divergence)
+PREVIOUS_CHECKPOINT_NAME = "checkpoint.prev.pt"
 
 # Fields that may change when a run is resumed (they do not change what is learned).
 _RESUMABLE_CHANGES = ("steps", "checkpoint_every", "device", "num_threads")
@@ -166,6 +194,11 @@ def _check_resume(config: TrainConfig, ckpt: Checkpoint, path: Path) -> None:
     if ckpt.optimizer_state is None:
         raise ValueError(f"out: {path} holds an inference-only checkpoint (no optimiser "
                          "state); it cannot be resumed")
+    kind = parse_world(config.worlds[0], seed=0).kind
+    if ckpt.world_kind and kind != ckpt.world_kind:  # the learned actions would change meaning
+        raise ValueError(f"out: {path} was trained on {ckpt.world_kind} worlds; a resume may "
+                         f"change worlds only to other {ckpt.world_kind} worlds, not "
+                         f"{config.worlds[0]} ({kind})")
     saved = dict(ckpt.train_config)
     wanted = to_dict(config)
     # the table of the model not trained (tem_t for TEM, tem for TEM-t) changes nothing
@@ -266,8 +299,12 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
         metadata = {**metadata, "commands": [{"from_step": 0, "command": metadata["command"]}]}
     out.mkdir(parents=True, exist_ok=True)
 
+    saved_step = step if path.exists() else None
+
     def save() -> None:
-        _save_checkpoint(path, _payload(
+        nonlocal saved_step
+        saved_step = step
+        _save_keeping_previous(path, _payload(
             config.model, config.model_config(), model.state_dict(),
             train_config=to_dict(config), step=step, episode=episode, wall_time_s=wall,
             world_kind=structures[0].kind, action_names=structures[0].action_names,
@@ -301,15 +338,20 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
                 extra = {"visited": vis} if model.trains_on_visited_only else {}
                 output = model(state, acts[:, sl], obs[:, t0 + 1:t0 + 1 + config.window],
                                **extra)
-                _check_finite("loss", output.loss, output.terms, step, episode, path)
+                _check_finite("loss", output.loss, output.terms, step, episode,
+                              _kept(path, saved_step))
                 optimizer.zero_grad(set_to_none=True)
                 output.loss.backward()
                 # the total norm, clipped only when grad_clip > 0 (an infinite max_norm
                 # leaves the gradients as they are)
                 norm = torch.nn.utils.clip_grad_norm_(
                     model.parameters(), config.grad_clip if config.grad_clip > 0 else math.inf)
-                _check_finite("gradient norm", norm, output.terms, step, episode, path)
+                _check_finite("gradient norm", norm, output.terms, step, episode,
+                              _kept(path, saved_step))
                 optimizer.step()
+                _check_finite("parameters", torch.stack(
+                    [torch.isfinite(p).all() for p in model.parameters()]).float(),
+                    output.terms, step, episode, _kept(path, saved_step))
                 state = model.detach_state(output.state)
                 step += 1
                 hits = output.logits.detach().argmax(-1) == obs[:, t0 + 1:t0 + 1 + config.window]

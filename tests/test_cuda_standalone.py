@@ -122,14 +122,20 @@ def test_build_identity_names_the_architecture_and_compiler(tmp_path, monkeypatc
                         lambda name: name if name == "nvidia-smi" else None)
     monkeypatch.setattr(cuda_module.subprocess, "run", fake_run)
     monkeypatch.delenv(cuda_module.ENV_COMPUTE_CAPABILITY, raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     toolkit = str(tmp_path / "cuda")
     identity = cuda_module.build_identity
     assert identity(CudaOptions(cuda_path=toolkit)) == "cc=9.0 nvcc=Cuda compilation tools, " \
                                                        "release 13.0, V13.0.48"
     assert identity(CudaOptions(cuda_path=toolkit, gpu_id=0)).startswith("cc=8.0 ")
     assert identity(CudaOptions(cuda_path=toolkit, compute_capability=9)).startswith("cc=9.0 ")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")  # gpu_id counts the visible GPUs only
+    assert identity(CudaOptions(cuda_path=toolkit, gpu_id=0)).startswith("cc=9.0 ")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     monkeypatch.setenv(cuda_module.ENV_COMPUTE_CAPABILITY, "8.6")
     assert identity(CudaOptions(cuda_path=toolkit)).startswith("cc=8.6 ")
+    monkeypatch.setenv(cuda_module.ENV_COMPUTE_CAPABILITY, "sm_90")  # refused by configure_cuda
+    assert identity(CudaOptions(cuda_path=toolkit)).startswith("cc=sm_90 ")
     monkeypatch.delenv(cuda_module.ENV_COMPUTE_CAPABILITY)
     caps["out"] = ""  # no GPU listed; and no toolkit
     assert identity(CudaOptions(cuda_path=str(tmp_path / "none"))) == "cc=none nvcc=unknown"

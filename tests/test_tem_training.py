@@ -132,6 +132,12 @@ def test_a_resume_may_start_a_new_stage_and_records_it(tmp_path):
     assert saved.metadata["commands"] == [{"from_step": 0, "command": "stage 1"},
                                           {"from_step": 4, "command": "stage 2"},
                                           {"from_step": 6, "command": "stage 3"}]
+    # nor the kind of world (square and family-tree actions are both five, with other meanings)
+    with pytest.raises(ValueError, match=r"trained on square worlds; a resume may change worlds "
+                                         r"only to other square worlds, not tree:3"):
+        train(train_config_for_worlds(**{**TINY, "steps": 12, "window": 10,
+                                         "worlds": ("tree:3",)}), tmp_path / "run",
+              progress=False)
     # the model's own fields may not change
     with pytest.raises(ValueError, match=r"was trained with tem_t\.d_key=8, not 10"):
         train(train_config_for_worlds(**{**TINY, "steps": 12, "window": 10,
@@ -156,11 +162,28 @@ def test_divergence_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path
                 built[-1].w_x.fill_(float("inf"))
 
     with pytest.raises(FloatingPointError, match=r"training diverged at step 7 \(episode "
-                                                 r"\d+\): the loss is (nan|inf).*keeps the "
-                                                 r"last finite state; resume with a lower lr"):
+                                                 r"\d+\): the loss is (nan|inf).*holds step "
+                                                 r"\d, written before the divergence.*resume "
+                                                 r"with a lower lr"):
         train(config, tmp_path / "run", progress=False, on_step=poison)
     after = load_checkpoint(tmp_path / "run")  # loads: every parameter finite
     assert before.step <= after.step <= 6
+
+
+def test_parameters_that_stop_being_finite_stop_training_before_a_save(tmp_path):
+    """A step whose gradient is finite can still overflow the parameters: caught after the
+    update, so no checkpoint holds them; and the checkpoint before the last is kept."""
+    config = train_config_for_worlds(**{**TINY, "model": "tem", "steps": 3, "window": 5,
+                                        "walk_length": (5, 5), "checkpoint_every": 1})
+    train(config, tmp_path / "run", progress=False)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.prev.pt").step == 2
+    with pytest.raises(FloatingPointError, match=r"the (parameters are not finite|loss is "
+                                                 r"(nan|inf)).*checkpoint\.prev\.pt is the "
+                                                 r"checkpoint before it"):
+        train(dataclasses.replace(config, steps=20, lr=1e38, lr_min=1e38), tmp_path / "run",
+              progress=False)
+    for name in ("checkpoint.pt", "checkpoint.prev.pt"):  # both load: finite
+        assert load_checkpoint(tmp_path / "run" / name).step >= 2
 
 
 def test_checkpoint_with_non_finite_parameters_is_refused(tmp_path):
