@@ -117,7 +117,8 @@ SHORTCUTS: dict[str, tuple[tuple[str, str, type, str], ...]] = {
                     ("--mec-source", "circuit.mec.source", str,
                      "grid modules of the MEC: analytic or tem-t (a trained TEM-t's shifts)"),
                     ("--mec-checkpoint", "circuit.mec.checkpoint", str,
-                     "with --mec-source tem-t: a shipped checkpoint name (cyclic) or a path")),
+                     "with --mec-source tem-t: a shipped checkpoint name (cyclic; torus on "
+                     "hexagonal worlds) or a path")),
     "calcium": (("RUN_DIR", "run_dir", str, "run directory of a circuit command (spikes.nwb)"),
                 ("--indicator", "synthesis.indicator", str,
                  "indicator preset: GCaMP6f, GCaMP6s, jGCaMP7f or jGCaMP8m"),
