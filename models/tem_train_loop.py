@@ -349,8 +349,9 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
                 _check_finite("gradient norm", norm, output.terms, step, episode,
                               _kept(path, saved_step))
                 optimizer.step()
+                # each parameter's largest |value|: non-finite exactly when an entry is
                 _check_finite("parameters", torch.stack(
-                    [torch.isfinite(p).all() for p in model.parameters()]).float(),
+                    [p.detach().abs().amax() for p in model.parameters()]),
                     output.terms, step, episode, _kept(path, saved_step))
                 state = model.detach_state(output.state)
                 step += 1

@@ -186,6 +186,30 @@ def test_parameters_that_stop_being_finite_stop_training_before_a_save(tmp_path)
         assert load_checkpoint(tmp_path / "run" / name).step >= 2
 
 
+def test_an_update_that_makes_a_parameter_infinite_is_caught_before_it_is_saved(
+        tmp_path, monkeypatch):
+    """The parameters are checked after every update, so a walk that ends with that update
+    writes no checkpoint of them (one window per walk, a checkpoint after every walk)."""
+    import models.tem_train_loop as loop
+
+    class PoisonedAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            out = super().step(closure)
+            if self.state[self.param_groups[0]["params"][0]]["step"] == 3:
+                with torch.no_grad():
+                    self.param_groups[0]["params"][0].view(-1)[0] = float("inf")
+            return out
+
+    monkeypatch.setattr(loop.torch.optim, "Adam", PoisonedAdam)
+    config = train_config_for_worlds(**{**TINY, "model": "tem", "steps": 6, "window": 5,
+                                        "walk_length": (5, 5), "checkpoint_every": 1})
+    with pytest.raises(FloatingPointError, match=r"training diverged at step 3 \(episode 2\): "
+                                                 r"the parameters are not finite; .*holds step "
+                                                 r"2, written before the divergence"):
+        train(config, tmp_path / "run", progress=False)
+    assert load_checkpoint(tmp_path / "run").step == 2
+
+
 def test_checkpoint_with_non_finite_parameters_is_refused(tmp_path):
     train(train_config_for_worlds(**{**TINY, "steps": 2}), tmp_path / "run", progress=False)
     payload = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
