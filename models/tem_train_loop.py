@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,17 +89,20 @@ class TrainResult:
     history: list[dict[str, float]]
     checkpoint: Path
     resumed_from: int  # step of the checkpoint resumed from (0: fresh start)
+    #: this call's changes to the resumed run (:func:`changes_on_resume`; empty: none)
+    changes_on_resume: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _check_finite(what: str, value: torch.Tensor, terms: dict[str, float], step: int,
-                  episode: int, kept: str) -> None:
+                  episode: int, path: Path, saved_step: int | None) -> None:
     """Stop training when a loss, a gradient norm or the parameters stop being finite.
 
     Raises
     ------
     FloatingPointError
-        Naming the step, the episode, the non-finite loss terms and ``kept`` (what the run
-        directory holds to resume from; nothing of the failing episode is written).
+        Naming the step, the episode, the non-finite loss terms and what the run directory
+        holds to resume from (:func:`_kept`, built only then; nothing of the failing episode
+        is written).
     """
     if bool(torch.isfinite(value).all()):
         return
@@ -108,7 +111,8 @@ def _check_finite(what: str, value: torch.Tensor, terms: dict[str, float], step:
     shown = f" is {float(value.detach())}" if value.numel() == 1 else " are not finite"
     raise FloatingPointError(
         f"training diverged at step {step + 1} (episode {episode}): the {what}{shown}{where}; "
-        f"{kept}; resume with a lower lr or grad_clip (they may change when a run is resumed)")
+        f"{_kept(path, saved_step)}; resume with a lower lr or grad_clip (they may change "
+        f"when a run is resumed)")
 
 
 def _kept(path: Path, saved_step: int | None) -> str:
@@ -282,6 +286,7 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
                         seed=child_seed(config.seed, "model"), device=device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step = episode = resumed_from = 0
+    changes: list[dict[str, Any]] = []
     wall = 0.0
     history: list[dict[str, float]] = []
     if path.exists():
@@ -294,7 +299,8 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
         if ckpt.rng_state is not None:
             torch.set_rng_state(ckpt.rng_state)
         resumed_from = step
-        metadata = _resume_metadata(metadata, ckpt, changes_on_resume(config, ckpt))
+        changes = changes_on_resume(config, ckpt)
+        metadata = _resume_metadata(metadata, ckpt, changes)
     elif metadata and metadata.get("command"):
         metadata = {**metadata, "commands": [{"from_step": 0, "command": metadata["command"]}]}
     out.mkdir(parents=True, exist_ok=True)
@@ -339,7 +345,7 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
                 output = model(state, acts[:, sl], obs[:, t0 + 1:t0 + 1 + config.window],
                                **extra)
                 _check_finite("loss", output.loss, output.terms, step, episode,
-                              _kept(path, saved_step))
+                              path, saved_step)
                 optimizer.zero_grad(set_to_none=True)
                 output.loss.backward()
                 # the total norm, clipped only when grad_clip > 0 (an infinite max_norm
@@ -347,12 +353,12 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
                 norm = torch.nn.utils.clip_grad_norm_(
                     model.parameters(), config.grad_clip if config.grad_clip > 0 else math.inf)
                 _check_finite("gradient norm", norm, output.terms, step, episode,
-                              _kept(path, saved_step))
+                              path, saved_step)
                 optimizer.step()
                 # each parameter's largest |value|: non-finite exactly when an entry is
                 _check_finite("parameters", torch.stack(
                     [p.detach().abs().amax() for p in model.parameters()]),
-                    output.terms, step, episode, _kept(path, saved_step))
+                    output.terms, step, episode, path, saved_step)
                 state = model.detach_state(output.state)
                 step += 1
                 hits = output.logits.detach().argmax(-1) == obs[:, t0 + 1:t0 + 1 + config.window]
@@ -379,5 +385,6 @@ def train(config: TrainConfig, out: str | Path, *, progress: bool = True,
         save()
     model.eval()
     return TrainResult(model=model, step=step, episode=episode, wall_time_s=wall,
-                       history=history, checkpoint=path, resumed_from=resumed_from)
+                       history=history, checkpoint=path, resumed_from=resumed_from,
+                       changes_on_resume=changes)
 

@@ -237,12 +237,9 @@ def _train_into(config: Any, run_dir: Any, *, progress: bool,
     import numpy as np
 
     from models.config import to_dict
-    from models.tem_train_loop import changes_on_resume
-    from models.tem_training import check_resume, train
+    from models.tem_training import train
 
     command = command if command is not None else " ".join(["memcircuits", *sys.argv[1:]])
-    resumed = check_resume(config, run_dir.path)
-    changes = [] if resumed is None else changes_on_resume(config, resumed)
     run_dir.write_config(to_dict(config), seed=config.seed, command=command)
     result = train(config, run_dir.path, progress=progress,
                    metadata={"command": command})
@@ -260,7 +257,7 @@ def _train_into(config: Any, run_dir: Any, *, progress: bool,
         "checkpoint": str(result.checkpoint),
         # this session's changes of a resumed run (a new stage), e.g. "window 20 -> 100"
         "changes_on_resume": "; ".join(f"{c['field']} {c['from']} -> {c['to']}"
-                                       for c in changes),
+                                       for c in result.changes_on_resume),
     }
     if result.history:
         run_dir.save_figure(_training_figure(result.history, config.model), "training_curve")
